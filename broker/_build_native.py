@@ -1,0 +1,100 @@
+"""cffi build of strictbox._native: the kernel's syscall numbers and constants
+(read from the headers, verified by the compiler), the arena ABI structs from
+untrusted_runtime/include/strictbox_abi.h, and the few calls Python lacks."""
+
+import os
+import re
+import subprocess
+
+from cffi import FFI
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ABI_H = os.path.join(HERE, "..", "untrusted_runtime", "include", "strictbox_abi.h")
+
+# Flag constants policies and handlers may name; values come from the headers.
+CONSTANTS = """
+O_RDONLY O_WRONLY O_RDWR O_ACCMODE O_CREAT O_EXCL O_NOCTTY O_TRUNC O_APPEND O_NONBLOCK
+O_DIRECTORY O_NOFOLLOW O_CLOEXEC O_PATH O_TMPFILE O_LARGEFILE O_NOATIME O_DSYNC O_SYNC
+AT_FDCWD AT_EMPTY_PATH AT_SYMLINK_NOFOLLOW AT_REMOVEDIR AT_EACCESS AT_NO_AUTOMOUNT
+RESOLVE_BENEATH RESOLVE_NO_MAGICLINKS RESOLVE_NO_SYMLINKS RESOLVE_NO_XDEV RESOLVE_IN_ROOT
+F_OK R_OK W_OK X_OK SEEK_SET SEEK_CUR SEEK_END SEEK_DATA SEEK_HOLE
+PROT_READ PROT_WRITE PROT_EXEC PROT_NONE MAP_SHARED MAP_PRIVATE MAP_FIXED MAP_ANONYMOUS
+FALLOC_FL_PUNCH_HOLE FALLOC_FL_KEEP_SIZE
+AT_NULL AT_PHDR AT_PHENT AT_PHNUM AT_PAGESZ AT_BASE AT_FLAGS AT_ENTRY AT_UID AT_EUID
+AT_GID AT_EGID AT_PLATFORM AT_HWCAP AT_CLKTCK AT_SECURE AT_RANDOM AT_HWCAP2 AT_EXECFN
+AT_MINSIGSTKSZ
+""".split()
+
+
+def syscall_names():
+    """Every __NR_ name the installed kernel headers define."""
+    out = subprocess.run(
+        ["cc", "-dM", "-E", "-include", "asm/unistd_64.h", "-"],
+        input="", capture_output=True, text=True, check=True,
+    ).stdout
+    return sorted(set(re.findall(r"#define __NR_(\w+) ", out)))
+
+
+def abi_cdef():
+    """The ABI header as cffi reads it: drop the preprocessor plumbing."""
+    keep = []
+    for line in open(ABI_H):
+        if line.startswith("#") and not line.startswith("#define SB_"):
+            continue
+        if line.startswith("typedef"):
+            continue
+        keep.append(line)
+    return "".join(keep).replace("#define STRICTBOX_ABI_H", "")
+
+
+ffibuilder = FFI()
+names = syscall_names()
+ffibuilder.cdef(
+    "".join(f"#define __NR_{n} ...\n" for n in names)
+    + "".join(f"#define {c} ...\n" for c in CONSTANTS)
+    + abi_cdef()
+    + """
+    struct stat { ...; };
+    struct statx { ...; };
+    long sb_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve);
+    long sb_getdents64(int fd, void *buf, size_t n);
+    int fstatat(int dirfd, const char *path, struct stat *buf, int flags);
+    int statx(int dirfd, const char *path, int flags, unsigned int mask, struct statx *buf);
+    int fallocate(int fd, int mode, long offset, long len);
+    """
+)
+ffibuilder.set_source(
+    "strictbox._native",
+    """
+    #include <errno.h>
+    #include <fcntl.h>
+    #include <sys/mman.h>
+    #include <sys/stat.h>
+    #include <sys/syscall.h>
+    #include <unistd.h>
+    #include <elf.h>
+    #include <asm/unistd.h>
+    #include <linux/openat2.h>
+    #include <linux/falloc.h>
+    #define SB_CFFI 1
+    #include "strictbox_abi.h"
+
+    static long sb_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode,
+                           uint64_t resolve)
+    {
+        struct open_how how = {.flags = flags, .mode = mode, .resolve = resolve};
+        long r = syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+        return r < 0 ? -errno : r;
+    }
+
+    static long sb_getdents64(int fd, void *buf, size_t n)
+    {
+        long r = syscall(SYS_getdents64, fd, buf, n);
+        return r < 0 ? -errno : r;
+    }
+    """,
+    include_dirs=[os.path.dirname(ABI_H)],
+)
+
+if __name__ == "__main__":
+    ffibuilder.compile(verbose=True)

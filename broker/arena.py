@@ -1,0 +1,65 @@
+"""The arena: the memfd that is the sandbox's whole address space.
+
+The broker reads sandbox memory only through `read`/`read_cstr`, which copy
+the bytes into broker memory once; every check is then made on that copy.
+Addresses outside the arena raise Fault (the caller answers EFAULT)."""
+
+from __future__ import annotations
+
+import os
+
+from . import kernel
+from ._native import ffi, lib
+
+BASE = lib.SB_ARENA_BASE
+PATH_MAX = 4096
+
+
+class Fault(Exception):
+    """A sandbox pointer that does not lie inside the arena."""
+
+
+class Arena:
+    def __init__(self, size: int):
+        self.size = size
+        self.fd = os.memfd_create("strictbox-arena", os.MFD_CLOEXEC)
+        os.ftruncate(self.fd, size)
+
+    def _offset(self, addr: int, n: int) -> int:
+        if n < 0 or addr < BASE or n > self.size or addr - BASE > self.size - n:
+            raise Fault(f"{n} bytes at {addr:#x} fall outside the arena")
+        return addr - BASE
+
+    def read(self, addr: int, n: int) -> bytes:
+        off = self._offset(addr, n)
+        data = os.pread(self.fd, n, off)
+        if len(data) != n:
+            raise Fault(f"short read of the arena at {addr:#x}")
+        return data
+
+    def read_cstr(self, addr: int, limit: int = PATH_MAX) -> bytes:
+        """A NUL-terminated string, copied once; OSError(ENAMETOOLONG) past limit."""
+        n = min(limit, BASE + self.size - addr) if addr >= BASE else 0
+        chunk = self.read(addr, max(n, 1))
+        end = chunk.find(b"\0")
+        if end < 0:
+            raise OSError(36, "File name too long")  # ENAMETOOLONG
+        return chunk[:end]
+
+    def write(self, addr: int, data: bytes) -> None:
+        off = self._offset(addr, len(data))
+        if os.pwrite(self.fd, data, off) != len(data):
+            raise Fault(f"short write to the arena at {addr:#x}")
+
+    def zero(self, addr: int, n: int) -> None:
+        kernel.punch_hole(self.fd, self._offset(addr, n), n)
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+    def state(self):
+        """A private copy of the runtime state (struct sb_state): untrusted data."""
+        raw = self.read(BASE, ffi.sizeof("struct sb_state"))
+        st = ffi.new("struct sb_state *")
+        ffi.memmove(st, raw, len(raw))
+        return st

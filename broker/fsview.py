@@ -1,0 +1,168 @@
+"""The sandbox's filesystem: virtual paths mapped onto host directories.
+
+A virtual path is resolved one component at a time in the virtual namespace
+(so `..` and symlinks, absolute or relative, are followed inside the view,
+never on the host), and the final open is openat2 from the mount's directory
+fd with RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS: a
+rename or symlink race can make it fail, never leave the mount."""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from dataclasses import dataclass, field
+
+from . import kernel
+
+MAX_SYMLINKS = 40
+O_PATH = kernel.const("O_PATH")
+STRICT = kernel.RESOLVE | kernel.const("RESOLVE_NO_SYMLINKS")
+
+
+class MountError(ValueError):
+    """A mount given on the command line or in a policy is unusable."""
+
+
+def split(path: str) -> list[str]:
+    return [p for p in path.split("/") if p and p != "."]
+
+
+@dataclass
+class Mount:
+    vparts: tuple[str, ...]
+    host: str
+    writable: bool
+    dirfd: int = -1  # the directory, or for a file mount its parent
+    name: str = ""  # for a file mount: the file's name in dirfd
+
+    def open_root(self) -> None:
+        st = os.stat(self.host)
+        target = self.host
+        if not stat.S_ISDIR(st.st_mode):
+            target, self.name = os.path.split(self.host)
+        self.dirfd = os.open(target, O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+
+
+@dataclass
+class Node:
+    """A resolved virtual path: inside a mount (rel may be '.'), or a
+    synthetic directory that only exists as a parent of mount points."""
+
+    vparts: tuple[str, ...]
+    mount: Mount | None
+    rel: str
+
+    @property
+    def vpath(self) -> str:
+        return "/" + "/".join(self.vparts)
+
+
+@dataclass
+class View:
+    mounts: list[Mount] = field(default_factory=list)
+
+    @classmethod
+    def build(cls, specs: list[tuple[str, str, bool]]) -> "View":
+        """specs: (host path, virtual path, writable).  Later specs win."""
+        by_vpath: dict[tuple[str, ...], Mount] = {}
+        for host, vpath, writable in specs:
+            if not os.path.isabs(vpath):
+                raise MountError(f"mount point {vpath!r} must be an absolute path")
+            real = os.path.realpath(host)
+            if not os.path.exists(real):
+                raise MountError(f"cannot mount {host!r}: no such file or directory")
+            by_vpath[tuple(split(os.path.normpath(vpath)))] = Mount(
+                tuple(split(os.path.normpath(vpath))), real, writable)
+        view = cls(sorted(by_vpath.values(), key=lambda m: -len(m.vparts)))
+        for m in view.mounts:
+            m.open_root()
+        return view
+
+    def close(self) -> None:
+        for m in self.mounts:
+            if m.dirfd >= 0:
+                os.close(m.dirfd)
+                m.dirfd = -1
+
+    def _mount_of(self, parts: tuple[str, ...]) -> Mount | None:
+        for m in self.mounts:  # longest first
+            if parts[: len(m.vparts)] == m.vparts:
+                return m
+        return None
+
+    def _is_mount_parent(self, parts: tuple[str, ...]) -> bool:
+        return any(m.vparts[: len(parts)] == parts and len(m.vparts) > len(parts)
+                   for m in self.mounts)
+
+    def _node(self, parts: tuple[str, ...]) -> Node:
+        m = self._mount_of(parts)
+        if m is None:
+            if parts and not self._is_mount_parent(parts):
+                raise OSError(errno.ENOENT, "not in the sandbox's view", "/" + "/".join(parts))
+            return Node(parts, None, "")
+        rest = parts[len(m.vparts):]
+        if m.name:  # a file mount has no children
+            if rest:
+                raise OSError(errno.ENOTDIR, "not a directory", "/".join(parts))
+            return Node(parts, m, m.name)
+        return Node(parts, m, "/".join(rest) or ".")
+
+    def _readlink(self, node: Node) -> str | None:
+        """The symlink target at node, or None if it is not a symlink (or absent)."""
+        if node.mount is None or node.rel == ".":
+            return None
+        parent, _, name = node.rel.rpartition("/")
+        try:
+            pfd = kernel.openat2(node.mount.dirfd, parent or ".", O_PATH | os.O_DIRECTORY,
+                                 resolve=STRICT)
+        except OSError as e:
+            if e.errno == errno.ELOOP:  # a component turned into a symlink under us
+                raise OSError(errno.ENOENT, "path changed during resolution") from None
+            raise
+        try:
+            return os.readlink(name, dir_fd=pfd)
+        except OSError as e:
+            if e.errno in (errno.EINVAL, errno.ENOENT):
+                return None
+            raise
+        finally:
+            os.close(pfd)
+
+    def resolve(self, path: str, cwd: str = "/", follow: bool = True) -> Node:
+        """Walks `path` (relative to the virtual `cwd`) to a Node."""
+        if not path:
+            raise OSError(errno.ENOENT, "empty path")
+        todo = split(path)
+        cur: list[str] = [] if path.startswith("/") else split(cwd)
+        hops = 0
+        while todo:
+            comp = todo.pop(0)
+            if comp == "..":
+                if cur:
+                    cur.pop()
+                continue
+            node = self._node(tuple(cur + [comp]))
+            if todo or follow:
+                target = self._readlink(node)
+                if target is not None:
+                    hops += 1
+                    if hops > MAX_SYMLINKS:
+                        raise OSError(errno.ELOOP, "too many levels of symbolic links", path)
+                    todo = split(target) + todo
+                    if target.startswith("/"):
+                        cur = []
+                    continue
+            cur.append(comp)
+        return self._node(tuple(cur))
+
+    def open(self, node: Node, flags: int, mode: int = 0) -> int:
+        """A host fd for node, opened beneath its mount with no symlink following."""
+        if node.mount is None:
+            raise OSError(errno.EISDIR, "synthetic directory")
+        return kernel.openat2(node.mount.dirfd, node.rel, flags, mode, resolve=STRICT)
+
+    def synthetic_children(self, node: Node) -> list[str]:
+        n = len(node.vparts)
+        return sorted({m.vparts[n] for m in self.mounts
+                       if len(m.vparts) > n and m.vparts[:n] == node.vparts})

@@ -1,0 +1,67 @@
+"""Kernel facts for the broker, all read from the headers through cffi."""
+
+from __future__ import annotations
+
+import errno
+import os
+
+from ._native import ffi, lib
+
+SYSCALL_NR: dict[str, int] = {
+    n[len("__NR_"):]: getattr(lib, n) for n in dir(lib) if n.startswith("__NR_")
+}
+SYSCALL_NAME: dict[int, str] = {nr: name for name, nr in SYSCALL_NR.items()}
+
+RESOLVE = lib.RESOLVE_BENEATH | lib.RESOLVE_NO_MAGICLINKS
+
+
+def const(name: str) -> int:
+    """A constant by its header name (O_RDONLY, AT_FDCWD, ...)."""
+    return getattr(lib, name)
+
+
+def openat2(dirfd: int, path: str, flags: int, mode: int = 0, resolve: int = RESOLVE) -> int:
+    """openat2 confined by `resolve`; raises OSError with the kernel's errno."""
+    r = lib.sb_openat2(dirfd, os.fsencode(path), flags | os.O_CLOEXEC, mode, resolve)
+    if r < 0:
+        raise OSError(-r, os.strerror(-r), path)
+    return r
+
+
+def stat_bytes(fd: int, path: str = "", flags: int = 0) -> bytes:
+    """struct stat exactly as the kernel lays it out (fstatat)."""
+    buf = ffi.new("struct stat *")
+    if lib.fstatat(fd, os.fsencode(path), buf, flags | (lib.AT_EMPTY_PATH if not path else 0)):
+        e = ffi.errno
+        raise OSError(e, os.strerror(e))
+    return bytes(ffi.buffer(buf))
+
+
+def statx_bytes(fd: int, mask: int) -> bytes:
+    buf = ffi.new("struct statx *")
+    if lib.statx(fd, b"", lib.AT_EMPTY_PATH, mask, buf):
+        e = ffi.errno
+        raise OSError(e, os.strerror(e))
+    return bytes(ffi.buffer(buf))
+
+
+def getdents64(fd: int, n: int) -> bytes:
+    buf = ffi.new("char[]", n)
+    r = lib.sb_getdents64(fd, buf, n)
+    if r < 0:
+        raise OSError(-r, os.strerror(-r))
+    return bytes(ffi.buffer(buf, r))
+
+
+def punch_hole(fd: int, offset: int, length: int) -> None:
+    mode = lib.FALLOC_FL_PUNCH_HOLE | lib.FALLOC_FL_KEEP_SIZE
+    if lib.fallocate(fd, mode, offset, length):
+        e = ffi.errno
+        raise OSError(e, os.strerror(e))
+
+
+def errno_value(name: str) -> int:
+    value = getattr(errno, name, None)
+    if not isinstance(value, int):
+        raise ValueError(f"unknown errno name {name!r}")
+    return value

@@ -1,0 +1,255 @@
+"""One sandbox: its arena, channel, process, fd table and the reason it ended."""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import resource
+import signal
+import socket
+import subprocess
+import termios
+import time
+from dataclasses import dataclass, field
+from importlib import resources
+
+from . import kernel, loader, protocol, service
+from .arena import Arena
+from .fsview import View
+from ._native import lib
+
+STUB = "strictbox-stub"
+KERNEL_TERMIOS = 36
+RUNTIME_EXITS = {125: "the runtime lost its broker channel",
+                 126: "the runtime received a malformed reply",
+                 127: "the stub failed to start (see its message on stderr)"}
+
+
+@dataclass
+class Limits:
+    memory: int = 1 << 30  # the arena's size
+    cpu: float | None = None  # seconds of CPU time
+    wall: float | None = None  # seconds of wall-clock time
+    open_files: int = 256
+    output: int = 256 << 20  # captured bytes per stream
+    threads: int = 1
+
+
+@dataclass
+class Identity:
+    uid: int = 1000
+    gid: int = 1000
+    hostname: str = "strictbox"
+    pid: int = 2
+
+
+@dataclass
+class Outcome:
+    returncode: int | None = None
+    reason: str | None = None  # set when strictbox (not the program) ended the run
+
+
+def stub_path() -> str:
+    override = os.environ.get("STRICTBOX_STUB")
+    if override:
+        return override
+    return str(resources.files("strictbox").joinpath(STUB))
+
+
+def _stdio_record(fd: int):
+    """What the runtime answers locally about an inherited stdio fd."""
+    try:
+        stat = kernel.stat_bytes(fd)
+    except OSError:
+        return None
+    isatty = os.isatty(fd)
+    term, win = b"", b""
+    if isatty:
+        term = fcntl.ioctl(fd, termios.TCGETS, bytes(KERNEL_TERMIOS))
+        win = fcntl.ioctl(fd, termios.TIOCGWINSZ, bytes(8))
+    return (int(isatty), term, win, stat)
+
+
+@dataclass
+class Sandbox:
+    argv: list[bytes]
+    env: list[bytes]
+    program: str  # host path of the executable
+    vprogram: str  # its path inside the view
+    view: View
+    limits: Limits = field(default_factory=Limits)
+    identity: Identity = field(default_factory=Identity)
+    stdio: tuple[int, int, int] = (0, 1, 2)  # host fds the program inherits
+    cwd: str = "/"
+    umask: int = 0o022
+
+    def __post_init__(self):
+        self.fds: dict[int, service.OpenFile] = {}
+        self.stats = {"sandbox": 0, "broker": 0, "denied": 0}
+        self.log: list[str] = []
+        self.outcome = Outcome()
+        self.exit_status: int | None = None
+        self.proc: subprocess.Popen | None = None
+        self.pidfd = -1
+        self.seq = 0
+        self.started = 0.0
+        self.deadline: float | None = None
+        self.done = False
+
+    # -- launch --------------------------------------------------------------
+
+    def start(self) -> None:
+        self.arena = Arena(self.limits.memory)
+        try:
+            self._load()
+            parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            try:
+                self.proc = subprocess.Popen(
+                    [stub_path(), str(self.arena.fd), str(child.fileno()), str(os.getpid())],
+                    stdin=self.stdio[0], stdout=self.stdio[1], stderr=self.stdio[2],
+                    pass_fds=(self.arena.fd, child.fileno()), close_fds=True, env={},
+                )
+            finally:
+                child.close()
+        except BaseException:
+            self.arena.close()
+            raise
+        self.chan = parent
+        self.chan.setblocking(False)
+        self.pid = self.proc.pid
+        self.pidfd = os.pidfd_open(self.pid)
+        resource.prlimit(self.pid, resource.RLIMIT_CORE, (0, 0))
+        if self.limits.cpu is not None:
+            secs = max(1, int(-(-self.limits.cpu // 1)))
+            resource.prlimit(self.pid, resource.RLIMIT_CPU, (secs, secs + 1))
+        self.started = time.monotonic()
+        if self.limits.wall is not None:
+            self.deadline = self.started + self.limits.wall
+
+    def _load(self) -> None:
+        lay = loader.layout(self.limits.memory, self.limits.threads)
+        fd = self.view.open(self.view.resolve(self.vprogram), os.O_RDONLY)
+        try:
+            image = loader.load_elf(self.arena, fd, self.vprogram, lay.mmap_top)
+        finally:
+            os.close(fd)
+        sp = loader.build_stack(self.arena, lay.stack_top, self.argv, self.env, image,
+                                self.identity.uid, self.identity.gid, self.vprogram.encode())
+        u = os.uname()
+        fields = [u.sysname, self.identity.hostname, u.release, u.version, u.machine, "(none)"]
+        uts = b"".join(f.encode()[:64].ljust(65, b"\0") for f in fields)
+        stdio = [_stdio_record(fd) for fd in self.stdio]
+        for vfd, rec in enumerate(stdio):
+            if rec is not None:
+                self.fds[vfd] = service.OpenFile("stdio", stat=rec[3])
+        state = loader.boot_state(lay, self.limits.memory, image, sp,
+                                  max_threads=self.limits.threads, pid=self.identity.pid,
+                                  uid=self.identity.uid, gid=self.identity.gid,
+                                  utsname=uts, stdio=stdio)
+        self.arena.write(loader.BASE, state)
+
+    # -- requests ------------------------------------------------------------
+
+    def deny(self, call: str, why: str, code: int) -> None:
+        self.stats["denied"] += 1
+        self.log.append(f"denied {call}: {why} ({errno.errorcode.get(code, code)})")
+
+    def on_channel(self) -> None:
+        """Serves every request waiting on the channel."""
+        while not self.done and self.exit_status is None and self.outcome.reason is None:
+            try:
+                data = self.chan.recv(protocol.MAX_MESSAGE + 1)
+            except BlockingIOError:
+                return
+            except OSError as e:
+                self.kill(f"broker channel error: {e.strerror}")
+                return
+            if not data:
+                return  # the process is ending; its pidfd will say how
+            try:
+                req = protocol.parse(data, self.seq + 1)
+            except protocol.ProtocolError as e:
+                self.kill(f"protocol violation: {e}")
+                return
+            self.seq = req.seq
+            if req.op >= 0:
+                out = service.serve(self, req.op, req.args)
+            elif req.op == lib.SB_OP_TIME:
+                out = service.time_now(self)
+            elif req.op == lib.SB_OP_EXIT:
+                self.exit_status = req.args[0] & 0xFF
+                self._signal(signal.SIGKILL)
+                return
+            else:  # SB_OP_FAULT: the program died of a fault it did not handle
+                sig, code, addr, rip = req.args
+                name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else f"signal {sig}"
+                self.fault_signal = sig if 0 < sig < 65 else signal.SIGKILL
+                self.kill(f"program killed by {name} (code {code}, address {addr:#x}, at {rip:#x})",
+                          returncode=-self.fault_signal)
+                return
+            try:
+                self.chan.send(protocol.reply(req.seq, *out))
+            except OSError:
+                return
+
+    # -- ending --------------------------------------------------------------
+
+    def _signal(self, sig: int) -> None:
+        try:
+            signal.pidfd_send_signal(self.pidfd, sig)
+        except ProcessLookupError:
+            pass
+
+    def kill(self, reason: str, returncode: int = -signal.SIGKILL) -> None:
+        if self.outcome.reason is None and self.exit_status is None:
+            self.outcome.reason = reason
+            self.outcome.returncode = returncode
+        self._signal(signal.SIGKILL)
+
+    def check_deadline(self, now: float) -> None:
+        if self.deadline is not None and now >= self.deadline and not self.done:
+            self.deadline = None
+            self.kill(f"wall-clock timeout after {self.limits.wall:g} s")
+
+    def reap(self) -> None:
+        """The process has exited: decide what happened and release everything."""
+        _, status, usage = os.wait4(self.pid, 0)
+        self.proc.returncode = status
+        o = self.outcome
+        if self.exit_status is not None:
+            o.returncode, o.reason = self.exit_status, None
+        elif o.reason is None:
+            if os.WIFSIGNALED(status):
+                sig = os.WTERMSIG(status)
+                o.returncode = -sig
+                cpu = usage.ru_utime + usage.ru_stime
+                if sig == signal.SIGXCPU or (self.limits.cpu and cpu >= self.limits.cpu):
+                    o.reason = f"CPU time limit ({self.limits.cpu:g} s) exceeded"
+                elif sig == signal.SIGKILL:
+                    o.reason = "forbidden direct system call: killed by seccomp strict mode"
+                else:
+                    o.reason = f"killed by {signal.Signals(sig).name}"
+            else:
+                code = os.WEXITSTATUS(status)
+                o.returncode = code
+                o.reason = RUNTIME_EXITS.get(code, f"the runtime exited ({code}) without reporting a status")
+        self._collect_stats()
+        self.close()
+
+    def _collect_stats(self) -> None:
+        try:
+            st = self.arena.state()
+            self.stats["sandbox"] = int(st.calls_local)  # counted in the sandbox: untrusted
+        except Exception:  # a corrupted arena must not stop the report
+            pass
+
+    def close(self) -> None:
+        self.done = True
+        for f in self.fds.values():
+            if f.hostfd >= 0:
+                os.close(f.hostfd)
+        self.fds.clear()
+        self.chan.close()
+        os.close(self.pidfd)
+        self.arena.close()

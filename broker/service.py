@@ -1,0 +1,475 @@
+"""The broker's system call handlers.
+
+Each handler takes the sandbox and the six raw register values, reads any
+pointer argument out of the arena exactly once, decides on that private copy
+and returns the result (a negative errno on failure), optionally with extra
+integers for the runtime.  Handlers are registered against the syscall table,
+and a BROKER row without a handler is an import-time error."""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat as stat_mod
+import struct
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from . import kernel
+from .arena import Fault
+from .fsview import Node
+from .syscall_table import BROKER, BY_NAME, DENIED, TABLE
+from ._native import lib
+
+MAX_IO = 1 << 20  # bytes moved by one read/write request
+MAX_IOV = 1024
+AT_FDCWD = lib.AT_FDCWD
+AT_EMPTY_PATH = lib.AT_EMPTY_PATH
+AT_SYMLINK_NOFOLLOW = lib.AT_SYMLINK_NOFOLLOW
+O_ACCMODE = lib.O_ACCMODE
+WRITE_FLAGS = lib.O_CREAT | lib.O_TRUNC | lib.O_APPEND | lib.O_TMPFILE
+OPEN_PASS = (lib.O_ACCMODE | lib.O_CREAT | lib.O_EXCL | lib.O_TRUNC | lib.O_APPEND
+             | lib.O_DIRECTORY | lib.O_NOFOLLOW | lib.O_NONBLOCK | lib.O_PATH)
+
+
+@dataclass
+class OpenFile:
+    kind: str  # "file", "dir", "vdir" (synthetic directory), "stdio"
+    node: Node | None = None
+    hostfd: int = -1
+    writable: bool = False
+    stat: bytes = b""  # stdio: fstat recorded at launch
+    entries: list[str] = field(default_factory=list)  # vdir
+    pos: int = 0  # vdir
+
+
+Handler = Callable[..., "int | tuple[int, ...]"]
+HANDLERS: dict[str, Handler] = {}
+
+
+def handles(*names: str):
+    def register(fn: Handler) -> Handler:
+        for n in names:
+            HANDLERS[n] = fn
+        return fn
+    return register
+
+
+def as_fd(v: int) -> int:
+    v &= 0xFFFFFFFF
+    return v - (1 << 32) if v & 0x80000000 else v
+
+
+def as_signed(v: int) -> int:
+    return v - (1 << 64) if v & (1 << 63) else v
+
+
+def serve(sb, nr: int, args: tuple[int, ...]) -> tuple[int, ...]:
+    """One forwarded system call: never raises for anything the sandbox sent."""
+    name = kernel.SYSCALL_NAME.get(nr)
+    call = BY_NAME.get(name) if name else None
+    if call is None:
+        sb.deny(name or f"syscall {nr}", "not in strictbox's syscall table", errno.ENOSYS)
+        return (-errno.ENOSYS,)
+    if call.where == DENIED:
+        code = kernel.errno_value(call.errno)
+        sb.deny(name, call.note, code)
+        return (-code,)
+    try:
+        result = HANDLERS[name](sb, *args)
+    except Fault:
+        result = -errno.EFAULT
+    except OSError as e:
+        result = -(e.errno or errno.EIO)
+    sb.stats["broker"] += 1
+    return result if isinstance(result, tuple) else (result,)
+
+
+# -- paths ------------------------------------------------------------------
+
+def _path(sb, addr: int) -> str:
+    raw = sb.arena.read_cstr(addr)
+    return os.fsdecode(raw)
+
+
+def _at(sb, dirfd: int, path: str, follow: bool = True, empty_ok: bool = False) -> Node:
+    """Resolves path relative to a virtual dirfd (or the cwd)."""
+    if not path:
+        if empty_ok:
+            f = _file(sb, dirfd) if dirfd != AT_FDCWD else None
+            if f is None:
+                return sb.view.resolve(sb.cwd)
+            if f.node is None:
+                raise OSError(errno.EBADF, "fd has no path")
+            return f.node
+        raise OSError(errno.ENOENT, "empty path")
+    if path.startswith("/") or dirfd == AT_FDCWD:
+        return sb.view.resolve(path, sb.cwd, follow)
+    f = _file(sb, dirfd)
+    if f.kind not in ("dir", "vdir"):
+        raise OSError(errno.ENOTDIR, "dirfd is not a directory")
+    return sb.view.resolve(path, f.node.vpath, follow)
+
+
+def _file(sb, fd: int) -> OpenFile:
+    f = sb.fds.get(fd)
+    if f is None:
+        raise OSError(errno.EBADF, "bad file descriptor")
+    return f
+
+
+def _new_fd(sb, f: OpenFile) -> int:
+    for fd in range(sb.limits.open_files):
+        if fd not in sb.fds:
+            sb.fds[fd] = f
+            return fd
+    if f.hostfd >= 0:
+        os.close(f.hostfd)
+    raise OSError(errno.EMFILE, "too many open files")
+
+
+def _open_node(sb, node: Node, flags: int, mode: int) -> int:
+    writing = (flags & O_ACCMODE) != os.O_RDONLY or flags & WRITE_FLAGS
+    if node.mount is None:
+        if writing:
+            raise OSError(errno.EROFS, "read-only")
+        return _new_fd(sb, OpenFile("vdir", node, entries=sb.view.synthetic_children(node)))
+    if writing and not node.mount.writable:
+        raise OSError(errno.EROFS, "read-only mount")
+    if flags & lib.O_TMPFILE:
+        raise OSError(errno.EOPNOTSUPP, "O_TMPFILE is not supported yet")
+    hostfd = sb.view.open(node, (flags & OPEN_PASS) | os.O_NOCTTY, mode & 0o777 & ~sb.umask)
+    st = os.fstat(hostfd)
+    kind = "dir" if stat_mod.S_ISDIR(st.st_mode) else "file"
+    return _new_fd(sb, OpenFile(kind, node, hostfd, writable=bool(writing)))
+
+
+@handles("openat")
+def sys_openat(sb, dirfd, path, flags, mode, *_):
+    flags &= 0xFFFFFFFF
+    follow = not flags & lib.O_NOFOLLOW
+    node = _at(sb, as_fd(dirfd), _path(sb, path), follow)
+    return _open_node(sb, node, flags, mode)
+
+
+@handles("open")
+def sys_open(sb, path, flags, mode, *_):
+    return sys_openat(sb, AT_FDCWD, path, flags, mode)
+
+
+@handles("close")
+def sys_close(sb, fd, *_):
+    f = sb.fds.pop(as_fd(fd), None)
+    if f is None:
+        return -errno.EBADF
+    if f.hostfd >= 0:
+        os.close(f.hostfd)
+    return 0
+
+
+# -- data -------------------------------------------------------------------
+
+def _host_file(sb, fd: int) -> OpenFile:
+    f = _file(sb, as_fd(fd))
+    if f.kind == "stdio":
+        raise OSError(errno.EBADF, "stdio is served inside the sandbox")
+    if f.kind != "file":
+        raise OSError(errno.EISDIR, "is a directory")
+    return f
+
+
+@handles("read")
+def sys_read(sb, fd, buf, count, *_):
+    f = _host_file(sb, fd)
+    count = min(count, MAX_IO)
+    data = os.read(f.hostfd, count)
+    sb.arena.write(buf, data)
+    return len(data)
+
+
+@handles("pread64")
+def sys_pread64(sb, fd, buf, count, offset, *_):
+    f = _host_file(sb, fd)
+    if as_signed(offset) < 0:
+        return -errno.EINVAL
+    data = os.pread(f.hostfd, min(count, MAX_IO), offset)
+    sb.arena.write(buf, data)
+    return len(data)
+
+
+def _iovecs(sb, iov: int, n: int) -> list[tuple[int, int]]:
+    if n > MAX_IOV:
+        raise OSError(errno.EINVAL, "too many iovecs")
+    raw = sb.arena.read(iov, 16 * n)
+    return [struct.unpack_from("<QQ", raw, 16 * i) for i in range(n)]
+
+
+@handles("readv")
+def sys_readv(sb, fd, iov, n, *_):
+    f = _host_file(sb, fd)
+    total = 0
+    for base, length in _iovecs(sb, iov, n):
+        data = os.read(f.hostfd, min(length, MAX_IO - total))
+        sb.arena.write(base, data)
+        total += len(data)
+        if len(data) < length or total >= MAX_IO:
+            break
+    return total
+
+
+def _writable(sb, fd) -> OpenFile:
+    f = _host_file(sb, fd)
+    if not f.writable:
+        raise OSError(errno.EBADF, "not open for writing")
+    return f
+
+
+@handles("write")
+def sys_write(sb, fd, buf, count, *_):
+    f = _writable(sb, fd)
+    return os.write(f.hostfd, sb.arena.read(buf, min(count, MAX_IO)))
+
+
+@handles("writev")
+def sys_writev(sb, fd, iov, n, *_):
+    f = _writable(sb, fd)
+    data = b"".join(sb.arena.read(b, l) for b, l in _iovecs(sb, iov, n))
+    return os.write(f.hostfd, data[:MAX_IO])
+
+
+@handles("lseek")
+def sys_lseek(sb, fd, offset, whence, *_):
+    f = _file(sb, as_fd(fd))
+    if f.kind == "stdio":
+        return -errno.ESPIPE
+    if f.kind == "vdir":
+        f.pos = 0
+        return 0
+    if whence > 4:
+        return -errno.EINVAL
+    return os.lseek(f.hostfd, as_signed(offset), whence)
+
+
+@handles("ioctl")
+def sys_ioctl(sb, fd, *_):
+    _file(sb, as_fd(fd))
+    return -errno.ENOTTY
+
+
+@handles("getdents64")
+def sys_getdents64(sb, fd, buf, count, *_):
+    f = _file(sb, as_fd(fd))
+    count = min(count, MAX_IO)
+    if f.kind == "dir":
+        data = kernel.getdents64(f.hostfd, count)
+    elif f.kind == "vdir":
+        out = bytearray()
+        names = [".", ".."] + f.entries
+        while f.pos < len(names):
+            name = names[f.pos].encode() + b"\0"
+            reclen = (19 + len(name) + 7) & ~7
+            if len(out) + reclen > count:
+                if not out:
+                    return -errno.EINVAL
+                break
+            rec = struct.pack("<QqHB", f.pos + 1, f.pos + 1, reclen, 4) + name
+            out += rec.ljust(reclen, b"\0")
+            f.pos += 1
+        data = bytes(out)
+    else:
+        return -errno.ENOTDIR
+    sb.arena.write(buf, data)
+    return len(data)
+
+
+# -- metadata ---------------------------------------------------------------
+
+def _synthetic_stat() -> bytes:
+    """A directory that exists only as a parent of mount points: shown as the host's /."""
+    fd = os.open("/", os.O_PATH | os.O_CLOEXEC)
+    try:
+        return kernel.stat_bytes(fd)
+    finally:
+        os.close(fd)
+
+
+def _stat_node(sb, node: Node) -> bytes:
+    if node.mount is None:
+        return _synthetic_stat()
+    fd = sb.view.open(node, lib.O_PATH | lib.O_NOFOLLOW)
+    try:
+        return kernel.stat_bytes(fd)
+    finally:
+        os.close(fd)
+
+
+def _stat_fd(sb, fd: int) -> bytes:
+    f = _file(sb, fd)
+    if f.kind == "stdio":
+        if not f.stat:
+            raise OSError(errno.EBADF, "no stat recorded")
+        return f.stat
+    if f.kind == "vdir":
+        return _synthetic_stat()
+    return kernel.stat_bytes(f.hostfd)
+
+
+@handles("fstat")
+def sys_fstat(sb, fd, buf, *_):
+    sb.arena.write(buf, _stat_fd(sb, as_fd(fd)))
+    return 0
+
+
+@handles("newfstatat")
+def sys_newfstatat(sb, dirfd, path, buf, flags, *_):
+    dirfd, p = as_fd(dirfd), _path(sb, path)
+    if not p and flags & AT_EMPTY_PATH:
+        data = _stat_fd(sb, dirfd) if dirfd != AT_FDCWD else _stat_node(sb, _at(sb, dirfd, "", empty_ok=True))
+    else:
+        data = _stat_node(sb, _at(sb, dirfd, p, follow=not flags & AT_SYMLINK_NOFOLLOW))
+    sb.arena.write(buf, data)
+    return 0
+
+
+@handles("stat")
+def sys_stat(sb, path, buf, *_):
+    return sys_newfstatat(sb, AT_FDCWD, path, buf, 0)
+
+
+@handles("lstat")
+def sys_lstat(sb, path, buf, *_):
+    return sys_newfstatat(sb, AT_FDCWD, path, buf, AT_SYMLINK_NOFOLLOW)
+
+
+@handles("statx")
+def sys_statx(sb, dirfd, path, flags, mask, buf, *_):
+    dirfd, p = as_fd(dirfd), _path(sb, path)
+    f = sb.fds.get(dirfd) if not p and flags & AT_EMPTY_PATH else None
+    if f is not None and f.hostfd >= 0:
+        data = kernel.statx_bytes(f.hostfd, mask & 0xFFFFFFFF)
+    else:
+        node = _at(sb, dirfd, p, follow=not flags & AT_SYMLINK_NOFOLLOW, empty_ok=bool(flags & AT_EMPTY_PATH))
+        if node.mount is None:
+            fd = os.open("/", os.O_PATH | os.O_CLOEXEC)
+        else:
+            fd = sb.view.open(node, lib.O_PATH | lib.O_NOFOLLOW)
+        try:
+            data = kernel.statx_bytes(fd, mask & 0xFFFFFFFF)
+        finally:
+            os.close(fd)
+    sb.arena.write(buf, data)
+    return 0
+
+
+@handles("faccessat2")
+def sys_faccessat2(sb, dirfd, path, mode, flags, *_):
+    if mode & ~7:
+        return -errno.EINVAL
+    node = _at(sb, as_fd(dirfd), _path(sb, path), follow=not flags & AT_SYMLINK_NOFOLLOW)
+    st = struct.unpack_from("<QQQIII", _stat_node(sb, node))
+    st_mode = st[3]
+    if mode & os.W_OK and (node.mount is None or not node.mount.writable):
+        return -errno.EROFS
+    if mode & os.X_OK and not (st_mode & 0o111 or stat_mod.S_ISDIR(st_mode)):
+        return -errno.EACCES
+    return 0
+
+
+@handles("faccessat")
+def sys_faccessat(sb, dirfd, path, mode, *_):
+    return sys_faccessat2(sb, dirfd, path, mode, 0)
+
+
+@handles("access")
+def sys_access(sb, path, mode, *_):
+    return sys_faccessat2(sb, AT_FDCWD, path, mode, 0)
+
+
+@handles("readlinkat")
+def sys_readlinkat(sb, dirfd, path, buf, size, *_):
+    if as_signed(size) <= 0:
+        return -errno.EINVAL
+    node = _at(sb, as_fd(dirfd), _path(sb, path), follow=False)
+    target = sb.view._readlink(node)
+    if target is None:
+        return -errno.EINVAL
+    data = os.fsencode(target)[: min(size, 4096)]
+    sb.arena.write(buf, data)
+    return len(data)
+
+
+@handles("readlink")
+def sys_readlink(sb, path, buf, size, *_):
+    return sys_readlinkat(sb, AT_FDCWD, path, buf, size)
+
+
+@handles("getcwd")
+def sys_getcwd(sb, buf, size, *_):
+    data = sb.cwd.encode() + b"\0"
+    if len(data) > size:
+        return -errno.ERANGE
+    sb.arena.write(buf, data)
+    return len(data)
+
+
+def _enter(sb, node: Node) -> int:
+    if node.mount is not None:
+        fd = sb.view.open(node, lib.O_PATH | lib.O_DIRECTORY)
+        os.close(fd)
+    sb.cwd = node.vpath
+    return 0
+
+
+@handles("chdir")
+def sys_chdir(sb, path, *_):
+    return _enter(sb, _at(sb, AT_FDCWD, _path(sb, path)))
+
+
+@handles("fchdir")
+def sys_fchdir(sb, fd, *_):
+    f = _file(sb, as_fd(fd))
+    if f.kind not in ("dir", "vdir"):
+        return -errno.ENOTDIR
+    return _enter(sb, f.node)
+
+
+@handles("clock_getres")
+def sys_clock_getres(sb, clock, res, *_):
+    if clock > 11 or clock == 10:
+        return -errno.EINVAL
+    if res:
+        coarse = clock in (5, 6)
+        sb.arena.write(res, struct.pack("<qq", 0, 4_000_000 if coarse else 1))
+    return 0
+
+
+# -- memory helpers the runtime forwards -------------------------------------
+
+@handles("munmap")
+def sys_munmap(sb, addr, length, *_):
+    """The runtime asks us to zero and release a large range of the arena."""
+    sb.arena.zero(addr, length)
+    return 0
+
+
+@handles("mmap")
+def sys_mmap(sb, addr, length, prot, flags, fd, *_):
+    _file(sb, as_fd(fd))
+    sb.deny("mmap", "file-backed mappings are not supported yet", errno.ENODEV)
+    return -errno.ENODEV
+
+
+def time_now(sb) -> tuple[int, ...]:
+    cpu_clock = ((~sb.pid) << 3) | 2  # the kernel's CPUCLOCK_SCHED for another process
+    try:
+        cpu = time.clock_gettime_ns(cpu_clock)
+    except OSError:
+        cpu = 0
+    return (0, time.clock_gettime_ns(time.CLOCK_REALTIME), time.monotonic_ns(), cpu)
+
+
+_missing = [c.name for c in TABLE if c.where == BROKER and c.name not in HANDLERS]
+assert not _missing, f"BROKER rows without a handler: {_missing}"
+_stray = [n for n in HANDLERS if n not in BY_NAME or BY_NAME[n].where == DENIED]
+assert not _stray, f"handlers for calls the table does not route to the broker: {_stray}"

@@ -1,0 +1,124 @@
+"""Where every system call is served: the single source of truth.
+
+Each entry names the call (numbers come from the kernel headers, never from
+here), where it is served, its arguments, and a note.  The C runtime's
+dispatch is generated from the SANDBOX rows (`routes_header`), the broker's
+handlers are checked against the BROKER rows at import, and
+`strictbox syscalls` prints the table.  A call missing from the table is
+answered ENOSYS by the broker and logged.
+
+Argument kinds: int, fd (low 32 bits, signed), size, flags, path (in, NUL
+terminated), ptr (other pointer; its length rule is in the note).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SANDBOX = "sandbox"  # a runtime handler inside the sandbox (it may still forward)
+BROKER = "broker"  # forwarded to the broker, which checks and performs it
+DENIED = "denied"  # refused by the broker with the errno given, and logged
+
+
+@dataclass(frozen=True)
+class Call:
+    name: str
+    where: str
+    args: tuple[str, ...]
+    note: str = ""
+    errno: str = "ENOSYS"  # for DENIED rows
+
+
+def _c(name: str, where: str, args: str, note: str = "", errno: str = "ENOSYS") -> Call:
+    return Call(name, where, tuple(a for a in args.split() if a), note, errno)
+
+
+TABLE: tuple[Call, ...] = (
+    # memory: the arena is the address space
+    _c("brk", SANDBOX, "ptr:addr", "heap grows up from the image end"),
+    _c("mmap", SANDBOX, "ptr:addr size:len flags:prot flags:flags fd:fd int:off",
+       "anonymous in the arena; file-backed MAP_PRIVATE copied in by the broker"),
+    _c("munmap", SANDBOX, "ptr:addr size:len", "large ranges are hole-punched by the broker"),
+    _c("mremap", SANDBOX, "ptr:old size:old_len size:new_len flags:flags ptr:new"),
+    _c("mprotect", SANDBOX, "ptr:addr size:len flags:prot", "bookkeeping: the arena stays RWX"),
+    _c("madvise", SANDBOX, "ptr:addr size:len int:advice", "DONTNEED/FREE zero the range"),
+    # threads and TLS
+    _c("arch_prctl", SANDBOX, "int:code ptr:addr", "ARCH_SET_FS/GET_FS via wrfsbase/rdfsbase"),
+    _c("set_tid_address", SANDBOX, "ptr:tidptr"),
+    _c("set_robust_list", SANDBOX, "ptr:head size:len"),
+    _c("rseq", SANDBOX, "ptr:rseq size:len flags:flags int:sig", "ENOSYS: glibc carries on"),
+    # signals: bookkeeping, real handlers stay ours
+    _c("rt_sigaction", SANDBOX, "int:sig ptr:act ptr:oact size:sigsetsize"),
+    _c("rt_sigprocmask", SANDBOX, "int:how ptr:set ptr:oset size:sigsetsize",
+       "virtual mask: SIGSYS and faults are never really blocked"),
+    _c("sigaltstack", SANDBOX, "ptr:ss ptr:old_ss"),
+    _c("rt_sigreturn", SANDBOX, "", "emulated: loads the frame we built on the program's stack"),
+    # identity: virtual
+    _c("getpid", SANDBOX, ""),
+    _c("gettid", SANDBOX, ""),
+    _c("getppid", SANDBOX, ""),
+    _c("getuid", SANDBOX, ""),
+    _c("geteuid", SANDBOX, ""),
+    _c("getgid", SANDBOX, ""),
+    _c("getegid", SANDBOX, ""),
+    _c("uname", SANDBOX, "ptr:buf", "virtual host name"),
+    # time and randomness
+    _c("clock_gettime", SANDBOX, "int:clock ptr:tp", "broker time source"),
+    _c("gettimeofday", SANDBOX, "ptr:tv ptr:tz", "broker time source"),
+    _c("time", SANDBOX, "ptr:tloc", "broker time source"),
+    _c("clock_getres", BROKER, "int:clock ptr:res"),
+    _c("getrandom", SANDBOX, "ptr:buf size:count flags:flags", "ChaCha20 seeded by the broker"),
+    # process end
+    _c("exit", SANDBOX, "int:status", "last thread: the broker ends the process"),
+    _c("exit_group", SANDBOX, "int:status", "status to the broker, which ends the process"),
+    # I/O: stdio directly, everything else through the broker
+    _c("read", SANDBOX, "fd:fd ptr:buf size:count", "stdio directly; broker files forwarded"),
+    _c("write", SANDBOX, "fd:fd ptr:buf size:count", "stdio directly; broker files forwarded"),
+    _c("readv", SANDBOX, "fd:fd ptr:iov int:iovcnt", "stdio directly; broker files forwarded"),
+    _c("writev", SANDBOX, "fd:fd ptr:iov int:iovcnt", "stdio directly; broker files forwarded"),
+    _c("ioctl", SANDBOX, "fd:fd int:request ptr:arg", "TCGETS/TIOCGWINSZ on stdio from launch"),
+    _c("fstat", SANDBOX, "fd:fd ptr:statbuf", "stdio from launch; broker files forwarded"),
+    _c("newfstatat", SANDBOX, "fd:dirfd path:path ptr:statbuf flags:flags",
+       "fstat of stdio via AT_EMPTY_PATH locally; paths forwarded"),
+    _c("close", SANDBOX, "fd:fd", "forwarded: the broker keeps the fd table"),
+    _c("pread64", BROKER, "fd:fd ptr:buf size:count int:offset"),
+    _c("lseek", BROKER, "fd:fd int:offset int:whence"),
+    # files, through the read-only view
+    _c("open", BROKER, "path:path flags:flags int:mode", "read-only view"),
+    _c("openat", BROKER, "fd:dirfd path:path flags:flags int:mode", "read-only view"),
+    _c("stat", BROKER, "path:path ptr:statbuf"),
+    _c("lstat", BROKER, "path:path ptr:statbuf"),
+    _c("statx", BROKER, "fd:dirfd path:path flags:flags int:mask ptr:statxbuf"),
+    _c("access", BROKER, "path:path int:mode"),
+    _c("faccessat", BROKER, "fd:dirfd path:path int:mode"),
+    _c("faccessat2", BROKER, "fd:dirfd path:path int:mode flags:flags"),
+    _c("getdents64", BROKER, "fd:fd ptr:dirp size:count"),
+    _c("readlink", BROKER, "path:path ptr:buf size:bufsiz"),
+    _c("readlinkat", BROKER, "fd:dirfd path:path ptr:buf size:bufsiz"),
+    _c("getcwd", BROKER, "ptr:buf size:size", "virtual cwd"),
+    _c("chdir", BROKER, "path:path", "virtual cwd"),
+    _c("fchdir", BROKER, "fd:fd", "virtual cwd"),
+    # refused with a reason
+    _c("execve", DENIED, "path:path ptr:argv ptr:envp", "exec inside the sandbox: not yet"),
+    _c("fork", DENIED, "", "one process per sandbox", "ENOSYS"),
+    _c("vfork", DENIED, "", "one process per sandbox", "ENOSYS"),
+    _c("clone", DENIED, "flags:flags ptr:stack ptr:ptid ptr:ctid ptr:tls", "threads: not yet"),
+    _c("clone3", DENIED, "ptr:args size:size", "glibc falls back to clone"),
+    _c("socket", DENIED, "int:domain int:type int:protocol", "no network", "EACCES"),
+    _c("ptrace", DENIED, "int:request int:pid ptr:addr ptr:data", "never", "EPERM"),
+    _c("prctl", DENIED, "int:option int:arg2 int:arg3 int:arg4 int:arg5", "never", "EPERM"),
+    _c("seccomp", DENIED, "int:op flags:flags ptr:args", "already in strict mode", "EPERM"),
+)
+
+BY_NAME: dict[str, Call] = {c.name: c for c in TABLE}
+assert len(BY_NAME) == len(TABLE), "a call appears twice in the table"
+
+
+def routes_header() -> str:
+    """The C runtime's list of locally handled calls (untrusted_runtime/gen/routes.h)."""
+    local = [c.name for c in TABLE if c.where == SANDBOX]
+    body = " \\\n".join(f"    X({n})" for n in local)
+    return (
+        "/* Generated from broker/syscall_table.py by the build: do not edit. */\n"
+        f"#define SB_LOCAL_CALLS(X) \\\n{body}\n"
+    )

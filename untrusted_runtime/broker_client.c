@@ -1,0 +1,123 @@
+/* The client end of a thread's broker channel.  A request is one
+ * SOCK_SEQPACKET message holding a msgpack array [seq, op, args...] (op is a
+ * syscall number or a negative SB_OP_*); the reply is [seq, result, extra...].
+ * The broker trusts none of it: this is convenience, not a boundary. */
+#include "runtime.h"
+
+static unsigned char *put_uint(unsigned char *p, unsigned long v)
+{
+    if (v < 0x80) {
+        *p++ = (unsigned char)v;
+        return p;
+    }
+    *p++ = 0xcf;
+    for (int i = 7; i >= 0; i--)
+        *p++ = (unsigned char)(v >> (8 * i));
+    return p;
+}
+
+static unsigned char *put_int(unsigned char *p, long v)
+{
+    if (v >= 0)
+        return put_uint(p, (unsigned long)v);
+    if (v >= -32) {
+        *p++ = (unsigned char)v;
+        return p;
+    }
+    *p++ = 0xd3;
+    for (int i = 7; i >= 0; i--)
+        *p++ = (unsigned char)((unsigned long)v >> (8 * i));
+    return p;
+}
+
+/* Decodes one msgpack integer; returns the bytes used, 0 if malformed. */
+static int get_int(const unsigned char *p, const unsigned char *end, long *out)
+{
+    if (p >= end)
+        return 0;
+    unsigned char b = *p;
+    if (b < 0x80 || b >= 0xe0) { /* positive or negative fixint */
+        *out = b < 0x80 ? (long)b : (long)(signed char)b;
+        return 1;
+    }
+    int n;
+    int sign = 0;
+    switch (b) {
+    case 0xcc: n = 1; break;
+    case 0xcd: n = 2; break;
+    case 0xce: n = 4; break;
+    case 0xcf: n = 8; break;
+    case 0xd0: n = 1; sign = 1; break;
+    case 0xd1: n = 2; sign = 1; break;
+    case 0xd2: n = 4; sign = 1; break;
+    case 0xd3: n = 8; sign = 1; break;
+    default: return 0;
+    }
+    if (end - p < n + 1)
+        return 0;
+    unsigned long v = 0;
+    for (int i = 1; i <= n; i++)
+        v = (v << 8) | p[i];
+    if (sign && n < 8 && (v >> (8 * n - 1)))
+        v |= ~0UL << (8 * n);
+    *out = (long)v;
+    return n + 1;
+}
+
+long sb_broker(struct sb_thread *t, long op, const unsigned long *args, int nargs,
+               long *extra, int nextra)
+{
+    unsigned char *p = t->req;
+    unsigned long seq = ++t->seq;
+    *p++ = (unsigned char)(0x90 | (2 + nargs));
+    p = put_uint(p, seq);
+    p = put_int(p, op);
+    for (int i = 0; i < nargs; i++)
+        p = put_uint(p, args[i]);
+    ST->calls_forwarded++;
+    if (sys3(__NR_write, t->chan_fd, t->req, p - t->req) != p - t->req)
+        sys1(__NR_exit, 125); /* the broker is gone */
+    long n = sys3(__NR_read, t->chan_fd, t->rep, sizeof t->rep);
+    if (n <= 0)
+        sys1(__NR_exit, 125);
+    const unsigned char *q = t->rep, *end = t->rep + n;
+    int count = *q & 0x0f;
+    long rseq, ret;
+    int used;
+    if ((*q++ & 0xf0) != 0x90 || count < 2 || count - 2 > nextra)
+        sys1(__NR_exit, 126);
+    if (!(used = get_int(q, end, &rseq)) || (unsigned long)rseq != seq)
+        sys1(__NR_exit, 126);
+    q += used;
+    if (!(used = get_int(q, end, &ret)))
+        sys1(__NR_exit, 126);
+    q += used;
+    for (int i = 0; i < count - 2; i++) {
+        if (!(used = get_int(q, end, &extra[i])))
+            sys1(__NR_exit, 126);
+        q += used;
+    }
+    return ret;
+}
+
+long sb_forward(struct sb_call *c)
+{
+    return sb_broker(c->t, c->nr, c->a, 6, NULL, 0);
+}
+
+void sb_exit_process(struct sb_thread *t, long status)
+{
+    unsigned long a = (unsigned long)status & 0xff;
+    sb_broker(t, SB_OP_EXIT, &a, 1, NULL, 0);
+    for (;;) /* the broker ends the process; wait for it */
+        sys3(__NR_read, t->chan_fd, t->rep, sizeof t->rep);
+}
+
+void sb_die(struct sb_thread *t, int sig, k_siginfo *si, unsigned long rip)
+{
+    unsigned long a[4] = {(unsigned long)sig, (unsigned long)(si ? si->si_code : 0),
+                          si ? si->fault.addr : 0, rip};
+    sb_broker(t, SB_OP_FAULT, a, 4, NULL, 0);
+    for (;;)
+        sys3(__NR_read, t->chan_fd, t->rep, sizeof t->rep);
+}

@@ -1,0 +1,89 @@
+/* The SIGSYS handler: every `syscall` the program executes outside the stub's
+ * text arrives here (Syscall User Dispatch).  The generated SB_LOCAL_CALLS
+ * list, made from the broker's syscall table, names the calls with a local
+ * handler sys_<name>; everything else goes to the broker, which serves it or
+ * denies it. */
+#include "runtime.h"
+#include "routes.h"
+
+#define SYS_USER_DISPATCH 2
+
+extern const char __executable_start[] __attribute__((visibility("hidden")));
+extern const char __etext[] __attribute__((visibility("hidden")));
+
+#define DECLARE(name) long sys_##name(struct sb_call *c);
+SB_LOCAL_CALLS(DECLARE)
+
+struct sb_thread *sb_current_thread(void)
+{
+    unsigned long sp;
+    __asm__("mov %%rsp, %0" : "=r"(sp));
+    return (struct sb_thread *)(sp & ~(SB_THREAD_BLOCK - 1UL));
+}
+
+int sb_in_stub_text(unsigned long addr)
+{
+    return addr >= (unsigned long)__executable_start && addr <= (unsigned long)__etext;
+}
+
+static long route(struct sb_call *c)
+{
+    switch (c->nr) {
+#define CASE(name)                                                                           \
+    case __NR_##name:                                                                        \
+        ST->calls_local++;                                                                   \
+        return sys_##name(c);
+        SB_LOCAL_CALLS(CASE)
+    default:
+        return sb_forward(c);
+    }
+}
+
+void sb_sigsys(int sig, k_siginfo *si, struct ucontext *uc)
+{
+    (void)sig;
+    if (si->si_code != SYS_USER_DISPATCH)
+        return;
+    struct sigcontext *m = &uc->uc_mcontext;
+    struct sb_call c = {sb_current_thread(), uc, (long)m->rax,
+                        {m->rdi, m->rsi, m->rdx, m->r10, m->r8, m->r9}, 0};
+    long r = route(&c);
+    if (!c.keep_regs)
+        m->rax = (unsigned long)r;
+}
+
+/* rdtsc and rdtscp fault in strict mode (the TSC is disabled); answer them
+ * with the broker's monotonic clock in nanoseconds, i.e. a 1 GHz TSC. */
+static int emulate_rdtsc(struct sb_thread *t, struct ucontext *uc)
+{
+    struct sigcontext *m = &uc->uc_mcontext;
+    const unsigned char *ip = (const unsigned char *)m->rip;
+    int len;
+    if (!SB_ARENA_OK(ip, 3))
+        return 0;
+    if (ip[0] == 0x0f && ip[1] == 0x31)
+        len = 2;
+    else if (ip[0] == 0x0f && ip[1] == 0x01 && ip[2] == 0xf9)
+        len = 3;
+    else
+        return 0;
+    long real, mono, cpu;
+    sb_now(t, &real, &mono, &cpu);
+    m->rax = (unsigned long)mono & 0xffffffffUL;
+    m->rdx = (unsigned long)mono >> 32;
+    if (len == 3)
+        m->rcx = 0; /* IA32_TSC_AUX: cpu 0 */
+    m->rip += len;
+    return 1;
+}
+
+void sb_fault(int sig, k_siginfo *si, struct ucontext *uc)
+{
+    struct sb_thread *t = sb_current_thread();
+    unsigned long rip = uc->uc_mcontext.rip;
+    if (sig == SIGSEGV && emulate_rdtsc(t, uc))
+        return;
+    if (sb_in_stub_text(rip))
+        sb_die(t, sig, si, rip); /* a fault in our own runtime: never the program's to handle */
+    sb_deliver_fault(t, sig, si, uc);
+}

@@ -1,0 +1,161 @@
+/* I/O on the program's inherited stdio goes straight to the real fd (read and
+ * write are allowed in strict mode); every other fd is held by the broker.
+ * fstat and the terminal ioctls on stdio answer from what the broker recorded
+ * at launch, saving a round trip. */
+#include "runtime.h"
+
+#define TCGETS 0x5401
+#define TIOCGWINSZ 0x5413
+#define KERNEL_TERMIOS_SIZE 36
+#define GATHER_MAX 4096
+
+struct iov {
+    unsigned long base, len;
+};
+
+static int direct_fd(unsigned long fd)
+{
+    return fd < SB_MAX_FDS ? ST->fd_host[fd] : -1;
+}
+
+static struct sb_stdio *stdio_of(int host)
+{
+    return host >= 0 && host < SB_NSTDIO ? &ST->boot.stdio[host] : NULL;
+}
+
+long sys_read(struct sb_call *c)
+{
+    int h = direct_fd(c->a[0]);
+    if (h < 0)
+        return sb_forward(c);
+    if (!SB_ARENA_OK(c->a[1], c->a[2]))
+        return -EFAULT;
+    return sys3(__NR_read, h, c->a[1], c->a[2]);
+}
+
+long sys_write(struct sb_call *c)
+{
+    int h = direct_fd(c->a[0]);
+    if (h < 0)
+        return sb_forward(c);
+    if (!SB_ARENA_OK(c->a[1], c->a[2]))
+        return -EFAULT;
+    return sys3(__NR_write, h, c->a[1], c->a[2]);
+}
+
+static long check_iov(const struct iov *v, unsigned long n, unsigned long *total)
+{
+    if (n > 1024)
+        return -EINVAL;
+    if (!SB_ARENA_OK(v, n * sizeof *v))
+        return -EFAULT;
+    *total = 0;
+    for (unsigned long i = 0; i < n; i++) {
+        if (!SB_ARENA_OK(v[i].base, v[i].len))
+            return -EFAULT;
+        *total += v[i].len;
+    }
+    return 0;
+}
+
+/* Strict mode has no readv/writev: a small gather becomes one write (so pipe
+ * writes stay atomic); larger ones go buffer by buffer. */
+long sys_writev(struct sb_call *c)
+{
+    int h = direct_fd(c->a[0]);
+    if (h < 0)
+        return sb_forward(c);
+    const struct iov *v = (const void *)c->a[1];
+    unsigned long n = c->a[2], total;
+    long err = check_iov(v, n, &total);
+    if (err)
+        return err;
+    if (total <= GATHER_MAX) {
+        unsigned char buf[GATHER_MAX];
+        unsigned long off = 0;
+        for (unsigned long i = 0; i < n; i++, off += v[i - 1].len)
+            memcpy(buf + off, (void *)v[i].base, v[i].len);
+        return sys3(__NR_write, h, buf, total);
+    }
+    long done = 0;
+    for (unsigned long i = 0; i < n; i++) {
+        long r = sys3(__NR_write, h, v[i].base, v[i].len);
+        if (r < 0)
+            return done ? done : r;
+        done += r;
+        if ((unsigned long)r < v[i].len)
+            break;
+    }
+    return done;
+}
+
+long sys_readv(struct sb_call *c)
+{
+    int h = direct_fd(c->a[0]);
+    if (h < 0)
+        return sb_forward(c);
+    const struct iov *v = (const void *)c->a[1];
+    unsigned long n = c->a[2], total;
+    long err = check_iov(v, n, &total);
+    if (err)
+        return err;
+    long done = 0;
+    for (unsigned long i = 0; i < n; i++) {
+        if (!v[i].len)
+            continue;
+        long r = sys3(__NR_read, h, v[i].base, v[i].len);
+        if (r < 0)
+            return done ? done : r;
+        done += r;
+        if ((unsigned long)r < v[i].len)
+            break;
+    }
+    return done;
+}
+
+long sys_ioctl(struct sb_call *c)
+{
+    struct sb_stdio *s = stdio_of(direct_fd(c->a[0]));
+    unsigned long req = c->a[1] & 0xffffffffUL;
+    if (!s || (req != TCGETS && req != TIOCGWINSZ))
+        return sb_forward(c);
+    if (!s->isatty)
+        return -ENOTTY;
+    unsigned long n = req == TCGETS ? KERNEL_TERMIOS_SIZE : sizeof s->winsize;
+    if (!SB_ARENA_OK(c->a[2], n))
+        return -EFAULT;
+    memcpy((void *)c->a[2], req == TCGETS ? (void *)s->termios : (void *)s->winsize, n);
+    return 0;
+}
+
+static long stat_stdio(struct sb_call *c, unsigned long fd, unsigned long buf)
+{
+    struct sb_stdio *s = stdio_of(direct_fd(fd));
+    if (!s || !s->has_stat)
+        return sb_forward(c);
+    if (!SB_ARENA_OK(buf, sizeof s->stat))
+        return -EFAULT;
+    memcpy((void *)buf, s->stat, sizeof s->stat);
+    return 0;
+}
+
+long sys_fstat(struct sb_call *c)
+{
+    return stat_stdio(c, c->a[0], c->a[1]);
+}
+
+long sys_newfstatat(struct sb_call *c)
+{
+    const char *path = (const char *)c->a[1];
+    if ((c->a[3] & AT_EMPTY_PATH) && SB_ARENA_OK(path, 1) && !path[0])
+        return stat_stdio(c, c->a[0], c->a[2]);
+    return sb_forward(c);
+}
+
+long sys_close(struct sb_call *c)
+{
+    long r = sb_forward(c); /* the broker keeps the authoritative fd table */
+    if (r == 0 && c->a[0] < SB_MAX_FDS)
+        ST->fd_host[c->a[0]] = -1;
+    return r;
+}

@@ -1,0 +1,46 @@
+/* Internal interface of the in-sandbox runtime.  All state lives in the
+ * arena (struct sb_state at SB_ARENA_BASE, struct sb_thread per thread). */
+#ifndef SB_RUNTIME_H
+#define SB_RUNTIME_H
+#include "arch.h"
+
+#define ST ((struct sb_state *)SB_ARENA_BASE)
+
+/* One trapped system call: the saved registers and the decoded arguments. */
+struct sb_call {
+    struct sb_thread *t;
+    struct ucontext *uc;
+    long nr;
+    unsigned long a[6];
+    int keep_regs; /* set by handlers that rewrote the whole register file */
+};
+
+/* dispatch.c */
+struct sb_thread *sb_current_thread(void);
+int sb_in_stub_text(unsigned long addr);
+
+/* broker_client.c: one request and its reply over this thread's channel. */
+long sb_broker(struct sb_thread *t, long op, const unsigned long *args, int nargs,
+               long *extra, int nextra);
+long sb_forward(struct sb_call *c);
+__attribute__((noreturn)) void sb_exit_process(struct sb_thread *t, long status);
+__attribute__((noreturn)) void sb_die(struct sb_thread *t, int sig, k_siginfo *si,
+                                      unsigned long rip);
+
+/* memory.c */
+void sb_zero(unsigned long start, unsigned long len);
+
+/* signals.c */
+void sb_deliver_fault(struct sb_thread *t, int sig, k_siginfo *si, struct ucontext *uc);
+
+/* time.c */
+long sb_now(struct sb_thread *t, long *realtime_ns, long *monotonic_ns, long *cpu_ns);
+
+static inline int sb_arena_ok(unsigned long p, unsigned long n)
+{
+    unsigned long base = ST->boot.arena_base, size = ST->boot.arena_size;
+    return p >= base && n <= size && p - base <= size - n;
+}
+#define SB_ARENA_OK(p, n) sb_arena_ok((unsigned long)(p), (unsigned long)(n))
+
+#endif

@@ -1,0 +1,123 @@
+/* The arena's layout: the one contract between the broker and the runtime.
+ *
+ * The broker reads this file with cffi (so it must stay plain: integer
+ * #defines and structs of fixed-size fields), writes the boot block before
+ * the stub starts, and reads counters back after the run.  Everything here
+ * lives in sandbox memory and is therefore untrusted once strict mode is on:
+ * the broker never takes a security decision from it. */
+#ifndef STRICTBOX_ABI_H
+#define STRICTBOX_ABI_H
+#ifndef SB_CFFI
+#include <linux/types.h>
+typedef __u8 uint8_t;
+typedef __u16 uint16_t;
+typedef __u32 uint32_t;
+typedef __u64 uint64_t;
+typedef __s32 int32_t;
+typedef __s64 int64_t;
+#endif
+
+#define SB_MAGIC 0x7862746369727473
+#define SB_ABI_VERSION 1
+#define SB_ARENA_BASE 0x10000
+#define SB_STATE_SIZE 0x80000
+#define SB_IMAGE_BASE 0x400000
+#define SB_THREAD_BLOCK 0x10000
+#define SB_MAX_VMAS 4096
+#define SB_MAX_FDS 1024
+#define SB_NSIG 65
+#define SB_NSTDIO 3
+
+/* Channel ops that are not system calls (system calls use their number). */
+#define SB_OP_EXIT -1
+#define SB_OP_FAULT -2
+#define SB_OP_TIME -3
+
+struct sb_range {
+    uint64_t start;
+    uint64_t end;
+    uint64_t prot;
+};
+
+struct sb_stdio {
+    uint32_t isatty;
+    uint32_t has_stat;
+    uint8_t termios[60];
+    uint16_t winsize[4];
+    uint8_t stat[144];
+};
+
+struct sb_boot {
+    uint64_t magic;
+    uint64_t version;
+    uint64_t arena_base;
+    uint64_t arena_size;
+    uint64_t entry;
+    uint64_t sp;
+    uint64_t brk_start;
+    uint64_t mmap_top;
+    uint64_t threads_base;
+    uint32_t max_threads;
+    uint32_t nranges;
+    struct sb_range ranges[16];
+    uint32_t pid;
+    uint32_t ppid;
+    uint32_t uid;
+    uint32_t gid;
+    uint8_t utsname[390];
+    uint8_t pad0[2];
+    uint8_t random_seed[32];
+    struct sb_stdio stdio[3];
+};
+
+struct sb_sigaction {
+    uint64_t handler;
+    uint64_t flags;
+    uint64_t restorer;
+    uint64_t mask;
+};
+
+struct sb_vma {
+    uint64_t start;
+    uint64_t end;
+    uint64_t prot;
+};
+
+/* Runtime state at SB_ARENA_BASE. */
+struct sb_state {
+    struct sb_boot boot;
+    uint8_t selector;
+    uint8_t pad1[7];
+    uint64_t brk_cur;
+    uint64_t calls_local;
+    uint64_t calls_forwarded;
+    uint64_t rng_counter;
+    struct sb_sigaction sig[65];
+    /* fd_host[vfd] >= 0: the program's vfd is that real fd of this process
+     * (inherited stdio), read and written directly; -1: held by the broker. */
+    int32_t fd_host[1024];
+    uint32_t nvmas;
+    uint32_t pad2;
+    struct sb_vma vmas[4096];
+};
+
+/* Per-thread block at boot.threads_base + i * SB_THREAD_BLOCK; the rest of
+ * the block is that thread's alternate signal stack, so the handler finds
+ * its thread by rounding its stack pointer down. */
+struct sb_thread {
+    uint64_t magic;
+    int32_t chan_fd;
+    int32_t tid;
+    uint64_t seq;
+    uint64_t sigmask;
+    uint64_t alt_sp;
+    uint64_t alt_size;
+    uint64_t alt_flags;
+    uint64_t clear_tid;
+    uint64_t robust_list;
+    uint64_t robust_len;
+    uint8_t req[256];
+    uint8_t rep[256];
+};
+
+#endif

@@ -1,0 +1,215 @@
+/* Anonymous memory inside the arena: brk, mmap, munmap, mremap, mprotect,
+ * madvise.  The arena is mapped RWX once; protections are bookkeeping only.
+ * Mappings grow down from boot.mmap_top, the heap up from boot.brk_start. */
+#include "runtime.h"
+
+#define PAGE 4096UL
+#define PAGE_UP(x) (((x) + PAGE - 1) & ~(PAGE - 1))
+/* Regions this large are zeroed by the broker punching a hole in the arena
+ * memfd, which also hands the memory back; smaller ones are cleared here. */
+#define PUNCH_MIN (256 * 1024UL)
+
+void sb_zero(unsigned long start, unsigned long len)
+{
+    if (len >= PUNCH_MIN) {
+        unsigned long a[6] = {start, len, 0, 0, 0, 0};
+        if (sb_broker(sb_current_thread(), __NR_munmap, a, 6, NULL, 0) == 0)
+            return;
+    }
+    memset((void *)start, 0, len);
+}
+
+static int overlaps(unsigned long start, unsigned long end)
+{
+    for (unsigned i = 0; i < ST->nvmas; i++)
+        if (ST->vmas[i].start < end && start < ST->vmas[i].end)
+            return 1;
+    return 0;
+}
+
+/* Removes [start, end) from the table, splitting entries as needed. */
+static int vma_remove(unsigned long start, unsigned long end)
+{
+    for (unsigned i = 0; i < ST->nvmas; i++) {
+        struct sb_vma *v = &ST->vmas[i];
+        if (v->end <= start || end <= v->start)
+            continue;
+        if (v->start < start && end < v->end) { /* punch a hole: split in two */
+            if (ST->nvmas >= SB_MAX_VMAS)
+                return -ENOMEM;
+            memmove(v + 2, v + 1, (ST->nvmas - i - 1) * sizeof *v);
+            v[1] = (struct sb_vma){end, v->end, v->prot};
+            v->end = start;
+            ST->nvmas++;
+            return 0;
+        }
+        if (v->start < start)
+            v->end = start;
+        else if (end < v->end)
+            v->start = end;
+        else {
+            memmove(v, v + 1, (ST->nvmas - i - 1) * sizeof *v);
+            ST->nvmas--;
+            i--;
+        }
+    }
+    return 0;
+}
+
+static int vma_insert(unsigned long start, unsigned long end, unsigned long prot)
+{
+    if (ST->nvmas >= SB_MAX_VMAS)
+        return -ENOMEM;
+    unsigned i = 0;
+    while (i < ST->nvmas && ST->vmas[i].start < start)
+        i++;
+    memmove(&ST->vmas[i + 1], &ST->vmas[i], (ST->nvmas - i) * sizeof ST->vmas[0]);
+    ST->vmas[i] = (struct sb_vma){start, end, prot};
+    ST->nvmas++;
+    return 0;
+}
+
+/* Highest free gap of len bytes below mmap_top and above the heap. */
+static unsigned long find_free(unsigned long len)
+{
+    unsigned long top = ST->boot.mmap_top;
+    unsigned long floor = PAGE_UP(ST->brk_cur) + 16 * PAGE;
+    for (int i = (int)ST->nvmas - 1; i >= -1; i--) {
+        unsigned long below = i >= 0 ? ST->vmas[i].end : floor;
+        if (i >= 0 && ST->vmas[i].start >= top)
+            continue;
+        if (below < floor)
+            below = floor;
+        if (top >= below && top - below >= len)
+            return top - len;
+        if (i >= 0 && ST->vmas[i].start < top)
+            top = ST->vmas[i].start;
+    }
+    return 0;
+}
+
+long sys_brk(struct sb_call *c)
+{
+    unsigned long want = c->a[0];
+    if (want < ST->boot.brk_start || want > ST->boot.mmap_top)
+        return (long)ST->brk_cur;
+    unsigned long old_end = PAGE_UP(ST->brk_cur), new_end = PAGE_UP(want);
+    if (new_end > old_end && overlaps(old_end, new_end))
+        return (long)ST->brk_cur;
+    if (new_end < old_end)
+        sb_zero(new_end, old_end - new_end);
+    ST->brk_cur = want;
+    return (long)want;
+}
+
+long sys_mmap(struct sb_call *c)
+{
+    unsigned long addr = c->a[0], len = PAGE_UP(c->a[1]), prot = c->a[2], flags = c->a[3];
+    if (!len || len < c->a[1] || (addr & (PAGE - 1)))
+        return -EINVAL;
+    if (!(flags & MAP_ANONYMOUS))
+        return sb_forward(c); /* file mappings: the broker copies the bytes in */
+    int fixed = (flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) != 0;
+    if (fixed) {
+        if (!sb_arena_ok(addr, len))
+            return -ENOMEM;
+        if (overlaps(addr, addr + len)) {
+            if (flags & MAP_FIXED_NOREPLACE)
+                return -EEXIST;
+            vma_remove(addr, addr + len);
+            sb_zero(addr, len);
+        }
+    } else {
+        if (!(addr && sb_arena_ok(addr, len) && addr >= PAGE_UP(ST->brk_cur) &&
+              !overlaps(addr, addr + len)))
+            addr = find_free(len);
+        if (!addr)
+            return -ENOMEM;
+    }
+    if (vma_insert(addr, addr + len, prot) < 0)
+        return -ENOMEM;
+    return (long)addr;
+}
+
+long sys_munmap(struct sb_call *c)
+{
+    unsigned long addr = c->a[0], len = PAGE_UP(c->a[1]);
+    if ((addr & (PAGE - 1)) || !len || !sb_arena_ok(addr, len))
+        return -EINVAL;
+    for (unsigned i = 0; i < ST->nvmas; i++) { /* zero only what was mapped */
+        unsigned long s = ST->vmas[i].start > addr ? ST->vmas[i].start : addr;
+        unsigned long e = ST->vmas[i].end < addr + len ? ST->vmas[i].end : addr + len;
+        if (s < e)
+            sb_zero(s, e - s);
+    }
+    return vma_remove(addr, addr + len);
+}
+
+static struct sb_vma *vma_containing(unsigned long start, unsigned long end)
+{
+    for (unsigned i = 0; i < ST->nvmas; i++)
+        if (ST->vmas[i].start <= start && end <= ST->vmas[i].end)
+            return &ST->vmas[i];
+    return NULL;
+}
+
+long sys_mremap(struct sb_call *c)
+{
+    unsigned long old = c->a[0], old_len = PAGE_UP(c->a[1]), new_len = PAGE_UP(c->a[2]);
+    unsigned long flags = c->a[3];
+    if ((old & (PAGE - 1)) || !new_len || (flags & ~3UL) || (flags & 2)) /* no MREMAP_FIXED */
+        return -EINVAL;
+    struct sb_vma *v = vma_containing(old, old + old_len);
+    if (!v)
+        return -EFAULT;
+    unsigned long prot = v->prot;
+    if (new_len <= old_len) {
+        if (new_len < old_len) {
+            sb_zero(old + new_len, old_len - new_len);
+            vma_remove(old + new_len, old + old_len);
+        }
+        return (long)old;
+    }
+    if (sb_arena_ok(old, new_len) && old + new_len <= ST->boot.mmap_top &&
+        !overlaps(old + old_len, old + new_len)) {
+        vma_remove(old, old + old_len);
+        vma_insert(old, old + new_len, prot);
+        return (long)old;
+    }
+    if (!(flags & 1)) /* MREMAP_MAYMOVE */
+        return -ENOMEM;
+    unsigned long to = find_free(new_len);
+    if (!to || vma_insert(to, to + new_len, prot) < 0)
+        return -ENOMEM;
+    memcpy((void *)to, (void *)old, old_len);
+    sb_zero(old, old_len);
+    vma_remove(old, old + old_len);
+    return (long)to;
+}
+
+long sys_mprotect(struct sb_call *c)
+{
+    unsigned long addr = c->a[0], len = PAGE_UP(c->a[1]);
+    if (addr & (PAGE - 1))
+        return -EINVAL;
+    if (!len)
+        return 0;
+    if (!sb_arena_ok(addr, len))
+        return -ENOMEM;
+    for (unsigned i = 0; i < ST->nvmas; i++)
+        if (ST->vmas[i].start < addr + len && addr < ST->vmas[i].end)
+            ST->vmas[i].prot = c->a[2];
+    return 0;
+}
+
+long sys_madvise(struct sb_call *c)
+{
+    unsigned long addr = c->a[0], len = PAGE_UP(c->a[1]), advice = c->a[2];
+    if (addr & (PAGE - 1))
+        return -EINVAL;
+    if (!sb_arena_ok(addr, len))
+        return -ENOMEM;
+    if (advice == MADV_DONTNEED || advice == MADV_FREE || advice == MADV_REMOVE)
+        sb_zero(addr, len); /* private anonymous memory reads back as zeros */
+    return 0;
+}
