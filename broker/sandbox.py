@@ -86,6 +86,7 @@ class Sandbox:
 
     def __post_init__(self):
         self.fds: dict[int, service.OpenFile] = {}
+        self.rlimits: dict[int, tuple[int, int]] = {}
         self.stats = {"sandbox": 0, "broker": 0, "denied": 0}
         self.log: list[str] = []
         self.outcome = Outcome()
@@ -142,7 +143,8 @@ class Sandbox:
         stdio = [_stdio_record(fd) for fd in self.stdio]
         for vfd, rec in enumerate(stdio):
             if rec is not None:
-                self.fds[vfd] = service.OpenFile("stdio", stat=rec[3])
+                status = fcntl.fcntl(self.stdio[vfd], fcntl.F_GETFL) & ~os.O_CLOEXEC
+                self.fds[vfd] = service.OpenFile("stdio", stat=rec[3], status=status)
         state = loader.boot_state(lay, self.limits.memory, image, sp,
                                   max_threads=self.limits.threads, pid=self.identity.pid,
                                   uid=self.identity.uid, gid=self.identity.gid,

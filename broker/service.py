@@ -9,6 +9,7 @@ and a BROKER row without a handler is an import-time error."""
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import stat as stat_mod
 import struct
@@ -28,7 +29,7 @@ AT_FDCWD = lib.AT_FDCWD
 AT_EMPTY_PATH = lib.AT_EMPTY_PATH
 AT_SYMLINK_NOFOLLOW = lib.AT_SYMLINK_NOFOLLOW
 O_ACCMODE = lib.O_ACCMODE
-WRITE_FLAGS = lib.O_CREAT | lib.O_TRUNC | lib.O_APPEND | lib.O_TMPFILE
+WRITE_FLAGS = lib.O_CREAT | lib.O_TRUNC | lib.O_APPEND
 OPEN_PASS = (lib.O_ACCMODE | lib.O_CREAT | lib.O_EXCL | lib.O_TRUNC | lib.O_APPEND
              | lib.O_DIRECTORY | lib.O_NOFOLLOW | lib.O_NONBLOCK | lib.O_PATH)
 
@@ -40,6 +41,8 @@ class OpenFile:
     hostfd: int = -1
     writable: bool = False
     stat: bytes = b""  # stdio: fstat recorded at launch
+    status: int = 0  # stdio: file status flags recorded at launch (F_GETFL)
+    cloexec: bool = False
     entries: list[str] = field(default_factory=list)  # vdir
     pos: int = 0  # vdir
 
@@ -130,19 +133,21 @@ def _new_fd(sb, f: OpenFile) -> int:
 
 
 def _open_node(sb, node: Node, flags: int, mode: int) -> int:
-    writing = (flags & O_ACCMODE) != os.O_RDONLY or flags & WRITE_FLAGS
+    tmpfile = (flags & lib.O_TMPFILE) == lib.O_TMPFILE  # O_TMPFILE includes O_DIRECTORY
+    writing = (flags & O_ACCMODE) != os.O_RDONLY or flags & WRITE_FLAGS or tmpfile
     if node.mount is None:
         if writing:
             raise OSError(errno.EROFS, "read-only")
         return _new_fd(sb, OpenFile("vdir", node, entries=sb.view.synthetic_children(node)))
     if writing and not node.mount.writable:
         raise OSError(errno.EROFS, "read-only mount")
-    if flags & lib.O_TMPFILE:
+    if tmpfile:
         raise OSError(errno.EOPNOTSUPP, "O_TMPFILE is not supported yet")
     hostfd = sb.view.open(node, (flags & OPEN_PASS) | os.O_NOCTTY, mode & 0o777 & ~sb.umask)
     st = os.fstat(hostfd)
     kind = "dir" if stat_mod.S_ISDIR(st.st_mode) else "file"
-    return _new_fd(sb, OpenFile(kind, node, hostfd, writable=bool(writing)))
+    return _new_fd(sb, OpenFile(kind, node, hostfd, writable=bool(writing),
+                                cloexec=bool(flags & lib.O_CLOEXEC)))
 
 
 @handles("openat")
@@ -458,6 +463,84 @@ def sys_mmap(sb, addr, length, prot, flags, fd, *_):
     _file(sb, as_fd(fd))
     sb.deny("mmap", "file-backed mappings are not supported yet", errno.ENODEV)
     return -errno.ENODEV
+
+
+# -- process facts ------------------------------------------------------------
+
+F_DUPFD, F_GETFD, F_SETFD, F_GETFL, F_SETFL, F_DUPFD_CLOEXEC = 0, 1, 2, 3, 4, 1030
+FD_CLOEXEC = 1
+SETFL_MASK = lib.O_APPEND | lib.O_NONBLOCK
+
+
+@handles("fcntl")
+def sys_fcntl(sb, fd, cmd, arg, *_):
+    f = _file(sb, as_fd(fd))
+    if cmd == F_GETFD:
+        return FD_CLOEXEC if f.cloexec else 0
+    if cmd == F_SETFD:
+        f.cloexec = bool(arg & FD_CLOEXEC)
+        return 0
+    if cmd == F_GETFL:
+        if f.kind == "stdio":
+            return f.status
+        if f.hostfd < 0:
+            return lib.O_RDONLY | lib.O_DIRECTORY
+        return fcntl.fcntl(f.hostfd, F_GETFL) & ~lib.O_CLOEXEC
+    if cmd == F_SETFL:
+        if f.kind == "stdio":
+            f.status = (f.status & ~SETFL_MASK) | (arg & SETFL_MASK)
+            return 0
+        if f.hostfd >= 0:
+            cur = fcntl.fcntl(f.hostfd, F_GETFL)
+            fcntl.fcntl(f.hostfd, F_SETFL, (cur & ~SETFL_MASK) | (arg & SETFL_MASK))
+        return 0
+    sb.deny("fcntl", f"command {cmd} is not supported", errno.EINVAL)
+    return -errno.EINVAL
+
+
+RLIM_INFINITY = (1 << 64) - 1
+RLIMIT_CPU, RLIMIT_FSIZE, RLIMIT_DATA, RLIMIT_STACK, RLIMIT_NOFILE, RLIMIT_AS = 0, 1, 2, 3, 7, 9
+
+
+def _rlimits(sb) -> dict[int, tuple[int, int]]:
+    cpu = RLIM_INFINITY if sb.limits.cpu is None else int(-(-sb.limits.cpu // 1))
+    mem = sb.limits.memory
+    return {RLIMIT_CPU: (cpu, cpu), RLIMIT_DATA: (mem, mem), RLIMIT_AS: (mem, mem),
+            RLIMIT_STACK: (8 << 20, 8 << 20),
+            RLIMIT_NOFILE: (sb.limits.open_files, sb.limits.open_files)}
+
+
+@handles("prlimit64")
+def sys_prlimit64(sb, pid, resource, new, old, *_):
+    if pid not in (0, sb.identity.pid):
+        return -errno.ESRCH
+    if resource > 15:
+        return -errno.EINVAL
+    cur = sb.rlimits.get(resource) or _rlimits(sb).get(resource, (RLIM_INFINITY, RLIM_INFINITY))
+    if new:
+        soft, hard = struct.unpack("<QQ", sb.arena.read(new, 16))
+        if soft > hard or hard > cur[1]:
+            return -errno.EPERM  # limits only go down: they are ours to enforce
+    if old:
+        sb.arena.write(old, struct.pack("<QQ", *cur))
+    if new:
+        sb.rlimits[resource] = (soft, hard)
+    return 0
+
+
+@handles("getrlimit")
+def sys_getrlimit(sb, resource, old, *_):
+    return sys_prlimit64(sb, 0, resource, 0, old)
+
+
+@handles("sysinfo")
+def sys_sysinfo(sb, info, *_):
+    """The sandbox's own view: its memory limit as total RAM, one process."""
+    uptime = int(time.monotonic() - sb.started)
+    mem = sb.limits.memory
+    sb.arena.write(info, struct.pack("<q3Q6QHHxxxxQQI4x", uptime, 0, 0, 0, mem, mem, 0, 0, 0, 0,
+                                     1, 0, 0, 0, 1))
+    return 0
 
 
 def time_now(sb) -> tuple[int, ...]:

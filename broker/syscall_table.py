@@ -62,6 +62,11 @@ TABLE: tuple[Call, ...] = (
     _c("getgid", SANDBOX, ""),
     _c("getegid", SANDBOX, ""),
     _c("uname", SANDBOX, "ptr:buf", "virtual host name"),
+    _c("setuid", SANDBOX, "int:uid", "0 when unchanged, else EPERM"),
+    _c("setgid", SANDBOX, "int:gid", "0 when unchanged, else EPERM"),
+    _c("prlimit64", BROKER, "int:pid int:resource ptr:new ptr:old", "limits only go down"),
+    _c("getrlimit", BROKER, "int:resource ptr:rlim"),
+    _c("sysinfo", BROKER, "ptr:info", "the sandbox's memory limit as RAM"),
     # time and randomness
     _c("clock_gettime", SANDBOX, "int:clock ptr:tp", "broker time source"),
     _c("gettimeofday", SANDBOX, "ptr:tv ptr:tz", "broker time source"),
@@ -83,6 +88,7 @@ TABLE: tuple[Call, ...] = (
     _c("close", SANDBOX, "fd:fd", "forwarded: the broker keeps the fd table"),
     _c("pread64", BROKER, "fd:fd ptr:buf size:count int:offset"),
     _c("lseek", BROKER, "fd:fd int:offset int:whence"),
+    _c("fcntl", BROKER, "fd:fd int:cmd int:arg", "GETFD/SETFD/GETFL/SETFL"),
     # files, through the read-only view
     _c("open", BROKER, "path:path flags:flags int:mode", "read-only view"),
     _c("openat", BROKER, "fd:dirfd path:path flags:flags int:mode", "read-only view"),

@@ -11,6 +11,9 @@ long sys_geteuid(struct sb_call *c) { (void)c; return ST->boot.uid; }
 long sys_getgid(struct sb_call *c) { (void)c; return ST->boot.gid; }
 long sys_getegid(struct sb_call *c) { (void)c; return ST->boot.gid; }
 
+long sys_setuid(struct sb_call *c) { return c->a[0] == ST->boot.uid ? 0 : -EPERM; }
+long sys_setgid(struct sb_call *c) { return c->a[0] == ST->boot.gid ? 0 : -EPERM; }
+
 long sys_uname(struct sb_call *c)
 {
     if (!SB_ARENA_OK(c->a[0], sizeof ST->boot.utsname))
