@@ -1,0 +1,116 @@
+/* ipcbench: the IPC floor under the broker channel.
+ *
+ *   ipcbench strict|plain same|any ITERATIONS
+ *
+ * A socketpair(AF_UNIX, SOCK_SEQPACKET) between a parent and a forked child.
+ * The child (in "strict" mode after prctl(PR_SET_SECCOMP, SECCOMP_MODE_STRICT))
+ * loops read/write, echoing every message; the parent sends a 64-byte
+ * message, waits for the echo, and times ITERATIONS round trips.  The parent
+ * keeps the clock: a strict-mode process can call neither clock_gettime nor
+ * rdtsc.  "same" pins both processes to one CPU (the first one this process
+ * may run on); "any" leaves placement to the scheduler.
+ *
+ * Prints "MODE PLACEMENT ITERATIONS TOTAL_NS NS_PER_ROUND_TRIP". */
+#define _GNU_SOURCE
+#include <linux/seccomp.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MSG 64
+
+static long long now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static void child(int fd, int strict)
+{
+    char buf[MSG];
+    if (strict && prctl(PR_SET_SECCOMP, SECCOMP_MODE_STRICT) != 0)
+        buf[0] = 'E'; /* tell the parent; write is still allowed either way */
+    else
+        buf[0] = 'R';
+    if (write(fd, buf, 1) != 1) /* "ready": strict mode is on */
+        syscall(SYS_exit, 4);
+    for (;;) {
+        /* Only read/write/exit from here on: raw calls, no libc extras. */
+        long n = syscall(SYS_read, fd, buf, sizeof buf);
+        if (n <= 0)
+            break;
+        if (syscall(SYS_write, fd, buf, n) != n)
+            break;
+    }
+    syscall(SYS_exit, 0); /* exit_group is not allowed in strict mode */
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 4) {
+        fprintf(stderr, "usage: %s strict|plain same|any ITERATIONS\n", argv[0]);
+        return 2;
+    }
+    int strict = !strcmp(argv[1], "strict");
+    int same = !strcmp(argv[2], "same");
+    long n = atol(argv[3]);
+    if (same) {
+        cpu_set_t set;
+        if (sched_getaffinity(0, sizeof set, &set) == 0) {
+            int cpu = 0;
+            while (cpu < CPU_SETSIZE && !CPU_ISSET(cpu, &set))
+                cpu++;
+            CPU_ZERO(&set);
+            CPU_SET(cpu, &set);
+            sched_setaffinity(0, sizeof set, &set); /* the child inherits it */
+        }
+    }
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv)) {
+        perror("socketpair");
+        return 2;
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        perror("fork");
+        return 2;
+    }
+    if (pid == 0) {
+        close(sv[0]);
+        child(sv[1], strict);
+    }
+    close(sv[1]);
+    char buf[MSG];
+    memset(buf, 'x', sizeof buf);
+    if (read(sv[0], buf, sizeof buf) != 1 || buf[0] != 'R') {
+        fprintf(stderr, "child could not enter strict mode\n");
+        return 3;
+    }
+    for (int i = 0; i < 1000; i++) { /* warm up */
+        if (write(sv[0], buf, MSG) != MSG || read(sv[0], buf, sizeof buf) != MSG)
+            return 4;
+    }
+    long long t0 = now_ns();
+    for (long i = 0; i < n; i++) {
+        if (write(sv[0], buf, MSG) != MSG || read(sv[0], buf, sizeof buf) != MSG) {
+            fprintf(stderr, "round trip %ld failed\n", i);
+            return 4;
+        }
+    }
+    long long t1 = now_ns();
+    close(sv[0]);
+    int status;
+    waitpid(pid, &status, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        fprintf(stderr, "child ended badly (status %#x)\n", status);
+    printf("%s %s %ld %lld %.1f\n", argv[1], argv[2], n, t1 - t0, (double)(t1 - t0) / (double)n);
+    return 0;
+}

@@ -1,0 +1,53 @@
+"""Unmodified static C programs (non-PIE and static-pie) inside strict mode."""
+
+import pytest
+
+from conftest import native, sandboxed
+
+FLAVOURS = ["-static", "-static-pie"]
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_hello_matches_native(compile_c, flavour):
+    prog = str(compile_c("hello.c", flavour))
+    got, want = sandboxed([prog, "7"]), native([prog, "7"])
+    assert got.reason is None
+    assert got.returncode == 7 == want.returncode
+    lines = got.stdout.decode().splitlines()
+    assert lines[:4] == want.stdout.decode().splitlines()[:4]
+    assert lines[4] == "pid 2 uid 1000"  # virtual identity
+    assert got.stats["sandbox"] > 0 and got.stats["denied"] == 0
+
+
+@pytest.mark.parametrize("mode, expect", [
+    ("segv", "caught 11 at 0x10\nrecovered 0\ncaught 11 at 0x18\nrecovered 1\n"
+             "caught 11 at 0x20\nrecovered 2\n"),
+    ("trap", "traps 2 fp 1.5 -> 6.0\n"),
+    ("fpe", "fpe 8 code 1 on altstack 1\n"),
+    ("rdtsc", "rdtsc monotonic\n"),
+])
+def test_faults_reach_program_handlers(compile_c, mode, expect):
+    prog = str(compile_c("faults.c", "-static"))
+    got, want = sandboxed([prog, mode]), native([prog, mode])
+    assert got.stdout.decode() == expect == want.stdout.decode()
+    assert got.returncode == want.returncode
+    assert got.reason is None
+
+
+def test_unhandled_fault_ends_with_that_signal(compile_c):
+    prog = str(compile_c("faults.c", "-static"))
+    got = sandboxed([prog, "nohandler"])
+    assert got.stdout == b"before the fault\n"  # written before the fault, not lost
+    assert got.returncode == -11
+    assert "SIGSEGV" in got.reason and "0x10" in got.reason
+
+
+def test_cli_exit_status_and_reason(compile_c, tmp_path):
+    import subprocess
+    prog = str(compile_c("faults.c", "-static"))
+    p = subprocess.run(["strictbox", "run", "--", prog, "nohandler"], capture_output=True)
+    assert p.returncode == 128 + 11
+    assert p.stdout == b"before the fault\n"
+    assert p.stderr.decode().count("strictbox:") == 1
+    p = subprocess.run(["strictbox", "run", "--", prog, "fpe"], capture_output=True)
+    assert p.returncode == 3 and p.stderr == b""
