@@ -1,0 +1,81 @@
+"""The sandbox process as seen from outside: strict mode, its fds, its life."""
+
+import os
+import signal
+import subprocess
+import time
+
+from conftest import BUSYBOX, requires_busybox
+
+pytestmark = requires_busybox
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{tid}/children") as f:
+            out += [int(c) for c in f.read().split()]
+    return out
+
+
+def _wait_for_child(pid: int) -> int:
+    for _ in range(500):
+        kids = _children(pid)
+        if kids:
+            return kids[0]
+        time.sleep(0.01)
+    raise AssertionError("the sandbox process never appeared")
+
+
+def _status(pid: int) -> dict[str, str]:
+    with open(f"/proc/{pid}/status") as f:
+        return dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
+
+
+def test_running_sandbox_is_in_strict_mode_with_only_its_fds():
+    # cat blocks reading our pipe, so the sandbox stays up while we look at it.
+    p = subprocess.Popen(["strictbox", "run", "--", BUSYBOX, "cat"],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        child = _wait_for_child(p.pid)
+        for _ in range(500):  # until it has entered strict mode
+            if _status(child).get("Seccomp") == "1":
+                break
+            time.sleep(0.01)
+        assert _status(child)["Seccomp"] == "1"
+        fds = sorted(int(fd) for fd in os.listdir(f"/proc/{child}/fd"))
+        assert fds[:3] == [0, 1, 2] and len(fds) == 4  # stdio and the channel
+        targets = [os.readlink(f"/proc/{child}/fd/{fd}") for fd in fds]
+        assert not any("memfd" in t for t in targets)  # the arena fd is closed
+        assert targets[3].startswith("socket:")
+        out, _ = p.communicate(b"through the sandbox\n", timeout=30)
+        assert out == b"through the sandbox\n"
+        assert p.returncode == 0
+    finally:
+        p.kill()
+
+
+def test_sandbox_dies_with_its_broker():
+    p = subprocess.Popen(["strictbox", "run", "--", BUSYBOX, "cat"],
+                         stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    child = _wait_for_child(p.pid)
+    os.kill(p.pid, signal.SIGKILL)
+    p.wait()
+    for _ in range(500):
+        try:
+            state = _status(child)["State"]
+        except FileNotFoundError:
+            break
+        if state.startswith("Z"):
+            break
+        time.sleep(0.01)
+    else:
+        raise AssertionError("the sandbox outlived its broker")
+    p.stdin.close()
+
+
+def test_syscalls_command_prints_the_table():
+    out = subprocess.run(["strictbox", "syscalls"], capture_output=True, text=True, check=True)
+    lines = out.stdout.splitlines()
+    assert any(l.split()[1:3] == ["getpid", "sandbox"] for l in lines if len(l.split()) > 2)
+    assert any(l.split()[1:3] == ["openat", "broker"] for l in lines if len(l.split()) > 2)
