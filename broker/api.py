@@ -8,6 +8,7 @@ import subprocess
 from dataclasses import dataclass, field
 
 from .fsview import MountError, View
+from .kernel import host_problem
 from .loader import ExecError
 from .loop import Broker
 from .sandbox import Identity, Limits, Sandbox
@@ -49,6 +50,9 @@ def prepare(argv, *, ro=(), rw=(), memory=None, cpu=None, timeout=None, env=None
             cwd="/", stdio=(0, 1, 2), identity=None) -> Sandbox:
     if not argv:
         raise StrictboxError("no program given")
+    problem = host_problem()
+    if problem:
+        raise StrictboxError(problem)
     program = find_program(os.fsdecode(argv[0]))
     mounts = [(p, p, False) for p in DEFAULT_RO if os.path.exists(p)]
     mounts += [parse_mount(s, False) for s in ro] + [parse_mount(s, True) for s in rw]

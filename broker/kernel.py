@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import struct
 
 from ._native import ffi, lib
 
@@ -65,3 +66,18 @@ def errno_value(name: str) -> int:
     if not isinstance(value, int):
         raise ValueError(f"unknown errno name {name!r}")
     return value
+
+
+def host_problem() -> str | None:
+    """Why this machine cannot run sandboxes, or None."""
+    if os.uname().machine != "x86_64":
+        return "strictbox needs x86_64"
+    release = tuple(int(x) for x in os.uname().release.split("-")[0].split(".")[:2])
+    if release < (5, 11):
+        return f"strictbox needs Syscall User Dispatch (Linux >= 5.11); this kernel is {os.uname().release}"
+    with open("/proc/self/auxv", "rb") as f:
+        raw = f.read()
+    auxv = dict(struct.iter_unpack("<QQ", raw))
+    if not auxv.get(lib.AT_HWCAP2, 0) & 2:  # HWCAP2_FSGSBASE
+        return "strictbox needs FSGSBASE (a CPU and kernel that allow wrfsbase in user space)"
+    return None
