@@ -52,20 +52,28 @@ class Broker:
             timeout = max(0.0, min(deadlines) - now) if deadlines else None
             for key, _ in self.sel.select(timeout):
                 kind, sb = key.data
-                if kind == "chan":
-                    sb.on_channel()
-                elif kind == "exit":
-                    self.sel.unregister(key.fileobj)
-                    self.sel.unregister(sb.chan)
-                    sb.reap()
-                elif kind == "out":
-                    self._drain(key.fd)
-                else:
-                    self._feed(key.fd)
+                try:
+                    self._dispatch(kind, key, sb)
+                except Exception as e:  # a broker bug must cost one sandbox, not all
+                    sb.log.append(f"internal broker error: {e!r}")
+                    if kind != "exit":
+                        sb.kill(f"internal broker error while serving it: {type(e).__name__}")
             now = time.monotonic()
             for sb in self.sandboxes:
                 sb.check_deadline(now)
         self.sandboxes = [sb for sb in self.sandboxes if not sb.done]
+
+    def _dispatch(self, kind: str, key, sb: Sandbox) -> None:
+        if kind == "chan":
+            sb.on_channel()
+        elif kind == "exit":
+            self.sel.unregister(key.fileobj)
+            self.sel.unregister(sb.chan)
+            sb.reap()
+        elif kind == "out":
+            self._drain(key.fd)
+        else:
+            self._feed(key.fd)
 
     def _drain(self, fd: int) -> None:
         sb, buf = self.outputs[fd]

@@ -85,6 +85,9 @@ def serve(sb, nr: int, args: tuple[int, ...]) -> tuple[int, ...]:
         result = -errno.EFAULT
     except OSError as e:
         result = -(e.errno or errno.EIO)
+    except (OverflowError, ValueError) as e:  # an argument no host call accepts
+        sb.log.append(f"{name}: rejected argument ({e})")
+        result = -errno.EINVAL
     sb.stats["broker"] += 1
     return result if isinstance(result, tuple) else (result,)
 
@@ -475,6 +478,7 @@ SETFL_MASK = lib.O_APPEND | lib.O_NONBLOCK
 @handles("fcntl")
 def sys_fcntl(sb, fd, cmd, arg, *_):
     f = _file(sb, as_fd(fd))
+    cmd, arg = cmd & 0xFFFFFFFF, arg & 0xFFFFFFFF
     if cmd == F_GETFD:
         return FD_CLOEXEC if f.cloexec else 0
     if cmd == F_SETFD:
