@@ -30,6 +30,10 @@ class Arena:
             raise Fault(f"{n} bytes at {addr:#x} fall outside the arena")
         return addr - BASE
 
+    def check(self, addr: int, n: int) -> None:
+        """Raises Fault unless [addr, addr + n) lies in the arena."""
+        self._offset(addr, n)
+
     def read(self, addr: int, n: int) -> bytes:
         off = self._offset(addr, n)
         data = os.pread(self.fd, n, off)

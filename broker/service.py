@@ -461,11 +461,29 @@ def sys_munmap(sb, addr, length, *_):
     return 0
 
 
+MAP_TYPE = 0x0F
+MAP_SHARED = lib.MAP_SHARED
+
+
 @handles("mmap")
-def sys_mmap(sb, addr, length, prot, flags, fd, *_):
-    _file(sb, as_fd(fd))
-    sb.deny("mmap", "file-backed mappings are not supported yet", errno.ENODEV)
-    return -errno.ENODEV
+def sys_mmap(sb, addr, length, prot, flags, fd, offset):
+    """Fills a range the runtime chose with a file's bytes (a private copy)."""
+    f = _host_file(sb, fd)
+    if offset & 0xFFF or as_signed(offset) < 0:
+        return -errno.EINVAL
+    if flags & MAP_TYPE != lib.MAP_PRIVATE and prot & lib.PROT_WRITE:
+        sb.deny("mmap", "writable MAP_SHARED of a file cannot be kept in sync", errno.ENODEV)
+        return -errno.ENODEV
+    sb.arena.check(addr, length)
+    remaining, pos = length, offset
+    while remaining:
+        data = os.pread(f.hostfd, min(remaining, MAX_IO), pos)
+        if not data:
+            break
+        sb.arena.write(addr + (pos - offset), data)
+        pos += len(data)
+        remaining -= len(data)
+    return addr
 
 
 # -- process facts ------------------------------------------------------------

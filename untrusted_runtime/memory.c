@@ -107,8 +107,6 @@ long sys_mmap(struct sb_call *c)
     unsigned long addr = c->a[0], len = PAGE_UP(c->a[1]), prot = c->a[2], flags = c->a[3];
     if (!len || len < c->a[1] || (addr & (PAGE - 1)))
         return -EINVAL;
-    if (!(flags & MAP_ANONYMOUS))
-        return sb_forward(c); /* file mappings: the broker copies the bytes in */
     int fixed = (flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) != 0;
     if (fixed) {
         if (!sb_arena_ok(addr, len))
@@ -128,6 +126,16 @@ long sys_mmap(struct sb_call *c)
     }
     if (vma_insert(addr, addr + len, prot) < 0)
         return -ENOMEM;
+    if (!(flags & MAP_ANONYMOUS)) {
+        /* A file mapping is a copy: the broker checks the fd and writes the
+         * file's bytes into the range we chose. */
+        unsigned long a[6] = {addr, len, prot, flags, c->a[4], c->a[5]};
+        long r = sb_broker(c->t, __NR_mmap, a, 6, NULL, 0);
+        if (r < 0) {
+            vma_remove(addr, addr + len);
+            return r;
+        }
+    }
     return (long)addr;
 }
 

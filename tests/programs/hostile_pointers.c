@@ -1,6 +1,7 @@
 /* Forwards broker-served calls (trapped normally, no selector tricks) with
  * pointers and lengths that do not describe sandbox memory.  Every line is
- * "name result", result being the return value or -errno name. */
+ * "name result", result being the return value or -errno name; the last
+ * lines check that the broker-held fd still works. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -55,6 +56,9 @@ int main(int argc, char **argv)
     struct iovec bad = {TOP, 0x20000};
     show("readv_iov_wrap", syscall(SYS_readv, fd, &bad, 1));
     show("readv_iovcnt_huge", syscall(SYS_readv, fd, &bad, (unsigned long)-1));
+
+    /* Linux moves no data (and so not the file position) when the buffer is bad. */
+    printf("pos_after_efault %ld\n", (long)lseek(fd, 0, SEEK_CUR));
 
     /* Everything still works afterwards. */
     char buf[4];
