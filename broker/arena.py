@@ -34,6 +34,11 @@ class Arena:
         """Raises Fault unless [addr, addr + n) lies in the arena."""
         self._offset(addr, n)
 
+    def room(self, addr: int) -> int:
+        """Bytes from addr to the arena's end; Fault if addr is outside it."""
+        self._offset(addr, 0)
+        return BASE + self.size - addr
+
     def read(self, addr: int, n: int) -> bytes:
         off = self._offset(addr, n)
         data = os.pread(self.fd, n, off)

@@ -168,7 +168,18 @@ class Sandbox:
                 self.kill(f"broker channel error: {e.strerror}")
                 return
             if not data:
-                return  # the process is ending; its pidfd will say how
+                # End of file, or a zero-length record: only the latter leaves
+                # the channel readable-empty (EAGAIN) on the next try.
+                try:
+                    more = self.chan.recv(protocol.MAX_MESSAGE + 1)
+                except BlockingIOError:
+                    self.kill("protocol violation: empty message")
+                    return
+                except OSError:
+                    return
+                if more:
+                    self.kill("protocol violation: empty message")
+                return  # end of file: the process is ending; its pidfd will say how
             try:
                 req = protocol.parse(data, self.seq + 1)
             except protocol.ProtocolError as e:

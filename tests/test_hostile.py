@@ -79,12 +79,6 @@ def test_request_for_sandbox_local_call_does_not_crash_broker(compile_c):
     assert_next_sandbox_runs()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: service.serve looks up HANDLERS[name] for every non-DENIED table row, so a "
-    "SANDBOX-row call without a broker handler (getpid, brk, exit_group, ...) sent straight "
-    "to the broker raises KeyError; since c7a4e13 the loop's safety net catches it and kills "
-    "the sandbox as 'internal broker error while serving it: KeyError' instead of answering "
-    "ENOSYS or calling it a protocol violation"))
 def test_request_for_sandbox_local_call_is_not_an_internal_error(compile_c):
     prog = compile_c("hostile_channel.c", "-DSB_CFFI", "-static")
     try:
@@ -97,10 +91,6 @@ def test_request_for_sandbox_local_call_is_not_an_internal_error(compile_c):
     assert answered or violation, (r.returncode, r.reason, r.stdout)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug (minor): a zero-length SOCK_SEQPACKET record is taken for the channel's EOF "
-    "(Sandbox.on_channel returns on b''), so protocol.parse's 'empty message' check is never "
-    "reached; the program then waits for a reply until the wall-clock limit (forever without one)"))
 def test_empty_channel_message_is_a_protocol_violation(compile_c):
     prog = compile_c("hostile_channel.c", "-DSB_CFFI", "-static")
     r = sandboxed([str(prog), "empty"], timeout=2)
@@ -150,10 +140,6 @@ def test_pointers_outside_the_arena_give_efault(compile_c):
     assert_next_sandbox_runs()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug (minor, fidelity): service.sys_read/pread/readv read from the host file before "
-    "checking the destination, so a read into a bad buffer returns EFAULT but consumes the "
-    "data (file position advances by count); Linux moves nothing"))
 def test_failed_read_does_not_move_the_file_position(compile_c):
     prog = compile_c("hostile_pointers.c", "-static")
     pos = [l for l in native([str(prog)], timeout=10).stdout.splitlines()
@@ -163,11 +149,6 @@ def test_failed_read_does_not_move_the_file_position(compile_c):
     assert [l for l in r.stdout.splitlines() if l.startswith(b"pos_after_efault")] == pos
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: service.sys_writev reads every iovec out of the arena and joins them before "
-    "truncating to MAX_IO, so one request with many iovecs over the same large buffer makes "
-    "the broker allocate COUNT x SIZE (8 x 16 MiB here: ~270 MiB peak) to write 1 MiB; with "
-    "the default 1 GiB arena and 1024 iovecs it asks for ~1 TiB (MemoryError, or host OOM)"))
 def test_writev_with_huge_total_keeps_the_broker_small(compile_c, tmp_path):
     prog = compile_c("hostile_writev.c", "-static")
     # A fresh broker process, so its peak RSS is this request's alone.
