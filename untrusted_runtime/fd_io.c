@@ -58,6 +58,23 @@ static long check_iov(const struct iov *v, unsigned long n, unsigned long *total
     return 0;
 }
 
+/* read or write buffer by buffer, stopping at the first short transfer. */
+static long each_buffer(long nr, int h, const struct iov *v, unsigned long n)
+{
+    long done = 0;
+    for (unsigned long i = 0; i < n; i++) {
+        if (!v[i].len)
+            continue;
+        long r = sys3(nr, h, v[i].base, v[i].len);
+        if (r < 0)
+            return done ? done : r;
+        done += r;
+        if ((unsigned long)r < v[i].len)
+            break;
+    }
+    return done;
+}
+
 /* Strict mode has no readv/writev: a small gather becomes one write (so pipe
  * writes stay atomic); larger ones go buffer by buffer. */
 long sys_writev(struct sb_call *c)
@@ -77,16 +94,7 @@ long sys_writev(struct sb_call *c)
             memcpy(buf + off, (void *)v[i].base, v[i].len);
         return sys3(__NR_write, h, buf, total);
     }
-    long done = 0;
-    for (unsigned long i = 0; i < n; i++) {
-        long r = sys3(__NR_write, h, v[i].base, v[i].len);
-        if (r < 0)
-            return done ? done : r;
-        done += r;
-        if ((unsigned long)r < v[i].len)
-            break;
-    }
-    return done;
+    return each_buffer(__NR_write, h, v, n);
 }
 
 long sys_readv(struct sb_call *c)
@@ -99,18 +107,7 @@ long sys_readv(struct sb_call *c)
     long err = check_iov(v, n, &total);
     if (err)
         return err;
-    long done = 0;
-    for (unsigned long i = 0; i < n; i++) {
-        if (!v[i].len)
-            continue;
-        long r = sys3(__NR_read, h, v[i].base, v[i].len);
-        if (r < 0)
-            return done ? done : r;
-        done += r;
-        if ((unsigned long)r < v[i].len)
-            break;
-    }
-    return done;
+    return each_buffer(__NR_read, h, v, n);
 }
 
 long sys_ioctl(struct sb_call *c)
