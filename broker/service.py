@@ -306,19 +306,16 @@ def sys_getdents64(sb, fd, buf, count, *_):
 
 # -- metadata ---------------------------------------------------------------
 
-def _synthetic_stat() -> bytes:
-    """A directory that exists only as a parent of mount points: shown as the host's /."""
-    fd = os.open("/", os.O_PATH | os.O_CLOEXEC)
-    try:
-        return kernel.stat_bytes(fd)
-    finally:
-        os.close(fd)
+def _node_fd(sb, node: Node) -> int:
+    """An O_PATH fd for node's metadata.  A synthetic directory (a parent of
+    mount points only) is shown as the host's /."""
+    if node.mount is None:
+        return os.open("/", os.O_PATH | os.O_CLOEXEC)
+    return sb.view.open(node, lib.O_PATH | lib.O_NOFOLLOW)
 
 
 def _stat_node(sb, node: Node) -> bytes:
-    if node.mount is None:
-        return _synthetic_stat()
-    fd = sb.view.open(node, lib.O_PATH | lib.O_NOFOLLOW)
+    fd = _node_fd(sb, node)
     try:
         return kernel.stat_bytes(fd)
     finally:
@@ -332,7 +329,7 @@ def _stat_fd(sb, fd: int) -> bytes:
             raise OSError(errno.EBADF, "no stat recorded")
         return f.stat
     if f.kind == "vdir":
-        return _synthetic_stat()
+        return _stat_node(sb, f.node)
     return kernel.stat_bytes(f.hostfd)
 
 
@@ -371,10 +368,7 @@ def sys_statx(sb, dirfd, path, flags, mask, buf, *_):
         data = kernel.statx_bytes(f.hostfd, mask & 0xFFFFFFFF)
     else:
         node = _at(sb, dirfd, p, follow=not flags & AT_SYMLINK_NOFOLLOW, empty_ok=bool(flags & AT_EMPTY_PATH))
-        if node.mount is None:
-            fd = os.open("/", os.O_PATH | os.O_CLOEXEC)
-        else:
-            fd = sb.view.open(node, lib.O_PATH | lib.O_NOFOLLOW)
+        fd = _node_fd(sb, node)
         try:
             data = kernel.statx_bytes(fd, mask & 0xFFFFFFFF)
         finally:

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from conftest import BUSYBOX, sandboxed
+from conftest import BUSYBOX, requires_busybox, sandboxed
 
 MiB = 1 << 20
 
@@ -76,7 +76,7 @@ def test_cli_cpu_limit_message(compile_c):
     assert lines == ["strictbox: CPU time limit (1 s) exceeded"], p.stderr
 
 
-@pytest.mark.skipif(BUSYBOX is None, reason="busybox-static is not installed")
+@requires_busybox
 def test_sandbox_after_limits_runs_normally(compile_c):
     prog = compile_c("limits_spin.c", "-static")
     sandboxed([str(prog)], timeout=0.5)
