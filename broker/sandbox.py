@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from importlib import resources
 
-from . import kernel, loader, protocol, service
+from . import calls, kernel, loader, protocol
 from .arena import Arena
 from .fsview import View
 from ._native import lib
@@ -85,7 +85,7 @@ class Sandbox:
     umask: int = 0o022
 
     def __post_init__(self):
-        self.fds: dict[int, service.OpenFile] = {}
+        self.fds: dict[int, calls.OpenFile] = {}
         self.rlimits: dict[int, tuple[int, int]] = {}
         self.stats = {"sandbox": 0, "broker": 0, "denied": 0}
         self.log: list[str] = []
@@ -144,7 +144,7 @@ class Sandbox:
         for vfd, rec in enumerate(stdio):
             if rec is not None:
                 status = fcntl.fcntl(self.stdio[vfd], fcntl.F_GETFL) & ~os.O_CLOEXEC
-                self.fds[vfd] = service.OpenFile("stdio", stat=rec[3], status=status)
+                self.fds[vfd] = calls.OpenFile("stdio", stat=rec[3], status=status)
         state = loader.boot_state(lay, self.limits.memory, image, sp,
                                   max_threads=self.limits.threads, pid=self.identity.pid,
                                   uid=self.identity.uid, gid=self.identity.gid,
@@ -187,9 +187,9 @@ class Sandbox:
                 return
             self.seq = req.seq
             if req.op >= 0:
-                out = service.serve(self, req.op, req.args)
+                out = calls.serve(self, req.op, req.args)
             elif req.op == lib.SB_OP_TIME:
-                out = service.time_now(self)
+                out = calls.process.time_now(self)
             elif req.op == lib.SB_OP_EXIT:
                 self.exit_status = req.args[0] & 0xFF
                 self._signal(signal.SIGKILL)

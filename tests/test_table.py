@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from strictbox import kernel, service, syscall_table
+from strictbox import calls, kernel, syscall_table
 from strictbox.syscall_table import BROKER, DENIED, SANDBOX, TABLE
 
 ROOT = Path(__file__).parent.parent
@@ -16,9 +16,9 @@ def test_every_row_names_a_kernel_syscall():
 def test_broker_rows_have_handlers_and_denied_rows_none():
     for c in TABLE:
         if c.where == BROKER:
-            assert c.name in service.HANDLERS, c.name
+            assert c.name in calls.HANDLERS, c.name
         if c.where == DENIED:
-            assert c.name not in service.HANDLERS, c.name
+            assert c.name not in calls.HANDLERS, c.name
             kernel.errno_value(c.errno)
 
 

@@ -1,0 +1,171 @@
+"""Opening, reading and writing broker-held files and directories."""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat as stat_mod
+import struct
+
+from .. import kernel
+from ..fsview import Node
+from .._native import lib
+from . import fdtable
+from .fdtable import OpenFile
+from .paths import read_path, resolve_at
+from .registry import as_fd, as_signed, handles
+
+MAX_IO = 1 << 20  # bytes moved by one read/write request
+MAX_IOV = 1024
+AT_FDCWD = lib.AT_FDCWD
+O_ACCMODE = lib.O_ACCMODE
+WRITE_FLAGS = lib.O_CREAT | lib.O_TRUNC | lib.O_APPEND
+OPEN_PASS = (lib.O_ACCMODE | lib.O_CREAT | lib.O_EXCL | lib.O_TRUNC | lib.O_APPEND
+             | lib.O_DIRECTORY | lib.O_NOFOLLOW | lib.O_NONBLOCK | lib.O_PATH)
+
+
+def _open_node(sb, node: Node, flags: int, mode: int) -> int:
+    tmpfile = (flags & lib.O_TMPFILE) == lib.O_TMPFILE  # O_TMPFILE includes O_DIRECTORY
+    writing = (flags & O_ACCMODE) != os.O_RDONLY or flags & WRITE_FLAGS or tmpfile
+    if node.mount is None:
+        if writing:
+            raise OSError(errno.EROFS, "read-only")
+        return fdtable.install(sb, OpenFile("vdir", node, entries=sb.view.synthetic_children(node)))
+    if writing and not node.mount.writable:
+        raise OSError(errno.EROFS, "read-only mount")
+    if tmpfile:
+        raise OSError(errno.EOPNOTSUPP, "O_TMPFILE is not supported yet")
+    hostfd = sb.view.open(node, (flags & OPEN_PASS) | os.O_NOCTTY, mode & 0o777 & ~sb.umask)
+    st = os.fstat(hostfd)
+    kind = "dir" if stat_mod.S_ISDIR(st.st_mode) else "file"
+    return fdtable.install(sb, OpenFile(kind, node, hostfd, writable=bool(writing),
+                                cloexec=bool(flags & lib.O_CLOEXEC)))
+
+
+@handles("openat")
+def sys_openat(sb, dirfd, path, flags, mode, *_):
+    flags &= 0xFFFFFFFF
+    follow = not flags & lib.O_NOFOLLOW
+    node = resolve_at(sb, as_fd(dirfd), read_path(sb, path), follow)
+    return _open_node(sb, node, flags, mode)
+
+
+@handles("open")
+def sys_open(sb, path, flags, mode, *_):
+    return sys_openat(sb, AT_FDCWD, path, flags, mode)
+
+
+@handles("close")
+def sys_close(sb, fd, *_):
+    f = sb.fds.pop(as_fd(fd), None)
+    if f is None:
+        return -errno.EBADF
+    if f.hostfd >= 0:
+        os.close(f.hostfd)
+    return 0
+
+
+@handles("read")
+def sys_read(sb, fd, buf, count, *_):
+    f = fdtable.host_file(sb, fd)
+    data = os.read(f.hostfd, min(count, MAX_IO, sb.arena.room(buf)))
+    sb.arena.write(buf, data)
+    return len(data)
+
+
+@handles("pread64")
+def sys_pread64(sb, fd, buf, count, offset, *_):
+    f = fdtable.host_file(sb, fd)
+    if as_signed(offset) < 0:
+        return -errno.EINVAL
+    data = os.pread(f.hostfd, min(count, MAX_IO, sb.arena.room(buf)), offset)
+    sb.arena.write(buf, data)
+    return len(data)
+
+
+def _iovecs(sb, iov: int, n: int) -> list[tuple[int, int]]:
+    if n > MAX_IOV:
+        raise OSError(errno.EINVAL, "too many iovecs")
+    raw = sb.arena.read(iov, 16 * n)
+    return [struct.unpack_from("<QQ", raw, 16 * i) for i in range(n)]
+
+
+@handles("readv")
+def sys_readv(sb, fd, iov, n, *_):
+    f = fdtable.host_file(sb, fd)
+    total = 0
+    iovecs = _iovecs(sb, iov, n)
+    for base, length in iovecs:  # like Linux: a bad buffer fails before any data moves
+        if length:
+            sb.arena.check(base, min(length, MAX_IO))
+    for base, length in iovecs:
+        data = os.read(f.hostfd, min(length, MAX_IO - total))
+        sb.arena.write(base, data)
+        total += len(data)
+        if len(data) < length or total >= MAX_IO:
+            break
+    return total
+
+
+@handles("write")
+def sys_write(sb, fd, buf, count, *_):
+    f = fdtable.writable_file(sb, fd)
+    return os.write(f.hostfd, sb.arena.read(buf, min(count, MAX_IO)))
+
+
+@handles("writev")
+def sys_writev(sb, fd, iov, n, *_):
+    f = fdtable.writable_file(sb, fd)
+    parts, total = [], 0
+    for base, length in _iovecs(sb, iov, n):  # copy at most MAX_IO bytes in all
+        take = min(length, MAX_IO - total)
+        parts.append(sb.arena.read(base, take))
+        total += take
+        if total >= MAX_IO:
+            break
+    return os.write(f.hostfd, b"".join(parts))
+
+
+@handles("lseek")
+def sys_lseek(sb, fd, offset, whence, *_):
+    f = fdtable.get(sb, as_fd(fd))
+    if f.kind == "stdio":
+        return -errno.ESPIPE
+    if f.kind == "vdir":
+        f.pos = 0
+        return 0
+    if whence > 4:
+        return -errno.EINVAL
+    return os.lseek(f.hostfd, as_signed(offset), whence)
+
+
+@handles("ioctl")
+def sys_ioctl(sb, fd, *_):
+    fdtable.get(sb, as_fd(fd))
+    return -errno.ENOTTY
+
+
+@handles("getdents64")
+def sys_getdents64(sb, fd, buf, count, *_):
+    f = fdtable.get(sb, as_fd(fd))
+    count = min(count, MAX_IO)
+    if f.kind == "dir":
+        data = kernel.getdents64(f.hostfd, count)
+    elif f.kind == "vdir":
+        out = bytearray()
+        names = [".", ".."] + f.entries
+        while f.pos < len(names):
+            name = names[f.pos].encode() + b"\0"
+            reclen = (19 + len(name) + 7) & ~7
+            if len(out) + reclen > count:
+                if not out:
+                    return -errno.EINVAL
+                break
+            rec = struct.pack("<QqHB", f.pos + 1, f.pos + 1, reclen, 4) + name
+            out += rec.ljust(reclen, b"\0")
+            f.pos += 1
+        data = bytes(out)
+    else:
+        return -errno.ENOTDIR
+    sb.arena.write(buf, data)
+    return len(data)

@@ -1,0 +1,162 @@
+"""stat, access, readlink and the virtual working directory."""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat as stat_mod
+import struct
+
+from .. import kernel
+from ..fsview import Node
+from .._native import lib
+from . import fdtable
+from .paths import read_path, resolve_at
+from .registry import as_fd, as_signed, handles
+
+AT_FDCWD = lib.AT_FDCWD
+AT_EMPTY_PATH = lib.AT_EMPTY_PATH
+AT_SYMLINK_NOFOLLOW = lib.AT_SYMLINK_NOFOLLOW
+
+
+def _node_fd(sb, node: Node) -> int:
+    """An O_PATH fd for node's metadata.  A synthetic directory (a parent of
+    mount points only) is shown as the host's /."""
+    if node.mount is None:
+        return os.open("/", os.O_PATH | os.O_CLOEXEC)
+    return sb.view.open(node, lib.O_PATH | lib.O_NOFOLLOW)
+
+
+def _stat_node(sb, node: Node) -> bytes:
+    fd = _node_fd(sb, node)
+    try:
+        return kernel.stat_bytes(fd)
+    finally:
+        os.close(fd)
+
+
+def _stat_fd(sb, fd: int) -> bytes:
+    f = fdtable.get(sb, fd)
+    if f.kind == "stdio":
+        if not f.stat:
+            raise OSError(errno.EBADF, "no stat recorded")
+        return f.stat
+    if f.kind == "vdir":
+        return _stat_node(sb, f.node)
+    return kernel.stat_bytes(f.hostfd)
+
+
+@handles("fstat")
+def sys_fstat(sb, fd, buf, *_):
+    sb.arena.write(buf, _stat_fd(sb, as_fd(fd)))
+    return 0
+
+
+@handles("newfstatat")
+def sys_newfstatat(sb, dirfd, path, buf, flags, *_):
+    dirfd, p = as_fd(dirfd), read_path(sb, path)
+    if not p and flags & AT_EMPTY_PATH:
+        data = _stat_fd(sb, dirfd) if dirfd != AT_FDCWD else _stat_node(sb, resolve_at(sb, dirfd, "", empty_ok=True))
+    else:
+        data = _stat_node(sb, resolve_at(sb, dirfd, p, follow=not flags & AT_SYMLINK_NOFOLLOW))
+    sb.arena.write(buf, data)
+    return 0
+
+
+@handles("stat")
+def sys_stat(sb, path, buf, *_):
+    return sys_newfstatat(sb, AT_FDCWD, path, buf, 0)
+
+
+@handles("lstat")
+def sys_lstat(sb, path, buf, *_):
+    return sys_newfstatat(sb, AT_FDCWD, path, buf, AT_SYMLINK_NOFOLLOW)
+
+
+@handles("statx")
+def sys_statx(sb, dirfd, path, flags, mask, buf, *_):
+    dirfd, p = as_fd(dirfd), read_path(sb, path)
+    f = sb.fds.get(dirfd) if not p and flags & AT_EMPTY_PATH else None
+    if f is not None and f.hostfd >= 0:
+        data = kernel.statx_bytes(f.hostfd, mask & 0xFFFFFFFF)
+    else:
+        node = resolve_at(sb, dirfd, p, follow=not flags & AT_SYMLINK_NOFOLLOW, empty_ok=bool(flags & AT_EMPTY_PATH))
+        fd = _node_fd(sb, node)
+        try:
+            data = kernel.statx_bytes(fd, mask & 0xFFFFFFFF)
+        finally:
+            os.close(fd)
+    sb.arena.write(buf, data)
+    return 0
+
+
+@handles("faccessat2")
+def sys_faccessat2(sb, dirfd, path, mode, flags, *_):
+    if mode & ~7:
+        return -errno.EINVAL
+    node = resolve_at(sb, as_fd(dirfd), read_path(sb, path), follow=not flags & AT_SYMLINK_NOFOLLOW)
+    st = struct.unpack_from("<QQQIII", _stat_node(sb, node))
+    st_mode = st[3]
+    if mode & os.W_OK and (node.mount is None or not node.mount.writable):
+        return -errno.EROFS
+    if mode & os.X_OK and not (st_mode & 0o111 or stat_mod.S_ISDIR(st_mode)):
+        return -errno.EACCES
+    return 0
+
+
+@handles("faccessat")
+def sys_faccessat(sb, dirfd, path, mode, *_):
+    return sys_faccessat2(sb, dirfd, path, mode, 0)
+
+
+@handles("access")
+def sys_access(sb, path, mode, *_):
+    return sys_faccessat2(sb, AT_FDCWD, path, mode, 0)
+
+
+@handles("readlinkat")
+def sys_readlinkat(sb, dirfd, path, buf, size, *_):
+    if as_signed(size) <= 0:
+        return -errno.EINVAL
+    node = resolve_at(sb, as_fd(dirfd), read_path(sb, path), follow=False)
+    target = sb.view._readlink(node)
+    if target is None:
+        return -errno.EINVAL
+    data = os.fsencode(target)[: min(size, 4096)]
+    sb.arena.write(buf, data)
+    return len(data)
+
+
+@handles("readlink")
+def sys_readlink(sb, path, buf, size, *_):
+    return sys_readlinkat(sb, AT_FDCWD, path, buf, size)
+
+
+@handles("getcwd")
+def sys_getcwd(sb, buf, size, *_):
+    data = sb.cwd.encode() + b"\0"
+    if len(data) > size:
+        return -errno.ERANGE
+    sb.arena.write(buf, data)
+    return len(data)
+
+
+def _enter(sb, node: Node) -> int:
+    if node.mount is not None:
+        fd = sb.view.open(node, lib.O_PATH | lib.O_DIRECTORY)
+        os.close(fd)
+    sb.cwd = node.vpath
+    return 0
+
+
+@handles("chdir")
+def sys_chdir(sb, path, *_):
+    return _enter(sb, resolve_at(sb, AT_FDCWD, read_path(sb, path)))
+
+
+@handles("fchdir")
+def sys_fchdir(sb, fd, *_):
+    f = fdtable.get(sb, as_fd(fd))
+    if f.kind not in ("dir", "vdir"):
+        return -errno.ENOTDIR
+    return _enter(sb, f.node)

@@ -1,0 +1,108 @@
+"""Process facts: fcntl flags, resource limits, system info, clocks."""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import struct
+import time
+
+from .._native import lib
+from . import fdtable
+from .registry import as_fd, handles
+
+
+@handles("clock_getres")
+def sys_clock_getres(sb, clock, res, *_):
+    if clock > 11 or clock == 10:
+        return -errno.EINVAL
+    if res:
+        coarse = clock in (5, 6)
+        sb.arena.write(res, struct.pack("<qq", 0, 4_000_000 if coarse else 1))
+    return 0
+
+
+F_DUPFD, F_GETFD, F_SETFD, F_GETFL, F_SETFL, F_DUPFD_CLOEXEC = 0, 1, 2, 3, 4, 1030
+FD_CLOEXEC = 1
+SETFL_MASK = lib.O_APPEND | lib.O_NONBLOCK
+
+
+@handles("fcntl")
+def sys_fcntl(sb, fd, cmd, arg, *_):
+    f = fdtable.get(sb, as_fd(fd))
+    cmd, arg = cmd & 0xFFFFFFFF, arg & 0xFFFFFFFF
+    if cmd == F_GETFD:
+        return FD_CLOEXEC if f.cloexec else 0
+    if cmd == F_SETFD:
+        f.cloexec = bool(arg & FD_CLOEXEC)
+        return 0
+    if cmd == F_GETFL:
+        if f.kind == "stdio":
+            return f.status
+        if f.hostfd < 0:
+            return lib.O_RDONLY | lib.O_DIRECTORY
+        return fcntl.fcntl(f.hostfd, F_GETFL) & ~lib.O_CLOEXEC
+    if cmd == F_SETFL:
+        if f.kind == "stdio":
+            f.status = (f.status & ~SETFL_MASK) | (arg & SETFL_MASK)
+            return 0
+        if f.hostfd >= 0:
+            cur = fcntl.fcntl(f.hostfd, F_GETFL)
+            fcntl.fcntl(f.hostfd, F_SETFL, (cur & ~SETFL_MASK) | (arg & SETFL_MASK))
+        return 0
+    sb.deny("fcntl", f"command {cmd} is not supported", errno.EINVAL)
+    return -errno.EINVAL
+
+
+RLIM_INFINITY = (1 << 64) - 1
+RLIMIT_CPU, RLIMIT_FSIZE, RLIMIT_DATA, RLIMIT_STACK, RLIMIT_NOFILE, RLIMIT_AS = 0, 1, 2, 3, 7, 9
+
+
+def _rlimits(sb) -> dict[int, tuple[int, int]]:
+    cpu = RLIM_INFINITY if sb.limits.cpu is None else int(-(-sb.limits.cpu // 1))
+    mem = sb.limits.memory
+    return {RLIMIT_CPU: (cpu, cpu), RLIMIT_DATA: (mem, mem), RLIMIT_AS: (mem, mem),
+            RLIMIT_STACK: (8 << 20, 8 << 20),
+            RLIMIT_NOFILE: (sb.limits.open_files, sb.limits.open_files)}
+
+
+@handles("prlimit64")
+def sys_prlimit64(sb, pid, resource, new, old, *_):
+    if pid not in (0, sb.identity.pid):
+        return -errno.ESRCH
+    if resource > 15:
+        return -errno.EINVAL
+    cur = sb.rlimits.get(resource) or _rlimits(sb).get(resource, (RLIM_INFINITY, RLIM_INFINITY))
+    if new:
+        soft, hard = struct.unpack("<QQ", sb.arena.read(new, 16))
+        if soft > hard or hard > cur[1]:
+            return -errno.EPERM  # limits only go down: they are ours to enforce
+    if old:
+        sb.arena.write(old, struct.pack("<QQ", *cur))
+    if new:
+        sb.rlimits[resource] = (soft, hard)
+    return 0
+
+
+@handles("getrlimit")
+def sys_getrlimit(sb, resource, old, *_):
+    return sys_prlimit64(sb, 0, resource, 0, old)
+
+
+@handles("sysinfo")
+def sys_sysinfo(sb, info, *_):
+    """The sandbox's own view: its memory limit as total RAM, one process."""
+    uptime = int(time.monotonic() - sb.started)
+    mem = sb.limits.memory
+    sb.arena.write(info, struct.pack("<q3Q6QHHxxxxQQI4x", uptime, 0, 0, 0, mem, mem, 0, 0, 0, 0,
+                                     1, 0, 0, 0, 1))
+    return 0
+
+
+def time_now(sb) -> tuple[int, ...]:
+    cpu_clock = ((~sb.pid) << 3) | 2  # the kernel's CPUCLOCK_SCHED for another process
+    try:
+        cpu = time.clock_gettime_ns(cpu_clock)
+    except OSError:
+        cpu = 0
+    return (0, time.clock_gettime_ns(time.CLOCK_REALTIME), time.monotonic_ns(), cpu)
