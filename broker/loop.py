@@ -19,6 +19,7 @@ class Broker:
         self.sandboxes: list[Sandbox] = []
         self.outputs: dict[int, tuple[Sandbox, bytearray]] = {}
         self.inputs: dict[int, memoryview] = {}
+        self.waiting: dict[Sandbox, list[int]] = {}  # host fds watched for a waiting call
 
     def add(self, sb: Sandbox, *, capture: dict[int, bytearray] | None = None,
             feed: tuple[int, bytes] | None = None) -> None:
@@ -49,26 +50,72 @@ class Broker:
         while self._busy():
             now = time.monotonic()
             deadlines = [sb.deadline for sb in self.sandboxes if sb.deadline and not sb.done]
+            deadlines += [sb.pending_deadline for sb in self.waiting if sb.pending_deadline]
             timeout = max(0.0, min(deadlines) - now) if deadlines else None
             for key, _ in self.sel.select(timeout):
                 kind, sb = key.data
-                try:
-                    self._dispatch(kind, key, sb)
-                except Exception as e:  # a broker bug must cost one sandbox, not all
-                    sb.log.append(f"internal broker error: {e!r}")
-                    if kind != "exit":
-                        sb.kill(f"internal broker error while serving it: {type(e).__name__}")
+                self._guarded(sb, kind, lambda: self._dispatch(kind, key, sb))
             now = time.monotonic()
+            for sb in list(self.waiting):
+                if sb.pending_deadline is not None and now >= sb.pending_deadline:
+                    self._guarded(sb, "wake", lambda: self._wake(sb))
             for sb in self.sandboxes:
                 sb.check_deadline(now)
         self.sandboxes = [sb for sb in self.sandboxes if not sb.done]
 
+    def _guarded(self, sb: Sandbox, kind: str, action) -> None:
+        try:
+            action()
+        except Exception as e:  # a broker bug must cost one sandbox, not all
+            sb.log.append(f"internal broker error: {e!r}")
+            if kind != "exit":
+                sb.kill(f"internal broker error while serving it: {type(e).__name__}")
+        if kind != "out" and kind != "in":
+            self._watch(sb)
+
+    def _watch(self, sb: Sandbox) -> None:
+        """Points the selector at what sb needs next: its channel, or the fds
+        its waiting call waits for (the channel stays quiet meanwhile)."""
+        for fd in self.waiting.pop(sb, []):
+            self.sel.unregister(fd)
+        live = not sb.done
+        if live and sb.pending is not None:
+            events: dict[int, int] = {}
+            for fd, ev in sb.pending[1].fds:
+                events[fd] = events.get(fd, 0) | ev
+            watched = []
+            for fd, ev in events.items():
+                try:
+                    self.sel.register(fd, ev, ("wake", sb))
+                    watched.append(fd)
+                except (OSError, ValueError, KeyError):  # gone already: retry now
+                    self.waiting[sb] = watched
+                    return self._wake(sb)
+            self.waiting[sb] = watched
+        chan_on = sb.chan in self.sel.get_map() if live else False
+        want = live and sb.pending is None
+        if want and not chan_on:
+            self.sel.register(sb.chan, selectors.EVENT_READ, ("chan", sb))
+        elif chan_on and not want:
+            self.sel.unregister(sb.chan)
+
+    def _wake(self, sb: Sandbox) -> None:
+        for fd in self.waiting.pop(sb, []):
+            self.sel.unregister(fd)
+        sb.resume()
+        self._watch(sb)
+
     def _dispatch(self, kind: str, key, sb: Sandbox) -> None:
         if kind == "chan":
             sb.on_channel()
+        elif kind == "wake":
+            self._wake(sb)
         elif kind == "exit":
             self.sel.unregister(key.fileobj)
-            self.sel.unregister(sb.chan)
+            for fd in self.waiting.pop(sb, []):
+                self.sel.unregister(fd)
+            if sb.chan in self.sel.get_map():
+                self.sel.unregister(sb.chan)
             sb.reap()
         elif kind == "out":
             self._drain(key.fd)

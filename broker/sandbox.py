@@ -94,6 +94,7 @@ class Sandbox:
         self.proc: subprocess.Popen | None = None
         self.pidfd = -1
         self.seq = 0
+        self.pending = None  # (request, calls.Wait) while a call waits for an fd or a time
         self.started = 0.0
         self.deadline: float | None = None
         self.done = False
@@ -158,8 +159,9 @@ class Sandbox:
         self.log.append(f"denied {call}: {why} ({errno.errorcode.get(code, code)})")
 
     def on_channel(self) -> None:
-        """Serves every request waiting on the channel."""
-        while not self.done and self.exit_status is None and self.outcome.reason is None:
+        """Serves every request waiting on the channel, until one has to wait."""
+        while (not self.done and self.pending is None and self.exit_status is None
+               and self.outcome.reason is None):
             try:
                 data = self.chan.recv(protocol.MAX_MESSAGE + 1)
             except BlockingIOError:
@@ -187,7 +189,9 @@ class Sandbox:
                 return
             self.seq = req.seq
             if req.op >= 0:
-                out = calls.serve(self, req.op, req.args)
+                if not self._serve(req):
+                    return
+                continue
             elif req.op == lib.SB_OP_TIME:
                 out = calls.process.time_now(self)
             elif req.op == lib.SB_OP_EXIT:
@@ -201,10 +205,36 @@ class Sandbox:
                 self.kill(f"program killed by {name} (code {code}, address {addr:#x}, at {rip:#x})",
                           returncode=-self.fault_signal)
                 return
-            try:
-                self.chan.send(protocol.reply(req.seq, *out))
-            except OSError:
+            if not self._reply(req, out):
                 return
+
+    @property
+    def pending_deadline(self) -> float | None:
+        """The deadline of the call being served again, if it set one."""
+        return self.pending[1].deadline if self.pending else None
+
+    def _serve(self, req) -> bool:
+        """Serves one call; False if it must wait (self.pending says for what)."""
+        try:
+            out = calls.serve(self, req.op, req.args)
+        except calls.Wait as w:
+            self.pending = (req, w)
+            return False
+        self.pending = None
+        return self._reply(req, out)
+
+    def _reply(self, req, out) -> bool:
+        try:
+            self.chan.send(protocol.reply(req.seq, *out))
+        except OSError:
+            return False
+        return True
+
+    def resume(self) -> None:
+        """A waiting call's fd is ready or its deadline passed: serve it again."""
+        if self.pending is not None and not self.done and self.outcome.reason is None:
+            if self._serve(self.pending[0]):
+                self.on_channel()
 
     # -- ending --------------------------------------------------------------
 

@@ -6,10 +6,10 @@ import-time error."""
 
 from . import files, memory, metadata, process  # noqa: F401  (importing registers the handlers)
 from .fdtable import OpenFile
-from .registry import HANDLERS, serve
+from .registry import HANDLERS, Wait, serve
 from ..syscall_table import BROKER, BY_NAME, DENIED, TABLE
 
-__all__ = ["HANDLERS", "OpenFile", "serve"]
+__all__ = ["HANDLERS", "OpenFile", "Wait", "serve"]
 
 _missing = [c.name for c in TABLE if c.where == BROKER and c.name not in HANDLERS]
 assert not _missing, f"BROKER rows without a handler: {_missing}"

@@ -7,23 +7,26 @@ from __future__ import annotations
 
 import errno
 import os
+import selectors
 from dataclasses import dataclass, field
 
 from ..fsview import Node
-from .registry import as_fd
+from .registry import Wait, as_fd
 
 
 @dataclass
 class OpenFile:
-    kind: str  # "file", "dir", "vdir" (synthetic directory), "stdio"
+    kind: str  # "file", "dir", "vdir" (synthetic directory), "stdio", "pipe"
     node: Node | None = None
-    hostfd: int = -1
+    hostfd: int = -1  # stdio: the broker's own duplicate, for poll
     writable: bool = False
+    readable: bool = True
     stat: bytes = b""  # stdio: fstat recorded at launch
     status: int = 0  # stdio: file status flags recorded at launch (F_GETFL)
     cloexec: bool = False
     entries: list[str] = field(default_factory=list)  # vdir
     pos: int = 0  # vdir
+    real: int = -1  # stdio: the inherited fd (0, 1 or 2) the runtime uses directly
 
 
 def get(sb, fd: int) -> OpenFile:
@@ -44,13 +47,28 @@ def install(sb, f: OpenFile) -> int:
 
 
 
+STREAMS = ("file", "pipe")  # kinds whose bytes the broker moves with read/write
+
+
 def host_file(sb, fd: int) -> OpenFile:
-    """An fd whose bytes the broker moves: a file (not stdio, not a directory)."""
+    """An open regular file held by the broker (pread, mmap, ftruncate...)."""
     f = get(sb, as_fd(fd))
-    if f.kind == "stdio":
-        raise OSError(errno.EBADF, "stdio is served inside the sandbox")
-    if f.kind != "file":
+    if f.kind == "pipe":
+        raise OSError(errno.ESPIPE, "illegal seek")
+    if f.kind in ("dir", "vdir"):
         raise OSError(errno.EISDIR, "is a directory")
+    if f.kind != "file":
+        raise OSError(errno.EBADF, "stdio is served inside the sandbox")
+    return f
+
+
+def stream(sb, fd: int, writing: bool = False) -> OpenFile:
+    """An fd the broker reads or writes bytes on."""
+    f = get(sb, as_fd(fd))
+    if f.kind in ("dir", "vdir"):
+        raise OSError(errno.EISDIR, "is a directory")
+    if f.kind not in STREAMS or not (f.writable if writing else f.readable):
+        raise OSError(errno.EBADF, f"not open for {'writing' if writing else 'reading'}")
     return f
 
 
@@ -59,3 +77,18 @@ def writable_file(sb, fd) -> OpenFile:
     if not f.writable:
         raise OSError(errno.EBADF, "not open for writing")
     return f
+
+
+def read_from(f: OpenFile, n: int) -> bytes:
+    """Up to n bytes; a pipe with nothing in it makes the caller wait."""
+    try:
+        return os.read(f.hostfd, n)
+    except BlockingIOError:
+        raise Wait([(f.hostfd, selectors.EVENT_READ)]) from None
+
+
+def write_to(f: OpenFile, data: bytes) -> int:
+    try:
+        return os.write(f.hostfd, data)
+    except BlockingIOError:
+        raise Wait([(f.hostfd, selectors.EVENT_WRITE)]) from None

@@ -13,7 +13,7 @@ from .._native import lib
 from . import fdtable
 from .fdtable import OpenFile
 from .paths import read_path, resolve_at
-from .registry import as_fd, as_signed, handles
+from .registry import Wait, as_fd, as_signed, handles
 
 MAX_IO = 1 << 20  # bytes moved by one read/write request
 MAX_IOV = 1024
@@ -67,8 +67,8 @@ def sys_close(sb, fd, *_):
 
 @handles("read")
 def sys_read(sb, fd, buf, count, *_):
-    f = fdtable.host_file(sb, fd)
-    data = os.read(f.hostfd, min(count, MAX_IO, sb.arena.room(buf)))
+    f = fdtable.stream(sb, fd)
+    data = fdtable.read_from(f, min(count, MAX_IO, sb.arena.room(buf)))
     sb.arena.write(buf, data)
     return len(data)
 
@@ -92,14 +92,21 @@ def _iovecs(sb, iov: int, n: int) -> list[tuple[int, int]]:
 
 @handles("readv")
 def sys_readv(sb, fd, iov, n, *_):
-    f = fdtable.host_file(sb, fd)
+    f = fdtable.stream(sb, fd)
     total = 0
     iovecs = _iovecs(sb, iov, n)
     for base, length in iovecs:  # like Linux: a bad buffer fails before any data moves
         if length:
             sb.arena.check(base, min(length, MAX_IO))
     for base, length in iovecs:
-        data = os.read(f.hostfd, min(length, MAX_IO - total))
+        if not length:
+            continue
+        try:
+            data = fdtable.read_from(f, min(length, MAX_IO - total))
+        except Wait:
+            if total:
+                break
+            raise
         sb.arena.write(base, data)
         total += len(data)
         if len(data) < length or total >= MAX_IO:
@@ -109,13 +116,13 @@ def sys_readv(sb, fd, iov, n, *_):
 
 @handles("write")
 def sys_write(sb, fd, buf, count, *_):
-    f = fdtable.writable_file(sb, fd)
-    return os.write(f.hostfd, sb.arena.read(buf, min(count, MAX_IO)))
+    f = fdtable.stream(sb, fd, writing=True)
+    return fdtable.write_to(f, sb.arena.read(buf, min(count, MAX_IO)))
 
 
 @handles("writev")
 def sys_writev(sb, fd, iov, n, *_):
-    f = fdtable.writable_file(sb, fd)
+    f = fdtable.stream(sb, fd, writing=True)
     parts, total = [], 0
     for base, length in _iovecs(sb, iov, n):  # copy at most MAX_IO bytes in all
         take = min(length, MAX_IO - total)
@@ -123,7 +130,7 @@ def sys_writev(sb, fd, iov, n, *_):
         total += take
         if total >= MAX_IO:
             break
-    return os.write(f.hostfd, b"".join(parts))
+    return fdtable.write_to(f, b"".join(parts))
 
 
 @handles("lseek")

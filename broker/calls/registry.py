@@ -15,6 +15,16 @@ from .. import kernel
 from ..arena import Fault
 from ..syscall_table import BY_NAME, DENIED
 
+class Wait(Exception):
+    """The call cannot finish yet: serve it again once one of `fds` (host fd,
+    selectors event mask) is ready or `deadline` (time.monotonic) passes.
+    Only the waiting sandbox is held up; the loop serves everyone else."""
+
+    def __init__(self, fds: list[tuple[int, int]], deadline: float | None = None):
+        super().__init__(fds, deadline)
+        self.fds, self.deadline = fds, deadline
+
+
 Handler = Callable[..., "int | tuple[int, ...]"]
 HANDLERS: dict[str, Handler] = {}
 
