@@ -23,6 +23,7 @@ FALLOC_FL_PUNCH_HOLE FALLOC_FL_KEEP_SIZE
 AT_NULL AT_PHDR AT_PHENT AT_PHNUM AT_PAGESZ AT_BASE AT_FLAGS AT_ENTRY AT_UID AT_EUID
 AT_GID AT_EGID AT_PLATFORM AT_HWCAP AT_CLKTCK AT_SECURE AT_RANDOM AT_HWCAP2 AT_EXECFN
 AT_MINSIGSTKSZ
+TIMER_ABSTIME CLOCK_REALTIME CLOCK_MONOTONIC CLOCK_BOOTTIME CLOCK_TAI FIONREAD
 """.split()
 
 
@@ -71,6 +72,8 @@ ffibuilder.set_source(
     #include <sys/mman.h>
     #include <sys/stat.h>
     #include <sys/syscall.h>
+    #include <sys/ioctl.h>
+    #include <time.h>
     #include <unistd.h>
     #include <elf.h>
     #include <asm/unistd.h>

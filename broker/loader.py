@@ -1,5 +1,5 @@
-"""Emulated execve: lay a static ELF program, its initial stack and the boot
-block into a fresh arena before the stub starts.
+"""Emulated execve: lay an ELF program (and the ELF interpreter it names in
+PT_INTERP, i.e. ld.so), its initial stack and the boot block into the arena.
 
 The broker does this (not the runtime) because it must read and check the
 program anyway, a memory-safe parser is the right place for hostile ELF
@@ -35,6 +35,8 @@ class Image:
     phnum: int
     brk_start: int
     ranges: list[tuple[int, int, int]]  # start, end, prot
+    interp: str | None = None  # PT_INTERP: the loader the program asks for
+    base: int = 0  # where an ET_DYN image was placed (AT_BASE for ld.so)
 
 
 def _page_down(x: int) -> int:
@@ -49,8 +51,32 @@ def _prot(flags: int) -> int:
     return (1 if flags & PF_R else 0) | (2 if flags & PF_W else 0) | (4 if flags & PF_X else 0)
 
 
-def load_elf(arena: Arena, fd: int, name: str, limit: int) -> Image:
-    """Copies the PT_LOAD segments of the ELF open at `fd` into the arena below `limit`."""
+MAX_INTERP = 4096
+
+
+@dataclass
+class Elf:
+    """A checked ELF header and program header table, nothing loaded yet."""
+    name: str
+    fd: int
+    e_type: int
+    entry: int
+    phoff: int
+    phdrs: list[tuple[int, ...]]
+    interp: str | None
+
+    @property
+    def loads(self) -> list[tuple[int, ...]]:
+        return [p for p in self.phdrs if p[0] == PT_LOAD]
+
+    @property
+    def span(self) -> int:
+        low = min(_page_down(p[3]) for p in self.loads)
+        return _page_up(max(p[3] + p[5] for p in self.loads)) - low
+
+
+def parse_elf(fd: int, name: str) -> Elf:
+    """Reads and checks the headers of the ELF open at `fd`."""
     hdr = os.pread(fd, 64, 0)
     if len(hdr) < 64 or hdr[:4] != b"\x7fELF":
         raise ExecError(f"{name}: not an ELF executable")
@@ -69,25 +95,42 @@ def load_elf(arena: Arena, fd: int, name: str, limit: int) -> Image:
     if len(table) != 56 * e_phnum:
         raise ExecError(f"{name}: truncated program headers")
     phdrs = [struct.unpack_from("<IIQQQQQQ", table, 56 * i) for i in range(e_phnum)]
-    if any(p[0] == PT_INTERP for p in phdrs):
-        raise ExecError(f"{name}: dynamically linked programs are not supported yet")
-    loads = [p for p in phdrs if p[0] == PT_LOAD]
-    if not loads:
+    if not any(p[0] == PT_LOAD for p in phdrs):
         raise ExecError(f"{name}: no loadable segments")
-    low = min(_page_down(p[3]) for p in loads)
-    bias = lib.SB_IMAGE_BASE - low if e_type == ET_DYN else 0
     file_size = os.fstat(fd).st_size
+    for _, _, off, vaddr, _, filesz, memsz, _ in phdrs:
+        if filesz > memsz or off + filesz > file_size or vaddr + memsz >= 1 << 47:
+            raise ExecError(f"{name}: malformed segment")
+    interp = None
+    for p in phdrs:
+        if p[0] == PT_INTERP:
+            if not 1 < p[5] <= MAX_INTERP:
+                raise ExecError(f"{name}: malformed PT_INTERP")
+            raw = os.pread(fd, p[5], p[2])
+            if len(raw) != p[5] or raw[-1:] != b"\0" or b"\0" in raw[:-1]:
+                raise ExecError(f"{name}: malformed PT_INTERP")
+            interp = os.fsdecode(raw[:-1])
+    return Elf(name, fd, e_type, e_entry, e_phoff, phdrs, interp)
+
+
+def load_elf(arena: Arena, elf: Elf, base: int, limit: int) -> Image:
+    """Copies the PT_LOAD segments into the arena: an ET_EXEC image where it
+    was linked, an ET_DYN one from `base`; all of it must lie in [SB_IMAGE_BASE, limit)."""
+    low = min(_page_down(p[3]) for p in elf.loads)
+    bias = base - low if elf.e_type == ET_DYN else 0
     ranges, phdr_addr, high = [], 0, 0
-    for _, flags, off, vaddr, _, filesz, memsz, _ in loads:
+    for _, flags, off, vaddr, _, filesz, memsz, _ in elf.loads:
         start, end = vaddr + bias, vaddr + bias + memsz
-        if filesz > memsz or off + filesz > file_size or start < lib.SB_IMAGE_BASE or end > limit:
-            raise ExecError(f"{name}: a segment lies outside the sandbox's image area")
-        arena.write(start, os.pread(fd, filesz, off))
+        if start < lib.SB_IMAGE_BASE or end > limit:
+            raise ExecError(f"{elf.name}: a segment lies outside the sandbox's image area")
         ranges.append((_page_down(start), _page_up(end), _prot(flags)))
-        if off <= e_phoff < off + filesz:
-            phdr_addr = start + (e_phoff - off)
+        if off <= elf.phoff < off + filesz:
+            phdr_addr = start + (elf.phoff - off)
         high = max(high, _page_up(end))
-    return Image(e_entry + bias, phdr_addr, e_phnum, high, ranges)
+    for (_, _, off, vaddr, _, filesz, _, _) in elf.loads:
+        arena.write(vaddr + bias, os.pread(elf.fd, filesz, off))
+    return Image(elf.entry + bias, phdr_addr, len(elf.phdrs), high, ranges, elf.interp,
+                 bias + low if elf.e_type == ET_DYN else 0)
 
 
 def _auxv_host() -> dict[int, int]:
@@ -95,8 +138,78 @@ def _auxv_host() -> dict[int, int]:
     return {k: v for k, v in struct.iter_unpack("<QQ", raw) if k}
 
 
+@dataclass
+class Program:
+    """A program and its interpreter, checked and ready to copy in."""
+    main: Elf
+    interp: Elf | None
+
+    def close(self) -> None:
+        for e in (self.main, self.interp):
+            if e is not None:
+                os.close(e.fd)
+
+
+def open_program(open_file, vpath: str) -> Program:
+    """Opens and checks `vpath` and the interpreter it names (open_file maps
+    a virtual path to a host fd and raises OSError)."""
+    try:
+        fd = open_file(vpath)
+    except OSError as e:
+        raise ExecError(f"{vpath}: {e.strerror}") from None
+    try:
+        main = parse_elf(fd, vpath)
+        interp = None
+        if main.interp is not None:
+            try:
+                ifd = open_file(main.interp)
+            except OSError as e:
+                raise ExecError(f"{vpath}: its interpreter {main.interp}: {e.strerror}") from None
+            try:
+                interp = parse_elf(ifd, main.interp)
+            except ExecError:
+                os.close(ifd)
+                raise
+            if interp.interp is not None or interp.e_type != ET_DYN:
+                os.close(ifd)
+                raise ExecError(f"{main.interp}: not usable as an ELF interpreter")
+    except BaseException:
+        os.close(fd)
+        raise
+    return Program(main, interp)
+
+
+@dataclass
+class Loaded:
+    entry: int  # where execution starts: ld.so's entry, or the program's
+    image: Image  # the program itself
+    interp_base: int
+    mmap_top: int  # anonymous mappings go below this
+    ranges: list[tuple[int, int, int]]
+
+
+def load_program(arena: Arena, prog: Program, lay: "Layout") -> Loaded:
+    """Copies the program at its address (PIE at SB_IMAGE_BASE) and its
+    interpreter just below the mmap area's top."""
+    top = lay.mmap_top
+    ibase = 0
+    if prog.interp is not None:
+        ibase = _page_down(top - prog.interp.span)
+        top = ibase
+    image = load_elf(arena, prog.main, lib.SB_IMAGE_BASE, top)
+    ranges = list(image.ranges)
+    entry = image.entry
+    if prog.interp is not None:
+        iimage = load_elf(arena, prog.interp, ibase, lay.mmap_top)
+        if image.brk_start > ibase:
+            raise ExecError(f"{prog.main.name}: too large for the memory limit")
+        ranges += iimage.ranges
+        entry = iimage.entry
+    return Loaded(entry, image, ibase, top, ranges)
+
+
 def build_stack(arena: Arena, top: int, argv: list[bytes], envp: list[bytes],
-                image: Image, uid: int, gid: int, execfn: bytes) -> int:
+                image: Image, uid: int, gid: int, execfn: bytes, interp_base: int = 0) -> int:
     """Writes argc, argv, envp and auxv below `top`; returns the initial sp."""
     host = _auxv_host()
     blob = bytearray()
@@ -114,7 +227,7 @@ def build_stack(arena: Arena, top: int, argv: list[bytes], envp: list[bytes],
     blob_addr = (top - len(blob)) & ~15
     auxv = [
         (lib.AT_PHDR, image.phdr), (lib.AT_PHENT, 56), (lib.AT_PHNUM, image.phnum),
-        (lib.AT_PAGESZ, PAGE), (lib.AT_BASE, 0), (lib.AT_FLAGS, 0), (lib.AT_ENTRY, image.entry),
+        (lib.AT_PAGESZ, PAGE), (lib.AT_BASE, interp_base), (lib.AT_FLAGS, 0), (lib.AT_ENTRY, image.entry),
         (lib.AT_UID, uid), (lib.AT_EUID, uid), (lib.AT_GID, gid), (lib.AT_EGID, gid),
         (lib.AT_SECURE, 0), (lib.AT_CLKTCK, 100), (lib.AT_HWCAP, host.get(lib.AT_HWCAP, 0)),
         (lib.AT_HWCAP2, host.get(lib.AT_HWCAP2, 0)), (lib.AT_RANDOM, blob_addr + random_off),
@@ -152,15 +265,15 @@ def layout(arena_size: int, max_threads: int) -> Layout:
     return Layout(threads_base, stack_top, stack_top - STACK_SIZE - PAGE)
 
 
-def boot_state(lay: Layout, arena_size: int, image: Image, sp: int, *, max_threads: int,
+def boot_state(lay: Layout, arena_size: int, loaded: Loaded, sp: int, *, max_threads: int,
                pid: int, uid: int, gid: int, utsname: bytes, stdio: list) -> bytes:
     """The initial struct sb_state: boot block, memory map, fd table."""
     st = ffi.new("struct sb_state *")
     b = st.boot
     b.magic, b.version = lib.SB_MAGIC, lib.SB_ABI_VERSION
     b.arena_base, b.arena_size = BASE, arena_size
-    b.entry, b.sp, b.brk_start = image.entry, sp, image.brk_start
-    b.mmap_top, b.threads_base, b.max_threads = lay.mmap_top, lay.threads_base, max_threads
+    b.entry, b.sp, b.brk_start = loaded.entry, sp, loaded.image.brk_start
+    b.mmap_top, b.threads_base, b.max_threads = loaded.mmap_top, lay.threads_base, max_threads
     b.pid, b.ppid, b.uid, b.gid = pid, pid - 1, uid, gid
     ffi.memmove(b.utsname, utsname, min(len(utsname), 390))
     ffi.memmove(b.random_seed, os.urandom(32), 32)
@@ -172,8 +285,8 @@ def boot_state(lay: Layout, arena_size: int, image: Image, sp: int, *, max_threa
             ffi.memmove(b.stdio[i].winsize, winsize, len(winsize))
             b.stdio[i].has_stat = bool(stat)
             ffi.memmove(b.stdio[i].stat, stat, len(stat))
-    st.brk_cur = image.brk_start
-    vmas = image.ranges + [(lay.stack_top - STACK_SIZE, lay.stack_top, 3)]
+    st.brk_cur = loaded.image.brk_start
+    vmas = loaded.ranges + [(lay.stack_top - STACK_SIZE, lay.stack_top, 3)]
     for i, (s, e, p) in enumerate(sorted(vmas)):
         st.vmas[i] = (s, e, p)
     st.nvmas = len(vmas)

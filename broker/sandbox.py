@@ -8,6 +8,7 @@ import os
 import resource
 import signal
 import socket
+import stat as stat_mod
 import subprocess
 import termios
 import time
@@ -131,13 +132,14 @@ class Sandbox:
 
     def _load(self) -> None:
         lay = loader.layout(self.limits.memory, self.limits.threads)
-        fd = self.view.open(self.view.resolve(self.vprogram), os.O_RDONLY)
+        prog = loader.open_program(self._open_exec, self.vprogram)
         try:
-            image = loader.load_elf(self.arena, fd, self.vprogram, lay.mmap_top)
+            loaded = loader.load_program(self.arena, prog, lay)
         finally:
-            os.close(fd)
-        sp = loader.build_stack(self.arena, lay.stack_top, self.argv, self.env, image,
-                                self.identity.uid, self.identity.gid, self.vprogram.encode())
+            prog.close()
+        sp = loader.build_stack(self.arena, lay.stack_top, self.argv, self.env, loaded.image,
+                                self.identity.uid, self.identity.gid, self.vprogram.encode(),
+                                loaded.interp_base)
         u = os.uname()
         fields = [u.sysname, self.identity.hostname, u.release, u.version, u.machine, "(none)"]
         uts = b"".join(f.encode()[:64].ljust(65, b"\0") for f in fields)
@@ -146,11 +148,19 @@ class Sandbox:
             if rec is not None:
                 status = fcntl.fcntl(self.stdio[vfd], fcntl.F_GETFL) & ~os.O_CLOEXEC
                 self.fds[vfd] = calls.OpenFile("stdio", stat=rec[3], status=status)
-        state = loader.boot_state(lay, self.limits.memory, image, sp,
+        state = loader.boot_state(lay, self.limits.memory, loaded, sp,
                                   max_threads=self.limits.threads, pid=self.identity.pid,
                                   uid=self.identity.uid, gid=self.identity.gid,
                                   utsname=uts, stdio=stdio)
         self.arena.write(loader.BASE, state)
+
+    def _open_exec(self, vpath: str) -> int:
+        """A host fd to read a program from: a regular file in the view."""
+        fd = self.view.open(self.view.resolve(vpath, self.cwd), os.O_RDONLY)
+        if not stat_mod.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise OSError(errno.EACCES, "not a regular file")
+        return fd
 
     # -- requests ------------------------------------------------------------
 

@@ -72,6 +72,15 @@ TABLE: tuple[Call, ...] = (
     _c("gettimeofday", SANDBOX, "ptr:tv ptr:tz", "broker time source"),
     _c("time", SANDBOX, "ptr:tloc", "broker time source"),
     _c("clock_getres", BROKER, "int:clock ptr:res"),
+    _c("nanosleep", BROKER, "ptr:req ptr:rem", "the broker times the wait"),
+    _c("clock_nanosleep", BROKER, "int:clock flags:flags ptr:req ptr:rem", "the broker times the wait"),
+    # waiting for fds and futexes: the broker holds the call, never the loop
+    _c("poll", BROKER, "ptr:fds int:nfds int:timeout"),
+    _c("ppoll", BROKER, "ptr:fds int:nfds ptr:tsp ptr:sigmask size:sigsetsize"),
+    _c("select", BROKER, "int:nfds ptr:readfds ptr:writefds ptr:exceptfds ptr:timeout"),
+    _c("pselect6", BROKER, "int:nfds ptr:readfds ptr:writefds ptr:exceptfds ptr:timeout ptr:sigmask"),
+    _c("futex", BROKER, "ptr:uaddr int:op int:val ptr:timeout ptr:uaddr2 int:val3",
+       "one thread: WAIT sleeps until its timeout"),
     _c("getrandom", SANDBOX, "ptr:buf size:count flags:flags", "ChaCha20 seeded by the broker"),
     # process end
     _c("exit", SANDBOX, "int:status", "last thread: the broker ends the process"),

@@ -1,0 +1,227 @@
+"""Calls that wait: sleeps, poll/select and futex.
+
+None of them blocks the broker.  A call that must wait raises Wait with the
+host fds to watch and a deadline; the loop serves it again when one is ready
+or the deadline passes, and `sb.pending_deadline` then carries the deadline
+of the first attempt so a retry does not restart the clock.
+
+futex is served for a single-threaded sandbox: no other thread can change
+the word or wake a waiter, so WAIT sleeps until its timeout, as on Linux."""
+
+from __future__ import annotations
+
+import errno
+import select
+import selectors
+import struct
+import time
+
+from .._native import lib
+from .registry import Wait, as_fd, handles
+
+NSEC = 1_000_000_000
+TIMER_ABSTIME = lib.TIMER_ABSTIME
+CLOCK_REALTIME = lib.CLOCK_REALTIME
+POLLIN, POLLPRI, POLLOUT = select.POLLIN, select.POLLPRI, select.POLLOUT
+POLLERR, POLLHUP, POLLNVAL = select.POLLERR, select.POLLHUP, select.POLLNVAL
+FD_SETSIZE = 1024
+
+
+def _timespec(sb, addr: int) -> float:
+    sec, nsec = struct.unpack("<qq", sb.arena.read(addr, 16))
+    if sec < 0 or not 0 <= nsec < NSEC:
+        raise OSError(errno.EINVAL, "bad timespec")
+    return sec + nsec / NSEC
+
+
+def _deadline(sb, seconds: float | None) -> float | None:
+    """The monotonic deadline for a wait of `seconds`, fixed at the first attempt."""
+    if sb.pending_deadline is not None:
+        return sb.pending_deadline
+    return None if seconds is None else time.monotonic() + seconds
+
+
+def _abs_to_relative(clock: int, when: float) -> float:
+    now = time.clock_gettime(CLOCK_REALTIME if clock == CLOCK_REALTIME else time.CLOCK_MONOTONIC)
+    return max(0.0, when - now)
+
+
+def _sleep(sb, seconds: float | None) -> int:
+    deadline = _deadline(sb, seconds)
+    if deadline is not None and time.monotonic() >= deadline:
+        return 0
+    raise Wait([], deadline)
+
+
+# -- sleeping ----------------------------------------------------------------
+
+@handles("nanosleep")
+def sys_nanosleep(sb, req, rem, *_):
+    return _sleep(sb, _timespec(sb, req))
+
+
+@handles("clock_nanosleep")
+def sys_clock_nanosleep(sb, clock, flags, req, rem, *_):
+    if clock not in (lib.CLOCK_REALTIME, lib.CLOCK_MONOTONIC, lib.CLOCK_BOOTTIME, lib.CLOCK_TAI):
+        return -errno.EINVAL
+    t = _timespec(sb, req)
+    if flags & TIMER_ABSTIME and sb.pending_deadline is None:
+        t = _abs_to_relative(clock, t)
+    return _sleep(sb, t)
+
+
+# -- poll and select ------------------------------------------------------------
+
+def _ready(sb, fd: int, events: int) -> int:
+    """poll(2) revents for one virtual fd, without waiting."""
+    f = sb.fds.get(fd)
+    if f is None:
+        return POLLNVAL
+    if f.hostfd < 0 or f.kind not in ("pipe", "stdio"):
+        return events & (POLLIN | POLLOUT)  # files and directories never block
+    p = select.poll()
+    p.register(f.hostfd, events)
+    got = p.poll(0)
+    return got[0][1] if got else 0
+
+
+def _watch(sb, fds: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    out = []
+    for fd, events in fds:
+        f = sb.fds.get(fd)
+        if f is not None and f.hostfd >= 0:
+            ev = (selectors.EVENT_READ if events & (POLLIN | POLLPRI) else 0) | \
+                 (selectors.EVENT_WRITE if events & POLLOUT else 0)
+            out.append((f.hostfd, ev or selectors.EVENT_READ))  # HUP/ERR still wake a reader
+    return out
+
+
+def _poll(sb, fds_addr: int, nfds: int, timeout: float | None) -> int:
+    if nfds > sb.limits.open_files:
+        return -errno.EINVAL
+    raw = sb.arena.read(fds_addr, 8 * nfds) if nfds else b""
+    entries = [struct.unpack_from("<ihh", raw, 8 * i) for i in range(nfds)]
+    revents = [_ready(sb, fd, ev & 0xFFFF | POLLERR | POLLHUP) if fd >= 0 else 0
+               for fd, ev, _ in entries]
+    ready = sum(1 for r in revents if r)
+    deadline = _deadline(sb, timeout)
+    if not ready and (deadline is None or time.monotonic() < deadline):
+        raise Wait(_watch(sb, [(fd, ev) for fd, ev, _ in entries if fd >= 0]), deadline)
+    out = b"".join(struct.pack("<ihh", fd, ev, r & 0xFFFF)
+                   for (fd, ev, _), r in zip(entries, revents))
+    if out:
+        sb.arena.write(fds_addr, out)
+    return ready
+
+
+@handles("poll")
+def sys_poll(sb, fds, nfds, timeout_ms, *_):
+    ms = as_fd(timeout_ms)
+    return _poll(sb, fds, nfds, None if ms < 0 else ms / 1000)
+
+
+@handles("ppoll")
+def sys_ppoll(sb, fds, nfds, tsp, sigmask, *_):
+    return _poll(sb, fds, nfds, _timespec(sb, tsp) if tsp else None)
+
+
+def _select(sb, nfds: int, addrs: tuple[int, int, int], timeout: float | None) -> int:
+    nfds = as_fd(nfds)
+    if not 0 <= nfds <= FD_SETSIZE:
+        return -errno.EINVAL
+    size = (nfds + 63) // 64 * 8
+    sets = [int.from_bytes(sb.arena.read(a, size), "little") if a and size else 0 for a in addrs]
+    wanted: dict[int, int] = {}
+    for bit, (s, ev) in enumerate(zip(sets, (POLLIN, POLLOUT, POLLPRI))):
+        for fd in range(nfds):
+            if s >> fd & 1:
+                wanted[fd] = wanted.get(fd, 0) | ev
+    results = [0, 0, 0]
+    count = 0
+    for fd, ev in wanted.items():
+        r = _ready(sb, fd, ev)
+        if r & POLLNVAL:
+            return -errno.EBADF
+        for i, mask in enumerate((POLLIN | POLLHUP | POLLERR, POLLOUT | POLLERR, POLLPRI)):
+            if ev & (POLLIN, POLLOUT, POLLPRI)[i] and r & mask:
+                results[i] |= 1 << fd
+                count += 1
+    deadline = _deadline(sb, timeout)
+    if not count and (deadline is None or time.monotonic() < deadline):
+        raise Wait(_watch(sb, list(wanted.items())), deadline)
+    for a, r in zip(addrs, results):
+        if a and size:
+            sb.arena.write(a, r.to_bytes(size, "little"))
+    return count
+
+
+@handles("select")
+def sys_select(sb, nfds, r, w, e, tvp, *_):
+    timeout = None
+    if tvp:
+        sec, usec = struct.unpack("<qq", sb.arena.read(tvp, 16))
+        if sec < 0 or not 0 <= usec < 1_000_000:
+            return -errno.EINVAL
+        timeout = sec + usec / 1e6
+    return _select(sb, nfds, (r, w, e), timeout)
+
+
+@handles("pselect6")
+def sys_pselect6(sb, nfds, r, w, e, tsp, sigmask):
+    return _select(sb, nfds, (r, w, e), _timespec(sb, tsp) if tsp else None)
+
+
+# -- futex ---------------------------------------------------------------------
+
+FUTEX_WAIT, FUTEX_WAKE, FUTEX_REQUEUE, FUTEX_CMP_REQUEUE, FUTEX_WAKE_OP = 0, 1, 3, 4, 5
+FUTEX_WAIT_BITSET, FUTEX_WAKE_BITSET = 9, 10
+FUTEX_CMD_MASK = 0x7F  # drops FUTEX_PRIVATE_FLAG and FUTEX_CLOCK_REALTIME
+FUTEX_CLOCK_REALTIME = 256
+
+
+def _word(sb, addr: int) -> int:
+    if addr & 3:
+        raise OSError(errno.EINVAL, "unaligned futex")
+    return struct.unpack("<I", sb.arena.read(addr, 4))[0]
+
+
+def _wake_op(sb, uaddr2: int, encoded: int) -> None:
+    """*uaddr2 = old OP oparg (the waking half has no waiters to wake)."""
+    op, oparg = (encoded >> 28) & 0xF, (encoded >> 12) & 0xFFF
+    if op & 8:  # FUTEX_OP_OPARG_SHIFT
+        op, oparg = op & 7, 1 << (oparg & 31)
+    old = _word(sb, uaddr2)
+    new = {0: oparg, 1: old + oparg, 2: old | oparg, 3: old & ~oparg, 4: old ^ oparg}.get(op)
+    if new is None:
+        raise OSError(errno.ENOSYS, "unknown FUTEX_OP")
+    sb.arena.write(uaddr2, struct.pack("<I", new & 0xFFFFFFFF))
+
+
+@handles("futex")
+def sys_futex(sb, uaddr, op, val, timeout, uaddr2, val3):
+    cmd = op & FUTEX_CMD_MASK
+    val = val & 0xFFFFFFFF
+    if cmd in (FUTEX_WAIT, FUTEX_WAIT_BITSET):
+        if cmd == FUTEX_WAIT_BITSET and not val3 & 0xFFFFFFFF:
+            return -errno.EINVAL
+        if sb.pending_deadline is None and _word(sb, uaddr) != val:
+            return -errno.EAGAIN
+        seconds = None
+        if timeout and sb.pending_deadline is None:
+            seconds = _timespec(sb, timeout)
+            if cmd == FUTEX_WAIT_BITSET:  # absolute, on the clock op names
+                clock = CLOCK_REALTIME if op & FUTEX_CLOCK_REALTIME else lib.CLOCK_MONOTONIC
+                seconds = _abs_to_relative(clock, seconds)
+        if _sleep(sb, seconds) == 0:
+            return -errno.ETIMEDOUT
+    if cmd in (FUTEX_WAKE, FUTEX_WAKE_BITSET, FUTEX_REQUEUE):
+        _word(sb, uaddr)
+        return 0
+    if cmd == FUTEX_CMP_REQUEUE:
+        return -errno.EAGAIN if _word(sb, uaddr) != val3 & 0xFFFFFFFF else 0
+    if cmd == FUTEX_WAKE_OP:
+        _word(sb, uaddr)
+        _wake_op(sb, uaddr2, val3 & 0xFFFFFFFF)
+        return 0
+    sb.deny("futex", f"operation {cmd} is not supported", errno.ENOSYS)
+    return -errno.ENOSYS
