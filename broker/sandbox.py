@@ -72,7 +72,7 @@ def _stdio_record(fd: int):
     return (int(isatty), term, win, stat)
 
 
-@dataclass
+@dataclass(eq=False)  # identity: the loop keys its tables by sandbox
 class Sandbox:
     argv: list[bytes]
     env: list[bytes]
@@ -147,7 +147,8 @@ class Sandbox:
         for vfd, rec in enumerate(stdio):
             if rec is not None:
                 status = fcntl.fcntl(self.stdio[vfd], fcntl.F_GETFL) & ~os.O_CLOEXEC
-                self.fds[vfd] = calls.OpenFile("stdio", stat=rec[3], status=status)
+                self.fds[vfd] = calls.OpenFile("stdio", hostfd=os.dup(self.stdio[vfd]), real=vfd,
+                                               writable=True, stat=rec[3], status=status)
         state = loader.boot_state(lay, self.limits.memory, loaded, sp,
                                   max_threads=self.limits.threads, pid=self.identity.pid,
                                   uid=self.identity.uid, gid=self.identity.gid,

@@ -97,7 +97,12 @@ TABLE: tuple[Call, ...] = (
     _c("close", SANDBOX, "fd:fd", "forwarded: the broker keeps the fd table"),
     _c("pread64", BROKER, "fd:fd ptr:buf size:count int:offset"),
     _c("lseek", BROKER, "fd:fd int:offset int:whence"),
-    _c("fcntl", BROKER, "fd:fd int:cmd int:arg", "GETFD/SETFD/GETFL/SETFL"),
+    _c("fcntl", SANDBOX, "fd:fd int:cmd int:arg", "forwarded; the runtime mirrors F_DUPFD of stdio"),
+    _c("dup", SANDBOX, "fd:fd", "forwarded; the runtime mirrors dups of stdio"),
+    _c("dup2", SANDBOX, "fd:oldfd fd:newfd", "forwarded; the runtime mirrors dups of stdio"),
+    _c("dup3", SANDBOX, "fd:oldfd fd:newfd flags:flags", "forwarded; the runtime mirrors dups of stdio"),
+    _c("pipe", BROKER, "ptr:fds", "both ends held by the broker"),
+    _c("pipe2", BROKER, "ptr:fds flags:flags", "both ends held by the broker"),
     # files, through the read-only view
     _c("open", BROKER, "path:path flags:flags int:mode", "read-only view"),
     _c("openat", BROKER, "fd:dirfd path:path flags:flags int:mode", "read-only view"),

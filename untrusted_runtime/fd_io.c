@@ -156,3 +156,37 @@ long sys_close(struct sb_call *c)
         ST->fd_host[c->a[0]] = -1;
     return r;
 }
+
+/* The broker keeps the fd table; we only mirror which fds are inherited
+ * stdio, so a dup of stdout keeps writing straight to it and a dup2 over it
+ * sends writes to the broker. */
+static long mirror_dup(long newfd, unsigned long oldfd)
+{
+    if (newfd >= 0 && newfd < SB_MAX_FDS)
+        ST->fd_host[newfd] = direct_fd(oldfd);
+    return newfd;
+}
+
+long sys_dup(struct sb_call *c)
+{
+    return mirror_dup(sb_forward(c), c->a[0]);
+}
+
+long sys_dup2(struct sb_call *c)
+{
+    return mirror_dup(sb_forward(c), c->a[0]);
+}
+
+long sys_dup3(struct sb_call *c)
+{
+    return mirror_dup(sb_forward(c), c->a[0]);
+}
+
+long sys_fcntl(struct sb_call *c)
+{
+    long r = sb_forward(c);
+    unsigned long cmd = c->a[1] & 0xffffffffUL;
+    if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)
+        mirror_dup(r, c->a[0]);
+    return r;
+}

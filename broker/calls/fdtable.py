@@ -22,7 +22,7 @@ class OpenFile:
     writable: bool = False
     readable: bool = True
     stat: bytes = b""  # stdio: fstat recorded at launch
-    status: int = 0  # stdio: file status flags recorded at launch (F_GETFL)
+    status: int = 0  # stdio, pipe: the F_GETFL flags the program sees
     cloexec: bool = False
     entries: list[str] = field(default_factory=list)  # vdir
     pos: int = 0  # vdir
@@ -36,8 +36,9 @@ def get(sb, fd: int) -> OpenFile:
     return f
 
 
-def install(sb, f: OpenFile) -> int:
-    for fd in range(sb.limits.open_files):
+def install(sb, f: OpenFile, lowest: int = 0) -> int:
+    """Puts f at the lowest free fd >= lowest, like the kernel."""
+    for fd in range(lowest, sb.limits.open_files):
         if fd not in sb.fds:
             sb.fds[fd] = f
             return fd
@@ -84,6 +85,8 @@ def read_from(f: OpenFile, n: int) -> bytes:
     try:
         return os.read(f.hostfd, n)
     except BlockingIOError:
+        if f.status & os.O_NONBLOCK:
+            raise
         raise Wait([(f.hostfd, selectors.EVENT_READ)]) from None
 
 
@@ -91,4 +94,6 @@ def write_to(f: OpenFile, data: bytes) -> int:
     try:
         return os.write(f.hostfd, data)
     except BlockingIOError:
+        if f.status & os.O_NONBLOCK:
+            raise
         raise Wait([(f.hostfd, selectors.EVENT_WRITE)]) from None

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import errno
-import fcntl
 import struct
 import time
 
-from .._native import lib
-from . import fdtable
-from .registry import as_fd, handles
+from .registry import handles
 
 
 @handles("clock_getres")
@@ -20,38 +17,6 @@ def sys_clock_getres(sb, clock, res, *_):
         coarse = clock in (5, 6)
         sb.arena.write(res, struct.pack("<qq", 0, 4_000_000 if coarse else 1))
     return 0
-
-
-F_DUPFD, F_GETFD, F_SETFD, F_GETFL, F_SETFL, F_DUPFD_CLOEXEC = 0, 1, 2, 3, 4, 1030
-FD_CLOEXEC = 1
-SETFL_MASK = lib.O_APPEND | lib.O_NONBLOCK
-
-
-@handles("fcntl")
-def sys_fcntl(sb, fd, cmd, arg, *_):
-    f = fdtable.get(sb, as_fd(fd))
-    cmd, arg = cmd & 0xFFFFFFFF, arg & 0xFFFFFFFF
-    if cmd == F_GETFD:
-        return FD_CLOEXEC if f.cloexec else 0
-    if cmd == F_SETFD:
-        f.cloexec = bool(arg & FD_CLOEXEC)
-        return 0
-    if cmd == F_GETFL:
-        if f.kind == "stdio":
-            return f.status
-        if f.hostfd < 0:
-            return lib.O_RDONLY | lib.O_DIRECTORY
-        return fcntl.fcntl(f.hostfd, F_GETFL) & ~lib.O_CLOEXEC
-    if cmd == F_SETFL:
-        if f.kind == "stdio":
-            f.status = (f.status & ~SETFL_MASK) | (arg & SETFL_MASK)
-            return 0
-        if f.hostfd >= 0:
-            cur = fcntl.fcntl(f.hostfd, F_GETFL)
-            fcntl.fcntl(f.hostfd, F_SETFL, (cur & ~SETFL_MASK) | (arg & SETFL_MASK))
-        return 0
-    sb.deny("fcntl", f"command {cmd} is not supported", errno.EINVAL)
-    return -errno.EINVAL
 
 
 RLIM_INFINITY = (1 << 64) - 1

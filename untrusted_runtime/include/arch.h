@@ -10,6 +10,7 @@
 #include <asm/signal.h>
 #include <asm/sigcontext.h>
 #include <asm/ucontext.h>
+#include <linux/fcntl.h>
 #include <linux/mman.h>
 #include <asm/prctl.h>
 #include <linux/prctl.h>
