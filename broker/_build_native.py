@@ -25,6 +25,7 @@ AT_GID AT_EGID AT_PLATFORM AT_HWCAP AT_CLKTCK AT_SECURE AT_RANDOM AT_HWCAP2 AT_E
 AT_MINSIGSTKSZ
 F_DUPFD F_DUPFD_CLOEXEC F_GETFD F_SETFD F_GETFL F_SETFL FD_CLOEXEC O_DIRECT
 F_GETLK F_SETLK F_SETLKW F_OFD_GETLK F_OFD_SETLK F_OFD_SETLKW
+SYSCALL_DISPATCH_FILTER_BLOCK SB_SIG_IGN
 TIMER_ABSTIME CLOCK_REALTIME CLOCK_MONOTONIC CLOCK_BOOTTIME CLOCK_TAI FIONREAD
 """.split()
 
@@ -76,12 +77,15 @@ ffibuilder.set_source(
     #include <sys/syscall.h>
     #include <sys/ioctl.h>
     #include <time.h>
+    #include <signal.h>
+    #include <linux/prctl.h>
     #include <unistd.h>
     #include <elf.h>
     #include <asm/unistd.h>
     #include <linux/openat2.h>
     #include <linux/falloc.h>
     #define SB_CFFI 1
+    #define SB_SIG_IGN ((long)SIG_IGN) /* a pointer in <signal.h>; the ABI stores it as an integer */
     #include "strictbox_abi.h"
 
     static long sb_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode,

@@ -8,6 +8,7 @@ channel."""
 
 from __future__ import annotations
 
+import errno
 import os
 import struct
 from dataclasses import dataclass
@@ -25,7 +26,12 @@ MAX_PHNUM = 128
 
 
 class ExecError(Exception):
-    """The program cannot be loaded; the message says why."""
+    """The program cannot be loaded; the message says why, and errno is what
+    an execve inside the sandbox answers."""
+
+    def __init__(self, message: str, errno_: int = errno.ENOEXEC):
+        super().__init__(message)
+        self.errno = errno_
 
 
 @dataclass
@@ -150,13 +156,39 @@ class Program:
                 os.close(e.fd)
 
 
+SHEBANG_MAX = 256
+
+
+def script_interpreter(open_file, vpath: str, argv: list[bytes]) -> tuple[str, list[bytes]]:
+    """For a #! script, (its interpreter, the argv the kernel would build);
+    for anything else (vpath, argv) unchanged.  One level, like most uses."""
+    try:
+        fd = open_file(vpath)
+    except OSError as e:
+        raise ExecError(f"{vpath}: {e.strerror}", e.errno) from None
+    try:
+        head = os.pread(fd, SHEBANG_MAX, 0)
+    finally:
+        os.close(fd)
+    if not head.startswith(b"#!"):
+        return vpath, argv
+    if b"\n" not in head and len(head) == SHEBANG_MAX:
+        raise ExecError(f"{vpath}: #! line too long")
+    line = head[2:].split(b"\n", 1)[0].replace(b"\t", b" ").strip(b" ")
+    interp, _, arg = line.partition(b" ")
+    if not interp:
+        raise ExecError(f"{vpath}: empty #! line")
+    arg = arg.strip(b" ")
+    return os.fsdecode(interp), [interp, *([arg] if arg else []), os.fsencode(vpath), *argv[1:]]
+
+
 def open_program(open_file, vpath: str) -> Program:
     """Opens and checks `vpath` and the interpreter it names (open_file maps
     a virtual path to a host fd and raises OSError)."""
     try:
         fd = open_file(vpath)
     except OSError as e:
-        raise ExecError(f"{vpath}: {e.strerror}") from None
+        raise ExecError(f"{vpath}: {e.strerror}", e.errno) from None
     try:
         main = parse_elf(fd, vpath)
         interp = None
@@ -164,7 +196,8 @@ def open_program(open_file, vpath: str) -> Program:
             try:
                 ifd = open_file(main.interp)
             except OSError as e:
-                raise ExecError(f"{vpath}: its interpreter {main.interp}: {e.strerror}") from None
+                raise ExecError(f"{vpath}: its interpreter {main.interp}: {e.strerror}",
+                                e.errno) from None
             try:
                 interp = parse_elf(ifd, main.interp)
             except ExecError:
@@ -266,7 +299,8 @@ def layout(arena_size: int, max_threads: int) -> Layout:
 
 
 def boot_state(lay: Layout, arena_size: int, loaded: Loaded, sp: int, *, max_threads: int,
-               pid: int, uid: int, gid: int, utsname: bytes, stdio: list) -> bytes:
+               pid: int, uid: int, gid: int, utsname: bytes, stdio: list,
+               fd_host: dict[int, int], signals: list[tuple[int, int, int, int]] | None = None) -> bytes:
     """The initial struct sb_state: boot block, memory map, fd table."""
     st = ffi.new("struct sb_state *")
     b = st.boot
@@ -291,5 +325,8 @@ def boot_state(lay: Layout, arena_size: int, loaded: Loaded, sp: int, *, max_thr
         st.vmas[i] = (s, e, p)
     st.nvmas = len(vmas)
     for fd in range(lib.SB_MAX_FDS):
-        st.fd_host[fd] = fd if fd < len(stdio) and stdio[fd] is not None else -1
+        st.fd_host[fd] = fd_host.get(fd, -1)
+    for sig, action in enumerate(signals or []):
+        st.sig[sig] = action
+    st.selector = lib.SYSCALL_DISPATCH_FILTER_BLOCK  # an exec happens with dispatch armed
     return bytes(ffi.buffer(st))

@@ -131,29 +131,57 @@ class Sandbox:
             self.deadline = self.started + self.limits.wall
 
     def _load(self) -> None:
-        lay = loader.layout(self.limits.memory, self.limits.threads)
-        prog = loader.open_program(self._open_exec, self.vprogram)
-        try:
-            loaded = loader.load_program(self.arena, prog, lay)
-        finally:
-            prog.close()
-        sp = loader.build_stack(self.arena, lay.stack_top, self.argv, self.env, loaded.image,
-                                self.identity.uid, self.identity.gid, self.vprogram.encode(),
-                                loaded.interp_base)
         u = os.uname()
         fields = [u.sysname, self.identity.hostname, u.release, u.version, u.machine, "(none)"]
-        uts = b"".join(f.encode()[:64].ljust(65, b"\0") for f in fields)
-        stdio = [_stdio_record(fd) for fd in self.stdio]
-        for vfd, rec in enumerate(stdio):
+        self._utsname = b"".join(f.encode()[:64].ljust(65, b"\0") for f in fields)
+        self._stdio = [_stdio_record(fd) for fd in self.stdio]
+        for vfd, rec in enumerate(self._stdio):
             if rec is not None:
                 status = fcntl.fcntl(self.stdio[vfd], fcntl.F_GETFL) & ~os.O_CLOEXEC
                 self.fds[vfd] = calls.OpenFile("stdio", hostfd=os.dup(self.stdio[vfd]), real=vfd,
                                                writable=True, stat=rec[3], status=status)
+        self.vprogram, self.argv = loader.script_interpreter(self._open_exec, self.vprogram,
+                                                              self.argv)
+        prog = loader.open_program(self._open_exec, self.vprogram)
+        try:
+            self._lay_out(prog, self.argv, self.env, self.vprogram)
+        finally:
+            prog.close()
+
+    def _lay_out(self, prog: loader.Program, argv: list[bytes], env: list[bytes], vpath: str,
+                 signals: list | None = None) -> None:
+        """Copies prog into the (empty) image area and writes a fresh sb_state."""
+        lay = loader.layout(self.limits.memory, self.limits.threads)
+        loaded = loader.load_program(self.arena, prog, lay)
+        sp = loader.build_stack(self.arena, lay.stack_top, argv, env, loaded.image,
+                                self.identity.uid, self.identity.gid, vpath.encode(),
+                                loaded.interp_base)
+        fd_host = {vfd: f.real for vfd, f in self.fds.items() if f.kind == "stdio"}
         state = loader.boot_state(lay, self.limits.memory, loaded, sp,
                                   max_threads=self.limits.threads, pid=self.identity.pid,
                                   uid=self.identity.uid, gid=self.identity.gid,
-                                  utsname=uts, stdio=stdio)
+                                  utsname=self._utsname, stdio=self._stdio, fd_host=fd_host,
+                                  signals=signals)
         self.arena.write(loader.BASE, state)
+
+    def exec_program(self, prog: loader.Program, argv: list[bytes], env: list[bytes],
+                     vpath: str) -> None:
+        """execve from inside: replace the image of this (single-threaded)
+        sandbox with prog, which the caller has opened and checked.  Ignored
+        signals stay ignored, handlers go back to default, close-on-exec fds
+        close.  A failure from here on cannot return to the old image."""
+        old = self.arena.state()  # untrusted, but it only decides about this sandbox
+        signals = [(lib.SB_SIG_IGN, 0, 0, 0) if old.sig[i].handler == lib.SB_SIG_IGN else (0, 0, 0, 0)
+                   for i in range(len(old.sig))]
+        lay = loader.layout(self.limits.memory, self.limits.threads)
+        start = loader.BASE + lib.SB_STATE_SIZE
+        self.arena.zero(start, lay.threads_base - start)
+        for vfd in [vfd for vfd, f in self.fds.items() if f.cloexec]:
+            f = self.fds.pop(vfd)
+            if f.hostfd >= 0:
+                os.close(f.hostfd)
+        self._lay_out(prog, argv, env, vpath, signals)
+        self.argv, self.env, self.vprogram = argv, env, vpath
 
     def _open_exec(self, vpath: str) -> int:
         """A host fd to read a program from: a regular file in the view."""

@@ -83,6 +83,10 @@ TABLE: tuple[Call, ...] = (
        "one thread: WAIT sleeps until its timeout"),
     _c("getrandom", SANDBOX, "ptr:buf size:count flags:flags", "ChaCha20 seeded by the broker"),
     # process end
+    _c("execve", SANDBOX, "path:path ptr:argv ptr:envp",
+       "the broker checks and lays out the new image; the runtime starts it"),
+    _c("execveat", SANDBOX, "fd:dirfd path:path ptr:argv ptr:envp flags:flags",
+       "the broker checks and lays out the new image; the runtime starts it"),
     _c("exit", SANDBOX, "int:status", "last thread: the broker ends the process"),
     _c("exit_group", SANDBOX, "int:status", "status to the broker, which ends the process"),
     # I/O: stdio directly, everything else through the broker
@@ -119,7 +123,7 @@ TABLE: tuple[Call, ...] = (
     _c("chdir", BROKER, "path:path", "virtual cwd"),
     _c("fchdir", BROKER, "fd:fd", "virtual cwd"),
     # refused with a reason
-    _c("execve", DENIED, "path:path ptr:argv ptr:envp", "exec inside the sandbox: not yet"),
+
     _c("fork", DENIED, "", "one process per sandbox", "ENOSYS"),
     _c("vfork", DENIED, "", "one process per sandbox", "ENOSYS"),
     _c("clone", DENIED, "flags:flags ptr:stack ptr:ptid ptr:ctid ptr:tls", "threads: not yet"),

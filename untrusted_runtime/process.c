@@ -60,3 +60,39 @@ long sys_rseq(struct sb_call *c) { (void)c; return -ENOSYS; }
 
 long sys_exit(struct sb_call *c) { sb_exit_process(c->t, (long)c->a[0]); }
 long sys_exit_group(struct sb_call *c) { sb_exit_process(c->t, (long)c->a[0]); }
+
+/* execve: the broker checks the new program, rebuilds the arena (image,
+ * stack, sb_state) while we wait, and answers 0.  We then start the new
+ * image the way the kernel would: clean registers, no TLS, default FPU
+ * state, no alternate stack, on the boot block's entry and stack. */
+long sys_execve(struct sb_call *c)
+{
+    long r = sb_forward(c);
+    if (r != 0)
+        return r;
+    struct sb_thread *t = c->t;
+    t->alt_sp = t->alt_size = 0;
+    t->alt_flags = SS_DISABLE;
+    t->clear_tid = t->robust_list = t->robust_len = 0;
+    wrfsbase(0);
+    struct sigcontext *m = &c->uc->uc_mcontext;
+    struct _fpstate_64 *fp = (struct _fpstate_64 *)m->fpstate;
+    if (fp) {
+        unsigned mask = fp->mxcsr_mask;
+        memset(fp, 0, 512); /* the legacy FXSAVE area */
+        fp->cwd = 0x37f;    /* x87 and SSE control words as at process start */
+        fp->mxcsr = 0x1f80;
+        fp->mxcsr_mask = mask;
+    }
+    memset(&m->r8, 0, (unsigned long)&m->rip - (unsigned long)&m->r8); /* r8 ... rsp */
+    m->eflags = 0x202; /* IF only, as after a real execve */
+    m->rip = ST->boot.entry;
+    m->rsp = ST->boot.sp;
+    c->keep_regs = 1;
+    return 0;
+}
+
+long sys_execveat(struct sb_call *c)
+{
+    return sys_execve(c);
+}
