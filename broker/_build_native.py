@@ -65,12 +65,15 @@ ffibuilder.cdef(
     int fstatat(int dirfd, const char *path, struct stat *buf, int flags);
     int statx(int dirfd, const char *path, int flags, unsigned int mask, struct statx *buf);
     int fallocate(int fd, int mode, long offset, long len);
+    int sb_clock_start(struct sb_clock *page);
+    void sb_clock_stop(void);
     """
 )
 ffibuilder.set_source(
     "strictbox._native",
     """
     #include <errno.h>
+    #include <stdlib.h>
     #include <fcntl.h>
     #include <sys/mman.h>
     #include <sys/stat.h>
@@ -94,6 +97,59 @@ ffibuilder.set_source(
         struct open_how how = {.flags = flags, .mode = mode, .resolve = resolve};
         long r = syscall(SYS_openat2, dirfd, path, &how, sizeof how);
         return r < 0 ? -errno : r;
+    }
+
+    /* The clock page's writer: a plain C thread, so it never waits for the
+     * GIL.  A generation number lets a stopped thread notice and exit. */
+    #include <pthread.h>
+    static volatile long sb_clock_gen;
+
+    struct sb_clock_arg { struct sb_clock *page; long gen; };
+
+    static void *sb_clock_loop(void *p)
+    {
+        struct sb_clock_arg a = *(struct sb_clock_arg *)p;
+        free(p);
+        struct timespec tick = {0, SB_CLOCK_TICK_NS}, r, m, b;
+        while (__atomic_load_n(&sb_clock_gen, __ATOMIC_ACQUIRE) == a.gen) {
+            clock_gettime(CLOCK_REALTIME, &r);
+            clock_gettime(CLOCK_MONOTONIC, &m);
+            clock_gettime(CLOCK_BOOTTIME, &b);
+            uint32_t seq = a.page->seq;
+            __atomic_store_n(&a.page->seq, seq + 1, __ATOMIC_RELAXED);
+            __atomic_thread_fence(__ATOMIC_RELEASE);
+            a.page->realtime_ns = r.tv_sec * 1000000000L + r.tv_nsec;
+            a.page->monotonic_ns = m.tv_sec * 1000000000L + m.tv_nsec;
+            a.page->boottime_ns = b.tv_sec * 1000000000L + b.tv_nsec;
+            __atomic_thread_fence(__ATOMIC_RELEASE);
+            __atomic_store_n(&a.page->seq, seq + 2, __ATOMIC_RELAXED);
+            nanosleep(&tick, NULL);
+        }
+        return NULL;
+    }
+
+    static int sb_clock_start(struct sb_clock *page)
+    {
+        struct sb_clock_arg *a = malloc(sizeof *a);
+        if (!a)
+            return -ENOMEM;
+        page->tick_ns = SB_CLOCK_TICK_NS;
+        a->page = page;
+        a->gen = __atomic_add_fetch(&sb_clock_gen, 1, __ATOMIC_ACQ_REL);
+        pthread_t t;
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        int e = pthread_create(&t, &attr, sb_clock_loop, a);
+        pthread_attr_destroy(&attr);
+        if (e)
+            free(a);
+        return -e;
+    }
+
+    static void sb_clock_stop(void)
+    {
+        __atomic_add_fetch(&sb_clock_gen, 1, __ATOMIC_ACQ_REL);
     }
 
     static long sb_getdents64(int fd, void *buf, size_t n)

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from importlib import resources
 
-from . import calls, kernel, loader, protocol
+from . import calls, clock, kernel, loader, protocol
 from .arena import Arena
 from .fsview import View
 from ._native import lib
@@ -94,6 +94,8 @@ class Sandbox:
         self.exit_status: int | None = None
         self.proc: subprocess.Popen | None = None
         self.pidfd = -1
+        self.clock = clock.shared()
+        self._clock_held = False
         self.seq = 0
         self.pending = None  # (request, calls.Wait) while a call waits for an fd or a time
         self.started = 0.0
@@ -108,14 +110,20 @@ class Sandbox:
             self._load()
             parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
             try:
+                self.clock.hold()
+                self._clock_held = True
                 self.proc = subprocess.Popen(
-                    [stub_path(), str(self.arena.fd), str(child.fileno()), str(os.getpid())],
+                    [stub_path(), str(self.arena.fd), str(child.fileno()), str(self.clock.fd),
+                     str(os.getpid())],
                     stdin=self.stdio[0], stdout=self.stdio[1], stderr=self.stdio[2],
-                    pass_fds=(self.arena.fd, child.fileno()), close_fds=True, env={},
+                    pass_fds=(self.arena.fd, child.fileno(), self.clock.fd), close_fds=True,
+                    env={},
                 )
             finally:
                 child.close()
         except BaseException:
+            if self.proc is None:
+                self._release_clock()
             self.arena.close()
             raise
         self.chan = parent
@@ -232,6 +240,7 @@ class Sandbox:
                     return
                 continue
             elif req.op == lib.SB_OP_TIME:
+                self.stats["broker"] += 1
                 out = calls.process.time_now(self)
             elif req.op == lib.SB_OP_EXIT:
                 self.exit_status = req.args[0] & 0xFF
@@ -326,8 +335,14 @@ class Sandbox:
         except Exception:  # a corrupted arena must not stop the report
             pass
 
+    def _release_clock(self) -> None:
+        if self._clock_held:
+            self._clock_held = False
+            self.clock.release()
+
     def close(self) -> None:
         self.done = True
+        self._release_clock()
         for f in self.fds.values():
             if f.hostfd >= 0:
                 os.close(f.hostfd)

@@ -78,11 +78,13 @@ void sb_stub_main(long *sp)
 {
     relocate();
     char **argv = (char **)(sp + 1);
-    long arena_fd = sp[0] == 4 ? parse_uint(argv[1]) : -1;
-    long chan_fd = sp[0] == 4 ? parse_uint(argv[2]) : -1;
-    long broker = sp[0] == 4 ? parse_uint(argv[3]) : -1;
-    if (arena_fd < 0 || chan_fd < 0 || broker < 0)
-        fail("usage: strictbox-stub ARENA_FD CHANNEL_FD BROKER_PID (started by the broker)", 0);
+    int ok = sp[0] == 5;
+    long arena_fd = ok ? parse_uint(argv[1]) : -1;
+    long chan_fd = ok ? parse_uint(argv[2]) : -1;
+    long clock_fd = ok ? parse_uint(argv[3]) : -1;
+    long broker = ok ? parse_uint(argv[4]) : -1;
+    if (arena_fd < 0 || chan_fd < 0 || clock_fd < 0 || broker < 0)
+        fail("usage: strictbox-stub ARENA_FD CHANNEL_FD CLOCK_FD BROKER_PID (started by the broker)", 0);
 
     /* Die with the broker; if it is already gone, don't start at all. */
     sys2(__NR_prctl, PR_SET_PDEATHSIG, SIGKILL);
@@ -98,6 +100,10 @@ void sb_stub_main(long *sp)
     if (r != SB_ARENA_BASE)
         fail("cannot map the arena at its fixed address", r);
     sys1(__NR_close, arena_fd);
+    r = sys6(__NR_mmap, SB_CLOCK_PAGE, 4096, PROT_READ, MAP_SHARED | MAP_FIXED_NOREPLACE, clock_fd, 0);
+    if (r != SB_CLOCK_PAGE)
+        fail("cannot map the clock page at its fixed address", r);
+    sys1(__NR_close, clock_fd);
     struct sb_boot *b = &ST->boot;
     if (b->magic != SB_MAGIC || b->version != SB_ABI_VERSION || b->arena_size != (unsigned long)st.st_size ||
         b->arena_base != SB_ARENA_BASE)

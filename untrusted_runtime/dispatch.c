@@ -67,8 +67,8 @@ static int emulate_rdtsc(struct sb_thread *t, struct ucontext *uc)
         len = 3;
     else
         return 0;
-    long real, mono, cpu;
-    sb_now(t, &real, &mono, &cpu);
+    long real, mono;
+    sb_clock_now(t, &real, &mono);
     m->rax = (unsigned long)mono & 0xffffffffUL;
     m->rdx = (unsigned long)mono >> 32;
     if (len == 3)

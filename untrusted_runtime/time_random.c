@@ -3,31 +3,59 @@
 #include "runtime.h"
 
 #define NSEC 1000000000L
+#define CLOCK ((const volatile struct sb_clock *)SB_CLOCK_PAGE)
 
-long sb_now(struct sb_thread *t, long *realtime_ns, long *monotonic_ns, long *cpu_ns)
+/* The clock page's time, read under its seqlock.  Between two ticks the
+ * monotonic value is nudged up by 1 ns per read, so a clock never stands
+ * still for the program (t1 - t0 > 0 for two reads in a row). */
+void sb_clock_now(struct sb_thread *t, long *realtime_ns, long *monotonic_ns)
+{
+    unsigned seq;
+    long real, mono;
+    do {
+        seq = CLOCK->seq;
+        __asm__ volatile("" ::: "memory");
+        real = CLOCK->realtime_ns;
+        mono = CLOCK->monotonic_ns;
+        __asm__ volatile("" ::: "memory");
+    } while ((seq & 1) || seq != CLOCK->seq);
+    long nudge = 0;
+    if ((unsigned long)mono <= t->clock_last)
+        nudge = (long)(t->clock_last + 1) - mono;
+    t->clock_last = (unsigned long)(mono + nudge);
+    *realtime_ns = real + nudge;
+    *monotonic_ns = mono + nudge;
+}
+
+/* CPU time is the kernel's to count: a round trip to the broker. */
+static long cpu_time(struct sb_thread *t)
 {
     long extra[3] = {0, 0, 0};
-    long r = sb_broker(t, SB_OP_TIME, NULL, 0, extra, 3);
-    *realtime_ns = extra[0];
-    *monotonic_ns = extra[1];
-    *cpu_ns = extra[2];
-    return r;
+    sb_broker(t, SB_OP_TIME, NULL, 0, extra, 3);
+    return extra[2];
 }
 
 long sys_clock_gettime(struct sb_call *c)
 {
     unsigned long clk = c->a[0];
     long *tp = (long *)c->a[1];
-    long real, mono, cpu, ns;
+    long real, mono, ns;
     if (clk > 11 || clk == 10)
         return -EINVAL;
     if (!SB_ARENA_OK(tp, 16))
         return -EFAULT;
-    sb_now(c->t, &real, &mono, &cpu);
-    switch (clk) {
-    case 0: case 5: case 8: case 11: ns = real; break; /* REALTIME, _COARSE, _ALARM, TAI */
-    case 2: case 3: ns = cpu; break;                      /* PROCESS/THREAD_CPUTIME */
-    default: ns = mono; break;                            /* MONOTONIC*, BOOTTIME* */
+    if (clk == CLOCK_PROCESS_CPUTIME_ID || clk == CLOCK_THREAD_CPUTIME_ID) {
+        ns = cpu_time(c->t);
+    } else {
+        sb_clock_now(c->t, &real, &mono);
+        switch (clk) {
+        case CLOCK_REALTIME: case CLOCK_REALTIME_COARSE: case CLOCK_REALTIME_ALARM: case CLOCK_TAI:
+            ns = real;
+            break;
+        default: /* MONOTONIC, _RAW, _COARSE, BOOTTIME, BOOTTIME_ALARM */
+            ns = mono;
+            break;
+        }
     }
     tp[0] = ns / NSEC;
     tp[1] = ns % NSEC;
@@ -38,10 +66,10 @@ long sys_gettimeofday(struct sb_call *c)
 {
     long *tv = (long *)c->a[0];
     int *tz = (int *)c->a[1];
-    long real, mono, cpu;
+    long real, mono;
     if ((tv && !SB_ARENA_OK(tv, 16)) || (tz && !SB_ARENA_OK(tz, 8)))
         return -EFAULT;
-    sb_now(c->t, &real, &mono, &cpu);
+    sb_clock_now(c->t, &real, &mono);
     if (tv) {
         tv[0] = real / NSEC;
         tv[1] = real % NSEC / 1000;
@@ -54,10 +82,10 @@ long sys_gettimeofday(struct sb_call *c)
 long sys_time(struct sb_call *c)
 {
     long *out = (long *)c->a[0];
-    long real, mono, cpu;
+    long real, mono;
     if (out && !SB_ARENA_OK(out, 8))
         return -EFAULT;
-    sb_now(c->t, &real, &mono, &cpu);
+    sb_clock_now(c->t, &real, &mono);
     if (out)
         *out = real / NSEC;
     return real / NSEC;

@@ -33,8 +33,8 @@ void sb_zero(unsigned long start, unsigned long len);
 /* signals.c */
 void sb_deliver_fault(struct sb_thread *t, int sig, k_siginfo *si, struct ucontext *uc);
 
-/* time.c */
-long sb_now(struct sb_thread *t, long *realtime_ns, long *monotonic_ns, long *cpu_ns);
+/* time_random.c */
+void sb_clock_now(struct sb_thread *t, long *realtime_ns, long *monotonic_ns);
 
 static inline int sb_arena_ok(unsigned long p, unsigned long n)
 {

@@ -18,7 +18,7 @@ typedef __s64 int64_t;
 #endif
 
 #define SB_MAGIC 0x7862746369727473
-#define SB_ABI_VERSION 1
+#define SB_ABI_VERSION 2
 #define SB_ARENA_BASE 0x10000
 #define SB_STATE_SIZE 0x80000
 #define SB_IMAGE_BASE 0x400000
@@ -27,11 +27,25 @@ typedef __s64 int64_t;
 #define SB_MAX_FDS 1024
 #define SB_NSIG 65
 #define SB_NSTDIO 3
+/* The clock page: one read-only page shared by every sandbox of a broker and
+ * kept fresh by a broker thread every SB_CLOCK_TICK_NS (strict mode disables
+ * the TSC, so there is no vDSO clock to read). */
+#define SB_CLOCK_PAGE 0x7e0000000000
+#define SB_CLOCK_TICK_NS 200000
 
 /* Channel ops that are not system calls (system calls use their number). */
 #define SB_OP_EXIT -1
 #define SB_OP_FAULT -2
 #define SB_OP_TIME -3
+
+/* Seqlock: odd seq means an update is in progress. */
+struct sb_clock {
+    uint32_t seq;
+    uint32_t tick_ns;
+    int64_t realtime_ns;
+    int64_t monotonic_ns;
+    int64_t boottime_ns;
+};
 
 struct sb_range {
     uint64_t start;
@@ -116,6 +130,7 @@ struct sb_thread {
     uint64_t clear_tid;
     uint64_t robust_list;
     uint64_t robust_len;
+    uint64_t clock_last; /* last monotonic value handed out: clocks never stand still */
     uint8_t req[256];
     uint8_t rep[256];
 };

@@ -1,0 +1,36 @@
+/* The clock page: time advances during pure computation (no system call
+ * in between), monotonic never stands still or goes back, and realtime
+ * agrees with the host.  Prints the realtime seconds for the test. */
+#include <stdio.h>
+#include <time.h>
+
+static long ns(clockid_t c)
+{
+    struct timespec t;
+    clock_gettime(c, &t);
+    return t.tv_sec * 1000000000L + t.tv_nsec;
+}
+
+int main(void)
+{
+    long prev = ns(CLOCK_MONOTONIC), backwards = 0, still = 0;
+    for (int i = 0; i < 100000; i++) {
+        long now = ns(CLOCK_MONOTONIC);
+        backwards += now < prev;
+        still += now == prev;
+        prev = now;
+    }
+    long start = ns(CLOCK_MONOTONIC);
+    volatile unsigned long x = 0;
+    while (ns(CLOCK_MONOTONIC) - start < 20000000L) /* 20 ms of spinning */
+        for (int i = 0; i < 100000; i++)
+            x += i;
+    long a = ns(CLOCK_MONOTONIC);
+    for (unsigned long i = 0; i < 50000000UL; i++) /* computation with no clock read */
+        x += i;
+    long b = ns(CLOCK_MONOTONIC);
+    printf("backwards %ld still %ld advanced %d\n", backwards, still, b - a > 1000000L);
+    printf("cpu %d\n", ns(CLOCK_PROCESS_CPUTIME_ID) > 20000000L);
+    printf("realtime %ld\n", ns(CLOCK_REALTIME) / 1000000000L);
+    return 0;
+}
