@@ -134,7 +134,8 @@ def load_elf(arena: Arena, elf: Elf, base: int, limit: int) -> Image:
             phdr_addr = start + (elf.phoff - off)
         high = max(high, _page_up(end))
     for (_, _, off, vaddr, _, filesz, _, _) in elf.loads:
-        arena.write(vaddr + bias, os.pread(elf.fd, filesz, off))
+        if arena.copy_in(vaddr + bias, elf.fd, off, filesz) != filesz:
+            raise ExecError(f"{elf.name}: truncated segment")
     return Image(elf.entry + bias, phdr_addr, len(elf.phdrs), high, ranges, elf.interp,
                  bias + low if elf.e_type == ET_DYN else 0)
 

@@ -100,9 +100,16 @@ long sb_broker(struct sb_thread *t, long op, const unsigned long *args, int narg
     return ret;
 }
 
+/* A call that had to wait (sleep, poll, futex) comes back with the broker's
+ * monotonic clock: catch up with it, so the wait is never shorter to the
+ * program than it was (the clock page may be one tick old). */
 long sb_forward(struct sb_call *c)
 {
-    return sb_broker(c->t, c->nr, c->a, 6, NULL, 0);
+    long clock = 0;
+    long r = sb_broker(c->t, c->nr, c->a, 6, &clock, 1);
+    if (clock > 0 && (unsigned long)clock > c->t->clock_last)
+        c->t->clock_last = (unsigned long)clock;
+    return r;
 }
 
 void sb_exit_process(struct sb_thread *t, long status)

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import errno
-import os
 
 from .._native import lib
 from . import fdtable
-from .files import MAX_IO
 from .registry import as_signed, handles
 
 @handles("munmap")
@@ -30,13 +28,5 @@ def sys_mmap(sb, addr, length, prot, flags, fd, offset):
     if flags & MAP_TYPE != lib.MAP_PRIVATE and prot & lib.PROT_WRITE:
         sb.deny("mmap", "writable MAP_SHARED of a file cannot be kept in sync", errno.ENODEV)
         return -errno.ENODEV
-    sb.arena.check(addr, length)
-    remaining, pos = length, offset
-    while remaining:
-        data = os.pread(f.hostfd, min(remaining, MAX_IO), pos)
-        if not data:
-            break
-        sb.arena.write(addr + (pos - offset), data)
-        pos += len(data)
-        remaining -= len(data)
+    sb.arena.copy_in(addr, f.hostfd, offset, length)
     return addr
