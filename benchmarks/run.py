@@ -271,6 +271,41 @@ def bench_sha(size: int, tmp: str, notes: Notes) -> tuple:
     return base, sb
 
 
+# -- 5. CPython start-up -----------------------------------------------------
+
+PYTHON = "/usr/bin/python3"
+PYTHON_CASES = [("python3 -I -c pass", "pass"),
+                ("python3 -I -c 'import json, decimal, sqlite3'", "import json, decimal, sqlite3")]
+
+
+def bench_python(runs: int, notes: Notes) -> list[tuple]:
+    rows = []
+    for label, code in PYTHON_CASES:
+        argv = [PYTHON, "-I", "-c", code]
+        stats: dict = {}
+
+        def native():
+            r = subprocess.run(argv, capture_output=True)
+            if r.returncode:
+                raise BenchError(f"native {label}: exit {r.returncode}")
+
+        def sandboxed():
+            res = strictbox.run(argv, capture_output=True, timeout=TIMEOUT)
+            notes.from_result(label, res)
+            if res.returncode:
+                raise BenchError(f"sandboxed {label}: returncode {res.returncode} ({res.reason})")
+            stats.update(res.stats)
+
+        base = sb = None
+        try:
+            base = wall(native, runs)
+            sb = wall(sandboxed, runs)
+        except (BenchError, strictbox.StrictboxError, subprocess.SubprocessError) as e:
+            notes.add(f"FAILED {e}")
+        rows.append((label, base, sb, stats))
+    return rows
+
+
 # -- the table ---------------------------------------------------------------
 
 W = 58
@@ -341,6 +376,14 @@ def main() -> int:
         if base and sb:
             mib = size / (1 << 20)
             print(f"  {'  throughput, MiB/s':<{W - 2}} {mib / base * 1e3:>12,.0f} {mib / sb * 1e3:>12,.0f}")
+
+        if os.path.exists(PYTHON):
+            section(f"5. CPython start-up, ms wall (median of {runs})", "native", "strictbox")
+            for label, a, b, stats in bench_python(runs, notes):
+                row(label, a, b, 2)
+                if stats:
+                    print(f"  {'    broker round trips per run':<{W - 2}} {'':>12} "
+                          f"{stats.get('broker', 0):>12,}")
 
     print()
     print("Notes (from RunResult.stats / RunResult.log):")
