@@ -19,7 +19,9 @@ AT_FDCWD AT_EMPTY_PATH AT_SYMLINK_NOFOLLOW AT_REMOVEDIR AT_EACCESS AT_NO_AUTOMOU
 RESOLVE_BENEATH RESOLVE_NO_MAGICLINKS RESOLVE_NO_SYMLINKS RESOLVE_NO_XDEV RESOLVE_IN_ROOT
 F_OK R_OK W_OK X_OK SEEK_SET SEEK_CUR SEEK_END SEEK_DATA SEEK_HOLE
 PROT_READ PROT_WRITE PROT_EXEC PROT_NONE MAP_SHARED MAP_PRIVATE MAP_FIXED MAP_ANONYMOUS
-FALLOC_FL_PUNCH_HOLE FALLOC_FL_KEEP_SIZE
+FALLOC_FL_PUNCH_HOLE FALLOC_FL_KEEP_SIZE FALLOC_FL_ZERO_RANGE FALLOC_FL_COLLAPSE_RANGE
+FALLOC_FL_INSERT_RANGE FALLOC_FL_UNSHARE_RANGE AT_SYMLINK_FOLLOW
+RENAME_NOREPLACE RENAME_EXCHANGE RENAME_WHITEOUT S_ISUID S_ISGID S_ISVTX
 AT_NULL AT_PHDR AT_PHENT AT_PHNUM AT_PAGESZ AT_BASE AT_FLAGS AT_ENTRY AT_UID AT_EUID
 AT_GID AT_EGID AT_PLATFORM AT_HWCAP AT_CLKTCK AT_SECURE AT_RANDOM AT_HWCAP2 AT_EXECFN
 AT_MINSIGSTKSZ
@@ -27,6 +29,32 @@ F_DUPFD F_DUPFD_CLOEXEC F_GETFD F_SETFD F_GETFL F_SETFL FD_CLOEXEC O_DIRECT
 F_GETLK F_SETLK F_SETLKW F_OFD_GETLK F_OFD_SETLK F_OFD_SETLKW
 SYSCALL_DISPATCH_FILTER_BLOCK SB_SIG_IGN
 TIMER_ABSTIME CLOCK_REALTIME CLOCK_MONOTONIC CLOCK_BOOTTIME CLOCK_TAI FIONREAD
+DT_CHR DT_DIR DT_LNK DT_REG STATX_BASIC_STATS SECCOMP_MODE_STRICT MEM_MAJOR TTYAUX_MAJOR
+PROC_SUPER_MAGIC TMPFS_MAGIC ST_RDONLY ST_NOSUID ST_NODEV XATTR_NAME_MAX XATTR_SIZE_MAX
+""".split()
+
+# More names policy filters may use (broker/policy/expr.py takes every constant here).
+CONSTANTS += """
+CLONE_VM CLONE_FS CLONE_FILES CLONE_SIGHAND CLONE_PIDFD CLONE_PTRACE CLONE_VFORK CLONE_PARENT
+CLONE_THREAD CLONE_NEWNS CLONE_SYSVSEM CLONE_SETTLS CLONE_PARENT_SETTID CLONE_CHILD_CLEARTID
+CLONE_DETACHED CLONE_UNTRACED CLONE_CHILD_SETTID CLONE_NEWCGROUP CLONE_NEWUTS CLONE_NEWIPC
+CLONE_NEWUSER CLONE_NEWPID CLONE_NEWNET CLONE_IO
+MAP_GROWSDOWN MAP_DENYWRITE MAP_EXECUTABLE MAP_LOCKED MAP_NORESERVE MAP_POPULATE MAP_NONBLOCK
+MAP_STACK MAP_HUGETLB MAP_FIXED_NOREPLACE MAP_ANON MAP_SHARED_VALIDATE MREMAP_MAYMOVE MREMAP_FIXED
+MADV_NORMAL MADV_RANDOM MADV_SEQUENTIAL MADV_WILLNEED MADV_DONTNEED MADV_FREE MADV_HUGEPAGE
+MADV_NOHUGEPAGE MADV_DONTDUMP
+AF_UNIX AF_LOCAL AF_INET AF_INET6 AF_NETLINK AF_PACKET AF_VSOCK SOCK_STREAM SOCK_DGRAM SOCK_RAW
+SOCK_SEQPACKET SOCK_NONBLOCK SOCK_CLOEXEC
+FUTEX_WAIT FUTEX_WAKE FUTEX_PRIVATE_FLAG FUTEX_CLOCK_REALTIME FUTEX_WAIT_BITSET FUTEX_WAKE_BITSET
+FUTEX_REQUEUE FUTEX_CMP_REQUEUE
+SIGHUP SIGINT SIGQUIT SIGILL SIGTRAP SIGABRT SIGBUS SIGFPE SIGKILL SIGUSR1 SIGSEGV SIGUSR2 SIGPIPE
+SIGALRM SIGTERM SIGCHLD SIGCONT SIGSTOP SIGTSTP SIGSYS SIGWINCH SIGXCPU SIGXFSZ SIGPROF SIGVTALRM
+SIG_BLOCK SIG_UNBLOCK SIG_SETMASK ARCH_SET_FS ARCH_GET_FS ARCH_SET_GS ARCH_GET_GS
+GRND_NONBLOCK GRND_RANDOM CLOCK_PROCESS_CPUTIME_ID CLOCK_THREAD_CPUTIME_ID CLOCK_MONOTONIC_RAW
+CLOCK_REALTIME_COARSE CLOCK_MONOTONIC_COARSE TCGETS TCSETS TIOCGWINSZ TIOCSWINSZ FIONBIO TIOCGPGRP
+FIOCLEX RLIMIT_CPU RLIMIT_FSIZE RLIMIT_DATA RLIMIT_STACK RLIMIT_CORE RLIMIT_NOFILE RLIMIT_AS
+RLIMIT_NPROC RLIMIT_MEMLOCK PR_SET_NAME PR_GET_NAME PR_SET_NO_NEW_PRIVS PR_SET_PDEATHSIG
+PR_SET_DUMPABLE PR_SET_SECCOMP O_ASYNC
 """.split()
 
 
@@ -58,13 +86,28 @@ ffibuilder.cdef(
     + "".join(f"#define {c} ...\n" for c in CONSTANTS)
     + abi_cdef()
     + """
-    struct stat { ...; };
-    struct statx { ...; };
+    typedef int... dev_t; typedef int... ino_t; typedef int... mode_t; typedef int... nlink_t;
+    typedef int... uid_t; typedef int... gid_t; typedef int... off_t; typedef int... time_t;
+    typedef int... blksize_t; typedef int... blkcnt_t;
+    struct timespec { time_t tv_sec; long tv_nsec; ...; };
+    /* The fields the broker fills in for files it makes up (broker/virtual.py). */
+    struct stat { dev_t st_dev; ino_t st_ino; mode_t st_mode; nlink_t st_nlink; uid_t st_uid;
+                  gid_t st_gid; dev_t st_rdev; off_t st_size; blksize_t st_blksize;
+                  blkcnt_t st_blocks; struct timespec st_atim, st_mtim, st_ctim; ...; };
+    struct statx_timestamp { int64_t tv_sec; uint32_t tv_nsec; ...; };
+    struct statx { uint32_t stx_mask; uint32_t stx_blksize; uint32_t stx_nlink;
+                   uint32_t stx_uid; uint32_t stx_gid; uint16_t stx_mode; uint64_t stx_ino;
+                   uint64_t stx_size; uint64_t stx_blocks;
+                   struct statx_timestamp stx_atime, stx_btime, stx_ctime, stx_mtime;
+                   uint32_t stx_rdev_major, stx_rdev_minor, stx_dev_major, stx_dev_minor; ...; };
     long sb_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve);
     long sb_getdents64(int fd, void *buf, size_t n);
     int fstatat(int dirfd, const char *path, struct stat *buf, int flags);
     int statx(int dirfd, const char *path, int flags, unsigned int mask, struct statx *buf);
     int fallocate(int fd, int mode, long offset, long len);
+    /* statfs as the kernel lays it out (glibc's x86_64 struct is the kernel's): calls/misc.py */
+    struct statfs { long f_type; long f_bsize; long f_namelen; long f_frsize; long f_flags; ...; };
+    int fstatfs(int fd, struct statfs *buf);
     int sb_clock_start(struct sb_clock *page);
     void sb_clock_stop(void);
     """
@@ -87,6 +130,19 @@ ffibuilder.set_source(
     #include <asm/unistd.h>
     #include <linux/openat2.h>
     #include <linux/falloc.h>
+    #include <sched.h>
+    #include <sys/socket.h>
+    #include <sys/resource.h>
+    #include <sys/random.h>
+    #include <linux/futex.h>
+    #include <asm/prctl.h>
+    #include <dirent.h>
+    #include <linux/seccomp.h>
+    #include <linux/major.h>
+    #include <sys/vfs.h>
+    #include <sys/statvfs.h>
+    #include <linux/magic.h>
+    #include <linux/limits.h>
     #define SB_CFFI 1
     #define SB_SIG_IGN ((long)SIG_IGN) /* a pointer in <signal.h>; the ABI stores it as an integer */
     #include "strictbox_abi.h"

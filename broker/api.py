@@ -5,16 +5,20 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass, field
 
-from .fsview import MountError, View
+from .fsview import MountError, View, split
 from .kernel import host_problem
 from .loader import ExecError
 from .loop import Broker
+from .policy import Policy, PolicyError, apply
+from .policy import resolve as resolve_policy
 from .sandbox import Identity, Limits, Sandbox
 
 DEFAULT_RO = ("/usr", "/lib", "/lib64", "/bin", "/sbin")
 DEFAULT_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin"}
+PRIVATE_TMP = "/tmp"  # a fresh, empty, writable host directory per run
 
 
 class StrictboxError(Exception):
@@ -47,35 +51,109 @@ def find_program(name: str) -> str:
 
 
 def prepare(argv, *, ro=(), rw=(), memory=None, cpu=None, timeout=None, env=None,
-            cwd="/", stdio=(0, 1, 2), identity=None) -> Sandbox:
+            cwd="/", stdio=(0, 1, 2), identity=None, policy=None) -> Sandbox:
+    """A Sandbox ready to start; release() it when done.  Unless something is
+    mounted at /tmp, the program gets a private, empty, writable one."""
     if not argv:
         raise StrictboxError("no program given")
     problem = host_problem()
     if problem:
         raise StrictboxError(problem)
     program = find_program(os.fsdecode(argv[0]))
-    mounts = [(p, p, False) for p in DEFAULT_RO if os.path.exists(p)]
-    mounts += [parse_mount(s, False) for s in ro] + [parse_mount(s, True) for s in rw]
     try:
-        view = View.build(mounts)
+        pol = Policy.permissive() if policy is None else resolve_policy(policy)
+        pol_mounts, pol_tmp = apply.mount_specs(pol)
+    except (PolicyError, OSError) as e:
+        raise StrictboxError(f"policy: {e}") from None
+    mounts = [(p, p, False) for p in DEFAULT_RO if os.path.exists(p) and pol.system_mounts]
+    mounts += pol_mounts  # the options below come later, so they win
+    mounts += [parse_mount(s, False) for s in ro] + [parse_mount(s, True) for s in rw]
+    private_tmp = None
+    if not any(split(os.path.normpath(v)) == split(PRIVATE_TMP) for _, v, _ in mounts):
+        private_tmp = tempfile.mkdtemp(prefix="strictbox-tmp-")
+        mounts.append((private_tmp, PRIVATE_TMP, True))
+    try:
+        try:  # the private /tmp may hide a program built in the host's /tmp
+            view = View.build(mounts)
+            if not _shows(view, program):  # outside the view, or hidden (say by /tmp)
+                view.close()
+                view = View.build(mounts + [(program, program, False)])
+        except MountError as e:
+            raise StrictboxError(str(e)) from None
+        limits = Limits()
+        apply.fill_limits(pol, limits)  # then the explicit arguments win
+        if memory is not None:
+            limits.memory = memory
+        limits.cpu = cpu if cpu is not None else limits.cpu
+        limits.wall = timeout if timeout is not None else limits.wall
+        if identity is None:
+            identity = Identity()
+            apply.fill_identity(pol, identity)
+        environ = DEFAULT_ENV if env is None else env
+        sb = Sandbox(
+            argv=[os.fsencode(a) for a in argv],
+            env=[os.fsencode(f"{k}={v}") for k, v in environ.items()],
+            program=program, vprogram=program, view=view, limits=limits,
+            identity=identity or Identity(), stdio=stdio, cwd=cwd, policy=pol,
+        )
+    except BaseException:
+        for d in pol_tmp + ([private_tmp] if private_tmp else []):
+            remove_private_tmp(d)
+        raise
+    sb.private_tmp = private_tmp  # release() removes it
+    sb.policy_tmp = pol_tmp  # and these, the policy's tmp mounts
+    return sb
+
+
+def _shows(view: View, path: str) -> bool:
+    """Whether the view shows the host file at path under that same path."""
+    try:
+        fd = view.open(view.resolve(path), os.O_PATH)
+    except OSError:
+        return False
+    try:
+        seen, real = os.fstat(fd), os.stat(path)
+        return (seen.st_dev, seen.st_ino) == (real.st_dev, real.st_ino)
+    finally:
+        os.close(fd)
+
+
+def remove_private_tmp(path: str) -> None:
+    """Removes a run's /tmp, also where the program took away permissions
+    (chmod 0 on a directory would stop rmtree when the broker is not root).
+    The program no longer runs, and rmtree follows no symlink it left."""
+    try:
+        shutil.rmtree(path)
+        return
+    except FileNotFoundError:
+        return
+    except OSError:
+        pass
+
+    def open_up(d: str) -> None:
         try:
-            view.resolve(program)
-        except OSError:  # the program lies outside the view: show just that file
-            view.close()
-            view = View.build(mounts + [(program, program, False)])
-    except MountError as e:
-        raise StrictboxError(str(e)) from None
-    limits = Limits()
-    if memory is not None:
-        limits.memory = memory
-    limits.cpu, limits.wall = cpu, timeout
-    environ = DEFAULT_ENV if env is None else env
-    return Sandbox(
-        argv=[os.fsencode(a) for a in argv],
-        env=[os.fsencode(f"{k}={v}") for k, v in environ.items()],
-        program=program, vprogram=program, view=view, limits=limits,
-        identity=identity or Identity(), stdio=stdio, cwd=cwd,
-    )
+            if not os.path.islink(d):
+                os.chmod(d, 0o700)
+        except OSError:
+            pass
+
+    open_up(path)
+    for root, dirs, _ in os.walk(path):  # top-down: each directory is opened up before it is listed
+        for d in dirs:
+            open_up(os.path.join(root, d))
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def release(sb: Sandbox) -> None:
+    """Everything prepare() set up on the host: the view's fds and the private /tmp."""
+    sb.view.close()
+    for d in getattr(sb, "policy_tmp", ()):
+        remove_private_tmp(d)
+    sb.policy_tmp = []
+    private_tmp = getattr(sb, "private_tmp", None)
+    if private_tmp:
+        sb.private_tmp = None
+        remove_private_tmp(private_tmp)
 
 
 def _fd_of(stream, default: int) -> int:
@@ -93,7 +171,9 @@ def run(argv, *, stdin=None, input: bytes | None = None, stdout=None, stderr=Non
     stdin/stdout/stderr take None (inherit), a file object or fd, or
     subprocess.DEVNULL; input feeds bytes to stdin; capture_output collects
     stdout and stderr.  Other options: ro, rw (lists of HOST[:PATH]), memory
-    (bytes), cpu (seconds), env (dict), cwd, identity."""
+    (bytes), cpu (seconds), env (dict), cwd, identity, and policy (a
+    strictbox.policy.Policy, a built-in profile's name or a TOML file's path;
+    its mounts, limits and identity apply unless these options say otherwise)."""
     opened: list[int] = []
     capture: dict[int, bytearray] = {}
     feed = None
@@ -129,7 +209,7 @@ def run(argv, *, stdin=None, input: bytes | None = None, stdout=None, stderr=Non
         raise
     finally:
         if "sb" in locals():
-            sb.view.close()
+            release(sb)
     return RunResult(
         args=[os.fsdecode(a) for a in argv], returncode=sb.outcome.returncode,
         stdout=bytes(bufs[1]) if capture_output else None,

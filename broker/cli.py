@@ -8,6 +8,7 @@ import sys
 
 from . import syscall_table
 from .api import StrictboxError, run
+from .policy import cli as policy_cli
 
 SIZE = re.compile(r"^(\d+)([KMG]?)i?B?$", re.I)
 
@@ -30,7 +31,7 @@ def cmd_run(args) -> int:
     env = dict(args.env) if args.env else None
     try:
         result = run(args.program, ro=args.ro, rw=args.rw, memory=args.mem, cpu=args.cpu,
-                     timeout=args.timeout, env=env, cwd=args.cwd)
+                     timeout=args.timeout, env=env, cwd=args.cwd, policy=args.policy)
     except StrictboxError as e:
         print(f"strictbox: {e}", file=sys.stderr)
         return 127
@@ -71,12 +72,16 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--env", type=parse_env, action="append", metavar="NAME=VALUE",
                    help="environment for the program (default: PATH only)")
     r.add_argument("--cwd", default="/", help="working directory inside the sandbox")
+    r.add_argument("--policy", metavar="FILE",
+                   help="a policy file (TOML) or a built-in profile: "
+                        + ", ".join(policy_cli.profiles.PROFILES))
     r.add_argument("-v", "--verbose", action="store_true",
                    help="print denied calls and call counts")
     r.add_argument("program", nargs=argparse.REMAINDER, metavar="-- PROGRAM [ARGS]")
     r.set_defaults(func=cmd_run)
     s = sub.add_parser("syscalls", help="print where each system call is served")
     s.set_defaults(func=cmd_syscalls)
+    policy_cli.add_parser(sub)
     args = p.parse_args(argv)
     if args.command == "run":
         if args.program[:1] == ["--"]:

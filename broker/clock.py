@@ -48,3 +48,88 @@ def shared() -> ClockPage:
     if _shared is None:
         _shared = ClockPage()
     return _shared
+
+
+class FixedClock(ClockPage):
+    """A page that never moves (policy time = "deterministic"): every run
+    reads the same instants; the runtime's 1 ns nudge per read still keeps
+    the clock from standing still, the same way in every run."""
+
+    REALTIME_NS = 946684800 * 10**9  # 2000-01-01T00:00:00Z
+    MONOTONIC_NS = 10**9
+
+    def __init__(self):
+        super().__init__()
+        self._page.tick_ns = 0
+        self._page.realtime_ns = self.REALTIME_NS
+        self._page.monotonic_ns = self._page.boottime_ns = self.MONOTONIC_NS
+        self._page.seq = 2
+
+    def hold(self) -> None:
+        self._users += 1
+
+    def release(self) -> None:
+        self._users -= 1
+        if self._users == 0:
+            _close_page(self)
+
+
+class CoarseClock(ClockPage):
+    """A page rewritten every GRAIN_NS with the time cut down to GRAIN_NS
+    (policy time = "coarse"): no clock finer than that for timing attacks.
+    A Python thread is fine here: at this grain a GIL wait does not show."""
+
+    GRAIN_NS = 100_000_000
+
+    def __init__(self):
+        super().__init__()
+        self._page.tick_ns = self.GRAIN_NS
+        self._stop = None
+        self._tick()
+
+    def _tick(self) -> None:
+        import time
+        g = self.GRAIN_NS
+        p = self._page
+        seq = p.seq
+        p.seq = seq + 1  # odd: readers retry (x86 keeps these stores in order)
+        p.realtime_ns = time.clock_gettime_ns(time.CLOCK_REALTIME) // g * g
+        p.monotonic_ns = time.monotonic_ns() // g * g
+        p.boottime_ns = time.clock_gettime_ns(time.CLOCK_BOOTTIME) // g * g
+        p.seq = seq + 2
+
+    def hold(self) -> None:
+        import threading
+        self._users += 1
+        if self._users == 1:
+            stop = self._stop = threading.Event()
+
+            def run():
+                while not stop.wait(self.GRAIN_NS / 1e9):
+                    self._tick()
+
+            self._thread = threading.Thread(target=run, name="strictbox-coarse-clock", daemon=True)
+            self._thread.start()
+
+    def release(self) -> None:
+        self._users -= 1
+        if self._users == 0 and self._stop is not None:
+            self._stop.set()
+            self._thread.join()  # it writes the page: let it finish before the unmap
+            _close_page(self)
+
+
+def _close_page(page: ClockPage) -> None:
+    """A private page serves one sandbox: free it with that sandbox."""
+    page._page = None
+    page._map.close()
+    os.close(page.fd)
+
+
+def for_mode(mode: str) -> ClockPage:
+    """The clock page for a policy's time mode: real, coarse or deterministic."""
+    if mode == "deterministic":
+        return FixedClock()
+    if mode == "coarse":
+        return CoarseClock()
+    return shared()

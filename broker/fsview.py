@@ -46,12 +46,14 @@ class Mount:
 
 @dataclass
 class Node:
-    """A resolved virtual path: inside a mount (rel may be '.'), or a
-    synthetic directory that only exists as a parent of mount points."""
+    """A resolved virtual path: inside a mount (rel may be '.'), a
+    synthetic directory that only exists as a parent of mount points, or a
+    file the broker makes up (`virtual`, see broker/virtual.py)."""
 
     vparts: tuple[str, ...]
     mount: Mount | None
     rel: str
+    virtual: object = None  # a virtual.VNode (then mount is None)
 
     @property
     def vpath(self) -> str:
@@ -69,6 +71,9 @@ class View:
     # open is still confined by openat2.  It saves two host calls per path
     # component (CPython stats ~100 paths while starting).
     _links: dict = field(default_factory=dict, repr=False)
+    # The sandbox's made-up /dev, /proc and /etc (virtual.Files), set by the
+    # Sandbox.  They act like mounts at those points: a longer mount wins.
+    virtual: object = field(default=None, repr=False)
 
     @classmethod
     def build(cls, specs: list[tuple[str, str, bool]]) -> "View":
@@ -105,6 +110,14 @@ class View:
 
     def _node(self, parts: tuple[str, ...]) -> Node:
         m = self._mount_of(parts)
+        if (self.virtual is not None and parts and parts[0] in self.virtual.roots
+                and (m is None or not m.vparts)):
+            v = self.virtual.lookup(parts)
+            if v is not None:
+                return Node(parts, None, "", v)
+            if not self._is_mount_parent(parts):
+                raise OSError(errno.ENOENT, "not in the sandbox's view", "/" + "/".join(parts))
+            return Node(parts, None, "")
         if m is None:
             if parts and not self._is_mount_parent(parts):
                 raise OSError(errno.ENOENT, "not in the sandbox's view", "/" + "/".join(parts))
@@ -118,7 +131,11 @@ class View:
 
     def _readlink(self, node: Node) -> str | None:
         """The symlink target at node, or None if it is not a symlink (or absent)."""
+        if node.virtual is not None:
+            return node.virtual.follow
         if node.mount is None or node.rel == ".":
+            return None
+        if self._is_mount_parent(node.vparts):  # on the way to a mount point: a directory
             return None
         if node.mount.writable:
             return self._readlink_host(node)
@@ -156,6 +173,8 @@ class View:
         if not path:
             raise OSError(errno.ENOENT, "empty path")
         todo = split(path)
+        # "link/" and "link/." name what link points to, as on Linux
+        follow = follow or path.endswith(("/", "/.")) or path == "."
         cur: list[str] = [] if path.startswith("/") else split(cwd)
         hops = 0
         while todo:
@@ -176,15 +195,23 @@ class View:
                         cur = []
                     continue
             cur.append(comp)
-        return self._node(tuple(cur))
+        node = self._node(tuple(cur))
+        if follow and node.virtual is not None:
+            node = self.virtual.followed(node)
+        return node
 
     def open(self, node: Node, flags: int, mode: int = 0) -> int:
         """A host fd for node, opened beneath its mount with no symlink following."""
+        if node.virtual is not None:
+            raise OSError(errno.EACCES, "made up by the broker: no host file")
         if node.mount is None:
             raise OSError(errno.EISDIR, "synthetic directory")
         return kernel.openat2(node.mount.dirfd, node.rel, flags, mode, resolve=STRICT)
 
     def synthetic_children(self, node: Node) -> list[str]:
         n = len(node.vparts)
-        return sorted({m.vparts[n] for m in self.mounts
-                       if len(m.vparts) > n and m.vparts[:n] == node.vparts})
+        names = {m.vparts[n] for m in self.mounts
+                 if len(m.vparts) > n and m.vparts[:n] == node.vparts}
+        if self.virtual is not None:
+            names.update(self.virtual.children(node.vparts))
+        return sorted(names)

@@ -15,9 +15,10 @@ import time
 from dataclasses import dataclass, field
 from importlib import resources
 
-from . import calls, clock, kernel, loader, protocol
+from . import calls, clock, kernel, loader, protocol, virtual
 from .arena import Arena
 from .fsview import View
+from .policy import Policy
 from ._native import lib
 
 STUB = "strictbox-stub"
@@ -84,9 +85,12 @@ class Sandbox:
     stdio: tuple[int, int, int] = (0, 1, 2)  # host fds the program inherits
     cwd: str = "/"
     umask: int = 0o022
+    policy: Policy = field(default_factory=Policy.permissive)  # asked before every broker call
 
     def __post_init__(self):
         self.fds: dict[int, calls.OpenFile] = {}
+        self.checked_paths: dict[int, str] | None = None  # paths the policy judged, this call
+        self.view.virtual = virtual.Files(self)  # /dev, /proc/self, /etc/passwd
         self.rlimits: dict[int, tuple[int, int]] = {}
         self.stats = {"sandbox": 0, "broker": 0, "denied": 0}
         self.log: list[str] = []
@@ -94,7 +98,7 @@ class Sandbox:
         self.exit_status: int | None = None
         self.proc: subprocess.Popen | None = None
         self.pidfd = -1
-        self.clock = clock.shared()
+        self.clock = clock.for_mode(self.policy.time)  # real, coarse or deterministic
         self._clock_held = False
         self.seq = 0
         self.pending = None  # (request, calls.Wait) while a call waits for an fd or a time
@@ -185,9 +189,16 @@ class Sandbox:
         start = loader.BASE + lib.SB_STATE_SIZE
         self.arena.zero(start, lay.threads_base - start)
         for vfd in [vfd for vfd, f in self.fds.items() if f.cloexec]:
-            f = self.fds.pop(vfd)
-            if f.hostfd >= 0:
-                os.close(f.hostfd)
+            calls.fdtable.release(self, vfd)
+        for vfd, f in self.fds.items():  # the new image starts with no prefetched files
+            if f.slot >= 0 and vfd < lib.SB_MAX_FDS:
+                if old.fdc[vfd].flags & lib.SB_FD_DATA:  # the runtime kept the offset
+                    pos = min(old.fdc[vfd].pos, old.fdc[vfd].size)
+                    if f.hostfd >= 0:
+                        os.lseek(f.hostfd, pos, os.SEEK_SET)
+                    else:
+                        f.pos = pos
+                f.slot = -1
         self._lay_out(prog, argv, env, vpath, signals)
         self.argv, self.env, self.vprogram = argv, env, vpath
 

@@ -28,6 +28,8 @@ int sb_in_stub_text(unsigned long addr)
 
 static long route(struct sb_call *c)
 {
+    if (c->nr < 0) /* what the kernel answers; never a runtime op on the channel */
+        return -ENOSYS;
     switch (c->nr) {
 #define CASE(name)                                                                           \
     case __NR_##name:                                                                        \
@@ -45,7 +47,8 @@ void sb_sigsys(int sig, k_siginfo *si, struct ucontext *uc)
     if (si->si_code != SYS_USER_DISPATCH)
         return;
     struct sigcontext *m = &uc->uc_mcontext;
-    struct sb_call c = {sb_current_thread(), uc, (long)m->rax,
+    /* Like the kernel's entry code, only the low 32 bits of rax name the call. */
+    struct sb_call c = {sb_current_thread(), uc, (long)(int)m->rax,
                         {m->rdi, m->rsi, m->rdx, m->r10, m->r8, m->r9}, 0};
     long r = route(&c);
     if (!c.keep_regs)

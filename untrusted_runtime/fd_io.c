@@ -18,6 +18,46 @@ static int direct_fd(unsigned long fd)
     return fd < SB_MAX_FDS ? ST->fd_host[fd] : -1;
 }
 
+/* The broker's per-fd cache entry, if it has `flag` (see strictbox_abi.h). */
+static struct sb_fdcache *cached(unsigned long fd, unsigned flag)
+{
+    return fd < SB_MAX_FDS && (ST->fdc[fd].flags & flag) ? &ST->fdc[fd] : NULL;
+}
+
+static const unsigned char *slot_of(const struct sb_fdcache *e)
+{
+    return (const unsigned char *)(SB_PREFETCH_BASE + (unsigned long)(e->slot % SB_PREFETCH_SLOTS) * SB_PREFETCH_SLOT);
+}
+
+static unsigned long slot_size(const struct sb_fdcache *e)
+{
+    return e->size < SB_PREFETCH_SLOT ? e->size : SB_PREFETCH_SLOT;
+}
+
+/* Bytes of a prefetched file at `pos`, as pread would give them. */
+static long copy_out(const struct sb_fdcache *e, void *buf, unsigned long count, unsigned long pos)
+{
+    if (!SB_ARENA_OK(buf, count))
+        return -EFAULT;
+    unsigned long size = slot_size(e);
+    unsigned long n = pos < size ? size - pos : 0;
+    if (n > count)
+        n = count;
+    memcpy(buf, slot_of(e) + pos, n);
+    return (long)n;
+}
+
+/* Hand a prefetched fd back to the broker: tell it our offset first. */
+static void uncache(struct sb_thread *t, unsigned long fd)
+{
+    struct sb_fdcache *e = cached(fd, SB_FD_DATA);
+    if (!e)
+        return;
+    unsigned long a[6] = {fd, e->pos, 0 /* SEEK_SET */, 0, 0, 0};
+    sb_broker(t, __NR_lseek, a, 6, NULL, 0);
+    e->flags &= ~SB_FD_DATA;
+}
+
 static struct sb_stdio *stdio_of(int host)
 {
     return host >= 0 && host < SB_NSTDIO ? &ST->boot.stdio[host] : NULL;
@@ -26,6 +66,13 @@ static struct sb_stdio *stdio_of(int host)
 long sys_read(struct sb_call *c)
 {
     int h = direct_fd(c->a[0]);
+    struct sb_fdcache *e = cached(c->a[0], SB_FD_DATA);
+    if (e) {
+        long n = copy_out(e, (void *)c->a[1], c->a[2], e->pos);
+        if (n > 0)
+            e->pos += (unsigned long)n;
+        return n;
+    }
     if (h < 0)
         return sb_forward(c);
     if (!SB_ARENA_OK(c->a[1], c->a[2]))
@@ -100,13 +147,25 @@ long sys_writev(struct sb_call *c)
 long sys_readv(struct sb_call *c)
 {
     int h = direct_fd(c->a[0]);
-    if (h < 0)
+    struct sb_fdcache *e = cached(c->a[0], SB_FD_DATA);
+    if (h < 0 && !e)
         return sb_forward(c);
     const struct iov *v = (const void *)c->a[1];
     unsigned long n = c->a[2], total;
     long err = check_iov(v, n, &total);
     if (err)
         return err;
+    if (e) {
+        long done = 0;
+        for (unsigned long i = 0; i < n; i++) {
+            long got = copy_out(e, (void *)v[i].base, v[i].len, e->pos);
+            e->pos += (unsigned long)got;
+            done += got;
+            if ((unsigned long)got < v[i].len)
+                break;
+        }
+        return done;
+    }
     return each_buffer(__NR_read, h, v, n);
 }
 
@@ -114,6 +173,8 @@ long sys_ioctl(struct sb_call *c)
 {
     struct sb_stdio *s = stdio_of(direct_fd(c->a[0]));
     unsigned long req = c->a[1] & 0xffffffffUL;
+    if (cached(c->a[0], SB_FD_NOTTY) && (req == TCGETS || req == TIOCGWINSZ))
+        return -ENOTTY; /* isatty() on every file CPython opens */
     if (!s || (req != TCGETS && req != TIOCGWINSZ))
         return sb_forward(c);
     if (!s->isatty)
@@ -127,6 +188,13 @@ long sys_ioctl(struct sb_call *c)
 
 static long stat_stdio(struct sb_call *c, unsigned long fd, unsigned long buf)
 {
+    struct sb_fdcache *e = cached(fd, SB_FD_STAT);
+    if (e) {
+        if (!SB_ARENA_OK(buf, sizeof e->stat))
+            return -EFAULT;
+        memcpy((void *)buf, e->stat, sizeof e->stat);
+        return 0;
+    }
     struct sb_stdio *s = stdio_of(direct_fd(fd));
     if (!s || !s->has_stat)
         return sb_forward(c);
@@ -152,9 +220,41 @@ long sys_newfstatat(struct sb_call *c)
 long sys_close(struct sb_call *c)
 {
     long r = sb_forward(c); /* the broker keeps the authoritative fd table */
-    if (r == 0 && c->a[0] < SB_MAX_FDS)
+    if (r == 0 && c->a[0] < SB_MAX_FDS) {
         ST->fd_host[c->a[0]] = -1;
+        ST->fdc[c->a[0]].flags = 0;
+    }
     return r;
+}
+
+long sys_pread64(struct sb_call *c)
+{
+    struct sb_fdcache *e = cached(c->a[0], SB_FD_DATA);
+    if (!e)
+        return sb_forward(c);
+    if ((long)c->a[3] < 0)
+        return -EINVAL;
+    return copy_out(e, (void *)c->a[1], c->a[2], c->a[3]);
+}
+
+long sys_lseek(struct sb_call *c)
+{
+    struct sb_fdcache *e = cached(c->a[0], SB_FD_DATA);
+    if (!e)
+        return sb_forward(c);
+    long off = (long)c->a[1], base;
+    switch (c->a[2]) {
+    case 0: base = 0; break;                     /* SEEK_SET */
+    case 1: base = (long)e->pos; break;          /* SEEK_CUR */
+    case 2: base = (long)slot_size(e); break;    /* SEEK_END */
+    default: /* SEEK_DATA, SEEK_HOLE: the broker knows */
+        uncache(c->t, c->a[0]);
+        return sb_forward(c);
+    }
+    if ((off > 0 && base > 0x7fffffffffffffffL - off) || base + off < 0)
+        return -EINVAL;
+    e->pos = (unsigned long)(base + off);
+    return (long)e->pos;
 }
 
 /* The broker keeps the fd table; we only mirror which fds are inherited
@@ -162,31 +262,32 @@ long sys_close(struct sb_call *c)
  * sends writes to the broker. */
 static long mirror_dup(long newfd, unsigned long oldfd)
 {
-    if (newfd >= 0 && newfd < SB_MAX_FDS)
+    if (newfd >= 0 && newfd < SB_MAX_FDS && newfd != (long)oldfd) {
         ST->fd_host[newfd] = direct_fd(oldfd);
+        struct sb_fdcache *e = cached(oldfd, SB_FD_STAT | SB_FD_NOTTY);
+        if (e) { /* same file: same answers, but the offset is the broker's again */
+            ST->fdc[newfd] = *e;
+            ST->fdc[newfd].flags &= ~SB_FD_DATA;
+        }
+    }
     return newfd;
 }
 
-long sys_dup(struct sb_call *c)
+/* A dup shares the file offset: a prefetched fd goes back to the broker first. */
+static long dup_call(struct sb_call *c)
 {
+    uncache(c->t, c->a[0]);
     return mirror_dup(sb_forward(c), c->a[0]);
 }
 
-long sys_dup2(struct sb_call *c)
-{
-    return mirror_dup(sb_forward(c), c->a[0]);
-}
-
-long sys_dup3(struct sb_call *c)
-{
-    return mirror_dup(sb_forward(c), c->a[0]);
-}
+long sys_dup(struct sb_call *c) { return dup_call(c); }
+long sys_dup2(struct sb_call *c) { return dup_call(c); }
+long sys_dup3(struct sb_call *c) { return dup_call(c); }
 
 long sys_fcntl(struct sb_call *c)
 {
-    long r = sb_forward(c);
     unsigned long cmd = c->a[1] & 0xffffffffUL;
     if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)
-        mirror_dup(r, c->a[0]);
-    return r;
+        return dup_call(c);
+    return sb_forward(c);
 }

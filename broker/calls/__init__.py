@@ -4,7 +4,7 @@ Importing the package registers every handler; a BROKER row of the syscall
 table without a handler (or a handler for a row that is not BROKER) is an
 import-time error."""
 
-from . import exec, fds, files, memory, metadata, process, waiting  # noqa: F401  (importing registers the handlers)
+from . import exec, fds, files, fs_write, memory, metadata, misc, process, waiting  # noqa: F401  (importing registers the handlers)
 from .fdtable import OpenFile
 from .registry import HANDLERS, Wait, serve
 from ..syscall_table import BROKER, BY_NAME, DENIED, TABLE

@@ -7,7 +7,6 @@ its fd_host map, so they keep going straight to the real fd."""
 
 from __future__ import annotations
 
-import dataclasses
 import errno
 import fcntl
 import os
@@ -20,19 +19,11 @@ from .registry import as_fd, handles
 
 FD_CLOEXEC = lib.FD_CLOEXEC
 SETFL_MASK = lib.O_APPEND | lib.O_NONBLOCK
-VIRTUAL_STATUS = ("stdio", "pipe")  # kinds whose F_GETFL/F_SETFL flags we keep ourselves
+VIRTUAL_STATUS = ("stdio", "pipe", "data", "dev")  # kinds whose F_GETFL/F_SETFL flags we keep ourselves
 
 
 def _duplicate(sb, f: OpenFile, lowest: int, cloexec: bool) -> int:
-    copy = dataclasses.replace(f, hostfd=os.dup(f.hostfd) if f.hostfd >= 0 else -1,
-                               cloexec=cloexec)
-    return fdtable.install(sb, copy, lowest)
-
-
-def _close(sb, fd: int) -> None:
-    old = sb.fds.pop(fd, None)
-    if old is not None and old.hostfd >= 0:
-        os.close(old.hostfd)
+    return fdtable.install(sb, fdtable.duplicate(f, cloexec), lowest)
 
 
 @handles("dup")
@@ -46,10 +37,7 @@ def _dup3(sb, old: int, new: int, cloexec: bool) -> int:
         return -errno.EBADF
     if new == old:
         return new
-    copy = dataclasses.replace(f, hostfd=os.dup(f.hostfd) if f.hostfd >= 0 else -1,
-                               cloexec=cloexec)
-    _close(sb, new)
-    sb.fds[new] = copy
+    fdtable.place(sb, new, fdtable.duplicate(f, cloexec))
     return new
 
 
@@ -82,7 +70,7 @@ def sys_pipe2(sb, fds, flags, *_):
                                            status=status | lib.O_WRONLY, cloexec=cloexec))
     except OSError:
         if rfd >= 0:
-            _close(sb, rfd)
+            fdtable.release(sb, rfd)
         else:
             os.close(r)
         raise

@@ -5,18 +5,25 @@ The runtime only knows which fds go straight to an inherited stdio fd
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import os
 import selectors
+import stat as stat_mod
+import struct
 from dataclasses import dataclass, field
 
+from .. import kernel
+from ..arena import BASE
 from ..fsview import Node
+from .._native import ffi, lib
 from .registry import Wait, as_fd
 
 
 @dataclass
 class OpenFile:
-    kind: str  # "file", "dir", "vdir" (synthetic directory), "stdio", "pipe"
+    kind: str  # "file", "dir", "vdir" (synthetic directory), "stdio", "pipe",
+    #            "data", "dev" (files the broker makes up: broker/virtual.py)
     node: Node | None = None
     hostfd: int = -1  # stdio: the broker's own duplicate, for poll
     writable: bool = False
@@ -25,8 +32,11 @@ class OpenFile:
     status: int = 0  # stdio, pipe: the F_GETFL flags the program sees
     cloexec: bool = False
     entries: list[str] = field(default_factory=list)  # vdir
-    pos: int = 0  # vdir
+    pos: int = 0  # vdir, data
     real: int = -1  # stdio: the inherited fd (0, 1 or 2) the runtime uses directly
+    dtypes: dict[str, int] = field(default_factory=dict)  # vdir: d_type by name (else DT_DIR)
+    data: bytes = b""  # data: the contents, made when it was opened
+    slot: int = -1  # the prefetch slot holding a copy of the contents, if any
 
 
 def get(sb, fd: int) -> OpenFile:
@@ -40,15 +50,77 @@ def install(sb, f: OpenFile, lowest: int = 0) -> int:
     """Puts f at the lowest free fd >= lowest, like the kernel."""
     for fd in range(lowest, sb.limits.open_files):
         if fd not in sb.fds:
-            sb.fds[fd] = f
+            place(sb, fd, f)
             return fd
     if f.hostfd >= 0:
         os.close(f.hostfd)
     raise OSError(errno.EMFILE, "too many open files")
 
 
+def place(sb, fd: int, f: OpenFile) -> None:
+    """Puts f at fd (closing whatever was there) and tells the runtime what
+    it may answer about it locally."""
+    release(sb, fd)
+    sb.fds[fd] = f
+    publish(sb, fd, f)
 
-STREAMS = ("file", "pipe")  # kinds whose bytes the broker moves with read/write
+
+def release(sb, fd: int) -> OpenFile | None:
+    f = sb.fds.pop(fd, None)
+    if f is not None and f.hostfd >= 0:
+        os.close(f.hostfd)
+    return f
+
+
+def duplicate(f: OpenFile, cloexec: bool) -> OpenFile:
+    """A new fd on the same open file description (shared offset and flags)."""
+    return dataclasses.replace(f, hostfd=os.dup(f.hostfd) if f.hostfd >= 0 else -1,
+                               cloexec=cloexec, slot=-1)
+
+
+# -- the runtime's per-fd cache (struct sb_fdcache): round trips saved -------
+
+FDC = BASE + ffi.offsetof("struct sb_state", "fdc")
+FDC_SIZE = ffi.sizeof("struct sb_fdcache")
+STAT_SIZE = ffi.sizeof("struct stat")
+
+
+def _free_slot(sb) -> int:
+    used = {f.slot for f in sb.fds.values()}
+    return next((i for i in range(lib.SB_PREFETCH_SLOTS) if i not in used), -1)
+
+
+def publish(sb, fd: int, f: OpenFile) -> None:
+    """Writes fd's entry: ENOTTY for files and directories; on read-only
+    mounts the fstat result, and for a small file its whole contents in a
+    prefetch slot.  Only the sandbox's own answers depend on it."""
+    if fd >= lib.SB_MAX_FDS:
+        return
+    flags, size, st = 0, 0, b""
+    if f.kind in ("file", "dir", "data"):
+        flags |= lib.SB_FD_NOTTY
+    frozen = f.node is not None and f.node.mount is not None and not f.node.mount.writable
+    if f.kind in ("file", "dir") and frozen and not f.writable:
+        st = kernel.stat_bytes(f.hostfd)
+        flags |= lib.SB_FD_STAT
+        mode, size = struct.unpack_from("<I", st, 24)[0], struct.unpack_from("<q", st, 48)[0]
+        if stat_mod.S_ISREG(mode) and size <= lib.SB_PREFETCH_SLOT:
+            f.slot = _free_slot(sb)
+            if f.slot >= 0:
+                addr = lib.SB_PREFETCH_BASE + f.slot * lib.SB_PREFETCH_SLOT
+                size = sb.arena.copy_in(addr, f.hostfd, 0, size)
+                flags |= lib.SB_FD_DATA
+    elif f.kind == "data" and len(f.data) <= lib.SB_PREFETCH_SLOT:
+        f.slot = _free_slot(sb)
+        if f.slot >= 0:
+            sb.arena.write(lib.SB_PREFETCH_BASE + f.slot * lib.SB_PREFETCH_SLOT, f.data)
+            flags, size = flags | lib.SB_FD_DATA, len(f.data)
+    entry = struct.pack("<IIQQ", flags, max(f.slot, 0), size, f.pos if f.kind == "data" else 0)
+    sb.arena.write(FDC + fd * FDC_SIZE, entry + st.ljust(FDC_SIZE - len(entry), b"\0"))
+
+
+STREAMS = ("file", "pipe", "data", "dev")  # kinds whose bytes the broker moves with read/write
+MADE_UP = ("data", "dev")  # no host fd: the bytes come from the broker
 
 
 def host_file(sb, fd: int) -> OpenFile:
@@ -82,6 +154,10 @@ def writable_file(sb, fd) -> OpenFile:
 
 def read_from(f: OpenFile, n: int) -> bytes:
     """Up to n bytes; a pipe with nothing in it makes the caller wait."""
+    if f.kind in MADE_UP:
+        data = read_at(f, n, f.pos)
+        f.pos += len(data) if f.kind == "data" else 0
+        return data
     try:
         return os.read(f.hostfd, n)
     except BlockingIOError:
@@ -90,7 +166,29 @@ def read_from(f: OpenFile, n: int) -> bytes:
         raise Wait([(f.hostfd, selectors.EVENT_READ)]) from None
 
 
+def read_at(f: OpenFile, n: int, offset: int) -> bytes:
+    """pread on a made-up file: a slice of its data, or /dev/null, /dev/zero
+    and /dev/random, /dev/urandom (the broker's os.urandom)."""
+    if f.kind == "data":
+        return f.data[offset:offset + n]
+    device = f.node.virtual.device
+    return b"" if device == "null" else bytes(n) if device == "zero" else os.urandom(n)
+
+
+def seek(f: OpenFile, offset: int, whence: int) -> int:
+    """lseek on a made-up file: data keeps a position, devices stay at 0."""
+    if f.kind == "dev":
+        return 0
+    base = {os.SEEK_SET: 0, os.SEEK_CUR: f.pos, os.SEEK_END: len(f.data)}.get(whence)
+    if base is None or base + offset < 0:
+        raise OSError(errno.EINVAL, "invalid seek")
+    f.pos = base + offset
+    return f.pos
+
+
 def write_to(f: OpenFile, data: bytes) -> int:
+    if f.kind == "dev":  # every device here swallows what is written, like Linux
+        return len(data)
     try:
         return os.write(f.hostfd, data)
     except BlockingIOError:

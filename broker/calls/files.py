@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import stat as stat_mod
 import struct
 
-from .. import kernel
+from .. import kernel, virtual
 from ..fsview import Node
 from .._native import lib
 from . import fdtable
@@ -25,6 +26,10 @@ OPEN_PASS = (lib.O_ACCMODE | lib.O_CREAT | lib.O_EXCL | lib.O_TRUNC | lib.O_APPE
 
 
 def _open_node(sb, node: Node, flags: int, mode: int) -> int:
+    if node.virtual is not None:  # /dev/null, /proc/self/..., /etc/passwd: made up
+        return virtual.open_node(sb, node, flags)
+    if flags & lib.O_PATH:  # open(2) ignores the other flags; openat2 would refuse them
+        flags &= lib.O_PATH | lib.O_DIRECTORY | lib.O_NOFOLLOW | lib.O_CLOEXEC
     tmpfile = (flags & lib.O_TMPFILE) == lib.O_TMPFILE  # O_TMPFILE includes O_DIRECTORY
     writing = (flags & O_ACCMODE) != os.O_RDONLY or flags & WRITE_FLAGS or tmpfile
     if node.mount is None:
@@ -33,9 +38,12 @@ def _open_node(sb, node: Node, flags: int, mode: int) -> int:
         return fdtable.install(sb, OpenFile("vdir", node, entries=sb.view.synthetic_children(node)))
     if writing and not node.mount.writable:
         raise OSError(errno.EROFS, "read-only mount")
-    if tmpfile:
-        raise OSError(errno.EOPNOTSUPP, "O_TMPFILE is not supported yet")
-    hostfd = sb.view.open(node, (flags & OPEN_PASS) | os.O_NOCTTY, mode & 0o777 & ~sb.umask)
+    # O_TMPFILE: an unnamed file in the directory node (kept as its node, so
+    # linkat can check the mount).  openat2 takes a mode only when creating.
+    creating = flags & lib.O_CREAT or tmpfile
+    passed = (flags & OPEN_PASS) | (lib.O_TMPFILE if tmpfile else 0)
+    passed |= 0 if flags & lib.O_PATH else os.O_NOCTTY
+    hostfd = sb.view.open(node, passed, mode & 0o777 & ~sb.umask if creating else 0)
     st = os.fstat(hostfd)
     kind = "dir" if stat_mod.S_ISDIR(st.st_mode) else "file"
     return fdtable.install(sb, OpenFile(kind, node, hostfd, writable=bool(writing),
@@ -57,12 +65,7 @@ def sys_open(sb, path, flags, mode, *_):
 
 @handles("close")
 def sys_close(sb, fd, *_):
-    f = sb.fds.pop(as_fd(fd), None)
-    if f is None:
-        return -errno.EBADF
-    if f.hostfd >= 0:
-        os.close(f.hostfd)
-    return 0
+    return 0 if fdtable.release(sb, as_fd(fd)) is not None else -errno.EBADF
 
 
 @handles("read")
@@ -75,6 +78,15 @@ def sys_read(sb, fd, buf, count, *_):
 
 @handles("pread64")
 def sys_pread64(sb, fd, buf, count, offset, *_):
+    f = fdtable.get(sb, as_fd(fd))
+    if f.kind in fdtable.MADE_UP:
+        if not f.readable:
+            return -errno.EBADF
+        if as_signed(offset) < 0:
+            return -errno.EINVAL
+        data = fdtable.read_at(f, min(count, MAX_IO, sb.arena.room(buf)), offset)
+        sb.arena.write(buf, data)
+        return len(data)
     f = fdtable.host_file(sb, fd)
     if as_signed(offset) < 0:
         return -errno.EINVAL
@@ -141,15 +153,31 @@ def sys_lseek(sb, fd, offset, whence, *_):
     if f.kind == "vdir":
         f.pos = 0
         return 0
+    if f.kind in fdtable.MADE_UP:
+        return fdtable.seek(f, as_signed(offset), whence)
     if whence > 4:
         return -errno.EINVAL
     return os.lseek(f.hostfd, as_signed(offset), whence)
 
 
 @handles("ioctl")
-def sys_ioctl(sb, fd, *_):
-    fdtable.get(sb, as_fd(fd))
-    return -errno.ENOTTY
+def sys_ioctl(sb, fd, request, arg, *_):
+    """FIONREAD (bytes ready to read); no other request reaches a device here."""
+    f = fdtable.get(sb, as_fd(fd))
+    if request & 0xFFFFFFFF != lib.FIONREAD:
+        return -errno.ENOTTY
+    if f.kind == "data":
+        ready = len(f.data) - f.pos
+    elif f.kind == "file":
+        ready = max(0, os.fstat(f.hostfd).st_size - os.lseek(f.hostfd, 0, os.SEEK_CUR))
+    elif f.kind in ("pipe", "stdio") and f.hostfd >= 0:
+        ready = struct.unpack("<i", fcntl.ioctl(f.hostfd, lib.FIONREAD, bytes(4)))[0]
+    elif f.kind in ("dir", "vdir"):
+        return -errno.ENOTTY
+    else:
+        ready = 0
+    sb.arena.write(arg, struct.pack("<i", max(0, min(ready, 0x7FFFFFFF))))
+    return 0
 
 
 @handles("getdents64")
@@ -168,7 +196,8 @@ def sys_getdents64(sb, fd, buf, count, *_):
                 if not out:
                     return -errno.EINVAL
                 break
-            rec = struct.pack("<QqHB", f.pos + 1, f.pos + 1, reclen, 4) + name
+            dtype = f.dtypes.get(names[f.pos], lib.DT_DIR)
+            rec = struct.pack("<QqHB", f.pos + 1, f.pos + 1, reclen, dtype) + name
             out += rec.ljust(reclen, b"\0")
             f.pos += 1
         data = bytes(out)

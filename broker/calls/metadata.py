@@ -28,6 +28,8 @@ def _node_fd(sb, node: Node) -> int:
 
 
 def _stat_node(sb, node: Node) -> bytes:
+    if node.virtual is not None:
+        return sb.view.virtual.stat_bytes(node)
     fd = _node_fd(sb, node)
     try:
         return kernel.stat_bytes(fd)
@@ -41,7 +43,7 @@ def _stat_fd(sb, fd: int) -> bytes:
         if not f.stat:
             raise OSError(errno.EBADF, "no stat recorded")
         return f.stat
-    if f.kind == "vdir":
+    if f.kind in ("vdir",) + fdtable.MADE_UP:
         return _stat_node(sb, f.node)
     return kernel.stat_bytes(f.hostfd)
 
@@ -81,6 +83,9 @@ def sys_statx(sb, dirfd, path, flags, mask, buf, *_):
         data = kernel.statx_bytes(f.hostfd, mask & 0xFFFFFFFF)
     else:
         node = resolve_at(sb, dirfd, p, follow=not flags & AT_SYMLINK_NOFOLLOW, empty_ok=bool(flags & AT_EMPTY_PATH))
+        if node.virtual is not None:
+            sb.arena.write(buf, sb.view.virtual.statx_bytes(node, mask & 0xFFFFFFFF))
+            return 0
         fd = _node_fd(sb, node)
         try:
             data = kernel.statx_bytes(fd, mask & 0xFFFFFFFF)
@@ -95,6 +100,8 @@ def sys_faccessat2(sb, dirfd, path, mode, flags, *_):
     if mode & ~7:
         return -errno.EINVAL
     node = resolve_at(sb, as_fd(dirfd), read_path(sb, path), follow=not flags & AT_SYMLINK_NOFOLLOW)
+    if node.virtual is not None:
+        return sb.view.virtual.access(node, mode)
     st = struct.unpack_from("<QQQIII", _stat_node(sb, node))
     st_mode = st[3]
     if mode & os.W_OK and (node.mount is None or not node.mount.writable):
@@ -119,7 +126,7 @@ def sys_readlinkat(sb, dirfd, path, buf, size, *_):
     if as_signed(size) <= 0:
         return -errno.EINVAL
     node = resolve_at(sb, as_fd(dirfd), read_path(sb, path), follow=False)
-    target = sb.view._readlink(node)
+    target = node.virtual.target if node.virtual is not None else sb.view._readlink(node)
     if target is None:
         return -errno.EINVAL
     data = os.fsencode(target)[: min(size, 4096)]
@@ -142,6 +149,8 @@ def sys_getcwd(sb, buf, size, *_):
 
 
 def _enter(sb, node: Node) -> int:
+    if node.virtual is not None and node.virtual.kind != "dir":
+        raise OSError(errno.ENOTDIR, "not a directory")
     if node.mount is not None:
         fd = sb.view.open(node, lib.O_PATH | lib.O_DIRECTORY)
         os.close(fd)

@@ -13,6 +13,9 @@ AT_FDCWD = lib.AT_FDCWD
 
 
 def read_path(sb, addr: int) -> str:
+    checked = getattr(sb, "checked_paths", None)
+    if checked and addr in checked:  # the copy the policy judged: act on that one
+        return checked[addr]
     raw = sb.arena.read_cstr(addr)
     return os.fsdecode(raw)
 

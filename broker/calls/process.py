@@ -6,7 +6,7 @@ import errno
 import struct
 import time
 
-from .registry import handles
+from .registry import as_fd, handles
 
 
 @handles("clock_getres")
@@ -52,6 +52,18 @@ def sys_prlimit64(sb, pid, resource, new, old, *_):
 @handles("getrlimit")
 def sys_getrlimit(sb, resource, old, *_):
     return sys_prlimit64(sb, 0, resource, 0, old)
+
+
+@handles("getgroups")
+def sys_getgroups(sb, size, groups, *_):
+    """One supplementary group, the sandbox's gid (id and ls ask)."""
+    have = [sb.identity.gid]
+    size = as_fd(size)
+    if size < 0 or 0 < size < len(have):
+        return -errno.EINVAL
+    if size:
+        sb.arena.write(groups, struct.pack(f"<{len(have)}I", *have))
+    return len(have)
 
 
 @handles("sysinfo")

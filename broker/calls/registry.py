@@ -13,6 +13,7 @@ from typing import Callable
 
 from .. import kernel
 from ..arena import Fault
+from ..policy.enforce import gate
 from ..syscall_table import BY_NAME, DENIED
 
 class Wait(Exception):
@@ -49,6 +50,10 @@ def as_signed(v: int) -> int:
 def serve(sb, nr: int, args: tuple[int, ...]) -> tuple[int, ...]:
     """One forwarded system call: never raises for anything the sandbox sent."""
     name = kernel.SYSCALL_NAME.get(nr)
+    if name is not None:  # the policy first: it may deny or kill even a call served below
+        stop = gate(sb, name, args)
+        if stop is not None:
+            return stop
     call = BY_NAME.get(name) if name else None
     if call is None:
         sb.deny(name or f"syscall {nr}", "not in strictbox's syscall table", errno.ENOSYS)

@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/select.h>
 #include <time.h>
 #include <unistd.h>
@@ -31,6 +32,8 @@ int main(void)
     printf("waited >= 50ms: %d\n", elapsed_ms(t0) >= 50);
     printf("write %zd\n", write(p[1], "hello", 5));
     printf("poll full: %d revents %#x\n", poll(&pf, 1, -1), pf.revents);
+    int ready = -1;
+    printf("FIONREAD %d: %d\n", ioctl(p[0], FIONREAD, &ready), ready);
     fd_set r;
     FD_ZERO(&r);
     FD_SET(p[0], &r);

@@ -5,6 +5,8 @@
 #include "arch.h"
 
 #define ST ((struct sb_state *)SB_ARENA_BASE)
+_Static_assert(SB_ARENA_BASE + sizeof(struct sb_state) <= SB_PREFETCH_BASE, "sb_state overlaps the prefetch slots");
+_Static_assert(SB_PREFETCH_BASE + SB_PREFETCH_SLOTS * SB_PREFETCH_SLOT <= SB_ARENA_BASE + SB_STATE_SIZE, "prefetch slots overflow the state area");
 
 /* One trapped system call: the saved registers and the decoded arguments. */
 struct sb_call {

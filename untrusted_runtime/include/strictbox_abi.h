@@ -18,15 +18,24 @@ typedef __s64 int64_t;
 #endif
 
 #define SB_MAGIC 0x7862746369727473
-#define SB_ABI_VERSION 2
+#define SB_ABI_VERSION 3
 #define SB_ARENA_BASE 0x10000
-#define SB_STATE_SIZE 0x80000
+#define SB_STATE_SIZE 0x300000 /* sb_state, then the prefetch slots */
 #define SB_IMAGE_BASE 0x400000
 #define SB_THREAD_BLOCK 0x10000
 #define SB_MAX_VMAS 4096
 #define SB_MAX_FDS 1024
 #define SB_NSIG 65
 #define SB_NSTDIO 3
+/* Small read-only files are copied into a slot when opened, so the runtime
+ * serves their read, pread, lseek and fstat without a round trip. */
+#define SB_PREFETCH_BASE 0x90000 /* SB_ARENA_BASE + 0x80000 */
+#define SB_PREFETCH_SLOTS 32
+#define SB_PREFETCH_SLOT 0x10000
+/* sb_fdcache.flags */
+#define SB_FD_STAT 1  /* stat holds fstat of the fd (a read-only mount) */
+#define SB_FD_NOTTY 2 /* a file or directory: terminal ioctls answer ENOTTY */
+#define SB_FD_DATA 4  /* the whole file is in prefetch slot `slot`; pos is ours */
 /* The clock page: one read-only page shared by every sandbox of a broker and
  * kept fresh by a broker thread every SB_CLOCK_TICK_NS (strict mode disables
  * the TSC, so there is no vDSO clock to read). */
@@ -45,6 +54,15 @@ struct sb_clock {
     int64_t realtime_ns;
     int64_t monotonic_ns;
     int64_t boottime_ns;
+};
+
+/* What the broker told the runtime about a broker-held fd when it opened it. */
+struct sb_fdcache {
+    uint32_t flags;
+    uint32_t slot;
+    uint64_t size;
+    uint64_t pos;
+    uint8_t stat[144];
 };
 
 struct sb_range {
@@ -110,6 +128,7 @@ struct sb_state {
     /* fd_host[vfd] >= 0: the program's vfd is that real fd of this process
      * (inherited stdio), read and written directly; -1: held by the broker. */
     int32_t fd_host[1024];
+    struct sb_fdcache fdc[1024];
     uint32_t nvmas;
     uint32_t pad2;
     struct sb_vma vmas[4096];

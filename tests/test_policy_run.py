@@ -1,0 +1,151 @@
+"""Policies enforced on real sandboxed programs (busybox-static, CPython)."""
+
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+import strictbox
+from strictbox.policy import Policy, profile
+
+from conftest import BUSYBOX, requires_busybox, sandboxed
+
+pytestmark = requires_busybox
+GPL = "/usr/share/common-licenses/GPL-3"
+
+
+@pytest.fixture
+def data(tmp_path):
+    d = tmp_path / "data"
+    d.mkdir()
+    (d / "public.txt").write_text("public\n")
+    (d / "secret.txt").write_text("secret\n")
+    os.symlink("secret.txt", d / "innocent")
+    return d
+
+
+def test_denied_call_names_call_argument_and_rule_and_returns_the_errno(data):
+    p = Policy().deny("openat", 'path == "/data/secret*"', errno="ENOTBLK")
+    r = sandboxed([BUSYBOX, "cat", "/data/public.txt", "/data/secret.txt"],
+                  ro=[f"{data}:/data"], policy=p)
+    assert r.stdout == b"public\n"
+    assert b"/data/secret.txt': Block device required" in r.stderr  # ENOTBLK reached the program
+    assert r.returncode == 1 and r.reason is None
+    [line] = [l for l in r.log if l.startswith("denied openat")]
+    assert 'path="/data/secret.txt"' in line  # the argument
+    assert "[errno.ENOTBLK] openat = 'path == \"/data/secret*\"'" in line  # the rule
+    assert line.endswith("(ENOTBLK)")
+    assert r.stats["denied"] >= 1
+
+
+def test_a_symlink_does_not_dodge_a_path_filter(data):
+    p = Policy().deny("openat", 'path == "/data/secret*"', errno="EACCES")
+    r = sandboxed([BUSYBOX, "cat", "/data/innocent"], ro=[f"{data}:/data"], policy=p)
+    assert r.stdout == b"" and b"Permission denied" in r.stderr
+    assert any('path="/data/secret.txt"' in l for l in r.log)
+
+
+def test_flag_filter_keeps_openat_read_only(tmp_path):
+    p = Policy().allow("openat").deny("openat", "flags & O_ACCMODE != O_RDONLY", errno="EROFS")
+    # builtins only: busybox sh cannot fork in a sandbox
+    r = sandboxed([BUSYBOX, "sh", "-c", f"read line < {GPL} && echo read; echo x > /tmp/f"],
+                  policy=p)
+    assert r.stdout == b"read\n"
+    assert b"Read-only file system" in r.stderr
+    [line] = [l for l in r.log if l.startswith("denied openat")]
+    assert 'path="/tmp/f"' in line and "flags=0x241" in line and "O_ACCMODE != O_RDONLY" in line
+
+
+def test_kill_action_ends_the_run_with_the_reason(data):
+    p = Policy().kill("openat", 'path == "/data/secret*"')
+    r = sandboxed([BUSYBOX, "cat", "/data/public.txt", "/data/secret.txt", "/data/public.txt"],
+                  ro=[f"{data}:/data"], policy=p)
+    assert r.stdout == b"public\n"  # the second public.txt never printed
+    assert r.returncode == -9
+    assert r.reason.startswith("policy: killed on openat(") and "secret.txt" in r.reason
+
+
+def test_log_action_allows_and_records(data):
+    r = sandboxed([BUSYBOX, "cat", "/data/public.txt"], ro=[f"{data}:/data"],
+                  policy=Policy().log("openat"))
+    assert r.stdout == b"public\n" and r.returncode == 0
+    assert any(l.startswith("logged openat(") and "/data/public.txt" in l for l in r.log)
+
+
+def test_path_rules_apply_to_every_path_call(data):
+    p = Policy().path("/data/secret*", "errno(EACCES)")
+    r = sandboxed([BUSYBOX, "ls", "-l", "/data/secret.txt", "/data/public.txt"],
+                  ro=[f"{data}:/data"], policy=p)
+    assert b"public.txt" in r.stdout and b"secret.txt" not in r.stdout
+    assert any("[[path]] match = \"/data/secret*\"" in l for l in r.log)
+
+
+def test_default_action_with_allow_list():
+    p = profile("minimal")
+    r = sandboxed([BUSYBOX, "sort", GPL], policy=p)
+    want = subprocess.run([BUSYBOX, "sort", GPL], capture_output=True).stdout
+    assert r.stdout == want and r.returncode == 0
+    r = sandboxed([BUSYBOX, "sh", "-c", "echo x > /tmp/f"], policy=p)
+    assert r.returncode != 0 and b"Read-only file system" in r.stderr
+
+
+def test_compute_profile_has_stdio_and_no_files():
+    r = sandboxed([BUSYBOX, "sort"], input=b"pear\napple\n", policy="compute")
+    assert r.stdout == b"apple\npear\n" and r.returncode == 0
+    r = sandboxed([BUSYBOX, "cat", BUSYBOX], policy="compute")
+    assert r.returncode == 1 and b"Permission denied" in r.stderr
+    assert any(l.startswith("denied openat(") and '"@file-read" = true' in l for l in r.log)
+
+
+def test_policy_mounts_identity_limits_and_time_reach_the_sandbox(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "a").write_text("hello\n")
+    p = (Policy().mount("/in", str(src)).mount("/scratch", mode="tmp")
+         .set_identity(uid=4321, hostname="polbox").set_time("deterministic")
+         .set_limits(wall=30))
+    runs = {("cat", "/in/a"): b"hello\n", ("id", "-u"): b"4321\n", ("hostname",): b"polbox\n",
+            ("date", "-u", "+%s"): b"946684800\n",
+            ("sh", "-c", "echo made > /scratch/x; read l < /scratch/x; echo $l"): b"made\n"}
+    for args, want in runs.items():
+        r = sandboxed([BUSYBOX, *args], policy=p)
+        assert (r.stdout, r.returncode) == (want, 0), (args, r.stderr, r.log)
+    assert not any(n.startswith("strictbox-mount-") for n in os.listdir(tmp_path.parent))
+
+
+def test_no_system_mounts_hides_the_host_libraries():
+    p = Policy()
+    p.system_mounts = False
+    r = sandboxed([BUSYBOX, "ls", "/lib"], policy=p)
+    assert r.returncode != 0 and b"No such file" in r.stderr
+
+
+@pytest.mark.skipif(shutil.which("python3") is None, reason="no python3")
+def test_python_profile_runs_a_script_and_denies_the_network(tmp_path):
+    script = tmp_path / "s.py"
+    script.write_text("import json, socket\nprint(json.dumps([1, 2]))\n"
+                      "try:\n    socket.socket()\nexcept OSError as e:\n    print(e.errno)\n")
+    r = sandboxed(["python3", str(script)], ro=[str(tmp_path)], policy="python")
+    assert r.stdout == b"[1, 2]\n13\n", r.stderr
+    assert any(l.startswith("denied socket(") and "@network" in l for l in r.log)
+
+
+def test_cli_run_with_a_policy_file(tmp_path):
+    f = tmp_path / "p.toml"
+    f.write_text('[errno.EACCES]\nopenat = \'path == "/usr/share/*"\'\n')
+    cmd = [sys.executable, "-m", "strictbox", "run", "--policy", str(f), "-v", "--",
+           BUSYBOX, "cat", GPL]
+    r = subprocess.run(cmd, capture_output=True)
+    assert r.returncode == 1
+    assert b"Permission denied" in r.stderr and b"denied openat(" in r.stderr
+    bad = tmp_path / "bad.toml"
+    bad.write_text('default = "maybe"\n')
+    r = subprocess.run(cmd[:5] + [str(bad), "--", BUSYBOX, "true"], capture_output=True)
+    assert r.returncode == 127 and b"bad.toml:1: unknown action 'maybe'" in r.stderr
+
+
+def test_run_refuses_an_unknown_profile():
+    with pytest.raises(strictbox.StrictboxError, match="no such policy file or built-in profile"):
+        strictbox.run([BUSYBOX, "true"], policy="nonesuch")
