@@ -33,3 +33,18 @@ def test_writable_mount_files_are_not_prefetched(compile_c, tmp_path):
     got = sandboxed([prog, "/w/f", "live"], rw=[f"{tmp_path}:/w"])
     assert got.reason is None, got.reason
     assert got.stdout == b"size 8 read 8 [one\ntwo\n]\n"
+
+
+def test_stat_answers_on_read_only_mounts_are_kept():
+    """200 stats of one path on a read-only mount: one round trip."""
+    script = "i=0; while [ $i -lt 200 ]; do [ -d /usr/lib ] || exit 1; i=$((i+1)); done"
+    got = sandboxed(["/bin/sh", "-c", script])
+    assert (got.reason, got.returncode) == (None, 0)
+    assert got.stats["broker"] < 60, got.stats
+
+
+def test_stat_on_writable_mounts_is_always_asked(tmp_path):
+    script = ": > /w/x; [ -s /w/x ] || echo empty; echo data > /w/x; [ -s /w/x ] && echo full"
+    got = sandboxed(["/bin/sh", "-c", script], rw=[f"{tmp_path}:/w"])
+    assert got.reason is None, got.reason
+    assert got.stdout == b"empty\nfull\n"

@@ -209,12 +209,53 @@ long sys_fstat(struct sb_call *c)
     return stat_stdio(c, c->a[0], c->a[1]);
 }
 
+/* The stat cache slot for an absolute path (NUL-terminated, short), or NULL. */
+static struct sb_statcache *stat_slot(const char *path, unsigned long flags, int for_insert)
+{
+    unsigned long len = 0, h = 1469598103934665603UL ^ flags;
+    while (len < SB_STAT_PATH && SB_ARENA_OK(path + len, 1) && path[len])
+        h = (h ^ (unsigned char)path[len++]) * 1099511628211UL;
+    if (len == 0 || len >= SB_STAT_PATH || !SB_ARENA_OK(path + len, 1) || path[len] || path[0] != '/')
+        return NULL;
+    for (unsigned i = 0; i < 8; i++) {
+        struct sb_statcache *e = &ST->statc[(h + i) % SB_STAT_CACHE];
+        if (e->used && e->flags == flags && !memcmp(e->path, path, len + 1))
+            return e;
+        if (for_insert && !e->used)
+            return e;
+    }
+    return for_insert ? &ST->statc[h % SB_STAT_CACHE] : NULL;
+}
+
 long sys_newfstatat(struct sb_call *c)
 {
     const char *path = (const char *)c->a[1];
-    if ((c->a[3] & AT_EMPTY_PATH) && SB_ARENA_OK(path, 1) && !path[0])
+    unsigned long flags = c->a[3] & 0xffffffffUL;
+    if ((flags & AT_EMPTY_PATH) && SB_ARENA_OK(path, 1) && !path[0])
         return stat_stdio(c, c->a[0], c->a[2]);
-    return sb_forward(c);
+    if (flags & ~(unsigned long)AT_SYMLINK_NOFOLLOW)
+        return sb_forward(c);
+    void *buf = (void *)c->a[2];
+    struct sb_statcache *e = stat_slot(path, flags, 0);
+    if (e) {
+        if (!SB_ARENA_OK(buf, sizeof e->stat))
+            return -EFAULT;
+        memcpy(buf, e->stat, sizeof e->stat);
+        return 0;
+    }
+    long keep = 0;
+    c->forwarded = 1;
+    long r = sb_broker(c->t, c->nr, c->a, 6, &keep, 1);
+    if (r == 0 && keep == 1 && SB_ARENA_OK(buf, sizeof e->stat) && (e = stat_slot(path, flags, 1))) {
+        unsigned long len = 0;
+        while (path[len])
+            len++;
+        memcpy(e->path, path, len + 1);
+        memcpy(e->stat, buf, sizeof e->stat);
+        e->flags = (unsigned)flags;
+        e->used = 1;
+    }
+    return r;
 }
 
 long sys_close(struct sb_call *c)

@@ -60,9 +60,19 @@ def sys_newfstatat(sb, dirfd, path, buf, flags, *_):
     if not p and flags & AT_EMPTY_PATH:
         data = _stat_fd(sb, dirfd) if dirfd != AT_FDCWD else _stat_node(sb, resolve_at(sb, dirfd, "", empty_ok=True))
     else:
-        data = _stat_node(sb, resolve_at(sb, dirfd, p, follow=not flags & AT_SYMLINK_NOFOLLOW))
+        node = resolve_at(sb, dirfd, p, follow=not flags & AT_SYMLINK_NOFOLLOW)
+        data = _stat_node(sb, node)
+        if p.startswith("/") and _frozen(node):
+            sb.arena.write(buf, data)
+            return 0, 1  # the runtime may keep this answer for this path
     sb.arena.write(buf, data)
     return 0
+
+
+def _frozen(node: Node) -> bool:
+    """A path whose stat the sandbox itself can never change: on a read-only
+    mount (the host could; like the view's link cache, we accept that)."""
+    return node.virtual is None and node.mount is not None and not node.mount.writable
 
 
 @handles("stat")

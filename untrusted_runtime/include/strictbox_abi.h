@@ -18,7 +18,7 @@ typedef __s64 int64_t;
 #endif
 
 #define SB_MAGIC 0x7862746369727473
-#define SB_ABI_VERSION 3
+#define SB_ABI_VERSION 4
 #define SB_ARENA_BASE 0x10000
 #define SB_STATE_SIZE 0x300000 /* sb_state, then the prefetch slots */
 #define SB_IMAGE_BASE 0x400000
@@ -36,6 +36,10 @@ typedef __s64 int64_t;
 #define SB_FD_STAT 1  /* stat holds fstat of the fd (a read-only mount) */
 #define SB_FD_NOTTY 2 /* a file or directory: terminal ioctls answer ENOTTY */
 #define SB_FD_DATA 4  /* the whole file is in prefetch slot `slot`; pos is ours */
+/* stat results by absolute path for read-only mounts (the broker says which
+ * answers may be kept): CPython stats the same directories on every import. */
+#define SB_STAT_CACHE 256
+#define SB_STAT_PATH 120
 /* The clock page: one read-only page shared by every sandbox of a broker and
  * kept fresh by a broker thread every SB_CLOCK_TICK_NS (strict mode disables
  * the TSC, so there is no vDSO clock to read). */
@@ -46,6 +50,13 @@ typedef __s64 int64_t;
 #define SB_OP_EXIT -1
 #define SB_OP_FAULT -2
 #define SB_OP_TIME -3
+
+/* Trace mode (boot.trace != 0, set for `strictbox trace` and `learn`): the
+ * runtime appends a record for each call it serves itself to the ring in
+ * sb_state.trace, and the broker drains it at every request and at exit.
+ * Like all of sb_state it is untrusted: the broker reads it defensively and
+ * decides nothing on it. */
+#define SB_TRACE_SLOTS 1024
 
 /* Seqlock: odd seq means an update is in progress. */
 struct sb_clock {
@@ -62,6 +73,13 @@ struct sb_fdcache {
     uint32_t slot;
     uint64_t size;
     uint64_t pos;
+    uint8_t stat[144];
+};
+
+struct sb_statcache {
+    uint32_t used;
+    uint32_t flags; /* the newfstatat flags the answer is for */
+    uint8_t path[120];
     uint8_t stat[144];
 };
 
@@ -100,6 +118,23 @@ struct sb_boot {
     uint8_t pad0[2];
     uint8_t random_seed[32];
     struct sb_stdio stdio[3];
+    uint32_t trace;
+    uint32_t pad3;
+};
+
+struct sb_trace_rec {
+    int64_t nr;
+    uint64_t args[6];
+    int64_t result;
+    int32_t tid;
+    uint32_t flags;
+};
+
+/* head counts the records ever written; record i is rec[i % SB_TRACE_SLOTS]. */
+struct sb_trace_ring {
+    uint64_t head;
+    uint64_t pad;
+    struct sb_trace_rec rec[1024]; /* SB_TRACE_SLOTS */
 };
 
 struct sb_sigaction {
@@ -129,9 +164,11 @@ struct sb_state {
      * (inherited stdio), read and written directly; -1: held by the broker. */
     int32_t fd_host[1024];
     struct sb_fdcache fdc[1024];
+    struct sb_statcache statc[256];
     uint32_t nvmas;
     uint32_t pad2;
     struct sb_vma vmas[4096];
+    struct sb_trace_ring trace;
 };
 
 /* Per-thread block at boot.threads_base + i * SB_THREAD_BLOCK; the rest of
