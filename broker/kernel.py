@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import struct
@@ -59,6 +60,18 @@ def punch_hole(fd: int, offset: int, length: int) -> None:
     if lib.fallocate(fd, mode, offset, length):
         e = ffi.errno
         raise OSError(e, os.strerror(e))
+
+
+@contextlib.contextmanager
+def no_umask():
+    """Creates files with exactly the mode asked for: the sandbox's own umask
+    is already applied, the broker's must not be applied again.  (The umask
+    is per process; the broker's loop is the only thread that creates.)"""
+    old = os.umask(0)
+    try:
+        yield
+    finally:
+        os.umask(old)
 
 
 def errno_value(name: str) -> int:

@@ -10,9 +10,10 @@ sandboxed against native, is what
 
     python3 benchmarks/regrtest_compare.py [-j N] [MODULE ...]
 
-reports (a table per module and the totals; about a minute or two on two
-cores).  Modules that fail sandboxed are listed in the closing note of
-issue 3 with their cause; add a module here when it passes.
+reports (a table per module and the totals; about five minutes for all of
+CHOSEN with -j 2 on two cores).  Modules that fail sandboxed are listed in
+the closing note of issue 3 with their cause; add a module here when it
+passes.
 
 Not compared: the exit status.  regrtest always starts faulthandler's
 watchdog *thread* on its way out, and the sandbox runs one thread, so a

@@ -316,22 +316,13 @@ def test_coreutils_write(case, pair):
     write_steps(WRITE_CASES[case], pair, input=STDIN_FOR_WRITE.get(case))
 
 
-# Known gaps: each flips to a failure (strict xfail) the day it is fixed.
+# Once gaps, now fixed: umask, trailing slash with O_CREAT, readlink ENOENT.
 GAPS = [
     pytest.param([["sh", "-c", "umask 000; exec touch f"], ["sh", "-c", "umask 002; exec mkdir d"],
-                  ["stat", "-c", "%n %a", "f", "d"]],
-                 id="umask 000 and 002",
-                 marks=pytest.mark.xfail(strict=True, reason=(
-                     "open(O_CREAT, 0666)/mkdir(0777) after umask(0)/umask(002) give 0644/0755: "
-                     "the broker's own process umask (022) is applied on top of the sandbox's"))),
+                  ["stat", "-c", "%n %a", "f", "d"]], id="umask 000 and 002"),
     pytest.param([["sh", "-c", "exec echo x > nodir/"], ["ls", "-1"]],
-                 id="create with a trailing slash",
-                 marks=pytest.mark.xfail(strict=True, reason=(
-                     "openat(\"nodir/\", O_WRONLY|O_CREAT) creates a regular file 'nodir' "
-                     "instead of failing EISDIR"))),
-    pytest.param([["readlink", "-v", "missing"]], id="readlink of a missing name",
-                 marks=pytest.mark.xfail(strict=True, reason=(
-                     "readlink/readlinkat of a name that does not exist answers EINVAL, not ENOENT"))),
+                 id="create with a trailing slash"),
+    pytest.param([["readlink", "-v", "missing"]], id="readlink of a missing name"),
 ]
 
 
@@ -665,9 +656,9 @@ def test_python(case, scripts, data, tmp_path):
         assert (box / "result.txt").read_text().endswith("appended\n")
 
 
-def _gap(code: str, id: str, reason: str):
-    return pytest.param(["-c", code, "{out}"], id=id,
-                        marks=pytest.mark.xfail(strict=True, reason=reason))
+def _gap(code: str, id: str, what: str):
+    """A case that was once a gap (`what` says how it failed)."""
+    return pytest.param(["-c", code, "{out}"], id=id)
 
 
 PY_GAPS = [

@@ -43,7 +43,11 @@ def _open_node(sb, node: Node, flags: int, mode: int) -> int:
     creating = flags & lib.O_CREAT or tmpfile
     passed = (flags & OPEN_PASS) | (lib.O_TMPFILE if tmpfile else 0)
     passed |= 0 if flags & lib.O_PATH else os.O_NOCTTY
-    hostfd = sb.view.open(node, passed, mode & 0o777 & ~sb.umask if creating else 0)
+    if creating:
+        with kernel.no_umask():
+            hostfd = sb.view.open(node, passed, mode & 0o777 & ~sb.umask)
+    else:
+        hostfd = sb.view.open(node, passed, 0)
     st = os.fstat(hostfd)
     kind = "dir" if stat_mod.S_ISDIR(st.st_mode) else "file"
     return fdtable.install(sb, OpenFile(kind, node, hostfd, writable=bool(writing),
@@ -54,7 +58,10 @@ def _open_node(sb, node: Node, flags: int, mode: int) -> int:
 def sys_openat(sb, dirfd, path, flags, mode, *_):
     flags &= 0xFFFFFFFF
     follow = not flags & lib.O_NOFOLLOW
-    node = resolve_at(sb, as_fd(dirfd), read_path(sb, path), follow)
+    p = read_path(sb, path)
+    if flags & lib.O_CREAT and p.endswith("/"):
+        return -errno.EISDIR  # Linux: O_CREAT never makes a directory
+    node = resolve_at(sb, as_fd(dirfd), p, follow)
     return _open_node(sb, node, flags, mode)
 
 
@@ -162,8 +169,18 @@ def sys_lseek(sb, fd, offset, whence, *_):
 
 @handles("ioctl")
 def sys_ioctl(sb, fd, request, arg, *_):
-    """FIONREAD (bytes ready to read); no other request reaches a device here."""
+    """FIONREAD (bytes ready to read) and FIONBIO (O_NONBLOCK); no other
+    request reaches a device here."""
     f = fdtable.get(sb, as_fd(fd))
+    if request & 0xFFFFFFFF == lib.FIONBIO:
+        on = struct.unpack("<i", sb.arena.read(arg, 4))[0] != 0
+        if f.kind in ("stdio", "pipe", "data", "dev"):  # flags we keep ourselves (see fds.py)
+            f.status = f.status | os.O_NONBLOCK if on else f.status & ~os.O_NONBLOCK
+        elif f.hostfd >= 0:
+            flags = fcntl.fcntl(f.hostfd, fcntl.F_GETFL)
+            fcntl.fcntl(f.hostfd, fcntl.F_SETFL,
+                        flags | os.O_NONBLOCK if on else flags & ~os.O_NONBLOCK)
+        return 0
     if request & 0xFFFFFFFF != lib.FIONREAD:
         return -errno.ENOTTY
     if f.kind == "data":

@@ -268,7 +268,8 @@ def sys_mkdirat(sb, dirfd, path, mode, *_):
                               (errno.EEXIST, errno.EEXIST))
     _writable(parent.mount)
     with _dir_fd(parent) as pfd:
-        os.mkdir(name, mode & PERM_BITS & ~sb.umask, dir_fd=pfd)
+        with kernel.no_umask():
+            os.mkdir(name, mode & PERM_BITS & ~sb.umask, dir_fd=pfd)
     return 0
 
 
@@ -483,10 +484,12 @@ def sys_utime(sb, path, buf, *_):
     return _utimens(sb, AT_FDCWD, path, ts, 0)
 
 
-def _refuse_chown(sb, call: str, node: Node | None) -> int:
+def _refuse_chown(sb, call: str, node: Node | None, uid: int = 0, gid: int = 0) -> int:
     if node is not None:  # a missing file or a read-only mount says so first, like Linux
         with _existing(sb, node):
             pass
+    if uid & 0xFFFFFFFF == 0xFFFFFFFF and gid & 0xFFFFFFFF == 0xFFFFFFFF:
+        return 0  # chown(-1, -1) changes nothing: the kernel allows it
     sb.deny(call, "the sandbox cannot change owners", errno.EPERM)
     return -errno.EPERM
 
@@ -501,17 +504,18 @@ def sys_fchownat(sb, dirfd, path, uid, gid, flags, *_):
         return sys_fchown(sb, dirfd, uid, gid)
     node = resolve_at(sb, dirfd, p, follow=not flags & AT_SYMLINK_NOFOLLOW,
                       empty_ok=bool(flags & AT_EMPTY_PATH))
-    return _refuse_chown(sb, "fchownat", node)
+    return _refuse_chown(sb, "fchownat", node, uid, gid)
 
 
 @handles("chown")
 def sys_chown(sb, path, uid, gid, *_):
-    return _refuse_chown(sb, "chown", resolve_at(sb, AT_FDCWD, read_path(sb, path)))
+    return _refuse_chown(sb, "chown", resolve_at(sb, AT_FDCWD, read_path(sb, path)), uid, gid)
 
 
 @handles("lchown")
 def sys_lchown(sb, path, uid, gid, *_):
-    return _refuse_chown(sb, "lchown", resolve_at(sb, AT_FDCWD, read_path(sb, path), follow=False))
+    return _refuse_chown(sb, "lchown", resolve_at(sb, AT_FDCWD, read_path(sb, path), follow=False),
+                         uid, gid)
 
 
 @handles("fchown")
@@ -519,5 +523,4 @@ def sys_fchown(sb, fd, uid, gid, *_):
     f = fdtable.get(sb, as_fd(fd))
     if f.node is not None:
         _writable(f.node.mount)
-    sb.deny("fchown", "the sandbox cannot change owners", errno.EPERM)
-    return -errno.EPERM
+    return _refuse_chown(sb, "fchown", None, uid, gid)

@@ -27,12 +27,25 @@ def _node_fd(sb, node: Node) -> int:
     return sb.view.open(node, lib.O_PATH | lib.O_NOFOLLOW)
 
 
+def _owned(sb, node: Node | None, st: bytes) -> bytes:
+    """Files the broker made in a writable mount belong to the sandbox user:
+    show the broker's own uid/gid there as the sandbox's (like an id map)."""
+    if node is None or node.mount is None or not node.mount.writable:
+        return st
+    uid, gid = struct.unpack_from("<II", st, 28)
+    if (uid, gid) == (os.geteuid(), os.getegid()):
+        return st[:28] + struct.pack("<II", sb.identity.uid, sb.identity.gid) + st[36:]
+    if uid == os.geteuid():
+        return st[:28] + struct.pack("<I", sb.identity.uid) + st[32:]
+    return st
+
+
 def _stat_node(sb, node: Node) -> bytes:
     if node.virtual is not None:
         return sb.view.virtual.stat_bytes(node)
     fd = _node_fd(sb, node)
     try:
-        return kernel.stat_bytes(fd)
+        return _owned(sb, node, kernel.stat_bytes(fd))
     finally:
         os.close(fd)
 
@@ -45,7 +58,7 @@ def _stat_fd(sb, fd: int) -> bytes:
         return f.stat
     if f.kind in ("vdir",) + fdtable.MADE_UP:
         return _stat_node(sb, f.node)
-    return kernel.stat_bytes(f.hostfd)
+    return _owned(sb, f.node, kernel.stat_bytes(f.hostfd))
 
 
 @handles("fstat")
@@ -138,6 +151,7 @@ def sys_readlinkat(sb, dirfd, path, buf, size, *_):
     node = resolve_at(sb, as_fd(dirfd), read_path(sb, path), follow=False)
     target = node.virtual.target if node.virtual is not None else sb.view._readlink(node)
     if target is None:
+        _stat_node(sb, node)  # ENOENT for a missing name, like Linux
         return -errno.EINVAL
     data = os.fsencode(target)[: min(size, 4096)]
     sb.arena.write(buf, data)
@@ -151,7 +165,7 @@ def sys_readlink(sb, path, buf, size, *_):
 
 @handles("getcwd")
 def sys_getcwd(sb, buf, size, *_):
-    data = sb.cwd.encode() + b"\0"
+    data = os.fsencode(sb.cwd) + b"\0"
     if len(data) > size:
         return -errno.ERANGE
     sb.arena.write(buf, data)
