@@ -4,9 +4,13 @@
 
 #define NSEC 1000000000L
 #define CLOCK ((const volatile struct sb_clock *)SB_CLOCK_PAGE)
+/* 1 us: even gettimeofday() moves on every read (libuuid relies on it).  A
+ * trapped call takes longer than that (about 2.5 us here), so the nudged
+ * clock does not run ahead of the real one. */
+#define NUDGE_NS 1000
 
 /* The clock page's time, read under its seqlock.  Between two ticks the
- * monotonic value is nudged up by 1 ns per read, so a clock never stands
+ * monotonic value is nudged up by 1 us per read, so a clock never stands
  * still for the program (t1 - t0 > 0 for two reads in a row). */
 void sb_clock_now(struct sb_thread *t, long *realtime_ns, long *monotonic_ns)
 {
@@ -21,7 +25,7 @@ void sb_clock_now(struct sb_thread *t, long *realtime_ns, long *monotonic_ns)
     } while ((seq & 1) || seq != CLOCK->seq);
     long nudge = 0;
     if ((unsigned long)mono <= t->clock_last)
-        nudge = (long)(t->clock_last + 1) - mono;
+        nudge = (long)(t->clock_last + NUDGE_NS) - mono;
     t->clock_last = (unsigned long)(mono + nudge);
     *realtime_ns = real + nudge;
     *monotonic_ns = mono + nudge;

@@ -2,6 +2,7 @@
  * in between), monotonic never stands still or goes back, and realtime
  * agrees with the host.  Prints the realtime seconds for the test. */
 #include <stdio.h>
+#include <sys/time.h>
 #include <time.h>
 
 static long ns(clockid_t c)
@@ -20,6 +21,13 @@ int main(void)
         still += now == prev;
         prev = now;
     }
+    long same_us = 0;
+    struct timeval tv0, tv1;
+    gettimeofday(&tv0, NULL);
+    for (int i = 0; i < 1000; i++, tv0 = tv1) {
+        gettimeofday(&tv1, NULL);
+        same_us += tv1.tv_sec == tv0.tv_sec && tv1.tv_usec <= tv0.tv_usec;
+    }
     long start = ns(CLOCK_MONOTONIC);
     volatile unsigned long x = 0;
     while (ns(CLOCK_MONOTONIC) - start < 20000000L) /* 20 ms of spinning */
@@ -30,6 +38,7 @@ int main(void)
         x += i;
     long b = ns(CLOCK_MONOTONIC);
     printf("backwards %ld still %ld advanced %d\n", backwards, still, b - a > 1000000L);
+    printf("gettimeofday repeated %ld\n", same_us);
     printf("cpu %d\n", ns(CLOCK_PROCESS_CPUTIME_ID) > 20000000L);
     printf("realtime %ld\n", ns(CLOCK_REALTIME) / 1000000000L);
     return 0;
