@@ -51,7 +51,7 @@ def find_program(name: str) -> str:
 
 
 def prepare(argv, *, ro=(), rw=(), memory=None, cpu=None, timeout=None, env=None,
-            cwd="/", stdio=(0, 1, 2), identity=None, policy=None) -> Sandbox:
+            cwd="/", stdio=(0, 1, 2), identity=None, policy=None, tracer=None) -> Sandbox:
     """A Sandbox ready to start; release() it when done.  Unless something is
     mounted at /tmp, the program gets a private, empty, writable one."""
     if not argv:
@@ -94,7 +94,7 @@ def prepare(argv, *, ro=(), rw=(), memory=None, cpu=None, timeout=None, env=None
             argv=[os.fsencode(a) for a in argv],
             env=[os.fsencode(f"{k}={v}") for k, v in environ.items()],
             program=program, vprogram=program, view=view, limits=limits,
-            identity=identity or Identity(), stdio=stdio, cwd=cwd, policy=pol,
+            identity=identity or Identity(), stdio=stdio, cwd=cwd, policy=pol, tracer=tracer,
         )
     except BaseException:
         for d in pol_tmp + ([private_tmp] if private_tmp else []):
@@ -173,7 +173,8 @@ def run(argv, *, stdin=None, input: bytes | None = None, stdout=None, stderr=Non
     stdout and stderr.  Other options: ro, rw (lists of HOST[:PATH]), memory
     (bytes), cpu (seconds), env (dict), cwd, identity, and policy (a
     strictbox.policy.Policy, a built-in profile's name or a TOML file's path;
-    its mounts, limits and identity apply unless these options say otherwise)."""
+    its mounts, limits and identity apply unless these options say otherwise;
+    tracer: a strictbox.trace.Tracer, which reports every call)."""
     opened: list[int] = []
     capture: dict[int, bytearray] = {}
     feed = None
@@ -208,6 +209,8 @@ def run(argv, *, stdin=None, input: bytes | None = None, stdout=None, stderr=Non
             os.close(feed[0])
         raise
     finally:
+        if "broker" in locals():
+            broker.close()
         if "sb" in locals():
             release(sb)
     return RunResult(

@@ -27,11 +27,12 @@ def parse_env(text: str) -> tuple[str, str]:
     return key, value
 
 
-def cmd_run(args) -> int:
+def cmd_run(args, tracer=None) -> int:
     env = dict(args.env) if args.env else None
     try:
         result = run(args.program, ro=args.ro, rw=args.rw, memory=args.mem, cpu=args.cpu,
-                     timeout=args.timeout, env=env, cwd=args.cwd, policy=args.policy)
+                     timeout=args.timeout, env=env, cwd=args.cwd,
+                     policy=getattr(args, "policy", None), tracer=tracer)
     except StrictboxError as e:
         print(f"strictbox: {e}", file=sys.stderr)
         return 127
@@ -47,6 +48,38 @@ def cmd_run(args) -> int:
     return 128 - rc if rc < 0 else rc
 
 
+def cmd_trace(args) -> int:
+    from .trace import Tracer
+    try:
+        out = open(args.output, "w", encoding="utf-8") if args.output else sys.stderr
+    except OSError as e:
+        print(f"strictbox: {args.output}: {e.strerror}", file=sys.stderr)
+        return 127
+    try:
+        return cmd_run(args, tracer=Tracer(out, as_json=args.json))
+    finally:
+        if args.output:
+            out.close()
+
+
+def cmd_learn(args) -> int:
+    from .learn import learn
+    env = dict(args.env) if args.env else None
+    try:
+        result, policy = learn(args.program, args.output, ro=args.ro, rw=args.rw, memory=args.mem,
+                               cpu=args.cpu, timeout=args.timeout, env=env, cwd=args.cwd)
+    except (StrictboxError, OSError) as e:
+        print(f"strictbox: {e}", file=sys.stderr)
+        return 127
+    if result.reason:
+        print(f"strictbox: {result.reason}", file=sys.stderr)
+    print(f"strictbox: wrote {args.output}: {len(policy.rules)} call rules, "
+          f"{len(policy.paths)} path rules (the program exited {result.returncode})",
+          file=sys.stderr)
+    rc = result.returncode
+    return 128 - rc if rc < 0 else rc
+
+
 def cmd_syscalls(args) -> int:
     from .kernel import SYSCALL_NR
     for c in syscall_table.TABLE:
@@ -56,10 +89,8 @@ def cmd_syscalls(args) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="strictbox", description=__doc__)
-    sub = p.add_subparsers(dest="command", required=True)
-    r = sub.add_parser("run", help="run a program in a new sandbox")
+def add_run_options(r, policy: bool = True) -> None:
+    """The options run, trace and learn share."""
     r.add_argument("--ro", action="append", default=[], metavar="HOST[:PATH]",
                    help="show a host file or directory read-only (at PATH)")
     r.add_argument("--rw", action="append", default=[], metavar="HOST[:PATH]",
@@ -72,22 +103,39 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--env", type=parse_env, action="append", metavar="NAME=VALUE",
                    help="environment for the program (default: PATH only)")
     r.add_argument("--cwd", default="/", help="working directory inside the sandbox")
-    r.add_argument("--policy", metavar="FILE",
-                   help="a policy file (TOML) or a built-in profile: "
-                        + ", ".join(policy_cli.profiles.PROFILES))
+    if policy:
+        r.add_argument("--policy", metavar="FILE",
+                       help="a policy file (TOML) or a built-in profile: "
+                            + ", ".join(policy_cli.profiles.PROFILES))
     r.add_argument("-v", "--verbose", action="store_true",
                    help="print denied calls and call counts")
     r.add_argument("program", nargs=argparse.REMAINDER, metavar="-- PROGRAM [ARGS]")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="strictbox", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("run", help="run a program in a new sandbox")
+    add_run_options(r)
     r.set_defaults(func=cmd_run)
+    t = sub.add_parser("trace", help="run a program, printing a line per system call")
+    t.add_argument("-o", "--output", metavar="FILE", help="write the trace here (default: stderr)")
+    t.add_argument("--json", action="store_true", help="one JSON object per line")
+    add_run_options(t)
+    t.set_defaults(func=cmd_trace)
+    lp = sub.add_parser("learn", help="run a program permissively and write the policy it needs")
+    lp.add_argument("-o", "--output", metavar="FILE", required=True, help="the policy to write")
+    add_run_options(lp, policy=False)
+    lp.set_defaults(func=cmd_learn)
     s = sub.add_parser("syscalls", help="print where each system call is served")
     s.set_defaults(func=cmd_syscalls)
     policy_cli.add_parser(sub)
     args = p.parse_args(argv)
-    if args.command == "run":
+    if args.command in ("run", "trace", "learn"):
         if args.program[:1] == ["--"]:
             args.program = args.program[1:]
         if not args.program:
-            p.error("run: no program given")
+            p.error(f"{args.command}: no program given")
     return args.func(args)
 
 

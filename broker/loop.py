@@ -42,6 +42,12 @@ class Broker:
             else:
                 os.close(fd)
 
+    def close(self) -> None:
+        """Releases the selector's epoll fd.  The selector is part of a
+        reference cycle: without this its fd would stay open until the
+        garbage collector ran."""
+        self.sel.close()
+
     def _busy(self) -> bool:
         return any(not sb.done for sb in self.sandboxes) or bool(self.outputs)
 
@@ -61,6 +67,10 @@ class Broker:
                     self._guarded(sb, "wake", lambda: self._wake(sb))
             for sb in self.sandboxes:
                 sb.check_deadline(now)
+        for fd in list(self.inputs):  # stdin its sandbox ended without reading
+            self.sel.unregister(fd)
+            os.close(fd)
+            del self.inputs[fd]
         self.sandboxes = [sb for sb in self.sandboxes if not sb.done]
 
     def _guarded(self, sb: Sandbox, kind: str, action) -> None:

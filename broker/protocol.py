@@ -2,9 +2,12 @@
 
 One SOCK_SEQPACKET message per request: a msgpack array
 [seq, op, arg...] of integers.  op >= 0 is a system call number with exactly
-six register arguments (unsigned 64-bit); op < 0 is a runtime op.  Replies
-are [seq, result, extra...].  Every field is checked; the first bad message
-is a ProtocolError, which ends that sandbox."""
+six register arguments (unsigned 64-bit); op < 0 is a runtime op with its own
+argument count and ranges.  Replies are [seq, result, extra...].  Every field
+is checked here; the first bad message is a ProtocolError, which ends that
+sandbox.  The format is part of the arena ABI: it changes only together
+with SB_ABI_VERSION, which the broker writes into the boot block and the stub
+checks before it enters strict mode."""
 
 from __future__ import annotations
 
@@ -14,8 +17,12 @@ import msgpack
 
 from ._native import lib
 
-MAX_MESSAGE = 256
+VERSION = lib.SB_ABI_VERSION
+MAX_MESSAGE = 256  # bytes in one request
+MAX_ITEMS = 8  # seq, op and at most six arguments
 U64 = 1 << 64
+MAX_SYSCALL = 1 << 31  # the kernel takes the call number from eax, and negative is ENOSYS
+S32_LOW, S32_HIGH = 1 << 31, U64 - (1 << 31)  # a 32-bit int sign-extended to 64 bits
 OPS = {lib.SB_OP_EXIT: ("exit", 1), lib.SB_OP_FAULT: ("fault", 4), lib.SB_OP_TIME: ("time", 0)}
 
 
@@ -36,28 +43,40 @@ def parse(data: bytes, expected_seq: int) -> Request:
     if len(data) > MAX_MESSAGE:
         raise ProtocolError(f"message of {len(data)} bytes exceeds {MAX_MESSAGE}")
     try:
-        msg = msgpack.unpackb(data, raw=True, strict_map_key=True, max_array_len=8,
+        msg = msgpack.unpackb(data, raw=True, strict_map_key=True, max_array_len=MAX_ITEMS,
                               max_map_len=0, max_str_len=0, max_bin_len=0, max_ext_len=0,
                               use_list=True)
     except Exception as e:  # msgpack raises several unrelated types
         raise ProtocolError(f"undecodable message ({type(e).__name__})") from None
-    if not isinstance(msg, list) or len(msg) < 2:
+    if type(msg) is not list or len(msg) < 2:
         raise ProtocolError("message is not an array of at least two items")
-    if not all(type(v) is int for v in msg):
-        raise ProtocolError("message holds something other than integers")
+    for v in msg:
+        if type(v) is not int:  # booleans, floats, nil, strings, nested arrays
+            raise ProtocolError("message holds something other than integers")
     seq, op, *args = msg
     if seq != expected_seq:
         raise ProtocolError(f"sequence number {seq}, expected {expected_seq}")
-    if op >= 0:
+    for a in args:
+        if not 0 <= a < U64:
+            raise ProtocolError("argument out of the unsigned 64-bit range")
+    if 0 <= op < MAX_SYSCALL:
         if len(args) != 6:
             raise ProtocolError(f"system call {op} with {len(args)} arguments, not 6")
     elif op in OPS:
-        if len(args) != OPS[op][1]:
-            raise ProtocolError(f"{OPS[op][0]} op with {len(args)} arguments")
+        name, count = OPS[op]
+        if len(args) != count:
+            raise ProtocolError(f"{name} op with {len(args)} arguments, not {count}")
+        if op == lib.SB_OP_EXIT and args[0] > 255:
+            raise ProtocolError(f"exit status {args[0]} outside 0..255")
+        if op == lib.SB_OP_FAULT:
+            if not 1 <= args[0] <= 64:
+                raise ProtocolError(f"fault with signal number {args[0]} outside 1..64")
+            if S32_LOW <= args[1] < S32_HIGH:
+                raise ProtocolError(f"fault with si_code {args[1]:#x} outside 32 bits")
+    elif op >= MAX_SYSCALL:
+        raise ProtocolError(f"system call number {op} outside 0..{MAX_SYSCALL - 1}")
     else:
         raise ProtocolError(f"unknown op {op}")
-    if not all(0 <= a < U64 for a in args):
-        raise ProtocolError("argument out of the unsigned 64-bit range")
     return Request(seq, op, tuple(args))
 
 

@@ -9,6 +9,7 @@ import resource
 import signal
 import socket
 import stat as stat_mod
+import struct
 import subprocess
 import termios
 import time
@@ -19,13 +20,33 @@ from . import calls, clock, kernel, loader, protocol, virtual
 from .arena import Arena
 from .fsview import View
 from .policy import Policy
-from ._native import lib
+from ._native import ffi, lib
 
 STUB = "strictbox-stub"
+CLOSING = loader.BASE + ffi.offsetof("struct sb_state", "nclosing")
 KERNEL_TERMIOS = 36
+MAX_BURST = 16  # requests served from one sandbox before the loop turns to the others
+LOG_LIMIT = 1000  # log lines kept per sandbox; a program can make denied calls forever
 RUNTIME_EXITS = {125: "the runtime lost its broker channel",
                  126: "the runtime received a malformed reply",
                  127: "the stub failed to start (see its message on stderr)"}
+
+
+class BoundedLog(list):
+    """The sandbox's log: the first LOG_LIMIT lines, then a count of the rest."""
+
+    def __init__(self):
+        super().__init__()
+        self.dropped = 0
+
+    def append(self, line: str) -> None:
+        if len(self) < LOG_LIMIT:
+            super().append(line)
+            return
+        self.dropped += 1
+        if self.dropped == 1:
+            super().append("")
+        self[-1] = f"... and {self.dropped} more log lines not kept"
 
 
 @dataclass
@@ -86,6 +107,7 @@ class Sandbox:
     cwd: str = "/"
     umask: int = 0o022
     policy: Policy = field(default_factory=Policy.permissive)  # asked before every broker call
+    tracer: object = None  # trace.Tracer for `strictbox trace` and `learn`; None: no tracing
 
     def __post_init__(self):
         self.fds: dict[int, calls.OpenFile] = {}
@@ -93,7 +115,7 @@ class Sandbox:
         self.view.virtual = virtual.Files(self)  # /dev, /proc/self, /etc/passwd
         self.rlimits: dict[int, tuple[int, int]] = {}
         self.stats = {"sandbox": 0, "broker": 0, "denied": 0}
-        self.log: list[str] = []
+        self.log: list[str] = BoundedLog()
         self.outcome = Outcome()
         self.exit_status: int | None = None
         self.proc: subprocess.Popen | None = None
@@ -173,7 +195,7 @@ class Sandbox:
                                   max_threads=self.limits.threads, pid=self.identity.pid,
                                   uid=self.identity.uid, gid=self.identity.gid,
                                   utsname=self._utsname, stdio=self._stdio, fd_host=fd_host,
-                                  signals=signals)
+                                  signals=signals, trace=self.tracer is not None)
         self.arena.write(loader.BASE, state)
 
     def exec_program(self, prog: loader.Program, argv: list[bytes], env: list[bytes],
@@ -217,13 +239,18 @@ class Sandbox:
         self.log.append(f"denied {call}: {why} ({errno.errorcode.get(code, code)})")
 
     def on_channel(self) -> None:
-        """Serves every request waiting on the channel, until one has to wait."""
-        while (not self.done and self.pending is None and self.exit_status is None
-               and self.outcome.reason is None):
+        """Serves the requests waiting on the channel, until one has to wait or
+        MAX_BURST were served (the loop comes back: the channel stays readable)."""
+        for _ in range(MAX_BURST):
+            if (self.done or self.pending is not None or self.exit_status is not None
+                    or self.outcome.reason is not None):
+                return
             try:
                 data = self.chan.recv(protocol.MAX_MESSAGE + 1)
             except BlockingIOError:
                 return
+            except (ConnectionResetError, BrokenPipeError):
+                return  # its side closed: the process is ending; its pidfd will say how
             except OSError as e:
                 self.kill(f"broker channel error: {e.strerror}")
                 return
@@ -246,6 +273,9 @@ class Sandbox:
                 self.kill(f"protocol violation: {e}")
                 return
             self.seq = req.seq
+            self._apply_closes()
+            if self.tracer is not None:  # the calls served in the sandbox come first
+                self.tracer.request(self, req)
             if req.op >= 0:
                 if not self._serve(req):
                     return
@@ -259,6 +289,7 @@ class Sandbox:
                 return
             else:  # SB_OP_FAULT: the program died of a fault it did not handle
                 sig, code, addr, rip = req.args
+                code = code - protocol.U64 if code >= protocol.S32_HIGH else code
                 name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else f"signal {sig}"
                 self.fault_signal = sig if 0 < sig < 65 else signal.SIGKILL
                 self.kill(f"program killed by {name} (code {code}, address {addr:#x}, at {rip:#x})",
@@ -266,6 +297,20 @@ class Sandbox:
                 return
             if not self._reply(req, out):
                 return
+
+    def _apply_closes(self) -> None:
+        """Closes the fds the runtime queued (struct sb_state.closing) before
+        serving anything else.  Untrusted: it can only close the sandbox's own
+        fds, which a close() would do anyway."""
+        raw = self.arena.read(CLOSING, 4)
+        n = int.from_bytes(raw, "little")
+        if not n:
+            return
+        n = min(n, lib.SB_MAX_CLOSING)
+        fds = struct.unpack(f"<{n}i", self.arena.read(CLOSING + 4, 4 * n))
+        self.arena.write(CLOSING, bytes(4))
+        for fd in fds:
+            calls.fdtable.release(self, fd)
 
     @property
     def pending_deadline(self) -> float | None:
@@ -287,7 +332,10 @@ class Sandbox:
     def _reply(self, req, out) -> bool:
         try:
             self.chan.send(protocol.reply(req.seq, *out))
-        except OSError:
+        except BlockingIOError:  # only a program that sends without reading fills it
+            self.kill("protocol violation: requests sent while earlier replies were left unread")
+            return False
+        except OSError:  # the process is ending; its pidfd will say how
             return False
         return True
 
@@ -338,6 +386,8 @@ class Sandbox:
                 code = os.WEXITSTATUS(status)
                 o.returncode = code
                 o.reason = RUNTIME_EXITS.get(code, f"the runtime exited ({code}) without reporting a status")
+        if self.tracer is not None:
+            self.tracer.drain(self)
         self._collect_stats()
         self.close()
 

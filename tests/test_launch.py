@@ -74,6 +74,55 @@ def test_sandbox_dies_with_its_broker():
     p.stdin.close()
 
 
+SEVERAL = """
+import os, sys
+from strictbox import api
+from strictbox.loop import Broker
+broker = Broker()
+for i in range(int(sys.argv[1])):
+    r, w = os.pipe()  # stdin nobody writes: cat waits on it for ever
+    broker.add(api.prepare([sys.argv[2], "cat"], stdio=(r, 1, 2)))
+    os.close(r)
+print("started", flush=True)
+broker.run()
+"""
+
+
+def _gone_or_zombie(pid: int) -> bool:
+    try:
+        return _status(pid)["State"].startswith("Z")
+    except FileNotFoundError:
+        return True
+
+
+def test_every_sandbox_dies_with_its_broker():
+    """One broker process serving several sandboxes, killed with SIGKILL:
+    every sandbox dies with it (PR_SET_PDEATHSIG), none is left running."""
+    import sys
+    n = 4
+    p = subprocess.Popen([sys.executable, "-c", SEVERAL, str(n), BUSYBOX], stdout=subprocess.PIPE,
+                         stdin=subprocess.DEVNULL)
+    try:
+        assert p.stdout.readline() == b"started\n"
+        for _ in range(500):
+            kids = _children(p.pid)
+            if len(kids) == n and all(_status(k).get("Seccomp") == "1" for k in kids):
+                break
+            time.sleep(0.01)
+        assert len(kids) == n, kids
+        os.kill(p.pid, signal.SIGKILL)
+        p.wait()
+        for _ in range(500):
+            if all(_gone_or_zombie(k) for k in kids):
+                break
+            time.sleep(0.01)
+        else:
+            raise AssertionError(f"sandboxes outlived their broker: {[k for k in kids if not _gone_or_zombie(k)]}")
+    finally:
+        p.kill()
+        p.wait()
+
+
 def test_syscalls_command_prints_the_table():
     out = subprocess.run(["strictbox", "syscalls"], capture_output=True, text=True, check=True)
     lines = out.stdout.splitlines()

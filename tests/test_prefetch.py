@@ -48,3 +48,14 @@ def test_stat_on_writable_mounts_is_always_asked(tmp_path):
     got = sandboxed(["/bin/sh", "-c", script], rw=[f"{tmp_path}:/w"])
     assert got.reason is None, got.reason
     assert got.stdout == b"empty\nfull\n"
+
+
+def test_queued_closes_keep_fd_semantics(compile_c, tmp_path):
+    """Closing a broker file costs no round trip, yet the number is closed."""
+    (tmp_path / "data.txt").write_bytes(TEXT)
+    prog = str(compile_c("prefetch.c"))
+    argv = [prog, str(tmp_path / "data.txt"), "close"]
+    got, want = sandboxed(argv, ro=[str(tmp_path)]), native(argv)
+    assert got.reason is None, got.reason
+    assert got.stdout.decode() == want.stdout.decode()
+    assert "read after close: -1 Bad file descriptor" in got.stdout.decode()

@@ -50,6 +50,17 @@ def test_well_formed_syscall_requests_round_trip(seq, nr, args):
     ([1, 0, 0, 0, 0, 0, 0, True], "other than integers"),
     ({"a": 1}, "undecodable"),
     (5, "not an array"),
+    ([1, 0, 0, 0, 0, 0, 0, 0, 0], "undecodable"),  # nine items
+    ([1, 1 << 31, 0, 0, 0, 0, 0, 0], "outside 0..2147483647"),
+    ([1, -4], "unknown op"),
+    ([1, -1, 256], "exit status 256"),
+    ([1, -2, 0, 0, 0, 0], "signal number 0"),
+    ([1, -2, 65, 0, 0, 0], "signal number 65"),
+    ([1, -2, 11, 1 << 31, 0, 0], "si_code"),
+    ([1, -3, 0], "time op with 1 arguments"),
+    ([1, 0, 0, 0, 0, 0, 0, None], "other than integers"),
+    ([1, 0, 0, 0, 0, 0, 0, 1.0], "other than integers"),
+    ([1, 0, 0, 0, 0, 0, 0, [0]], "other than integers"),
 ])
 def test_each_bad_field_is_named(msg, why):
     with pytest.raises(ProtocolError, match=why):
@@ -59,3 +70,51 @@ def test_each_bad_field_is_named(msg, why):
 def test_size_limit():
     with pytest.raises(ProtocolError, match="exceeds"):
         protocol.parse(b"\x90" * (protocol.MAX_MESSAGE + 1), 1)
+
+
+def test_trailing_bytes_are_a_violation():
+    with pytest.raises(ProtocolError, match="undecodable"):
+        protocol.parse(msgpack.packb([1, -3]) + b"\x00", 1)
+
+
+@pytest.mark.parametrize("msg", [[1, -1, 0], [1, -1, 255], [1, -2, 11, 1, 0, 0],
+                                 [1, -2, 64, (1 << 64) - 6, 0, 0], [1, -3],
+                                 [1, (1 << 31) - 1, 0, 0, 0, 0, 0, 0]])
+def test_edges_of_each_range_are_accepted(msg):
+    assert protocol.parse(msgpack.packb(msg), 1).op == msg[1]
+
+
+def test_a_stub_of_another_abi_version_refuses_to_start(tmp_path):
+    """The channel format is versioned with the arena ABI: the stub checks the
+    version the broker wrote into the boot block before it enters strict mode."""
+    import os
+    import subprocess
+
+    from strictbox import api
+    from strictbox.arena import BASE, Arena
+    from strictbox.sandbox import stub_path
+
+    sb = api.prepare(["/bin/true" if os.path.exists("/bin/true") else "/usr/bin/true"])
+    try:
+        sb.arena = Arena(sb.limits.memory)
+        sb._load()
+        version_offset = 8  # struct sb_boot: magic, version, ...
+        assert int.from_bytes(sb.arena.read(BASE + version_offset, 8), "little") == protocol.VERSION
+        sb.arena.write(BASE + version_offset, (protocol.VERSION + 1).to_bytes(8, "little"))
+        import socket
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        clock = os.memfd_create("clock")
+        os.ftruncate(clock, 4096)
+        with parent, child:
+            p = subprocess.run([stub_path(), str(sb.arena.fd), str(child.fileno()), str(clock),
+                                str(os.getpid())], pass_fds=(sb.arena.fd, child.fileno(), clock),
+                               capture_output=True, timeout=10, env={})
+        os.close(clock)
+        assert p.returncode == 127
+        assert b"arena boot block does not match this stub" in p.stderr
+    finally:
+        for f in sb.fds.values():
+            if f.hostfd >= 0:
+                os.close(f.hostfd)
+        sb.arena.close()
+        api.release(sb)

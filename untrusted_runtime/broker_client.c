@@ -106,6 +106,7 @@ long sb_broker(struct sb_thread *t, long op, const unsigned long *args, int narg
 long sb_forward(struct sb_call *c)
 {
     long clock = 0;
+    c->forwarded = 1;
     long r = sb_broker(c->t, c->nr, c->a, 6, &clock, 1);
     if (clock > 0 && (unsigned long)clock > c->t->clock_last)
         c->t->clock_last = (unsigned long)clock;

@@ -26,19 +26,40 @@ int sb_in_stub_text(unsigned long addr)
     return addr >= (unsigned long)__executable_start && addr <= (unsigned long)__etext;
 }
 
+/* Trace mode only: report a call served here (unless its handler forwarded
+ * it, in which case the broker saw and traced it). */
+static void trace_local(struct sb_call *c, long r)
+{
+    if (c->forwarded)
+        return;
+    unsigned long i = __atomic_fetch_add(&ST->trace.head, 1, __ATOMIC_RELAXED);
+    struct sb_trace_rec *rec = &ST->trace.rec[i % SB_TRACE_SLOTS];
+    rec->nr = c->nr;
+    for (int k = 0; k < 6; k++)
+        rec->args[k] = c->a[k];
+    rec->result = r;
+    rec->tid = c->t->tid;
+    rec->flags = 0;
+}
+
 static long route(struct sb_call *c)
 {
+    long r;
     if (c->nr < 0) /* what the kernel answers; never a runtime op on the channel */
         return -ENOSYS;
     switch (c->nr) {
 #define CASE(name)                                                                           \
     case __NR_##name:                                                                        \
         ST->calls_local++;                                                                   \
-        return sys_##name(c);
+        r = sys_##name(c);                                                                   \
+        break;
         SB_LOCAL_CALLS(CASE)
     default:
         return sb_forward(c);
     }
+    if (__builtin_expect(ST->boot.trace != 0, 0))
+        trace_local(c, r);
+    return r;
 }
 
 void sb_sigsys(int sig, k_siginfo *si, struct ucontext *uc)
@@ -49,7 +70,7 @@ void sb_sigsys(int sig, k_siginfo *si, struct ucontext *uc)
     struct sigcontext *m = &uc->uc_mcontext;
     /* Like the kernel's entry code, only the low 32 bits of rax name the call. */
     struct sb_call c = {sb_current_thread(), uc, (long)(int)m->rax,
-                        {m->rdi, m->rsi, m->rdx, m->r10, m->r8, m->r9}, 0};
+                        {m->rdi, m->rsi, m->rdx, m->r10, m->r8, m->r9}, 0, 0};
     long r = route(&c);
     if (!c.keep_regs)
         m->rax = (unsigned long)r;

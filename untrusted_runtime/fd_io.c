@@ -260,10 +260,19 @@ long sys_newfstatat(struct sb_call *c)
 
 long sys_close(struct sb_call *c)
 {
+    unsigned long fd = c->a[0];
+    /* A file the broker opened (it left an fdc entry) is known to be open:
+     * queue its close for the broker's next request instead of asking now.
+     * Any later use of the number reaches the broker after the queue. */
+    if (cached(fd, SB_FD_NOTTY) && direct_fd(fd) < 0 && ST->nclosing < SB_MAX_CLOSING) {
+        ST->closing[ST->nclosing++] = (int)fd;
+        ST->fdc[fd].flags = 0;
+        return 0;
+    }
     long r = sb_forward(c); /* the broker keeps the authoritative fd table */
-    if (r == 0 && c->a[0] < SB_MAX_FDS) {
-        ST->fd_host[c->a[0]] = -1;
-        ST->fdc[c->a[0]].flags = 0;
+    if (r == 0 && fd < SB_MAX_FDS) {
+        ST->fd_host[fd] = -1;
+        ST->fdc[fd].flags = 0;
     }
     return r;
 }

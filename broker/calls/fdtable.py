@@ -108,8 +108,11 @@ def publish(sb, fd: int, f: OpenFile) -> None:
             f.slot = _free_slot(sb)
             if f.slot >= 0:
                 addr = lib.SB_PREFETCH_BASE + f.slot * lib.SB_PREFETCH_SLOT
-                size = sb.arena.copy_in(addr, f.hostfd, 0, size)
-                flags |= lib.SB_FD_DATA
+                try:
+                    size = sb.arena.copy_in(addr, f.hostfd, 0, size)
+                    flags |= lib.SB_FD_DATA
+                except OSError:  # an O_PATH fd cannot be read: no copy, read says EBADF
+                    f.slot, size = -1, 0
     elif f.kind == "data" and len(f.data) <= lib.SB_PREFETCH_SLOT:
         f.slot = _free_slot(sb)
         if f.slot >= 0:

@@ -49,6 +49,16 @@ def as_signed(v: int) -> int:
 
 def serve(sb, nr: int, args: tuple[int, ...]) -> tuple[int, ...]:
     """One forwarded system call: never raises for anything the sandbox sent."""
+    tracer = getattr(sb, "tracer", None)
+    if tracer is None:
+        return _serve(sb, nr, args)
+    tracer.begin(sb, nr, args)
+    out = _serve(sb, nr, args)  # a Wait passes through: traced when it finishes
+    tracer.end(sb, nr, args, out)
+    return out
+
+
+def _serve(sb, nr: int, args: tuple[int, ...]) -> tuple[int, ...]:
     name = kernel.SYSCALL_NAME.get(nr)
     if name is not None:  # the policy first: it may deny or kill even a call served below
         stop = gate(sb, name, args)

@@ -137,6 +137,7 @@ def gate(sb, call: str, raw: tuple[int, ...]) -> tuple[int, ...] | None:
             return (paths,)  # unreadable path: fail as the handler would, without it
         sb.checked_paths = paths
         decision = sb.policy.decide(call, env)
+    sb.last_decision = decision  # for `strictbox trace`
     if decision.action == ALLOW:
         return None
     if env is None:  # only for the message: a path read now decides nothing

@@ -1,6 +1,6 @@
 /* Offsets and answers of a prefetched (read-only, small) file must be what
  * Linux gives: read, readv, pread, lseek, fstat, isatty, dup sharing the
- * offset, and the offset surviving exec.  argv: prefetch FILE [small-reads | live | child FD] */
+ * offset, and the offset surviving exec.  argv: prefetch FILE [small-reads | live | close | child FD] */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -34,6 +34,18 @@ int main(int argc, char **argv)
         fstat(fd, &st);
         long n = read(fd, buf, sizeof buf);
         printf("size %ld read %ld [%.*s]\n", (long)st.st_size, n, (int)n, buf);
+        return 0;
+    }
+    if (argc == 3 && !strcmp(argv[2], "close")) { /* closes are queued, never lost */
+        close(fd);
+        long r = read(fd, buf, 1);
+        printf("read after close: %ld %s\n", r, strerror(errno));
+        r = close(fd);
+        printf("close again: %ld %s\n", r, strerror(errno));
+        int a = open(argv[1], O_RDONLY), b = open(argv[1], O_RDONLY);
+        close(a);
+        printf("lowest number reused: %d\n", open(argv[1], O_RDONLY) == a);
+        printf("b still open: %ld\n", (long)read(b, buf, 3));
         return 0;
     }
     if (argc == 3) { /* small-reads */

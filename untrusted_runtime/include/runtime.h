@@ -7,6 +7,7 @@
 #define ST ((struct sb_state *)SB_ARENA_BASE)
 _Static_assert(SB_ARENA_BASE + sizeof(struct sb_state) <= SB_PREFETCH_BASE, "sb_state overlaps the prefetch slots");
 _Static_assert(SB_PREFETCH_BASE + SB_PREFETCH_SLOTS * SB_PREFETCH_SLOT <= SB_ARENA_BASE + SB_STATE_SIZE, "prefetch slots overflow the state area");
+_Static_assert(sizeof(((struct sb_trace_ring *)0)->rec) == SB_TRACE_SLOTS * sizeof(struct sb_trace_rec), "trace ring size");
 
 /* One trapped system call: the saved registers and the decoded arguments. */
 struct sb_call {
@@ -15,6 +16,7 @@ struct sb_call {
     long nr;
     unsigned long a[6];
     int keep_regs; /* set by handlers that rewrote the whole register file */
+    int forwarded; /* sb_forward sent this very call to the broker (which traces it) */
 };
 
 /* dispatch.c */

@@ -40,6 +40,7 @@ typedef __s64 int64_t;
  * answers may be kept): CPython stats the same directories on every import. */
 #define SB_STAT_CACHE 256
 #define SB_STAT_PATH 120
+#define SB_MAX_CLOSING 64
 /* The clock page: one read-only page shared by every sandbox of a broker and
  * kept fresh by a broker thread every SB_CLOCK_TICK_NS (strict mode disables
  * the TSC, so there is no vDSO clock to read). */
@@ -165,6 +166,10 @@ struct sb_state {
     int32_t fd_host[1024];
     struct sb_fdcache fdc[1024];
     struct sb_statcache statc[256];
+    /* Broker fds the program closed since the last request: the broker
+     * closes them before it serves the next one (a close costs no round trip). */
+    uint32_t nclosing;
+    int32_t closing[64];
     uint32_t nvmas;
     uint32_t pad2;
     struct sb_vma vmas[4096];
