@@ -57,6 +57,7 @@ class Limits:
     open_files: int = 256
     output: int = 256 << 20  # captured bytes per stream
     threads: int = 1
+    file_size: int | None = None  # bytes a written file may reach (EFBIG past it)
 
 
 @dataclass

@@ -149,3 +149,14 @@ def test_cli_run_with_a_policy_file(tmp_path):
 def test_run_refuses_an_unknown_profile():
     with pytest.raises(strictbox.StrictboxError, match="no such policy file or built-in profile"):
         strictbox.run([BUSYBOX, "true"], policy="nonesuch")
+
+
+@requires_busybox
+def test_file_size_limit_stops_writes_with_efbig(tmp_path):
+    pol = Policy().set_limits(file_size=1000)
+    got = sandboxed([BUSYBOX, "dd", "if=/dev/zero", "of=/w/big", "bs=5000", "count=1"],
+                    rw=[f"{tmp_path}:/w"], policy=pol)
+    assert got.reason is None, got.reason
+    assert got.returncode == 1
+    assert b"File too large" in got.stderr
+    assert (tmp_path / "big").stat().st_size == 1000

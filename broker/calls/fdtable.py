@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import fcntl
 import os
 import selectors
 import stat as stat_mod
@@ -153,6 +154,27 @@ def writable_file(sb, fd) -> OpenFile:
     if not f.writable:
         raise OSError(errno.EBADF, "not open for writing")
     return f
+
+
+def room_to(sb, end: int) -> None:
+    """EFBIG when a file would grow past the file_size limit to `end`."""
+    limit = sb.limits.file_size
+    if limit is not None and end > limit:
+        raise OSError(errno.EFBIG, "file size limit")
+
+
+def allowed_write(sb, f: OpenFile, start: int | None, n: int) -> int:
+    """How many of n bytes a write from `start` (None: the file offset, or
+    the end for O_APPEND) may put in a regular file under file_size."""
+    limit = sb.limits.file_size
+    if limit is None or f.kind != "file" or n == 0:
+        return n
+    if start is None:
+        append = fcntl.fcntl(f.hostfd, fcntl.F_GETFL) & os.O_APPEND
+        start = os.fstat(f.hostfd).st_size if append else os.lseek(f.hostfd, 0, os.SEEK_CUR)
+    if start >= limit:
+        raise OSError(errno.EFBIG, "file size limit")
+    return min(n, limit - start)
 
 
 def read_from(f: OpenFile, n: int) -> bytes:

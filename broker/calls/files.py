@@ -136,7 +136,8 @@ def sys_readv(sb, fd, iov, n, *_):
 @handles("write")
 def sys_write(sb, fd, buf, count, *_):
     f = fdtable.stream(sb, fd, writing=True)
-    return fdtable.write_to(f, sb.arena.read(buf, min(count, MAX_IO)))
+    n = fdtable.allowed_write(sb, f, None, min(count, MAX_IO))
+    return fdtable.write_to(f, sb.arena.read(buf, n))
 
 
 @handles("writev")
@@ -149,7 +150,8 @@ def sys_writev(sb, fd, iov, n, *_):
         total += take
         if total >= MAX_IO:
             break
-    return fdtable.write_to(f, b"".join(parts))
+    data = b"".join(parts)
+    return fdtable.write_to(f, data[: fdtable.allowed_write(sb, f, None, len(data))])
 
 
 @handles("lseek")

@@ -168,7 +168,8 @@ def sys_pwrite64(sb, fd, buf, count, offset, *_):
     f = fdtable.writable_file(sb, fd)
     if as_signed(offset) < 0:
         return -errno.EINVAL
-    return os.pwrite(f.hostfd, sb.arena.read(buf, min(count, files.MAX_IO)), offset)
+    n = fdtable.allowed_write(sb, f, offset, min(count, files.MAX_IO))
+    return os.pwrite(f.hostfd, sb.arena.read(buf, n), offset)
 
 
 @handles("ftruncate")
@@ -176,6 +177,7 @@ def sys_ftruncate(sb, fd, length, *_):
     f = fdtable.get(sb, as_fd(fd))
     if f.kind != "file" or not f.writable:  # the kernel's answer for both
         return -errno.EINVAL
+    fdtable.room_to(sb, as_signed(length))
     os.ftruncate(f.hostfd, as_signed(length))
     return 0
 
@@ -185,6 +187,7 @@ def sys_truncate(sb, path, length, *_):
     node = resolve_at(sb, AT_FDCWD, read_path(sb, path))
     if as_signed(length) < 0:
         return -errno.EINVAL
+    fdtable.room_to(sb, length)
     with _existing(sb, node) as fd:
         _not_symlink(fd, errno.ELOOP)
         os.truncate(_via_proc(fd), length)
@@ -197,6 +200,8 @@ def sys_fallocate(sb, fd, mode, offset, length, *_):
     if mode & ~FALLOC_MODES:
         return -errno.EOPNOTSUPP
     f = fdtable.writable_file(sb, fd)
+    if not mode & lib.FALLOC_FL_KEEP_SIZE:
+        fdtable.room_to(sb, as_signed(offset) + as_signed(length))
     if lib.fallocate(f.hostfd, mode, as_signed(offset), as_signed(length)):
         return -ffi.errno
     return 0

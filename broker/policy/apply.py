@@ -7,9 +7,8 @@ import tempfile
 
 from .model import Policy
 
-# The sandbox's Limits fields a policy fills (file_size is not enforced yet:
-# the broker writes files for the program, and a host rlimit would hit the broker).
-SANDBOX_LIMITS = ("memory", "cpu", "wall", "threads", "open_files", "output")
+# The sandbox's Limits fields a policy fills.
+SANDBOX_LIMITS = ("memory", "cpu", "wall", "threads", "open_files", "output", "file_size")
 
 
 def mount_specs(policy: Policy) -> tuple[list[tuple[str, str, bool]], list[str]]:
