@@ -381,8 +381,9 @@ def _mutate(rng: random.Random, data: bytes, pool: list[bytes]) -> bytes:
 def _corpus_files(dirs: list[str]) -> list[bytes]:
     out = []
     for d in dirs:
-        for name in sorted(os.listdir(d)):
-            with open(os.path.join(d, name), "rb") as f:
+        names = [d] if os.path.isfile(d) else [os.path.join(d, n) for n in sorted(os.listdir(d))]
+        for name in names:
+            with open(name, "rb") as f:
                 out.append(f.read())
     return out
 
@@ -418,7 +419,8 @@ def _one(harness: Harness, data: bytes) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m strictbox.fuzz", description=__doc__.split("\n\n")[0])
-    ap.add_argument("corpus", nargs="*", help="corpus directories (default: the seed corpus)")
+    ap.add_argument("corpus", nargs="*", help="corpus directories, or inputs to replay "
+                    "(default: the seed corpus)")
     ap.add_argument("--runs", type=int, default=-1, help="inputs to run (default: until stopped)")
     ap.add_argument("--no-atheris", action="store_true", help="plain mutation, no coverage")
     ap.add_argument("--seed", type=int, default=1, help="random seed for --no-atheris")

@@ -48,6 +48,7 @@ class Case:
     racer: tuple | None = None  # ("mem", symbol, A, B) or ("swap", A, B)
     check: str | None = None  # extra check by name, below
     setup: str | None = None  # "symlink_absolute", "symlink_relative": /data/s -> the canary dir
+    stdin: str | None = None  # "pointer_rows": what hostile_every_pointer reads
     marks: tuple = field(default_factory=tuple)
 
 
@@ -161,6 +162,8 @@ CASES = {
           for c in ("read_into", "stat_into", "getcwd_into", "path_from")),
         "read_into_arena_end 16", "stat_into_arena_end -EFAULT", "getcwd_into_arena_end 2",
         "path_from_arena_end -EFAULT")),
+    "every_pointer_of_every_broker_call": Case("hostile_every_pointer.c", stdin="pointer_rows",
+                                               check="every_pointer"),
     "writev_huge_total": Case("hostile_writev.c", ("/data/big", "8", "16"),
                               out=("writev 1048576",), check="broker_stays_small"),
     # -- 4. TOCTOU: a path buffer rewritten while the broker serves it ----------------
@@ -168,7 +171,8 @@ CASES = {
                               out=(r"race_path 0x[0-9a-f]+", r"ok \d+ denied \d+ other \d+"),
                               racer=("mem", "race_path", "/data/aaaaaa", "/data/secret"),
                               check=f"toctou_{mode}", timeout=60)
-       for mode in ("open", "chmod", "utime", "rename", "unlink")},
+       for mode in ("open", "chmod", "utime", "truncate", "rename", "rename_from", "link",
+                    "unlink", "xattr")},
     # -- 5. symlinks and .. in the writable mount ---------------------------------
     "symlink_swap_racer_absolute": Case("hostile_symlink_race.c", ("racer", "1500"),
                                         racer=("swap", "d", "s"), setup="symlink_absolute",
@@ -336,7 +340,8 @@ def world(tmp_path):
     (rw / "secret").write_text("secret\n")
     os.chmod(rw / "secret", 0o600)
     os.utime(rw / "secret", ns=(10**18, 10**18))
-    return {"outside": outside, "ro": ro, "rw": rw, "canary": outside / "canary", "top": tmp_path}
+    secret_ctime = os.lstat(rw / "secret").st_ctime_ns
+    return {"secret_ctime": secret_ctime, "outside": outside, "ro": ro, "rw": rw, "canary": outside / "canary", "top": tmp_path}
 
 
 def open_fds() -> int:
@@ -348,18 +353,24 @@ def run_case(prog, case: Case, world, args):
     that a racer can be pointed at this sandbox's arena."""
     out_r, out_w = os.pipe2(os.O_CLOEXEC)
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
+    in_r, feed = 0, None
+    if case.stdin:
+        in_r, in_w = os.pipe2(os.O_CLOEXEC)
+        feed = (in_w, "".join(f"{r}\n" for r in pointer_rows()).encode())
     stdout, stderr = bytearray(), bytearray()
     sb = api.prepare([str(prog), *args], ro=[f"{world['ro']}:/ro"], rw=[f"{world['rw']}:/data"],
-                     stdio=(0, out_w, err_w), timeout=case.timeout, memory=case.memory,
+                     stdio=(in_r, out_w, err_w), timeout=case.timeout, memory=case.memory,
                      policy=case.policy)
     racer = None
     try:
         broker = Broker()
         try:
-            broker.add(sb, capture={out_r: stdout, err_r: stderr})
+            broker.add(sb, capture={out_r: stdout, err_r: stderr}, feed=feed)
         finally:
             os.close(out_w)
             os.close(err_w)
+            if case.stdin:
+                os.close(in_r)
         if case.racer and case.racer[0] == "mem":
             _, symbol, a, b = case.racer
             addr = symbol_address(prog, symbol)
@@ -379,6 +390,52 @@ def run_case(prog, case: Case, world, args):
 
 
 RACER = None
+
+# hostile_every_pointer: one row per pointer argument of every call the
+# broker serves (from the syscall table), made wild (W) or wrapping (T).
+NOT_DEREFERENCED = {"mmap", "munmap"}  # the address says where to map
+ROW_ARGS = {"ioctl": {"request": 0x541B}, "futex": {"op": 0}, "prlimit64": {"pid": 0},
+            "sched_getaffinity": {"pid": 0}, "getdents64": {"fd": "D"},
+            "ppoll": {"sigsetsize": 8}, "clock_nanosleep": {"clock": 1},
+            "clock_getres": {"clock": 1}, "getrlimit": {"resource": 7}}
+# Rows that may succeed: Linux does not touch these pointers here either
+# (a zero sleep leaves rem alone; an empty xattr list writes nothing), or the
+# broker ignores them (the sigmask of ppoll and pselect6: signal masks are the
+# runtime's business) -- nothing is read or written through them.
+MAY_SUCCEED = {"nanosleep.rem", "clock_nanosleep.rem", "ppoll.sigmask", "pselect6.sigmask",
+               "listxattr.list", "llistxattr.list", "flistxattr.list"}
+
+
+def pointer_rows() -> list[str]:
+    from strictbox import calls
+    from strictbox.kernel import SYSCALL_NR
+    from strictbox.syscall_table import TABLE
+    out = []
+    for c in TABLE:
+        if c.name not in calls.HANDLERS or c.name in NOT_DEREFERENCED or c.name not in SYSCALL_NR:
+            continue
+        kinds = [a.split(":") for a in c.args]
+        for i, (kind, name) in enumerate(kinds):
+            if kind not in ("ptr", "path"):
+                continue
+            for bad in ("W", "T"):
+                args, paths = [], 0
+                for j, (k, n) in enumerate(kinds):
+                    given = ROW_ARGS.get(c.name, {})
+                    if j == i:
+                        v = bad
+                    elif n in given:
+                        v = str(given[n])
+                    elif k == "path":
+                        v = "Q" if paths else "P"
+                    else:
+                        v = {"ptr": "B", "fd": "-100" if "dir" in n else "F", "size": "64",
+                             "flags": "0"}.get(k, "1")
+                    paths += k == "path"
+                    args.append(v)
+                args += ["0"] * (6 - len(args))
+                out.append(f"{c.name}.{name}.{bad} {SYSCALL_NR[c.name]} {' '.join(args)}")
+    return out
 
 
 def start_racer(args):
@@ -500,6 +557,7 @@ def _secret_untouched(world) -> None:
     st = os.lstat(world["rw"] / "secret")
     assert (world["rw"] / "secret").read_text() == "secret\n"
     assert (st.st_mode & 0o7777, st.st_mtime_ns, st.st_nlink) == (0o600, 10**18, 1)
+    assert st.st_ctime_ns == world["secret_ctime"]  # no chmod, link, rename or utime reached it
 
 
 def _raced(sb, stdout, world) -> tuple[int, int, int]:
@@ -538,7 +596,25 @@ def check_log_is_bounded(sb, stdout, world, peak):
     assert sb.stats["denied"] == 20000
 
 
-CHECKS = {"toctou_open": check_toctou_open, "broker_stays_small": check_broker_stays_small,
+def check_every_pointer(sb, stdout, world, peak):
+    rows = pointer_rows()
+    got = stdout.decode().splitlines()
+    assert len(rows) > 200 and len(got) == len(rows) + 1, (len(rows), len(got))
+    for row, line in zip(rows, got):
+        label, result = line.split(" ")
+        assert label == row.split(" ")[0]
+        if label.rsplit(".", 1)[0] in MAY_SUCCEED:
+            assert result.isdigit() or result == EFAULT, line
+        else:
+            assert result.startswith("-E"), f"{line}: a wild pointer and no error"
+    assert sum(l.endswith(EFAULT) for l in got) > len(rows) * 3 // 4
+    assert got[-1] == "next_fd 5"  # no failed call kept an fd (3 and 4 are the program's)
+    assert (world["rw"] / "own").read_text() == "mine\n"
+
+
+CHECKS = {"toctou_open": check_toctou_open, "every_pointer": check_every_pointer, "broker_stays_small": check_broker_stays_small,
           "output_is_the_pattern": check_output_is_the_pattern,
           "log_is_bounded": check_log_is_bounded}
-CHECKS.update({f"toctou_{m}": check_toctou_generic for m in ("chmod", "utime", "rename", "unlink")})
+CHECKS.update({f"toctou_{m}": check_toctou_generic
+               for m in ("chmod", "utime", "truncate", "rename", "rename_from", "link", "unlink",
+                         "xattr")})

@@ -28,7 +28,10 @@ static long raw3(long nr, long a, long b, long c)
     return r;
 }
 
-static unsigned char scratch[4096];
+/* Requests point into the first 4 KiB; the rest is room for what the broker
+ * writes there (at most 1 MiB per call), so no call overwrites our own state. */
+static unsigned char scratch[2 << 20];
+#define SCRATCH_USED 4096
 static char line[1024];
 static int len;
 
@@ -104,7 +107,7 @@ int main(void)
     put(" ");
     put_num((long)(uintptr_t)scratch);
     put(" ");
-    put_num(sizeof scratch);
+    put_num(SCRATCH_USED);
     flush();
     for (;;) {
         unsigned char hdr[3];
@@ -133,7 +136,7 @@ int main(void)
             uint64_t off = 0;
             memcpy(&off, buf, n >= 8 ? 8 : 0);
             long c = 0;
-            for (int i = 8; i < n && off + (i - 8) < sizeof scratch; i++, c++)
+            for (int i = 8; i < n && off + (i - 8) < SCRATCH_USED; i++, c++)
                 scratch[off + (i - 8)] = buf[i];
             put("M ");
             put_num(c);

@@ -3,7 +3,8 @@
  * the policy denies (/data/secret) while this program uses it again and
  * again.  The broker copies the path once, judges that copy and acts on it:
  * the secret file is never reached, whatever the timing.
- *   hostile_toctou MODE N     MODE: open chmod utime rename unlink */
+ *   hostile_toctou MODE N
+ *   MODE: open chmod utime truncate rename rename_from link unlink xattr */
 #include "hostile.h"
 #include <sys/stat.h>
 
@@ -34,6 +35,19 @@ int main(int argc, char **argv)
             if (fd >= 0)
                 close((int)fd);
             r = CALL(SYS_rename, "/data/src", race_path);
+        } else if (!strcmp(mode, "truncate")) {
+            r = CALL(SYS_truncate, race_path, 0);
+        } else if (!strcmp(mode, "link")) {
+            r = CALL(SYS_link, race_path, "/data/hardlink");
+            CALL(SYS_unlink, "/data/hardlink");
+        } else if (!strcmp(mode, "rename_from")) {
+            r = CALL(SYS_rename, race_path, "/data/moved");
+            if (r >= 0)
+                CALL(SYS_rename, "/data/moved", "/data/aaaaaa");
+        } else if (!strcmp(mode, "xattr")) {
+            r = CALL(SYS_setxattr, race_path, "user.x", "1", 1, 0);
+            if (r == -EOPNOTSUPP)
+                r = 0; /* served, and refused for every file alike */
         } else { /* unlink */
             long fd = CALL(SYS_open, "/data/aaaaaa", O_WRONLY | O_CREAT, 0644);
             if (fd >= 0)
