@@ -26,7 +26,6 @@ package is used (copied to a temporary directory: atheris adds to it)."""
 from __future__ import annotations
 
 import argparse
-import errno
 import os
 import random
 import resource
