@@ -15,7 +15,9 @@ int main(void)
     int items = msg[0] & 0x0f;
     for (int i = 0; i < items; i++)
         n += msg[n] < 0x80 ? 1 : msg[n] == 0xd3 || msg[n] == 0xcf ? 9 : 1;
-    show("replayed bytes", channel_write(msg, n));
+    /* printed before the write: the broker may kill us before write returns */
+    show("replayed bytes", n);
+    channel_write(msg, n);
     unsigned char rep[64];
     show("reply", channel_read(rep, sizeof rep));
     return 0;
