@@ -48,3 +48,56 @@ def sandboxed(argv, **kw) -> strictbox.RunResult:
 
 
 requires_busybox = pytest.mark.skipif(BUSYBOX is None, reason="busybox-static is not installed")
+
+
+class Fleet:
+    """One broker running several sandboxes with captured output; run() in
+    this thread.  add() returns (sandbox, stdout buffer, stderr buffer); pass
+    stdout= an fd to send that stream elsewhere instead of capturing it."""
+
+    def __init__(self):
+        from strictbox.loop import Broker
+        self.broker = Broker()
+        self.sbs = []
+
+    def add(self, argv, stdout=None, **options):
+        import os
+        from strictbox import api
+        err_r, err_w = os.pipe2(os.O_CLOEXEC)
+        capture, out = {}, bytearray()
+        if stdout is None:
+            out_r, out_w = os.pipe2(os.O_CLOEXEC)
+            capture[out_r] = out
+        else:
+            out_w = stdout
+        err = bytearray()
+        capture[err_r] = err
+        sb = api.prepare([str(a) for a in argv], stdio=(0, out_w, err_w), **options)
+        try:
+            self.broker.add(sb, capture=capture)
+        finally:
+            os.close(err_w)
+            if stdout is None:
+                os.close(out_w)
+        self.sbs.append(sb)
+        return sb, out, err
+
+    def run(self):
+        from strictbox import api
+        try:
+            self.broker.run()
+        finally:
+            self.broker.close()
+            for sb in self.sbs:
+                api.release(sb)
+
+
+def walk_tree(root):
+    """(path relative to root, Path, lstat) for everything under root, in a
+    stable order: what the tree comparisons in the tests are made of."""
+    import os
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for name in sorted(dirnames + filenames):
+            p = Path(dirpath) / name
+            yield str(p.relative_to(root)), p, p.lstat()

@@ -15,45 +15,7 @@ import time
 import pytest
 
 import strictbox
-from conftest import BUSYBOX, requires_busybox
-from strictbox import api
-from strictbox.loop import Broker
-
-
-class Loop:
-    """One broker with several captured sandboxes; run() in this thread."""
-
-    def __init__(self):
-        self.broker = Broker()
-        self.sbs = []
-
-    def add(self, argv, stdout=None, **options):
-        err_r, err_w = os.pipe2(os.O_CLOEXEC)
-        capture, out = {}, bytearray()
-        if stdout is None:
-            out_r, out_w = os.pipe2(os.O_CLOEXEC)
-            capture[out_r] = out
-        else:
-            out_w = stdout
-        err = bytearray()
-        capture[err_r] = err
-        sb = api.prepare([str(a) for a in argv], stdio=(0, out_w, err_w), **options)
-        try:
-            self.broker.add(sb, capture=capture)
-        finally:
-            os.close(err_w)
-            if stdout is None:
-                os.close(out_w)
-        self.sbs.append(sb)
-        return sb, out, err
-
-    def run(self):
-        try:
-            self.broker.run()
-        finally:
-            self.broker.close()
-            for sb in self.sbs:
-                api.release(sb)
+from conftest import BUSYBOX, Fleet as Loop, requires_busybox
 
 
 def open_fds() -> int:

@@ -10,12 +10,9 @@ broker, so the test takes about a minute (marked slow; CI runs it)."""
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
-from strictbox import api
-from strictbox.loop import Broker
+from conftest import Fleet
 from strictbox.policy import Policy
 
 SANDBOXES = 64
@@ -35,51 +32,28 @@ def expected_output(sid: int, n: int) -> tuple[bytes, bytes]:
     return "".join(lines).encode() + block, block[:4096]
 
 
-class Run:
-    def __init__(self):
-        self.broker = Broker()
-        self.started = []
-
-    def add(self, prog, args, **options):
-        out_r, out_w = os.pipe2(os.O_CLOEXEC)
-        err_r, err_w = os.pipe2(os.O_CLOEXEC)
-        out, err = bytearray(), bytearray()
-        sb = api.prepare([str(prog), *args], stdio=(0, out_w, err_w), memory=64 << 20, **options)
-        try:
-            self.broker.add(sb, capture={out_r: out, err_r: err})
-        finally:
-            os.close(out_w)
-            os.close(err_w)
-        self.started.append(sb)
-        return sb, out, err
-
-    def run(self):
-        try:
-            self.broker.run()
-        finally:
-            self.broker.close()
-            for sb in self.started:
-                api.release(sb)
-
-
 @pytest.mark.slow
 def test_64_sandboxes_10000_calls_each_with_hostile_neighbours(compile_c):
     load = compile_c("load_calls.c", "-static")
     hostile = {name: compile_c(f"{name}.c", "-DSB_CFFI", "-static")
                for name in ("hostile_chan_flood", "hostile_channel", "hostile_outbomb",
                             "hostile_spin", "hostile_spin_calls")}
-    run = Run()
+    run = Fleet()
+
+    def add(prog, *args, **options):
+        return run.add([prog, *args], memory=64 << 20, **options)
+
     good = []
     bad = {}
     for sid in range(SANDBOXES):
-        good.append((sid, *run.add(load, [str(sid), str(CALLS)], timeout=600)))
+        good.append((sid, *add(load, str(sid), str(CALLS), timeout=600)))
         if sid % 32 == 8:  # the hostile ones start in the thick of it
-            bad["flood", sid] = run.add(hostile["hostile_chan_flood"], [], timeout=600)
-            bad["garbage", sid] = run.add(hostile["hostile_channel"], ["garbage"], timeout=600)
-            bad["outbomb", sid] = run.add(hostile["hostile_outbomb"], [], timeout=600,
-                                          policy=Policy.permissive().set_limits(output="4M"))
-            bad["spin", sid] = run.add(hostile["hostile_spin"], [], timeout=2)
-            bad["calls", sid] = run.add(hostile["hostile_spin_calls"], [], timeout=2)
+            bad["flood", sid] = add(hostile["hostile_chan_flood"], timeout=600)
+            bad["garbage", sid] = add(hostile["hostile_channel"], "garbage", timeout=600)
+            bad["outbomb", sid] = add(hostile["hostile_outbomb"], timeout=600,
+                               policy=Policy.permissive().set_limits(output="4M"))
+            bad["spin", sid] = add(hostile["hostile_spin"], timeout=2)
+            bad["calls", sid] = add(hostile["hostile_spin_calls"], timeout=2)
     run.run()
 
     for sid, sb, out, err in good:
