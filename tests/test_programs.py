@@ -30,6 +30,7 @@ from pathlib import Path
 import pytest
 
 import strictbox
+from conftest import walk_tree
 
 PATH = "/usr/local/bin:/usr/bin:/bin"
 ENV = {"PATH": PATH, "TZ": "UTC", "LC_ALL": "C"}
@@ -85,18 +86,13 @@ def tree(root: Path) -> list[tuple]:
     or link targets and link counts.  Not owners (native runs are root), nor
     times: the steps compare the times they set with `stat -c %Y`."""
     out = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames.sort()
-        for name in sorted(dirnames + filenames):
-            p = Path(dirpath) / name
-            st = p.lstat()
-            if stat.S_ISLNK(st.st_mode):
-                out.append((str(p.relative_to(root)), "link", os.readlink(p)))
-            elif stat.S_ISDIR(st.st_mode):
-                out.append((str(p.relative_to(root)), "dir", oct(st.st_mode)))
-            else:
-                out.append((str(p.relative_to(root)), "file", oct(st.st_mode), p.read_bytes(),
-                            st.st_nlink))
+    for rel, p, st in walk_tree(root):
+        if stat.S_ISLNK(st.st_mode):
+            out.append((rel, "link", os.readlink(p)))
+        elif stat.S_ISDIR(st.st_mode):
+            out.append((rel, "dir", oct(st.st_mode)))
+        else:
+            out.append((rel, "file", oct(st.st_mode), p.read_bytes(), st.st_nlink))
     return out
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import strictbox
-from conftest import BUSYBOX, native, requires_busybox, sandboxed
+from conftest import BUSYBOX, native, requires_busybox, sandboxed, walk_tree
 
 
 @pytest.fixture(autouse=True)
@@ -46,19 +46,14 @@ def probe(compile_c):
 def tree(root: Path, times: bool = False) -> list[tuple]:
     """Everything under root that a write could change."""
     out = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames.sort()
-        for name in sorted(dirnames + filenames):
-            p = Path(dirpath) / name
-            st = p.lstat()
-            if stat.S_ISLNK(st.st_mode):
-                what = ("link", os.readlink(p))
-            elif stat.S_ISDIR(st.st_mode):
-                what = ("dir",)
-            else:
-                what = ("file", p.read_bytes(), st.st_nlink, st.st_ino)
-            out.append((str(p.relative_to(root)), st.st_mode, st.st_uid, what,
-                        st.st_mtime_ns if times else 0))
+    for rel, p, st in walk_tree(root):
+        if stat.S_ISLNK(st.st_mode):
+            what = ("link", os.readlink(p))
+        elif stat.S_ISDIR(st.st_mode):
+            what = ("dir",)
+        else:
+            what = ("file", p.read_bytes(), st.st_nlink, st.st_ino)
+        out.append((rel, st.st_mode, st.st_uid, what, st.st_mtime_ns if times else 0))
     return out
 
 
