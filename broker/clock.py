@@ -52,7 +52,7 @@ def shared() -> ClockPage:
 
 class FixedClock(ClockPage):
     """A page that never moves (policy time = "deterministic"): every run
-    reads the same instants; the runtime's 1 ns nudge per read still keeps
+    reads the same instants; the runtime's 1 us nudge per read still keeps
     the clock from standing still, the same way in every run."""
 
     REALTIME_NS = 946684800 * 10**9  # 2000-01-01T00:00:00Z
