@@ -110,6 +110,7 @@ ffibuilder.cdef(
     int fstatfs(int fd, struct statfs *buf);
     int sb_clock_start(struct sb_clock *page);
     void sb_clock_stop(void);
+    long sb_tgkill(int tgid, int tid, int sig);
     """
 )
 ffibuilder.set_source(
@@ -206,6 +207,12 @@ ffibuilder.set_source(
     static void sb_clock_stop(void)
     {
         __atomic_add_fetch(&sb_clock_gen, 1, __ATOMIC_ACQ_REL);
+    }
+
+    static long sb_tgkill(int tgid, int tid, int sig)
+    {
+        long r = syscall(SYS_tgkill, tgid, tid, sig);
+        return r < 0 ? -errno : r;
     }
 
     static long sb_getdents64(int fd, void *buf, size_t n)

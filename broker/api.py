@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import shutil
 import subprocess
 import tempfile
@@ -19,6 +21,7 @@ from .sandbox import Identity, Limits, Sandbox
 DEFAULT_RO = ("/usr", "/lib", "/lib64", "/bin", "/sbin")
 DEFAULT_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin"}
 PRIVATE_TMP = "/tmp"  # a fresh, empty, writable host directory per run
+MAX_THREADS = 256  # each costs the stub three fds and 64 KiB of the arena
 
 
 class StrictboxError(Exception):
@@ -51,7 +54,8 @@ def find_program(name: str) -> str:
 
 
 def prepare(argv, *, ro=(), rw=(), memory=None, cpu=None, timeout=None, env=None,
-            cwd="/", stdio=(0, 1, 2), identity=None, policy=None, tracer=None) -> Sandbox:
+            cwd="/", stdio=(0, 1, 2), identity=None, policy=None, tracer=None,
+            max_threads=None) -> Sandbox:
     """A Sandbox ready to start; release() it when done.  Unless something is
     mounted at /tmp, the program gets a private, empty, writable one."""
     if not argv:
@@ -86,6 +90,10 @@ def prepare(argv, *, ro=(), rw=(), memory=None, cpu=None, timeout=None, env=None
             limits.memory = memory
         limits.cpu = cpu if cpu is not None else limits.cpu
         limits.wall = timeout if timeout is not None else limits.wall
+        if max_threads is not None:
+            limits.threads = max_threads
+        if not 1 <= limits.threads <= MAX_THREADS:
+            raise StrictboxError(f"max threads must be 1 to {MAX_THREADS}, not {limits.threads}")
         if identity is None:
             identity = Identity()
             apply.fill_identity(pol, identity)
@@ -164,17 +172,60 @@ def _fd_of(stream, default: int) -> int:
     return stream if isinstance(stream, int) else stream.fileno()
 
 
+FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
+
+
+@contextlib.contextmanager
+def _forwarding(sb: Sandbox):
+    """Signals to this process go to the sandbox (as the kernel would pick
+    a thread) while it runs; Ctrl-C on a terminal reaches it directly when
+    it is the terminal's foreground, so it is made so."""
+    old = {sig: signal.signal(sig, lambda s, _f: sb.send_signal(s)) for sig in FORWARDED}
+    tty = _foreground_tty()
+    if tty is not None:
+        _set_foreground(tty, sb.pid)
+    try:
+        yield
+    finally:
+        if tty is not None:
+            _set_foreground(tty, os.getpgrp())
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+
+
+def _foreground_tty() -> int | None:
+    try:
+        return 0 if os.isatty(0) and os.tcgetpgrp(0) == os.getpgrp() else None
+    except OSError:
+        return None
+
+
+def _set_foreground(fd: int, pgrp: int) -> None:
+    old = signal.signal(signal.SIGTTOU, signal.SIG_IGN)  # we may be in the background now
+    try:
+        os.tcsetpgrp(fd, pgrp)
+    except OSError:
+        pass
+    finally:
+        signal.signal(signal.SIGTTOU, old)
+
+
 def run(argv, *, stdin=None, input: bytes | None = None, stdout=None, stderr=None,
-        capture_output: bool = False, timeout: float | None = None, **options) -> RunResult:
+        capture_output: bool = False, timeout: float | None = None,
+        forward_signals: bool = False, **options) -> RunResult:
     """Runs argv in a new sandbox and waits for it.
 
     stdin/stdout/stderr take None (inherit), a file object or fd, or
     subprocess.DEVNULL; input feeds bytes to stdin; capture_output collects
     stdout and stderr.  Other options: ro, rw (lists of HOST[:PATH]), memory
-    (bytes), cpu (seconds), env (dict), cwd, identity, and policy (a
+    (bytes), cpu (seconds), max_threads (the pool, default 64), env (dict),
+    cwd, identity, and policy (a
     strictbox.policy.Policy, a built-in profile's name or a TOML file's path;
     its mounts, limits and identity apply unless these options say otherwise;
-    tracer: a strictbox.trace.Tracer, which reports every call)."""
+    tracer: a strictbox.trace.Tracer, which reports every call).
+    forward_signals (main thread only): SIGINT, SIGTERM, SIGHUP and SIGQUIT
+    sent to this process go to the program, and a terminal on stdin is
+    handed to it while it runs, as a shell would."""
     opened: list[int] = []
     capture: dict[int, bytearray] = {}
     feed = None
@@ -201,7 +252,11 @@ def run(argv, *, stdin=None, input: bytes | None = None, stdout=None, stderr=Non
             for fd in opened:  # the child has its copies now
                 os.close(fd)
             opened.clear()
-        broker.run()
+        if forward_signals:
+            with _forwarding(sb):
+                broker.run()
+        else:
+            broker.run()
     except BaseException:
         for fd in opened + list(capture):
             os.close(fd)

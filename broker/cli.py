@@ -31,7 +31,8 @@ def cmd_run(args, tracer=None) -> int:
     env = dict(args.env) if args.env else None
     try:
         result = run(args.program, ro=args.ro, rw=args.rw, memory=args.mem, cpu=args.cpu,
-                     timeout=args.timeout, env=env, cwd=args.cwd,
+                     timeout=args.timeout, env=env, cwd=args.cwd, max_threads=args.max_threads,
+                     forward_signals=True,
                      policy=getattr(args, "policy", None), tracer=tracer)
     except StrictboxError as e:
         print(f"strictbox: {e}", file=sys.stderr)
@@ -98,6 +99,8 @@ def add_run_options(r, policy: bool = True) -> None:
     r.add_argument("--mem", type=parse_size, default=None, metavar="SIZE",
                    help="memory limit, the size of the arena (default 1G)")
     r.add_argument("--cpu", type=float, default=None, metavar="SECONDS", help="CPU time limit")
+    r.add_argument("--max-threads", type=int, default=None, metavar="N",
+                   help="threads that can run at once (default 64; the stub starts them all)")
     r.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
                    help="wall-clock limit")
     r.add_argument("--env", type=parse_env, action="append", metavar="NAME=VALUE",

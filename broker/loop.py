@@ -8,7 +8,7 @@ import os
 import selectors
 import time
 
-from .sandbox import Sandbox
+from .sandbox import Channel, Sandbox
 
 CHUNK = 1 << 16
 
@@ -19,7 +19,8 @@ class Broker:
         self.sandboxes: list[Sandbox] = []
         self.outputs: dict[int, tuple[Sandbox, bytearray]] = {}
         self.inputs: dict[int, memoryview] = {}
-        self.waiting: dict[Sandbox, list[int]] = {}  # host fds watched for a waiting call
+        self.waiting: dict[Channel, tuple[Sandbox, list[int]]] = {}  # fds each waiting call watches
+        self.watchers: dict[int, dict[Channel, tuple[Sandbox, int]]] = {}  # and who watches an fd
 
     def add(self, sb: Sandbox, *, capture: dict[int, bytearray] | None = None,
             feed: tuple[int, bytes] | None = None) -> None:
@@ -27,18 +28,19 @@ class Broker:
         buffers; feed is (our write end of its stdin pipe, the bytes)."""
         sb.start()
         self.sandboxes.append(sb)
-        self.sel.register(sb.chan, selectors.EVENT_READ, ("chan", sb))
-        self.sel.register(sb.pidfd, selectors.EVENT_READ, ("exit", sb))
+        for ch in sb.chans:
+            self.sel.register(ch.sock, selectors.EVENT_READ, ("chan", sb, ch))
+        self.sel.register(sb.pidfd, selectors.EVENT_READ, ("exit", sb, None))
         for fd, buf in (capture or {}).items():
             os.set_blocking(fd, False)
             self.outputs[fd] = (sb, buf)
-            self.sel.register(fd, selectors.EVENT_READ, ("out", sb))
+            self.sel.register(fd, selectors.EVENT_READ, ("out", sb, None))
         if feed is not None:
             fd, data = feed
             os.set_blocking(fd, False)
             if data:
                 self.inputs[fd] = memoryview(data)
-                self.sel.register(fd, selectors.EVENT_WRITE, ("in", sb))
+                self.sel.register(fd, selectors.EVENT_WRITE, ("in", sb, None))
             else:
                 os.close(fd)
 
@@ -56,16 +58,22 @@ class Broker:
         while self._busy():
             now = time.monotonic()
             deadlines = [sb.deadline for sb in self.sandboxes if sb.deadline and not sb.done]
-            deadlines += [sb.pending_deadline for sb in self.waiting if sb.pending_deadline]
+            deadlines += [ch.pending_deadline for ch in self.waiting if ch.pending_deadline]
+            deadlines += [sb.timers.next for sb in self.sandboxes if sb.timers.next and not sb.done]
             timeout = max(0.0, min(deadlines) - now) if deadlines else None
             for key, _ in self.sel.select(timeout):
-                kind, sb = key.data
-                self._guarded(sb, kind, lambda: self._dispatch(kind, key, sb))
+                kind, sb, ch = key.data
+                if kind == "wake":
+                    self._wake_fd(key.fd)
+                else:
+                    self._guarded(sb, kind, lambda: self._dispatch(kind, key, sb, ch))
             now = time.monotonic()
-            for sb in list(self.waiting):
-                if sb.pending_deadline is not None and now >= sb.pending_deadline:
-                    self._guarded(sb, "wake", lambda: self._wake(sb))
+            for ch, (sb, _) in list(self.waiting.items()):
+                if ch.pending_deadline is not None and now >= ch.pending_deadline:
+                    self._guarded(sb, "wake", lambda: self._wake(sb, ch))
             for sb in self.sandboxes:
+                if not sb.done:
+                    self._guarded(sb, "timer", lambda: sb.fire_timers(now))
                 sb.check_deadline(now)
         for fd in list(self.inputs):  # stdin its sandbox ended without reading
             self.sel.unregister(fd)
@@ -80,52 +88,80 @@ class Broker:
             sb.log.append(f"internal broker error: {e!r}")
             if kind != "exit":
                 sb.kill(f"internal broker error while serving it: {type(e).__name__}")
-        if kind != "out" and kind != "in":
+        if kind in ("chan", "wake", "exit", "thread"):
             self._watch(sb)
 
     def _watch(self, sb: Sandbox) -> None:
-        """Points the selector at what sb needs next: its channel, or the fds
-        its waiting call waits for (the channel stays quiet meanwhile)."""
-        for fd in self.waiting.pop(sb, []):
-            self.sel.unregister(fd)
-        live = not sb.done
-        if live and sb.pending is not None:
-            events: dict[int, int] = {}
-            for fd, ev in sb.pending[1].fds:
-                events[fd] = events.get(fd, 0) | ev
-            watched = []
-            for fd, ev in events.items():
+        """Points the selector at the fds each waiting call of sb waits for
+        (several threads may wait for one fd)."""
+        for ch in sb.chans:
+            self._unwatch(ch)
+            if sb.done or ch.pending is None:
+                continue
+            watched: list[int] = []
+            self.waiting[ch] = (sb, watched)
+            for fd, ev in ch.pending[1].fds:
+                waiters = self.watchers.setdefault(fd, {})
+                prev = waiters[ch][1] if ch in waiters else 0
+                waiters[ch] = (sb, prev | ev)
+                events = 0
+                for _, e in waiters.values():
+                    events |= e
                 try:
-                    self.sel.register(fd, ev, ("wake", sb))
+                    if fd in self.sel.get_map():
+                        self.sel.modify(fd, events, ("wake", None, None))
+                    else:
+                        self.sel.register(fd, events, ("wake", None, None))
+                except (OSError, ValueError):  # closed already: let the call look again now
+                    del waiters[ch]
+                    if not waiters:
+                        del self.watchers[fd]
+                    self._unwatch(ch)
+                    sb.resume(ch)
+                    return self._watch(sb)
+                if fd not in watched:
                     watched.append(fd)
-                except (OSError, ValueError, KeyError):  # gone already: retry now
-                    self.waiting[sb] = watched
-                    return self._wake(sb)
-            self.waiting[sb] = watched
-        chan_on = sb.chan in self.sel.get_map() if live else False
-        want = live and sb.pending is None
-        if want and not chan_on:
-            self.sel.register(sb.chan, selectors.EVENT_READ, ("chan", sb))
-        elif chan_on and not want:
-            self.sel.unregister(sb.chan)
 
-    def _wake(self, sb: Sandbox) -> None:
-        for fd in self.waiting.pop(sb, []):
-            self.sel.unregister(fd)
-        sb.resume()
+    def _unwatch(self, ch: Channel) -> None:
+        for fd in self.waiting.pop(ch, (None, []))[1]:
+            waiters = self.watchers.get(fd, {})
+            waiters.pop(ch, None)
+            if waiters:
+                events = 0
+                for _, e in waiters.values():
+                    events |= e
+                self.sel.modify(fd, events, ("wake", None, None))
+            else:
+                self.watchers.pop(fd, None)
+                self.sel.unregister(fd)
+
+    def _wake(self, sb: Sandbox, ch: Channel) -> None:
+        self._unwatch(ch)
+        sb.resume(ch)
         self._watch(sb)
 
-    def _dispatch(self, kind: str, key, sb: Sandbox) -> None:
+    def _wake_fd(self, fd: int) -> None:
+        for ch, (sb, _) in list(self.watchers.get(fd, {}).items()):
+            self._guarded(sb, "wake", lambda: self._wake(sb, ch))
+
+    def _dispatch(self, kind: str, key, sb: Sandbox, ch: Channel | None) -> None:
         if kind == "chan":
-            sb.on_channel()
-        elif kind == "wake":
-            self._wake(sb)
+            sb.on_channel(ch)
+            for fd in sb.unwatched_thread_fds():
+                self.sel.register(fd, selectors.EVENT_READ, ("thread", sb, None))
+        elif kind == "thread":  # readable for good: watch it no more
+            if not sb.done:  # (else reap already let go of it)
+                self.sel.unregister(key.fileobj)
+                sb.thread_died()
         elif kind == "exit":
             self.sel.unregister(key.fileobj)
-            for fd in self.waiting.pop(sb, []):
-                self.sel.unregister(fd)
-            if sb.chan in self.sel.get_map():
-                self.sel.unregister(sb.chan)
+            for fd in sb.thread_pidfds:
+                if fd in self.sel.get_map():
+                    self.sel.unregister(fd)
+            for c in sb.chans:
+                self._unwatch(c)
+                if c.sock in self.sel.get_map():
+                    self.sel.unregister(c.sock)
             sb.reap()
         elif kind == "out":
             self._drain(key.fd)

@@ -23,7 +23,9 @@ MAX_ITEMS = 8  # seq, op and at most six arguments
 U64 = 1 << 64
 MAX_SYSCALL = 1 << 31  # the kernel takes the call number from eax, and negative is ENOSYS
 S32_LOW, S32_HIGH = 1 << 31, U64 - (1 << 31)  # a 32-bit int sign-extended to 64 bits
-OPS = {lib.SB_OP_EXIT: ("exit", 1), lib.SB_OP_FAULT: ("fault", 4), lib.SB_OP_TIME: ("time", 0)}
+OPS = {lib.SB_OP_EXIT: ("exit", 1), lib.SB_OP_FAULT: ("fault", 4), lib.SB_OP_TIME: ("time", 0),
+       lib.SB_OP_CANCEL: ("cancel", 1), lib.SB_OP_WAKE_WAIT: ("wake_wait", 1),
+       lib.SB_OP_READY: ("ready", 0)}
 
 
 class ProtocolError(Exception):

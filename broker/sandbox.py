@@ -1,4 +1,4 @@
-"""One sandbox: its arena, channel, process, fd table and the reason it ended."""
+"""One sandbox: its arena, channels, process, fd table and the reason it ended."""
 
 from __future__ import annotations
 
@@ -24,6 +24,9 @@ from ._native import ffi, lib
 
 STUB = "strictbox-stub"
 CLOSING = loader.BASE + ffi.offsetof("struct sb_state", "nclosing")
+HOST_TID = ffi.offsetof("struct sb_thread", "host_tid")
+PIDFD_THREAD = os.O_EXCL  # include/uapi/linux/pidfd.h
+SS_DISABLE = 2
 KERNEL_TERMIOS = 36
 MAX_BURST = 16  # requests served from one sandbox before the loop turns to the others
 LOG_LIMIT = 1000  # log lines kept per sandbox; a program can make denied calls forever
@@ -56,7 +59,7 @@ class Limits:
     wall: float | None = None  # seconds of wall-clock time
     open_files: int = 256
     output: int = 256 << 20  # captured bytes per stream
-    threads: int = 1
+    threads: int = 64  # the pool the stub makes: threads that can run at once
     file_size: int | None = None  # bytes a written file may reach (EFBIG past it)
 
 
@@ -66,6 +69,25 @@ class Identity:
     gid: int = 1000
     hostname: str = "strictbox"
     pid: int = 2
+
+
+@dataclass(eq=False)  # identity: the loop keys its tables by channel
+class Channel:
+    """One thread slot's broker channel, and our end of its wake pipe (which
+    SB_OP_WAKE_WAIT watches for the thread)."""
+    slot: int
+    sock: socket.socket
+    wake: int  # a non-blocking open of the pipe's read end, ours alone
+    seq: int = 0
+    pending: tuple | None = None  # (request, calls.Wait) while its call waits
+
+    @property
+    def pending_deadline(self) -> float | None:
+        return self.pending[1].deadline if self.pending else None
+
+    def close(self) -> None:
+        self.sock.close()
+        os.close(self.wake)
 
 
 @dataclass
@@ -123,8 +145,12 @@ class Sandbox:
         self.pidfd = -1
         self.clock = clock.for_mode(self.policy.time)  # real, coarse or deterministic
         self._clock_held = False
-        self.seq = 0
-        self.pending = None  # (request, calls.Wait) while a call waits for an fd or a time
+        self.chans: list[Channel] = []
+        self.cur: Channel | None = None  # the channel whose request is being served
+        self.thread_pidfds: list[int] = []  # one per pool thread, once the stub is ready
+        self.host_tids: set[int] = set()
+        self._new_thread_fds: list[int] = []
+        self.timers = calls.timers.Timers()
         self.started = 0.0
         self.deadline: float | None = None
         self.done = False
@@ -133,28 +159,30 @@ class Sandbox:
 
     def start(self) -> None:
         self.arena = Arena(self.limits.memory)
+        child_fds: list[int] = []
         try:
             self._load()
-            parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-            try:
-                self.clock.hold()
-                self._clock_held = True
-                self.proc = subprocess.Popen(
-                    [stub_path(), str(self.arena.fd), str(child.fileno()), str(self.clock.fd),
-                     str(os.getpid())],
-                    stdin=self.stdio[0], stdout=self.stdio[1], stderr=self.stdio[2],
-                    pass_fds=(self.arena.fd, child.fileno(), self.clock.fd), close_fds=True,
-                    env={},
-                )
-            finally:
-                child.close()
+            for slot in range(self.limits.threads):
+                child_fds += self._make_channel(slot)
+            self.clock.hold()
+            self._clock_held = True
+            self.proc = subprocess.Popen(
+                [stub_path(), str(self.arena.fd), str(self.clock.fd), str(os.getpid())],
+                stdin=self.stdio[0], stdout=self.stdio[1], stderr=self.stdio[2],
+                pass_fds=(self.arena.fd, self.clock.fd, *child_fds), close_fds=True,
+                env={}, process_group=0,
+            )
         except BaseException:
             if self.proc is None:
                 self._release_clock()
+            for ch in self.chans:
+                ch.close()
             self.arena.close()
             raise
-        self.chan = parent
-        self.chan.setblocking(False)
+        finally:
+            for fd in child_fds:
+                os.close(fd)
+        self.cur = self.chans[0]
         self.pid = self.proc.pid
         self.pidfd = os.pidfd_open(self.pid)
         resource.prlimit(self.pid, resource.RLIMIT_CORE, (0, 0))
@@ -164,6 +192,28 @@ class Sandbox:
         self.started = time.monotonic()
         if self.limits.wall is not None:
             self.deadline = self.started + self.limits.wall
+
+    def _make_channel(self, slot: int) -> list[int]:
+        """Slot's channel and wake pipe; its block in the arena names the
+        sandbox's ends, which the caller passes to the stub and then closes."""
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        parent.setblocking(False)
+        r, w = os.pipe2(os.O_CLOEXEC)
+        os.set_blocking(w, False)  # a sibling's wake never blocks; a full pipe is awake anyway
+        ours = os.open(f"/proc/self/fd/{r}", os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        self.chans.append(Channel(slot, parent, ours))
+        fds = [child.detach(), r, w]
+        block = ffi.new("struct sb_thread *")
+        block.magic = lib.SB_MAGIC
+        block.chan_fd, block.wake_rfd, block.wake_wfd = fds
+        block.tid = self.identity.pid + slot
+        block.alt_flags = SS_DISABLE
+        self.arena.write(self.thread_block(slot), bytes(ffi.buffer(block)))
+        return fds
+
+    def thread_block(self, slot: int) -> int:
+        return loader.layout(self.limits.memory, self.limits.threads).threads_base + \
+            slot * lib.SB_THREAD_BLOCK
 
     def _load(self) -> None:
         u = os.uname()
@@ -239,15 +289,16 @@ class Sandbox:
         self.stats["denied"] += 1
         self.log.append(f"denied {call}: {why} ({errno.errorcode.get(code, code)})")
 
-    def on_channel(self) -> None:
-        """Serves the requests waiting on the channel, until one has to wait or
-        MAX_BURST were served (the loop comes back: the channel stays readable)."""
+    def on_channel(self, ch: Channel) -> None:
+        """Serves the requests waiting on ch, until one has to wait or
+        MAX_BURST were served (the loop comes back: the channel stays readable).
+        While its call waits, a thread may only cancel it (a signal came)."""
+        self.cur = ch
         for _ in range(MAX_BURST):
-            if (self.done or self.pending is not None or self.exit_status is not None
-                    or self.outcome.reason is not None):
+            if self.done or self.exit_status is not None or self.outcome.reason is not None:
                 return
             try:
-                data = self.chan.recv(protocol.MAX_MESSAGE + 1)
+                data = ch.sock.recv(protocol.MAX_MESSAGE + 1)
             except BlockingIOError:
                 return
             except (ConnectionResetError, BrokenPipeError):
@@ -259,7 +310,7 @@ class Sandbox:
                 # End of file, or a zero-length record: only the latter leaves
                 # the channel readable-empty (EAGAIN) on the next try.
                 try:
-                    more = self.chan.recv(protocol.MAX_MESSAGE + 1)
+                    more = ch.sock.recv(protocol.MAX_MESSAGE + 1)
                 except BlockingIOError:
                     self.kill("protocol violation: empty message")
                     return
@@ -269,35 +320,69 @@ class Sandbox:
                     self.kill("protocol violation: empty message")
                 return  # end of file: the process is ending; its pidfd will say how
             try:
-                req = protocol.parse(data, self.seq + 1)
+                req = protocol.parse(data, ch.seq + 1)
             except protocol.ProtocolError as e:
                 self.kill(f"protocol violation: {e}")
                 return
-            self.seq = req.seq
+            ch.seq = req.seq
+            if (req.op == lib.SB_OP_READY) != (ch.slot == 0 and req.seq == 1):
+                self.kill("protocol violation: the stub's ready message is the first on slot 0, and only there")
+                return
+            if req.op == lib.SB_OP_READY:
+                self._watch_threads()
+                if not self._reply(ch, req, (0,)):
+                    return
+                continue
+            if req.op == lib.SB_OP_CANCEL:
+                if not self._cancel(ch, req):
+                    return
+                continue
+            if ch.pending is not None:
+                self.kill("protocol violation: a request while the thread's call waits")
+                return
             self._apply_closes()
             if self.tracer is not None:  # the calls served in the sandbox come first
                 self.tracer.request(self, req)
             if req.op >= 0:
-                if not self._serve(req):
+                if not self._serve(ch, req):
                     return
                 continue
             elif req.op == lib.SB_OP_TIME:
                 self.stats["broker"] += 1
                 out = calls.process.time_now(self)
+            elif req.op == lib.SB_OP_WAKE_WAIT:
+                if not self._serve(ch, req):
+                    return
+                continue
             elif req.op == lib.SB_OP_EXIT:
                 self.exit_status = req.args[0] & 0xFF
                 self._signal(signal.SIGKILL)
                 return
-            else:  # SB_OP_FAULT: the program died of a fault it did not handle
+            else:  # SB_OP_FAULT: the program died of a fault or signal it did not handle
                 sig, code, addr, rip = req.args
                 code = code - protocol.U64 if code >= protocol.S32_HIGH else code
                 name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else f"signal {sig}"
                 self.fault_signal = sig if 0 < sig < 65 else signal.SIGKILL
-                self.kill(f"program killed by {name} (code {code}, address {addr:#x}, at {rip:#x})",
-                          returncode=-self.fault_signal)
+                how = f"(code {code}, address {addr:#x}, at {rip:#x})" if code > 0 else "(sent)"
+                self.kill(f"program killed by {name} {how}", returncode=-self.fault_signal)
                 return
-            if not self._reply(req, out):
+            if not self._reply(ch, req, out):
                 return
+
+    def _cancel(self, ch: Channel, req) -> bool:
+        """A signal interrupted the thread's waiting call: answer it now, as
+        the kernel would (restart or EINTR, decided by the runtime), then
+        the cancel.  A cancel that crossed the answer gets ESRCH."""
+        target = req.args[0]
+        if ch.pending is not None and ch.pending[0].seq == target:
+            waiting, wait = ch.pending
+            ch.pending = None
+            out = (calls.waiting.interrupted(self, waiting, wait), time.monotonic_ns())
+            return self._reply(ch, waiting, out) and self._reply(ch, req, (0,))
+        if ch.pending is None and target == req.seq - 1:
+            return self._reply(ch, req, (-errno.ESRCH,))
+        self.kill("protocol violation: cancel of a call that is not waiting")
+        return False
 
     def _apply_closes(self) -> None:
         """Closes the fds the runtime queued (struct sb_state.closing) before
@@ -313,26 +398,43 @@ class Sandbox:
         for fd in fds:
             calls.fdtable.release(self, fd)
 
+    # The call being served, as the handlers see it (calls/waiting.py).
+    @property
+    def pending(self):
+        return self.cur.pending if self.cur else None
+
+    @pending.setter
+    def pending(self, value) -> None:
+        self.cur.pending = value
+
+    @property
+    def seq(self) -> int:
+        return self.cur.seq if self.cur else 0
+
     @property
     def pending_deadline(self) -> float | None:
         """The deadline of the call being served again, if it set one."""
-        return self.pending[1].deadline if self.pending else None
+        return self.cur.pending_deadline if self.cur else None
 
-    def _serve(self, req) -> bool:
-        """Serves one call; False if it must wait (self.pending says for what)."""
+    def _serve(self, ch: Channel, req) -> bool:
+        """Serves one call; False if it must wait (ch.pending says for what)."""
+        self.cur = ch
         try:
-            out = calls.serve(self, req.op, req.args)
+            if req.op == lib.SB_OP_WAKE_WAIT:
+                out = (calls.waiting.wake_wait(self, ch, req.args[0]),)
+            else:
+                out = calls.serve(self, req.op, req.args)
         except calls.Wait as w:
-            self.pending = (req, w)
+            ch.pending = (req, w)
             return False
-        if self.pending is not None:  # it waited: let the program's clock catch up
+        if ch.pending is not None:  # it waited: let the program's clock catch up
             out = (out[0], time.monotonic_ns())
-        self.pending = None
-        return self._reply(req, out)
+        ch.pending = None
+        return self._reply(ch, req, out)
 
-    def _reply(self, req, out) -> bool:
+    def _reply(self, ch: Channel, req, out) -> bool:
         try:
-            self.chan.send(protocol.reply(req.seq, *out))
+            ch.sock.send(protocol.reply(req.seq, *out))
         except BlockingIOError:  # only a program that sends without reading fills it
             self.kill("protocol violation: requests sent while earlier replies were left unread")
             return False
@@ -340,13 +442,62 @@ class Sandbox:
             return False
         return True
 
-    def resume(self) -> None:
+    def resume(self, ch: Channel) -> None:
         """A waiting call's fd is ready or its deadline passed: serve it again."""
-        if self.pending is not None and not self.done and self.outcome.reason is None:
-            if self._serve(self.pending[0]):
-                self.on_channel()
+        if ch.pending is not None and not self.done and self.outcome.reason is None:
+            if self._serve(ch, ch.pending[0]):
+                self.on_channel(ch)
 
-    # -- ending --------------------------------------------------------------
+    def _watch_threads(self) -> None:
+        """The pool stands (the stub says so before the program runs): a
+        pidfd for each of its threads.  None of them ever exits on its own,
+        so one that does was killed by strict mode for a forbidden call."""
+        try:
+            tids = [int(t) for t in os.listdir(f"/proc/{self.pid}/task") if int(t) != self.pid]
+        except OSError:
+            return  # already gone; its pidfd will say how
+        for tid in tids:
+            try:
+                self.thread_pidfds.append(os.pidfd_open(tid, PIDFD_THREAD))
+            except OSError:
+                pass
+        self.host_tids = set(tids)
+        self._new_thread_fds = list(self.thread_pidfds)
+        if len(tids) != self.limits.threads:
+            self.kill(f"the stub started {len(tids)} threads, not {self.limits.threads}")
+
+    def unwatched_thread_fds(self) -> list[int]:
+        """The thread pidfds the loop has yet to watch (once, after ready)."""
+        fds, self._new_thread_fds = self._new_thread_fds, []
+        return fds
+
+    def thread_died(self) -> None:
+        if self.exit_status is None and not self.done:
+            self.kill("forbidden direct system call: killed by seccomp strict mode (in a thread)")
+
+    # -- signals -------------------------------------------------------------
+
+    def send_signal(self, sig: int, slot: int | None = None) -> int:
+        """A real signal to the sandbox (slot None: the process; the kernel
+        picks a thread) or to one of its threads.  The thread's id comes
+        from the arena, untrusted: tgkill with our process's id as the
+        group can reach no other process."""
+        if self.done:
+            return -errno.ESRCH
+        if slot is None:
+            self._signal(sig)
+            return 0
+        raw = self.arena.read(self.thread_block(slot) + HOST_TID, 4)
+        tid = int.from_bytes(raw, "little", signed=True)
+        if tid not in self.host_tids:
+            return -errno.ESRCH
+        return lib.sb_tgkill(self.pid, tid, sig)
+
+    def fire_timers(self, now: float) -> None:
+        for sig, slot in self.timers.expired(now):
+            self.send_signal(sig, slot)
+
+        # -- ending --------------------------------------------------------------
 
     def _signal(self, sig: int) -> None:
         try:
@@ -411,6 +562,10 @@ class Sandbox:
             if f.hostfd >= 0:
                 os.close(f.hostfd)
         self.fds.clear()
-        self.chan.close()
+        for ch in self.chans:
+            ch.close()
+        for fd in self.thread_pidfds:
+            os.close(fd)
+        self.thread_pidfds = []
         os.close(self.pidfd)
         self.arena.close()

@@ -15,11 +15,8 @@ CHOSEN with -j 2 on two cores).  Modules that fail sandboxed are listed in
 the closing note of issue 3 with their cause; add a module here when it
 passes.
 
-Not compared: the exit status.  regrtest always starts faulthandler's
-watchdog *thread* on its way out, and the sandbox runs one thread, so a
-passing run ends with "RuntimeError: unable to start watchdog thread" and
-status 1 (test_exit_status_matches_native, strict xfail, turns that into a
-failure the day threads work).
+regrtest starts faulthandler's watchdog *thread* on its way out: its exit
+status matches native only because threads work (test_exit_status_matches_native).
 """
 
 from __future__ import annotations
@@ -142,8 +139,6 @@ def test_module_passes_sandboxed(module, tmp_path):
     assert got.passed == want.passed, (sorted(want.passed - got.passed)[:20], got.log)
 
 
-@pytest.mark.xfail(strict=True, reason="threads: regrtest starts faulthandler's watchdog "
-                                       "thread at exit (clone/clone3 -> ENOSYS), status 1")
 def test_exit_status_matches_native(tmp_path):
     got = run_module("test_string", tmp_path, sandboxed=True)
     want = run_module("test_string", tmp_path, sandboxed=False)

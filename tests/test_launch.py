@@ -34,20 +34,26 @@ def _status(pid: int) -> dict[str, str]:
 
 def test_running_sandbox_is_in_strict_mode_with_only_its_fds():
     # cat blocks reading our pipe, so the sandbox stays up while we look at it.
-    p = subprocess.Popen(["strictbox", "run", "--", BUSYBOX, "cat"],
+    p = subprocess.Popen(["strictbox", "run", "--max-threads", "3", "--", BUSYBOX, "cat"],
                          stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     try:
         child = _wait_for_child(p.pid)
-        for _ in range(500):  # until it has entered strict mode
-            if _status(child).get("Seccomp") == "1":
+        for _ in range(500):  # until the pool stands and its starter stepped aside
+            if _status(child).get("State", "").startswith("Z"):
                 break
             time.sleep(0.01)
-        assert _status(child)["Seccomp"] == "1"
-        fds = sorted(int(fd) for fd in os.listdir(f"/proc/{child}/fd"))
-        assert fds[:3] == [0, 1, 2] and len(fds) == 4  # stdio and the channel
-        targets = [os.readlink(f"/proc/{child}/fd/{fd}") for fd in fds]
+        tasks = [t for t in os.listdir(f"/proc/{child}/task") if t != str(child)]
+        assert len(tasks) == 3  # the thread pool (the first thread only started it)
+        for tid in tasks:  # strict mode is per thread: every one is in it
+            with open(f"/proc/{child}/task/{tid}/status") as f:
+                assert "Seccomp:\t1\n" in f.read()
+        fd_dir = f"/proc/{child}/task/{tasks[0]}/fd"  # the first thread, a zombie, has none
+        fds = sorted(int(fd) for fd in os.listdir(fd_dir))
+        assert fds[:3] == [0, 1, 2] and len(fds) == 3 + 3 * 3  # stdio; per thread: channel, wake pipe
+        targets = [os.readlink(f"{fd_dir}/{fd}") for fd in fds]
         assert not any("memfd" in t for t in targets)  # the arena fd is closed
-        assert targets[3].startswith("socket:")
+        assert sum(t.startswith("socket:") for t in targets[3:]) == 3
+        assert sum(t.startswith("pipe:") for t in targets[3:]) == 6
         out, _ = p.communicate(b"through the sandbox\n", timeout=30)
         assert out == b"through the sandbox\n"
         assert p.returncode == 0

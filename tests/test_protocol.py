@@ -52,7 +52,9 @@ def test_well_formed_syscall_requests_round_trip(seq, nr, args):
     (5, "not an array"),
     ([1, 0, 0, 0, 0, 0, 0, 0, 0], "undecodable"),  # nine items
     ([1, 1 << 31, 0, 0, 0, 0, 0, 0], "outside 0..2147483647"),
-    ([1, -4], "unknown op"),
+    ([1, -7], "unknown op"),
+    ([1, -4], "cancel op with 0 arguments"),
+    ([1, -6, 1], "ready op with 1 arguments"),
     ([1, -1, 256], "exit status 256"),
     ([1, -2, 0, 0, 0, 0], "signal number 0"),
     ([1, -2, 65, 0, 0, 0], "signal number 65"),

@@ -8,31 +8,40 @@ _start:
     call sb_stub_main
     hlt
 
-/* SA_RESTORER for our handlers: rt_sigreturn must come from the allowed region. */
-    .globl sb_restorer
-sb_restorer:
+/* sb_sigreturn_to(sp): load the rt_sigreturn frame whose ucontext is at sp
+ * (a thread starting, or going back to the pool). */
+    .globl sb_sigreturn_to
+sb_sigreturn_to:
+    mov %rdi, %rsp
     mov $15, %eax
     syscall
     hlt
 
-/* sb_enter_program(entry, sp): start the program with the ELF ABI's clean slate. */
-    .globl sb_enter_program
-sb_enter_program:
-    mov %rsi, %rsp
-    mov %rdi, %r11
-    xor %eax, %eax
-    xor %ebx, %ebx
-    xor %ecx, %ecx
-    xor %edx, %edx
-    xor %esi, %esi
-    xor %edi, %edi
+/* Where a thread that exited resumes: sb_pool_idle(rdi) on its idle stack. */
+    .globl sb_pool_entry
+sb_pool_entry:
     xor %ebp, %ebp
-    xor %r8d, %r8d
-    xor %r9d, %r9d
+    call sb_pool_idle
+    hlt
+
+/* sb_spawn_thread(flags, stack, ptid, fn, arg): a raw clone whose child
+ * calls fn(arg) on `stack` and never returns. */
+    .globl sb_spawn_thread
+sb_spawn_thread:
+    sub $16, %rsi
+    mov %rcx, 8(%rsi)
+    mov %r8, (%rsi)
     xor %r10d, %r10d
-    xor %r12d, %r12d
-    xor %r13d, %r13d
-    xor %r14d, %r14d
-    xor %r15d, %r15d
-    jmp *%r11
+    xor %r8d, %r8d
+    mov $56, %eax
+    syscall
+    test %rax, %rax
+    jnz 1f
+    pop %rdi
+    pop %rax
+    xor %ebp, %ebp
+    call *%rax
+    hlt
+1:  ret
+
     .section .note.GNU-stack,"",@progbits

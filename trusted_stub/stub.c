@@ -1,9 +1,11 @@
 /* The trusted bootstrap.  Runs before strict mode with the fds the broker
- * gave it: `strictbox-stub ARENA_FD CHANNEL_FD BROKER_PID`.  It maps the
+ * gave it: `strictbox-stub ARENA_FD CLOCK_FD BROKER_PID`, and each thread
+ * slot's channel and wake pipe named in its block of the arena.  It maps the
  * arena the broker already filled (boot block, program image, initial
- * stack), installs our signal handlers on the thread's alternate stack, arms
- * Syscall User Dispatch over its own text and enters seccomp strict mode.
- * From then on nothing here is trusted. */
+ * stack, thread blocks), installs our signal handlers, starts the thread
+ * pool, and in every thread sets up the alternate stack, arms Syscall User
+ * Dispatch over its own text and enters seccomp strict mode.  From then on
+ * nothing here is trusted. */
 #include "runtime.h"
 #include <linux/elf.h>
 #include <asm/stat.h>
@@ -11,7 +13,8 @@
 void sb_sigsys(int sig, k_siginfo *si, struct ucontext *uc);
 void sb_fault(int sig, k_siginfo *si, struct ucontext *uc);
 void sb_restorer(void);
-__attribute__((noreturn)) void sb_enter_program(unsigned long entry, unsigned long sp);
+long sb_spawn_thread(unsigned long flags, unsigned long stack, int *ptid,
+                     void (*fn)(struct sb_thread *), struct sb_thread *arg);
 
 extern const char __ehdr_start[] __attribute__((visibility("hidden")));
 extern const char __executable_start[] __attribute__((visibility("hidden")));
@@ -65,28 +68,59 @@ static long parse_uint(const char *s)
     return v;
 }
 
-static void handle(int sig, void (*fn)(int, k_siginfo *, struct ucontext *))
+static void handle(int sig, void (*fn)(int, k_siginfo *, struct ucontext *), unsigned long flags,
+                   unsigned long mask)
 {
-    struct k_sigaction sa = {(unsigned long)fn, SA_SIGINFO | SA_ONSTACK | SA_NODEFER | SA_RESTORER,
-                             (unsigned long)sb_restorer, 0};
+    struct k_sigaction sa = {(unsigned long)fn, SA_SIGINFO | SA_ONSTACK | SA_RESTORER | flags,
+                             (unsigned long)sb_restorer, mask};
     long r = sys4(__NR_rt_sigaction, sig, &sa, NULL, 8);
     if (r)
         fail("rt_sigaction failed", r);
+}
+
+/* This thread's half of entering strict mode: die with the broker, its own
+ * signal stack, Syscall User Dispatch over the stub's text (the allowed
+ * region's test uses the address after `syscall`: one byte more), then
+ * seccomp strict mode. */
+static void confine_thread(struct sb_thread *t)
+{
+    sys2(__NR_prctl, PR_SET_PDEATHSIG, SIGKILL);
+    unsigned long alt = (unsigned long)t + SB_IDLE_STACK;
+    stack_t ss = {(void *)alt, 0, (unsigned long)t + SB_THREAD_BLOCK - alt};
+    long r = sys2(__NR_sigaltstack, &ss, NULL);
+    if (r)
+        fail("sigaltstack failed", r);
+    unsigned long start = (unsigned long)__executable_start;
+    r = sys5(__NR_prctl, PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_ON, start,
+             (unsigned long)__etext + 1 - start, &ST->selector);
+    if (r)
+        fail("Syscall User Dispatch unavailable (Linux >= 5.11 needed)", r);
+    r = sys2(__NR_prctl, PR_SET_SECCOMP, SECCOMP_MODE_STRICT);
+    if (r)
+        fail("cannot enter seccomp strict mode", r);
+}
+
+/* A pooled thread: confine itself, report ready, idle until started. */
+static void pool_thread(struct sb_thread *t)
+{
+    confine_thread(t);
+    __atomic_add_fetch(&ST->pool_ready, 1, __ATOMIC_RELEASE);
+    sb_pool_idle(t);
 }
 
 void sb_stub_main(long *sp)
 {
     relocate();
     char **argv = (char **)(sp + 1);
-    int ok = sp[0] == 5;
+    int ok = sp[0] == 4;
     long arena_fd = ok ? parse_uint(argv[1]) : -1;
-    long chan_fd = ok ? parse_uint(argv[2]) : -1;
-    long clock_fd = ok ? parse_uint(argv[3]) : -1;
-    long broker = ok ? parse_uint(argv[4]) : -1;
-    if (arena_fd < 0 || chan_fd < 0 || clock_fd < 0 || broker < 0)
-        fail("usage: strictbox-stub ARENA_FD CHANNEL_FD CLOCK_FD BROKER_PID (started by the broker)", 0);
+    long clock_fd = ok ? parse_uint(argv[2]) : -1;
+    long broker = ok ? parse_uint(argv[3]) : -1;
+    if (arena_fd < 0 || clock_fd < 0 || broker < 0)
+        fail("usage: strictbox-stub ARENA_FD CLOCK_FD BROKER_PID (started by the broker)", 0);
 
-    /* Die with the broker; if it is already gone, don't start at all. */
+    /* Die with the broker (each thread asks for it too); if it is already
+     * gone, don't start at all. */
     sys2(__NR_prctl, PR_SET_PDEATHSIG, SIGKILL);
     if (sys1(__NR_getppid, 0) != broker)
         fail("broker exited before start", 0);
@@ -108,36 +142,71 @@ void sb_stub_main(long *sp)
     if (b->magic != SB_MAGIC || b->version != SB_ABI_VERSION || b->arena_size != (unsigned long)st.st_size ||
         b->arena_base != SB_ARENA_BASE)
         fail("arena boot block does not match this stub", 0);
-    if (b->threads_base % SB_THREAD_BLOCK || !SB_ARENA_OK(b->threads_base, SB_THREAD_BLOCK))
+    if (b->threads_base % SB_THREAD_BLOCK || b->max_threads < 1 ||
+        !SB_ARENA_OK(b->threads_base, (unsigned long)b->max_threads * SB_THREAD_BLOCK))
         fail("bad thread block address", 0);
 
-    struct sb_thread *t = (struct sb_thread *)b->threads_base;
-    t->magic = SB_MAGIC;
-    t->chan_fd = (int)chan_fd;
-    t->tid = (int)b->pid;
-    unsigned long alt = ((unsigned long)(t + 1) + 63) & ~63UL;
-    stack_t ss = {(void *)alt, 0, (unsigned long)t + SB_THREAD_BLOCK - alt};
-    if ((r = sys2(__NR_sigaltstack, &ss, NULL)))
-        fail("sigaltstack failed", r);
-    handle(SIGSYS, sb_sigsys);
-    handle(SIGSEGV, sb_fault);
-    handle(SIGBUS, sb_fault);
-    handle(SIGFPE, sb_fault);
-    handle(SIGILL, sb_fault);
-    handle(SIGTRAP, sb_fault);
-    unsigned long none = 0;
-    sys4(__NR_rt_sigprocmask, SIG_SETMASK, &none, NULL, 8);
-
-    /* The allowed region's test uses the address after `syscall`: one byte more. */
+    /* Our handlers for every signal.  Asynchronous ones are blocked while
+     * the pool starts: the idle threads keep them blocked for good. */
+    for (int sig = 1; sig < SB_NSIG; sig++) {
+        if (sig == SIGKILL || sig == SIGSTOP)
+            continue;
+        if (sig == SIGTTIN || sig == SIGTTOU) {
+            /* really ignored: a read or write on a terminal from the
+             * background answers EIO instead of stopping us (no job control) */
+            struct k_sigaction ign = {1 /* SIG_IGN */, 0, 0, 0};
+            sys4(__NR_rt_sigaction, sig, &ign, NULL, 8);
+            continue;
+        }
+        if (SB_SYNC_SIGNALS & SB_BIT(sig))
+            handle(sig, sig == SIGSYS ? sb_sigsys : sb_fault, SA_NODEFER, 0);
+        else
+            handle(sig, sb_async, 0, SB_ASYNC_SIGNALS);
+    }
+    unsigned long mask = SB_ASYNC_SIGNALS;
+    sys4(__NR_rt_sigprocmask, SIG_SETMASK, &mask, NULL, 8);
     ST->selector = SYSCALL_DISPATCH_FILTER_ALLOW;
-    unsigned long start = (unsigned long)__executable_start;
-    r = sys5(__NR_prctl, PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_ON, start,
-             (unsigned long)__etext + 1 - start, &ST->selector);
-    if (r)
-        fail("Syscall User Dispatch unavailable (Linux >= 5.11 needed)", r);
+
+    /* Every thread of the program, its main one too, comes from the pool.
+     * This first thread (the one the broker knows by pid) only starts them:
+     * the kernel tells of a non-leader thread's death (PIDFD_THREAD), and
+     * the broker must learn of any thread killed by strict mode. */
+    for (unsigned i = 0; i < b->max_threads; i++) {
+        struct sb_thread *p = sb_thread_at(i);
+        r = sb_spawn_thread(CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD |
+                            CLONE_SYSVSEM | CLONE_PARENT_SETTID,
+                            (unsigned long)p + SB_IDLE_STACK, &p->host_tid, pool_thread, p);
+        if (r < 0)
+            fail("cannot start the thread pool", r);
+    }
+    while (__atomic_load_n(&ST->pool_ready, __ATOMIC_ACQUIRE) < b->max_threads)
+        sys1(__NR_sched_yield, 0);
+
+    /* Tell the broker the pool stands (it watches every thread from now on)
+     * and wait for its answer. */
+    struct sb_thread *t = sb_thread_at(0);
+    static const unsigned char ready[] = {0x92, 0x01, 0x100 + SB_OP_READY};
+    if (sys3(__NR_write, t->chan_fd, ready, sizeof ready) != sizeof ready ||
+        sys3(__NR_read, t->chan_fd, t->rep, sizeof t->rep) <= 0)
+        fail("the broker did not answer", 0);
+    t->seq = 1;
+
+    /* Confined too before any program code runs, then hand slot 0 the
+     * program's entry and step aside. */
     r = sys2(__NR_prctl, PR_SET_SECCOMP, SECCOMP_MODE_STRICT);
     if (r)
         fail("cannot enter seccomp strict mode", r);
     ST->selector = SYSCALL_DISPATCH_FILTER_BLOCK;
-    sb_enter_program(b->entry, b->sp);
+    struct ucontext uc;
+    memset(&uc, 0, sizeof uc);
+    uc.uc_mcontext.rip = b->entry;
+    uc.uc_mcontext.rsp = b->sp;
+    uc.uc_mcontext.eflags = 0x202; /* IF only, as at a real execve */
+    uc.uc_mcontext.cs = 0x33;      /* __USER_CS */
+    uc.uc_mcontext.ss = 0x2b;      /* __USER_DS */
+    t->state = SB_THREAD_STARTING;
+    sb_start_thread(t, &uc, 0); /* no fpstate: the kernel starts it with a clean FPU */
+    sys1(__NR_exit, 0);
+    for (;;)
+        ;
 }

@@ -64,40 +64,84 @@ static int get_int(const unsigned char *p, const unsigned char *end, long *out)
     return n + 1;
 }
 
-long sb_broker(struct sb_thread *t, long op, const unsigned long *args, int nargs,
-               long *extra, int nextra)
+static void send_request(struct sb_thread *t, unsigned long seq, long op, const unsigned long *args,
+                         int nargs)
 {
     unsigned char *p = t->req;
-    unsigned long seq = ++t->seq;
     *p++ = (unsigned char)(0x90 | (2 + nargs));
     p = put_uint(p, seq);
     p = put_int(p, op);
     for (int i = 0; i < nargs; i++)
         p = put_uint(p, args[i]);
-    ST->calls_forwarded++;
-    if (sys3(__NR_write, t->chan_fd, t->req, p - t->req) != p - t->req)
+    long n;
+    do
+        n = sys3(__NR_write, t->chan_fd, t->req, p - t->req);
+    while (n == -EINTR);
+    if (n != p - t->req)
         sys1(__NR_exit, 125); /* the broker is gone */
-    long n = sys3(__NR_read, t->chan_fd, t->rep, sizeof t->rep);
-    if (n <= 0)
-        sys1(__NR_exit, 125);
-    const unsigned char *q = t->rep, *end = t->rep + n;
-    int count = *q & 0x0f;
-    long rseq, ret;
-    int used;
-    if ((*q++ & 0xf0) != 0x90 || count < 2 || count - 2 > nextra)
-        sys1(__NR_exit, 126);
-    if (!(used = get_int(q, end, &rseq)) || (unsigned long)rseq != seq)
-        sys1(__NR_exit, 126);
-    q += used;
-    if (!(used = get_int(q, end, &ret)))
-        sys1(__NR_exit, 126);
-    q += used;
-    for (int i = 0; i < count - 2; i++) {
-        if (!(used = get_int(q, end, &extra[i])))
+}
+
+/* Reads the reply to `seq`; returns its result and fills extra.  A signal
+ * for this thread while it waits sends a cancel once: the broker answers
+ * the waiting call at once (ERESTART*), then the cancel. */
+static long await_reply(struct sb_thread *t, unsigned long seq, long *extra, int nextra)
+{
+    unsigned long cancel = 0;
+    long result = 0;
+    int have_result = 0;
+    for (;;) {
+        long n = sys3(__NR_read, t->chan_fd, t->rep, sizeof t->rep);
+        if (n == -EINTR) {
+            if (!cancel && !have_result && sb_signal_waiting(t)) {
+                cancel = ++t->seq;
+                unsigned long target = seq;
+                send_request(t, cancel, SB_OP_CANCEL, &target, 1);
+            }
+            continue;
+        }
+        if (n <= 0)
+            sys1(__NR_exit, 125);
+        const unsigned char *q = t->rep, *end = t->rep + n;
+        int count = *q & 0x0f;
+        long rseq, ret;
+        int used;
+        if ((*q++ & 0xf0) != 0x90 || count < 2)
+            sys1(__NR_exit, 126);
+        if (!(used = get_int(q, end, &rseq)))
             sys1(__NR_exit, 126);
         q += used;
+        if (!(used = get_int(q, end, &ret)))
+            sys1(__NR_exit, 126);
+        q += used;
+        if ((unsigned long)rseq == seq && !have_result) {
+            if (count - 2 > nextra)
+                sys1(__NR_exit, 126);
+            for (int i = 0; i < count - 2; i++) {
+                if (!(used = get_int(q, end, &extra[i])))
+                    sys1(__NR_exit, 126);
+                q += used;
+            }
+            result = ret;
+            have_result = 1;
+        } else if (!cancel || (unsigned long)rseq != cancel) {
+            sys1(__NR_exit, 126);
+        } else {
+            cancel = 0; /* the cancel's own answer: nothing to keep */
+            if (!have_result)
+                sys1(__NR_exit, 126);
+        }
+        if (have_result && !cancel)
+            return result;
     }
-    return ret;
+}
+
+long sb_broker(struct sb_thread *t, long op, const unsigned long *args, int nargs,
+               long *extra, int nextra)
+{
+    unsigned long seq = ++t->seq;
+    __atomic_add_fetch(&ST->calls_forwarded, 1, __ATOMIC_RELAXED);
+    send_request(t, seq, op, args, nargs);
+    return await_reply(t, seq, extra, nextra);
 }
 
 /* A call that had to wait (sleep, poll, futex) comes back with the broker's
@@ -116,6 +160,8 @@ long sb_forward(struct sb_call *c)
 void sb_exit_process(struct sb_thread *t, long status)
 {
     unsigned long a = (unsigned long)status & 0xff;
+    t->sigpending = 0;
+    __atomic_store_n(&ST->sigpending, 0, __ATOMIC_RELEASE); /* nothing may cancel this */
     sb_broker(t, SB_OP_EXIT, &a, 1, NULL, 0);
     for (;;) /* the broker ends the process; wait for it */
         sys3(__NR_read, t->chan_fd, t->rep, sizeof t->rep);

@@ -42,21 +42,35 @@ static void trace_local(struct sb_call *c, long r)
     rec->flags = 0;
 }
 
+/* The memory map is one table for all threads. */
+static int touches_memory_map(long nr)
+{
+    return nr == __NR_brk || nr == __NR_mmap || nr == __NR_munmap || nr == __NR_mremap ||
+           nr == __NR_mprotect || nr == __NR_madvise;
+}
+
 static long route(struct sb_call *c)
 {
     long r;
     if (c->nr < 0) /* what the kernel answers; never a runtime op on the channel */
         return -ENOSYS;
+    int lock = touches_memory_map(c->nr);
+    if (lock)
+        sb_lock(&ST->mem_lock);
     switch (c->nr) {
 #define CASE(name)                                                                           \
     case __NR_##name:                                                                        \
-        ST->calls_local++;                                                                   \
+        __atomic_add_fetch(&ST->calls_local, 1, __ATOMIC_RELAXED);                           \
         r = sys_##name(c);                                                                   \
         break;
         SB_LOCAL_CALLS(CASE)
     default:
-        return sb_forward(c);
+        r = sb_forward(c);
     }
+    if (lock)
+        sb_unlock(&ST->mem_lock);
+    if (c->forwarded)
+        return r;
     if (__builtin_expect(ST->boot.trace != 0, 0))
         trace_local(c, r);
     return r;
@@ -68,12 +82,41 @@ void sb_sigsys(int sig, k_siginfo *si, struct ucontext *uc)
     if (si->si_code != SYS_USER_DISPATCH)
         return;
     struct sigcontext *m = &uc->uc_mcontext;
+    struct sb_thread *t = sb_current_thread();
+    t->outer_uc = (unsigned long)uc;
+    t->in_exit = 0;
+    t->restart_kind = 0;
     /* Like the kernel's entry code, only the low 32 bits of rax name the call. */
-    struct sb_call c = {sb_current_thread(), uc, (long)(int)m->rax,
-                        {m->rdi, m->rsi, m->rdx, m->r10, m->r8, m->r9}, 0, 0};
+    struct sb_call c = {t, uc, (long)(int)m->rax, {m->rdi, m->rsi, m->rdx, m->r10, m->r8, m->r9}, 0, 0};
     long r = route(&c);
-    if (!c.keep_regs)
+    if (c.keep_regs) {
+    } else if (r == -ERESTARTSYS || r == -ERESTARTNOHAND) {
+        /* Interrupted: rewind to the syscall instruction.  A handler about
+         * to run decides whether it is restarted or answers EINTR. */
+        m->rip -= 2;
+        m->rax = (unsigned long)c.nr;
+        t->restart_rip = m->rip;
+        t->restart_kind = (unsigned)-r;
+    } else {
         m->rax = (unsigned long)r;
+    }
+    sb_return_to_program(t, uc);
+}
+
+/* SA_RESTORER of all our handlers.  in_exit is cleared before rt_sigreturn:
+ * a signal that lands here waits for the next call instead of being
+ * delivered onto a ucontext about to be consumed. */
+__attribute__((naked)) void sb_restorer(void)
+{
+    __asm__ volatile("mov %%rsp, %%rax\n\t"
+                     "and %0, %%rax\n\t"
+                     "movl $0, %c1(%%rax)\n\t"
+                     "mov %2, %%eax\n\t"
+                     "syscall\n\t"
+                     "hlt"
+                     :
+                     : "i"(-(long)SB_THREAD_BLOCK), "i"(__builtin_offsetof(struct sb_thread, in_exit)),
+                       "i"(__NR_rt_sigreturn));
 }
 
 /* rdtsc and rdtscp fault in strict mode (the TSC is disabled); answer them
@@ -105,9 +148,16 @@ void sb_fault(int sig, k_siginfo *si, struct ucontext *uc)
 {
     struct sb_thread *t = sb_current_thread();
     unsigned long rip = uc->uc_mcontext.rip;
+    if (si->si_code <= 0) { /* sent, not raised by an instruction: an asynchronous signal */
+        sb_async(sig, si, uc);
+        return;
+    }
     if (sig == SIGSEGV && emulate_rdtsc(t, uc))
         return;
     if (sb_in_stub_text(rip))
         sb_die(t, sig, si, rip); /* a fault in our own runtime: never the program's to handle */
+    t->outer_uc = (unsigned long)uc;
+    t->in_exit = 0;
     sb_deliver_fault(t, sig, si, uc);
+    sb_return_to_program(t, uc);
 }

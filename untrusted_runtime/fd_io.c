@@ -58,6 +58,20 @@ static void uncache(struct sb_thread *t, unsigned long fd)
     e->flags &= ~SB_FD_DATA;
 }
 
+/* read or write on a real fd.  A signal interrupts it as it would natively
+ * (our handlers have no SA_RESTART): restarted or EINTR, by the program's
+ * SA_RESTART, once its handler runs. */
+static long direct_io(long nr, int h, unsigned long buf, unsigned long n)
+{
+    for (;;) {
+        long r = sys3(nr, h, buf, n);
+        if (r != -EINTR)
+            return r;
+        if (sb_signal_waiting(sb_current_thread()))
+            return -ERESTARTSYS;
+    }
+}
+
 static struct sb_stdio *stdio_of(int host)
 {
     return host >= 0 && host < SB_NSTDIO ? &ST->boot.stdio[host] : NULL;
@@ -77,7 +91,7 @@ long sys_read(struct sb_call *c)
         return sb_forward(c);
     if (!SB_ARENA_OK(c->a[1], c->a[2]))
         return -EFAULT;
-    return sys3(__NR_read, h, c->a[1], c->a[2]);
+    return direct_io(__NR_read, h, (unsigned long)c->a[1], c->a[2]);
 }
 
 long sys_write(struct sb_call *c)
@@ -87,7 +101,7 @@ long sys_write(struct sb_call *c)
         return sb_forward(c);
     if (!SB_ARENA_OK(c->a[1], c->a[2]))
         return -EFAULT;
-    return sys3(__NR_write, h, c->a[1], c->a[2]);
+    return direct_io(__NR_write, h, (unsigned long)c->a[1], c->a[2]);
 }
 
 static long check_iov(const struct iov *v, unsigned long n, unsigned long *total)
@@ -112,7 +126,7 @@ static long each_buffer(long nr, int h, const struct iov *v, unsigned long n)
     for (unsigned long i = 0; i < n; i++) {
         if (!v[i].len)
             continue;
-        long r = sys3(nr, h, v[i].base, v[i].len);
+        long r = direct_io(nr, h, (unsigned long)v[i].base, v[i].len);
         if (r < 0)
             return done ? done : r;
         done += r;
@@ -139,7 +153,7 @@ long sys_writev(struct sb_call *c)
         unsigned long off = 0;
         for (unsigned long i = 0; i < n; i++, off += v[i - 1].len)
             memcpy(buf + off, (void *)v[i].base, v[i].len);
-        return sys3(__NR_write, h, buf, total);
+        return direct_io(__NR_write, h, (unsigned long)buf, total);
     }
     return each_buffer(__NR_write, h, v, n);
 }
@@ -263,8 +277,10 @@ long sys_close(struct sb_call *c)
     unsigned long fd = c->a[0];
     /* A file the broker opened (it left an fdc entry) is known to be open:
      * queue its close for the broker's next request instead of asking now.
-     * Any later use of the number reaches the broker after the queue. */
-    if (cached(fd, SB_FD_NOTTY) && direct_fd(fd) < 0 && ST->nclosing < SB_MAX_CLOSING) {
+     * Any later use of the number reaches the broker after the queue.  With
+     * threads the queue would race the broker reading it: ask at once. */
+    if (cached(fd, SB_FD_NOTTY) && direct_fd(fd) < 0 && ST->nclosing < SB_MAX_CLOSING &&
+        __atomic_load_n(&ST->live_threads, __ATOMIC_ACQUIRE) == 1) {
         ST->closing[ST->nclosing++] = (int)fd;
         ST->fdc[fd].flags = 0;
         return 0;

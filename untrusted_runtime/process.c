@@ -58,7 +58,7 @@ long sys_set_robust_list(struct sb_call *c)
 
 long sys_rseq(struct sb_call *c) { (void)c; return -ENOSYS; }
 
-long sys_exit(struct sb_call *c) { sb_exit_process(c->t, (long)c->a[0]); }
+long sys_exit(struct sb_call *c) { sb_thread_exit(c, (long)c->a[0]); }
 long sys_exit_group(struct sb_call *c) { sb_exit_process(c->t, (long)c->a[0]); }
 
 /* execve: the broker checks the new program, rebuilds the arena (image,

@@ -1,23 +1,28 @@
 /* The program's signal dispositions, masks and alternate stack are
  * bookkeeping here: the real handlers (ours) stay installed and the real mask
  * stays empty, because a SIGSYS raised while blocked kills the process.
- * Synchronous faults are delivered to the program's handler on a kernel-style
+ * Signals are delivered to the program's handler on a kernel-style
  * rt_sigframe built on the program's own stack; the program's restorer then
- * traps rt_sigreturn, which we emulate by loading that frame back. */
+ * traps rt_sigreturn, which we emulate by loading that frame back.
+ *
+ * Asynchronous signals (from the broker's timers, a sibling's tgkill, the
+ * outside) arrive as real signals in sb_async.  On program code they are
+ * delivered at once.  Inside our runtime they are marked pending: a blocking
+ * read there returns EINTR (our handlers have no SA_RESTART), the call ends
+ * with ERESTARTSYS/ERESTARTNOHAND, and sb_return_to_program, the last step
+ * of every handler of ours, delivers them as the kernel would on its way
+ * back to user mode. */
 #include "runtime.h"
 
-#define BIT(sig) (1UL << ((sig) - 1))
+#define BIT(sig) SB_BIT(sig)
+#define SIG_IGN_VALUE 1UL
+#define SI_USER 0
+#define SI_TKILL (-6)
 #define UNBLOCKABLE (BIT(SIGKILL) | BIT(SIGSTOP))
 #define FP_XSTATE_MAGIC1 0x46505853U
 #define FXSAVE_SIZE 512
 #define SW_BYTES_OFF 464 /* fx_sw_bytes inside the fxsave area */
 #define USER_EFLAGS 0x50dd5UL /* AC OF DF TF SF ZF AF PF CF RF, as the kernel keeps */
-
-struct rt_frame {
-    unsigned long pretcode;
-    struct ucontext uc;
-    k_siginfo info;
-};
 
 long sys_rt_sigaction(struct sb_call *c)
 {
@@ -102,14 +107,11 @@ static unsigned fpstate_size(const unsigned char *fp)
     return sw[0] == FP_XSTATE_MAGIC1 ? sw[1] : FXSAVE_SIZE;
 }
 
-void sb_deliver_fault(struct sb_thread *t, int sig, k_siginfo *si, struct ucontext *uc)
+/* Builds the program's rt_sigframe for `sig` and points uc at its handler. */
+static void push_frame(struct sb_thread *t, int sig, const k_siginfo *si, struct ucontext *uc)
 {
     struct sb_sigaction *a = &ST->sig[sig];
     struct sigcontext *m = &uc->uc_mcontext;
-    /* Linux forces the default action on a blocked or ignored synchronous fault. */
-    if (a->handler <= 1 || (t->sigmask & BIT(sig)) || !(a->flags & SA_RESTORER))
-        sb_die(t, sig, si, m->rip);
-
     unsigned long sp = m->rsp;
     if ((a->flags & SA_ONSTACK) && t->alt_size && !on_prog_altstack(t, sp))
         sp = t->alt_sp + t->alt_size;
@@ -121,7 +123,7 @@ void sb_deliver_fault(struct sb_thread *t, int sig, k_siginfo *si, struct uconte
     sp = ((sp - sizeof(struct rt_frame)) & ~15UL) - 8;
     struct rt_frame *f = (struct rt_frame *)sp;
     if (!SB_ARENA_OK(sp, fp_copy + fpsize - sp))
-        sb_die(t, SIGSEGV, si, m->rip); /* no room for the frame: as the kernel would */
+        sb_die(t, SIGSEGV, NULL, m->rip); /* no room for the frame: as the kernel would */
 
     if (fp)
         memcpy((void *)fp_copy, fp, fpsize);
@@ -130,8 +132,12 @@ void sb_deliver_fault(struct sb_thread *t, int sig, k_siginfo *si, struct uconte
     f->uc.uc_link = NULL;
     f->uc.uc_stack = (stack_t){(void *)t->alt_sp, t->alt_size ? 0 : SS_DISABLE, t->alt_size};
     f->uc.uc_mcontext.fpstate = fp ? (void *)fp_copy : NULL;
-    f->uc.uc_sigmask = t->sigmask;
+    f->uc.uc_sigmask = t->suspended ? t->suspend_mask : t->sigmask;
     f->info = *si;
+    if (t->suspended) { /* rt_sigsuspend's mask ends with the handler */
+        t->sigmask = t->suspend_mask;
+        t->suspended = 0;
+    }
 
     t->sigmask |= a->mask | ((a->flags & SA_NODEFER) ? 0 : BIT(sig));
     t->sigmask &= ~UNBLOCKABLE;
@@ -145,6 +151,197 @@ void sb_deliver_fault(struct sb_thread *t, int sig, k_siginfo *si, struct uconte
     m->rdx = (unsigned long)&f->uc;
     m->rax = 0;
     m->eflags &= ~0x400UL; /* DF clear on handler entry */
+}
+
+void sb_deliver_fault(struct sb_thread *t, int sig, k_siginfo *si, struct ucontext *uc)
+{
+    struct sb_sigaction *a = &ST->sig[sig];
+    /* Linux forces the default action on a blocked or ignored synchronous fault. */
+    if (a->handler <= 1 || (t->sigmask & BIT(sig)) || !(a->flags & SA_RESTORER))
+        sb_die(t, sig, si, uc->uc_mcontext.rip);
+    push_frame(t, sig, si, uc);
+}
+
+/* -- asynchronous signals ------------------------------------------------- */
+
+static int default_ignored(int sig)
+{
+    /* there is no job control in a sandbox: the stop signals are ignored too */
+    return sig == SIGCHLD || sig == SIGURG || sig == SIGWINCH || sig == SIGCONT ||
+           sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU || sig == SIGSTOP;
+}
+
+static int ignored(int sig)
+{
+    unsigned long h = ST->sig[sig].handler;
+    return h == SIG_IGN_VALUE || (h == 0 && default_ignored(sig));
+}
+
+static int lowest(unsigned long set)
+{
+    return __builtin_ctzl(set) + 1;
+}
+
+/* A pending signal this thread may take now, removed from its set. */
+static int take_signal(struct sb_thread *t)
+{
+    unsigned long ready = t->sigpending & ~t->sigmask;
+    if (ready) {
+        int sig = lowest(ready);
+        __atomic_and_fetch(&t->sigpending, ~BIT(sig), __ATOMIC_ACQ_REL);
+        return sig;
+    }
+    for (;;) {
+        ready = __atomic_load_n(&ST->sigpending, __ATOMIC_ACQUIRE) & ~t->sigmask;
+        if (!ready)
+            return 0;
+        int sig = lowest(ready);
+        if (__atomic_fetch_and(&ST->sigpending, ~BIT(sig), __ATOMIC_ACQ_REL) & BIT(sig))
+            return sig;
+    }
+}
+
+int sb_signal_waiting(struct sb_thread *t)
+{
+    return ((t->sigpending | __atomic_load_n(&ST->sigpending, __ATOMIC_ACQUIRE)) & ~t->sigmask) != 0;
+}
+
+static void deliver_async(struct sb_thread *t, int sig, struct ucontext *uc)
+{
+    struct sigcontext *m = &uc->uc_mcontext;
+    if (ignored(sig))
+        return; /* an interrupted call stays rewound: it restarts */
+    if (ST->sig[sig].handler == 0)
+        sb_die(t, sig, NULL, m->rip); /* the default action: the process ends */
+    if (t->restart_kind && m->rip == t->restart_rip) {
+        if (!(t->restart_kind == ERESTARTSYS && (ST->sig[sig].flags & SA_RESTART))) {
+            m->rip += 2;
+            m->rax = (unsigned long)-EINTR;
+        }
+        t->restart_kind = 0;
+    }
+    k_siginfo info;
+    memset(&info, 0, sizeof info);
+    info.si_signo = sig;
+    info.si_code = SI_USER;
+    unsigned *ids = (unsigned *)&info.raw[0]; /* si_pid, si_uid */
+    ids[0] = ST->boot.pid;
+    ids[1] = ST->boot.uid;
+    push_frame(t, sig, &info, uc);
+}
+
+/* The last step of each of our handlers before it returns to the program:
+ * deliver every pending signal the thread does not block.  in_exit tells a
+ * signal arriving after the last look to deliver itself onto uc. */
+void sb_return_to_program(struct sb_thread *t, struct ucontext *uc)
+{
+    for (;;) {
+        int sig;
+        while ((sig = take_signal(t)))
+            deliver_async(t, sig, uc);
+        __atomic_store_n(&t->in_exit, 1, __ATOMIC_SEQ_CST);
+        if (!sb_signal_waiting(t))
+            return;
+        __atomic_store_n(&t->in_exit, 0, __ATOMIC_SEQ_CST);
+    }
+}
+
+void sb_async(int sig, k_siginfo *si, struct ucontext *uc)
+{
+    struct sb_thread *t = sb_current_thread();
+    if (ignored(sig))
+        return;
+    /* A process-directed signal this thread blocks may go to a sibling. */
+    if (si->si_code == SI_USER && (t->sigmask & BIT(sig)))
+        __atomic_or_fetch(&ST->sigpending, BIT(sig), __ATOMIC_ACQ_REL);
+    else
+        __atomic_or_fetch(&t->sigpending, BIT(sig), __ATOMIC_ACQ_REL);
+    if (!sb_in_stub_text(uc->uc_mcontext.rip)) {
+        t->outer_uc = (unsigned long)uc;
+        t->in_exit = 0;
+        t->restart_kind = t->restart_kind && uc->uc_mcontext.rip == t->restart_rip ? t->restart_kind : 0;
+        sb_return_to_program(t, uc);
+    } else if (t->in_exit && t->outer_uc) {
+        struct ucontext *outer = (struct ucontext *)t->outer_uc;
+        int s;
+        while ((s = take_signal(t)))
+            deliver_async(t, s, outer);
+    }
+    /* else: our runtime is at work on this thread and looks before it returns */
+}
+
+/* -- sending ---------------------------------------------------------------- */
+
+static long pend_self(struct sb_thread *t, int sig)
+{
+    if (sig && !ignored(sig))
+        __atomic_or_fetch(&t->sigpending, BIT(sig), __ATOMIC_ACQ_REL);
+    return 0;
+}
+
+long sys_kill(struct sb_call *c)
+{
+    int pid = (int)c->a[0], sig = (int)c->a[1];
+    if (sig < 0 || sig >= SB_NSIG)
+        return -EINVAL;
+    if (pid != (int)ST->boot.pid && pid != 0 && pid != -(int)ST->boot.pid)
+        return -ESRCH; /* the sandbox sees no other process */
+    if (!sig || ignored(sig))
+        return 0;
+    if (!(c->t->sigmask & BIT(sig)))
+        return pend_self(c->t, sig);
+    /* blocked here: the first sibling that does not block it takes it */
+    __atomic_or_fetch(&ST->sigpending, BIT(sig), __ATOMIC_ACQ_REL);
+    return 0;
+}
+
+static long thread_kill(struct sb_call *c, long tid, long sig)
+{
+    if (sig < 0 || sig >= SB_NSIG)
+        return -EINVAL;
+    if (tid <= 0)
+        return -EINVAL;
+    struct sb_thread *to = sb_thread_by_tid(tid);
+    if (!to)
+        return -ESRCH;
+    if (to == c->t)
+        return pend_self(c->t, (int)sig);
+    return sb_forward(c); /* a real signal to the sibling's kernel thread, sent by the broker */
+}
+
+long sys_tgkill(struct sb_call *c)
+{
+    if ((int)c->a[0] != (int)ST->boot.pid)
+        return (int)c->a[0] <= 0 ? -EINVAL : -ESRCH;
+    return thread_kill(c, (int)c->a[1], (int)c->a[2]);
+}
+
+long sys_tkill(struct sb_call *c)
+{
+    return thread_kill(c, (int)c->a[0], (int)c->a[1]);
+}
+
+long sys_rt_sigsuspend(struct sb_call *c)
+{
+    unsigned long *set = (void *)c->a[0];
+    if (c->a[1] != 8)
+        return -EINVAL;
+    if (!SB_ARENA_OK(set, 8))
+        return -EFAULT;
+    struct sb_thread *t = c->t;
+    t->suspend_mask = t->sigmask;
+    t->suspended = 1;
+    t->sigmask = *set & ~UNBLOCKABLE;
+    while (!sb_signal_waiting(t)) {
+        long r = sb_forward(c); /* the broker holds it until a signal interrupts */
+        if (r != -ERESTARTNOHAND && r != -EINTR)
+            break;
+    }
+    if (!sb_signal_waiting(t)) { /* only a misbehaving broker gets here */
+        t->sigmask = t->suspend_mask;
+        t->suspended = 0;
+    }
+    return -EINTR;
 }
 
 /* The program's restorer has popped pretcode: its rsp is the frame's ucontext. */

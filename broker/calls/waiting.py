@@ -5,18 +5,22 @@ host fds to watch and a deadline; the loop serves it again when one is ready
 or the deadline passes, and `sb.pending_deadline` then carries the deadline
 of the first attempt so a retry does not restart the clock.
 
-futex is served for a single-threaded sandbox: no other thread can change
-the word or wake a waiter, so WAIT sleeps until its timeout, as on Linux."""
+futex itself is served inside the sandbox (untrusted_runtime/futex.c); a
+timed wait comes here as SB_OP_WAKE_WAIT, watching the thread's wake pipe.
+A signal for a thread whose call waits here cancels it: `interrupted`."""
 
 from __future__ import annotations
 
 import errno
+import os
 import select
 import selectors
 import struct
 import time
 
+from .. import kernel
 from .._native import lib
+from ..arena import Fault
 from .registry import Wait, as_fd, handles
 
 NSEC = 1_000_000_000
@@ -25,6 +29,7 @@ CLOCK_REALTIME = lib.CLOCK_REALTIME
 POLLIN, POLLPRI, POLLOUT = select.POLLIN, select.POLLPRI, select.POLLOUT
 POLLERR, POLLHUP, POLLNVAL = select.POLLERR, select.POLLHUP, select.POLLNVAL
 FD_SETSIZE = 1024
+MAX_WAIT_NS = 10**9 * NSEC  # about 31 years: longer is forever
 
 
 def _timespec(sb, addr: int) -> float:
@@ -171,57 +176,48 @@ def sys_pselect6(sb, nfds, r, w, e, tsp, sigmask):
     return _select(sb, nfds, (r, w, e), _timespec(sb, tsp) if tsp else None)
 
 
-# -- futex ---------------------------------------------------------------------
+# -- a thread's wake pipe (futex timeouts) and interruptions --------------------
 
-FUTEX_WAIT, FUTEX_WAKE, FUTEX_REQUEUE, FUTEX_CMP_REQUEUE, FUTEX_WAKE_OP = 0, 1, 3, 4, 5
-FUTEX_WAIT_BITSET, FUTEX_WAKE_BITSET = 9, 10
-FUTEX_CMD_MASK = 0x7F  # drops FUTEX_PRIVATE_FLAG and FUTEX_CLOCK_REALTIME
-FUTEX_CLOCK_REALTIME = 256
-
-
-def _word(sb, addr: int) -> int:
-    if addr & 3:
-        raise OSError(errno.EINVAL, "unaligned futex")
-    return struct.unpack("<I", sb.arena.read(addr, 4))[0]
-
-
-def _wake_op(sb, uaddr2: int, encoded: int) -> None:
-    """*uaddr2 = old OP oparg (the waking half has no waiters to wake)."""
-    op, oparg = (encoded >> 28) & 0xF, (encoded >> 12) & 0xFFF
-    if op & 8:  # FUTEX_OP_OPARG_SHIFT
-        op, oparg = op & 7, 1 << (oparg & 31)
-    old = _word(sb, uaddr2)
-    new = {0: oparg, 1: old + oparg, 2: old | oparg, 3: old & ~oparg, 4: old ^ oparg}.get(op)
-    if new is None:
-        raise OSError(errno.ENOSYS, "unknown FUTEX_OP")
-    sb.arena.write(uaddr2, struct.pack("<I", new & 0xFFFFFFFF))
-
-
-@handles("futex")
-def sys_futex(sb, uaddr, op, val, timeout, uaddr2, val3):
-    cmd = op & FUTEX_CMD_MASK
-    val = val & 0xFFFFFFFF
-    if cmd in (FUTEX_WAIT, FUTEX_WAIT_BITSET):
-        if cmd == FUTEX_WAIT_BITSET and not val3 & 0xFFFFFFFF:
-            return -errno.EINVAL
-        if sb.pending_deadline is None and _word(sb, uaddr) != val:
-            return -errno.EAGAIN
-        seconds = None
-        if timeout and sb.pending_deadline is None:
-            seconds = _timespec(sb, timeout)
-            if cmd == FUTEX_WAIT_BITSET:  # absolute, on the clock op names
-                clock = CLOCK_REALTIME if op & FUTEX_CLOCK_REALTIME else lib.CLOCK_MONOTONIC
-                seconds = _abs_to_relative(clock, seconds)
-        if _sleep(sb, seconds) == 0:
-            return -errno.ETIMEDOUT
-    if cmd in (FUTEX_WAKE, FUTEX_WAKE_BITSET, FUTEX_REQUEUE):
-        _word(sb, uaddr)
+def wake_wait(sb, ch, ns: int) -> int:
+    """SB_OP_WAKE_WAIT: a timed futex wait.  0 once a sibling wrote to the
+    thread's wake pipe (the runtime then looks whether it was woken),
+    ETIMEDOUT after ns."""
+    deadline = _deadline(sb, min(ns, MAX_WAIT_NS) / NSEC)
+    try:
+        os.read(ch.wake, 64)
         return 0
-    if cmd == FUTEX_CMP_REQUEUE:
-        return -errno.EAGAIN if _word(sb, uaddr) != val3 & 0xFFFFFFFF else 0
-    if cmd == FUTEX_WAKE_OP:
-        _word(sb, uaddr)
-        _wake_op(sb, uaddr2, val3 & 0xFFFFFFFF)
-        return 0
-    sb.deny("futex", f"operation {cmd} is not supported", errno.ENOSYS)
-    return -errno.ENOSYS
+    except BlockingIOError:
+        pass
+    if time.monotonic() >= deadline:
+        return -errno.ETIMEDOUT
+    raise Wait([(ch.wake, selectors.EVENT_READ)], deadline)
+
+
+@handles("pause", "rt_sigsuspend")
+def sys_pause(sb, *_):
+    """Until a signal: the runtime cancels the wait when one comes."""
+    raise Wait([], None)
+
+
+# Calls the kernel never restarts after a handler ran (ERESTARTNOHAND);
+# the others restart if the handler has SA_RESTART (ERESTARTSYS).
+NO_RESTART_AFTER_HANDLER = {"poll", "ppoll", "select", "pselect6", "nanosleep", "clock_nanosleep",
+                            "pause", "rt_sigsuspend"}
+ERESTARTSYS, ERESTARTNOHAND = 512, 514
+
+
+def interrupted(sb, req, wait: Wait) -> int:
+    """The answer to a waiting call a signal interrupted (the runtime turns
+    it into a restart or EINTR).  nanosleep reports the time left."""
+    if req.op < 0:  # SB_OP_WAKE_WAIT
+        return -ERESTARTNOHAND
+    name = kernel.SYSCALL_NAME.get(req.op)
+    rem = {"nanosleep": req.args[1], "clock_nanosleep": req.args[3]}.get(name, 0)
+    relative = name != "clock_nanosleep" or not req.args[1] & TIMER_ABSTIME
+    if rem and relative and wait.deadline is not None:
+        left = max(0.0, wait.deadline - time.monotonic())
+        try:
+            sb.arena.write(rem, struct.pack("<qq", int(left), int(left % 1 * NSEC)))
+        except Fault:
+            pass
+    return -ERESTARTNOHAND if name in NO_RESTART_AFTER_HANDLER else -ERESTARTSYS

@@ -15,6 +15,8 @@
 #include <asm/prctl.h>
 #include <linux/prctl.h>
 #include <linux/seccomp.h>
+#include <linux/sched.h>
+#include <linux/futex.h>
 #include <linux/fcntl.h>
 
 /* Not in the uapi headers: from the kernel's include/linux/signal.h and elf.h. */

@@ -19,6 +19,33 @@ struct sb_call {
     int forwarded; /* sb_forward sent this very call to the broker (which traces it) */
 };
 
+#define SB_BIT(sig) (1UL << ((sig) - 1))
+/* The signals we keep for ourselves (SIGSYS, faults) and the unblockable
+ * ones; every other signal is asynchronous: delivered by sb_async. */
+#define SB_SYNC_SIGNALS (SB_BIT(SIGSYS) | SB_BIT(SIGSEGV) | SB_BIT(SIGBUS) | SB_BIT(SIGFPE) | \
+                         SB_BIT(SIGILL) | SB_BIT(SIGTRAP))
+#define SB_ASYNC_SIGNALS (~0UL & ~SB_SYNC_SIGNALS & ~SB_BIT(SIGKILL) & ~SB_BIT(SIGSTOP))
+/* Internal results: the call was interrupted by a signal; restart it unless
+ * a handler without SA_RESTART runs (ERESTARTSYS), or whenever a handler
+ * runs (ERESTARTNOHAND), as the kernel does. */
+#define ERESTARTSYS 512
+#define ERESTARTNOHAND 514
+
+static inline void sb_lock(uint32_t *l)
+{
+    while (__atomic_exchange_n(l, 1, __ATOMIC_ACQUIRE))
+        while (__atomic_load_n(l, __ATOMIC_RELAXED))
+            __builtin_ia32_pause();
+}
+static inline void sb_unlock(uint32_t *l) { __atomic_store_n(l, 0, __ATOMIC_RELEASE); }
+
+/* The kernel's rt_sigframe: what rt_sigreturn loads (from rsp - 8). */
+struct rt_frame {
+    unsigned long pretcode;
+    struct ucontext uc;
+    k_siginfo info;
+};
+
 /* dispatch.c */
 struct sb_thread *sb_current_thread(void);
 int sb_in_stub_text(unsigned long addr);
@@ -31,11 +58,25 @@ __attribute__((noreturn)) void sb_exit_process(struct sb_thread *t, long status)
 __attribute__((noreturn)) void sb_die(struct sb_thread *t, int sig, k_siginfo *si,
                                       unsigned long rip);
 
+/* threads.c */
+struct sb_thread *sb_thread_at(unsigned slot);
+struct sb_thread *sb_thread_by_tid(long tid);
+__attribute__((noreturn)) void sb_pool_idle(struct sb_thread *t);
+__attribute__((noreturn)) void sb_thread_exit(struct sb_call *c, long status);
+void sb_wake(struct sb_thread *t);
+void sb_start_thread(struct sb_thread *n, const struct ucontext *uc, unsigned long fs);
+
+/* futex.c */
+long sb_futex_wake(unsigned long uaddr, int n, unsigned bitset);
+
 /* memory.c */
 void sb_zero(unsigned long start, unsigned long len);
 
 /* signals.c */
 void sb_deliver_fault(struct sb_thread *t, int sig, k_siginfo *si, struct ucontext *uc);
+void sb_async(int sig, k_siginfo *si, struct ucontext *uc);
+void sb_return_to_program(struct sb_thread *t, struct ucontext *uc);
+int sb_signal_waiting(struct sb_thread *t);
 
 /* time_random.c */
 void sb_clock_now(struct sb_thread *t, long *realtime_ns, long *monotonic_ns);

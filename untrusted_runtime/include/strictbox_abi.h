@@ -18,7 +18,7 @@ typedef __s64 int64_t;
 #endif
 
 #define SB_MAGIC 0x7862746369727473
-#define SB_ABI_VERSION 4
+#define SB_ABI_VERSION 5
 #define SB_ARENA_BASE 0x10000
 #define SB_STATE_SIZE 0x300000 /* sb_state, then the prefetch slots */
 #define SB_IMAGE_BASE 0x400000
@@ -51,6 +51,21 @@ typedef __s64 int64_t;
 #define SB_OP_EXIT -1
 #define SB_OP_FAULT -2
 #define SB_OP_TIME -3
+#define SB_OP_CANCEL -4 /* [seq of the waiting request]: a signal interrupted it */
+#define SB_OP_WAKE_WAIT -5 /* [ns]: sleep until this thread's wake pipe has a byte, or ns pass */
+#define SB_OP_READY -6 /* the stub, first on slot 0's channel: the pool stands */
+
+/* Threads: a pool made by the stub before strict mode (boot.max_threads
+ * slots, one block each at boot.threads_base + i * SB_THREAD_BLOCK).  Slot i
+ * has its own broker channel and a wake pipe that siblings write to (futex
+ * wakes, thread start).  The block holds struct sb_thread, then the idle
+ * stack the pooled thread waits on, then its alternate signal stack. */
+#define SB_THREAD_NOTREADY 0
+#define SB_THREAD_IDLE 1
+#define SB_THREAD_STARTING 2
+#define SB_THREAD_LIVE 3
+#define SB_IDLE_STACK 0x2000 /* struct sb_thread, then the idle stack up to here */
+#define SB_FUTEX_BUCKETS 64
 
 /* Trace mode (boot.trace != 0, set for `strictbox trace` and `learn`): the
  * runtime appends a record for each call it serves itself to the ring in
@@ -174,6 +189,13 @@ struct sb_state {
     uint32_t pad2;
     struct sb_vma vmas[4096];
     struct sb_trace_ring trace;
+    /* threads and signals (see struct sb_thread) */
+    uint32_t live_threads;
+    uint32_t pool_ready; /* pooled threads that reached strict mode */
+    uint64_t sigpending; /* process-directed signals no thread has taken yet */
+    uint32_t futex_lock[64]; /* SB_FUTEX_BUCKETS spinlocks, by futex address */
+    uint32_t mem_lock; /* the memory map, brk */
+    uint32_t pad4;
 };
 
 /* Per-thread block at boot.threads_base + i * SB_THREAD_BLOCK; the rest of
@@ -192,6 +214,23 @@ struct sb_thread {
     uint64_t robust_list;
     uint64_t robust_len;
     uint64_t clock_last; /* last monotonic value handed out: clocks never stand still */
+    int32_t wake_rfd; /* this thread's wake pipe: it blocks reading here ... */
+    int32_t wake_wfd; /* ... and siblings write a byte here (non-blocking) */
+    int32_t host_tid; /* the kernel's id of this thread, set by the stub */
+    uint32_t state;   /* SB_THREAD_* */
+    uint64_t sigpending;   /* signals pending for this thread (bit sig-1) */
+    uint64_t futex_uaddr;  /* the futex word this thread waits on, while futex_queued */
+    uint32_t futex_bitset;
+    uint32_t futex_queued;
+    uint64_t start_frame;  /* STARTING: the rt_sigreturn frame the thread starts from */
+    uint64_t start_fs;
+    uint64_t outer_uc;     /* the ucontext our handler will return to */
+    uint64_t restart_rip;  /* an interrupted call was rewound to here ... */
+    uint32_t restart_kind; /* ... as ERESTARTSYS (512) or ERESTARTNOHAND (514) */
+    uint32_t in_exit;      /* our handler is past its last look at pending signals */
+    uint64_t suspend_mask; /* rt_sigsuspend: the mask to restore after the handler */
+    uint32_t suspended;
+    uint32_t pad5;
     uint8_t req[256];
     uint8_t rep[256];
 };

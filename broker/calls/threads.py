@@ -1,0 +1,57 @@
+"""The broker's share of threads and signals between them.  Threads start,
+end and wait on futexes inside the sandbox (untrusted_runtime/threads.c,
+futex.c); the runtime forwards only what it cannot do in strict mode:
+a clone that is not a thread or finds the pool used up, and a signal for a
+sibling thread, which needs a real tgkill."""
+
+from __future__ import annotations
+
+import errno
+import signal
+
+from .._native import lib
+from .registry import as_fd, handles
+
+THREAD_FLAGS = (lib.CLONE_VM | lib.CLONE_FS | lib.CLONE_FILES | lib.CLONE_SIGHAND
+                | lib.CLONE_THREAD | lib.CLONE_SYSVSEM)
+
+
+@handles("clone")
+def sys_clone(sb, flags, *_):
+    if flags & THREAD_FLAGS != THREAD_FLAGS:
+        sb.deny("clone", "a new process: one process per sandbox", errno.ENOSYS)
+        return -errno.ENOSYS
+    if flags & 0xFF or flags & ~(THREAD_FLAGS | lib.CLONE_SETTLS | lib.CLONE_PARENT_SETTID
+                                 | lib.CLONE_CHILD_SETTID | lib.CLONE_CHILD_CLEARTID):
+        sb.deny("clone", f"thread flags {flags:#x} are not served", errno.EINVAL)
+        return -errno.EINVAL
+    sb.deny("clone", f"thread limit ({sb.limits.threads}) reached: raise --max-threads",
+            errno.EAGAIN)
+    return -errno.EAGAIN
+
+
+def _to_thread(sb, tid: int, sig: int) -> int:
+    tid, sig = as_fd(tid), as_fd(sig)
+    if not 0 <= sig < 65:
+        return -errno.EINVAL
+    slot = tid - sb.identity.pid
+    if not 0 <= slot < sb.limits.threads:
+        return -errno.ESRCH
+    if sig == 0 or sig == signal.SIGSTOP:  # no job control in a sandbox
+        return 0
+    if sig == signal.SIGKILL:  # it ends the whole process, as on Linux
+        sb.kill("program killed by SIGKILL (sent by itself)", returncode=-signal.SIGKILL)
+        return 0
+    return sb.send_signal(sig, slot)
+
+
+@handles("tgkill")
+def sys_tgkill(sb, tgid, tid, sig, *_):
+    if as_fd(tgid) != sb.identity.pid:
+        return -errno.ESRCH
+    return _to_thread(sb, tid, sig)
+
+
+@handles("tkill")
+def sys_tkill(sb, tid, sig, *_):
+    return _to_thread(sb, tid, sig)

@@ -1,0 +1,220 @@
+/* Threads.  The stub made a pool of boot.max_threads kernel threads before
+ * strict mode; each idles reading its wake pipe.  clone hands an idle slot
+ * the caller's registers (rax = 0, the new stack and TLS) as an rt_sigreturn
+ * frame on the slot's signal stack and writes a byte to its wake pipe; the
+ * slot starts the program's thread with rt_sigreturn, which loads every
+ * register, the FPU state and the real signal mask at once.  A thread that
+ * exits goes back to the pool the same way. */
+#include "runtime.h"
+
+#define CLONE_THREAD_FLAGS (CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM)
+#define CLONE_TID_FLAGS (CLONE_SETTLS | CLONE_PARENT_SETTID | CLONE_CHILD_SETTID | CLONE_CHILD_CLEARTID)
+#define ROBUST_LIST_LIMIT 2048
+
+__attribute__((noreturn)) void sb_sigreturn_to(unsigned long frame_sp);
+void sb_pool_entry(void);
+
+struct sb_thread *sb_thread_at(unsigned slot)
+{
+    return (struct sb_thread *)(ST->boot.threads_base + (unsigned long)slot * SB_THREAD_BLOCK);
+}
+
+/* Virtual thread ids: the process id for slot 0, then one more per slot. */
+struct sb_thread *sb_thread_by_tid(long tid)
+{
+    unsigned long slot = (unsigned long)(tid - (long)ST->boot.pid);
+    if (slot >= ST->boot.max_threads)
+        return NULL;
+    struct sb_thread *t = sb_thread_at((unsigned)slot);
+    return __atomic_load_n(&t->state, __ATOMIC_ACQUIRE) == SB_THREAD_LIVE ? t : NULL;
+}
+
+void sb_wake(struct sb_thread *t)
+{
+    sys3(__NR_write, t->wake_wfd, "w", 1); /* non-blocking: a full pipe is already awake */
+}
+
+static unsigned long alt_top(struct sb_thread *t)
+{
+    return ((unsigned long)t + SB_THREAD_BLOCK) & ~63UL;
+}
+
+static stack_t our_altstack(struct sb_thread *t)
+{
+    unsigned long base = (unsigned long)t + SB_IDLE_STACK;
+    return (stack_t){(void *)base, 0, (unsigned long)t + SB_THREAD_BLOCK - base};
+}
+
+static unsigned fp_size(const unsigned char *fp)
+{
+    const unsigned *sw = (const unsigned *)(fp + 464); /* fx_sw_bytes */
+    return sw[0] == 0x46505853U ? sw[1] : 512;
+}
+
+/* An rt_sigreturn frame at the top of t's signal stack: `from` with the
+ * FPU state copied alongside.  Returns the stack pointer to sigreturn with. */
+static unsigned long build_start_frame(struct sb_thread *t, const struct ucontext *from)
+{
+    unsigned long sp = alt_top(t);
+    const unsigned char *fp = (const unsigned char *)from->uc_mcontext.fpstate;
+    unsigned size = fp ? fp_size(fp) : 0;
+    sp = (sp - size) & ~63UL;
+    if (fp)
+        memcpy((void *)sp, fp, size);
+    unsigned long fp_copy = sp;
+    struct rt_frame *f = (struct rt_frame *)(((sp - sizeof *f) & ~15UL) - 8);
+    f->pretcode = 0;
+    f->uc = *from;
+    f->uc.uc_link = NULL;
+    f->uc.uc_stack = our_altstack(t);
+    f->uc.uc_mcontext.fpstate = fp ? (void *)fp_copy : NULL;
+    memset(&f->info, 0, sizeof f->info);
+    return (unsigned long)&f->uc;
+}
+
+static struct sb_thread *claim_slot(void)
+{
+    for (unsigned i = 0; i < ST->boot.max_threads; i++) {
+        struct sb_thread *t = sb_thread_at(i);
+        unsigned idle = SB_THREAD_IDLE;
+        if (__atomic_compare_exchange_n(&t->state, &idle, SB_THREAD_STARTING, 0, __ATOMIC_ACQ_REL,
+                                        __ATOMIC_RELAXED))
+            return t;
+    }
+    return NULL;
+}
+
+long sys_clone(struct sb_call *c)
+{
+    unsigned long flags = c->a[0], newsp = c->a[1], ptid = c->a[2], ctid = c->a[3], tls = c->a[4];
+    /* Anything but a thread (fork-like clones, namespaces, vfork) is the broker's to refuse. */
+    if ((flags & CLONE_THREAD_FLAGS) != CLONE_THREAD_FLAGS ||
+        (flags & ~(CLONE_THREAD_FLAGS | CLONE_TID_FLAGS | 0xff)) || (flags & 0xff) || !newsp)
+        return sb_forward(c);
+    if (((flags & CLONE_PARENT_SETTID) && !SB_ARENA_OK(ptid, 4)) ||
+        ((flags & (CLONE_CHILD_SETTID | CLONE_CHILD_CLEARTID)) && !SB_ARENA_OK(ctid, 4)))
+        return -EFAULT;
+    struct sb_thread *n = claim_slot();
+    if (!n)
+        return sb_forward(c); /* the pool is used up: the broker logs it and answers EAGAIN */
+    int tid = n->tid;
+    n->sigmask = c->t->sigmask;
+    n->sigpending = 0;
+    n->alt_sp = n->alt_size = 0;
+    n->alt_flags = SS_DISABLE;
+    n->clear_tid = (flags & CLONE_CHILD_CLEARTID) ? ctid : 0;
+    n->robust_list = n->robust_len = 0;
+    n->futex_queued = 0;
+    n->restart_kind = 0;
+    n->clock_last = c->t->clock_last;
+    struct ucontext uc = *c->uc;
+    uc.uc_mcontext.rax = 0;
+    uc.uc_mcontext.rsp = newsp;
+    if (flags & CLONE_PARENT_SETTID)
+        *(int *)ptid = tid;
+    if (flags & CLONE_CHILD_SETTID)
+        *(int *)ctid = tid;
+    sb_start_thread(n, &uc, (flags & CLONE_SETTLS) ? tls : rdfsbase());
+    return tid;
+}
+
+/* Starts the claimed slot n with the registers in uc (the real signal mask
+ * empty, as for every program thread) and FS base fs. */
+void sb_start_thread(struct sb_thread *n, const struct ucontext *uc, unsigned long fs)
+{
+    struct ucontext start = *uc;
+    start.uc_sigmask = 0;
+    n->start_fs = fs;
+    n->start_frame = build_start_frame(n, &start);
+    __atomic_add_fetch(&ST->live_threads, 1, __ATOMIC_ACQ_REL);
+    __atomic_store_n(&n->state, SB_THREAD_LIVE, __ATOMIC_RELEASE);
+    sb_wake(n);
+}
+
+long sys_clone3(struct sb_call *c)
+{
+    (void)c;
+    return -ENOSYS; /* glibc falls back to clone */
+}
+
+/* The kernel's robust-futex cleanup for a dying thread: every lock on its
+ * list that it still owns is marked OWNER_DIED and one waiter woken. */
+static void release_robust(struct sb_thread *t)
+{
+    unsigned long head = t->robust_list;
+    if (!head || !SB_ARENA_OK(head, 24))
+        return;
+    long offset = ((long *)head)[1];
+    unsigned long pending = ((unsigned long *)head)[2];
+    unsigned long e = ((unsigned long *)head)[0];
+    for (int n = 0; n <= ROBUST_LIST_LIMIT; n++) {
+        unsigned long entry = n < ROBUST_LIST_LIMIT && e != head ? e : pending;
+        if (n == ROBUST_LIST_LIMIT || e == head)
+            n = ROBUST_LIST_LIMIT; /* last round: the op in progress */
+        if (!entry || !SB_ARENA_OK(entry, 8))
+            break;
+        unsigned long word = (entry & ~1UL) + (unsigned long)offset;
+        if (SB_ARENA_OK(word, 4) && !(word & 3)) {
+            unsigned *w = (unsigned *)word;
+            unsigned v = __atomic_load_n(w, __ATOMIC_RELAXED);
+            while ((v & FUTEX_TID_MASK) == (unsigned)t->tid) {
+                unsigned nv = (v & FUTEX_WAITERS) | FUTEX_OWNER_DIED;
+                if (__atomic_compare_exchange_n(w, &v, nv, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
+                    if (v & FUTEX_WAITERS)
+                        sb_futex_wake(word, 1, ~0U);
+                    break;
+                }
+            }
+        }
+        if (entry == pending)
+            break;
+        e = *(unsigned long *)entry;
+    }
+}
+
+/* exit of one thread: clear and wake its CLEARTID word (pthread_join),
+ * release its robust locks and return it to the pool; the last thread's
+ * exit ends the process. */
+void sb_thread_exit(struct sb_call *c, long status)
+{
+    struct sb_thread *t = c->t;
+    if (__atomic_sub_fetch(&ST->live_threads, 1, __ATOMIC_ACQ_REL) == 0)
+        sb_exit_process(t, status);
+    release_robust(t);
+    if (t->clear_tid && SB_ARENA_OK(t->clear_tid, 4) && !(t->clear_tid & 3)) {
+        __atomic_store_n((int *)t->clear_tid, 0, __ATOMIC_RELEASE);
+        sb_futex_wake(t->clear_tid, 1, ~0U);
+    }
+    /* Leave the signal stack by rt_sigreturn into the idle loop with
+     * asynchronous signals really blocked: an idle slot must not take them. */
+    struct ucontext uc = *c->uc;
+    struct sigcontext *m = &uc.uc_mcontext;
+    m->rip = (unsigned long)sb_pool_entry;
+    m->rsp = ((unsigned long)t + SB_IDLE_STACK) & ~15UL;
+    m->rdi = (unsigned long)t;
+    m->fpstate = NULL; /* the kernel resets the FPU */
+    uc.uc_sigmask = SB_ASYNC_SIGNALS;
+    uc.uc_stack = our_altstack(t);
+    struct rt_frame *f = (struct rt_frame *)(((m->rsp - sizeof *f) & ~15UL) - 8);
+    f->uc = uc;
+    sb_sigreturn_to((unsigned long)&f->uc);
+}
+
+/* An idle slot: wait for clone to hand it a thread.  Bytes left over from
+ * futex wakes of the previous thread are read and dropped. */
+void sb_pool_idle(struct sb_thread *t)
+{
+    wrfsbase(0);
+    t->futex_queued = 0;
+    t->sigpending = 0;
+    t->clear_tid = 0;
+    __atomic_store_n(&t->state, SB_THREAD_IDLE, __ATOMIC_RELEASE);
+    for (;;) {
+        char b;
+        sys3(__NR_read, t->wake_rfd, &b, 1);
+        if (__atomic_load_n(&t->state, __ATOMIC_ACQUIRE) == SB_THREAD_LIVE) {
+            wrfsbase(t->start_fs);
+            sb_sigreturn_to(t->start_frame);
+        }
+    }
+}
