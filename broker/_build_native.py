@@ -27,7 +27,7 @@ AT_GID AT_EGID AT_PLATFORM AT_HWCAP AT_CLKTCK AT_SECURE AT_RANDOM AT_HWCAP2 AT_E
 AT_MINSIGSTKSZ
 F_DUPFD F_DUPFD_CLOEXEC F_GETFD F_SETFD F_GETFL F_SETFL FD_CLOEXEC O_DIRECT
 F_GETLK F_SETLK F_SETLKW F_OFD_GETLK F_OFD_SETLK F_OFD_SETLKW
-SYSCALL_DISPATCH_FILTER_BLOCK SB_SIG_IGN
+SYSCALL_DISPATCH_FILTER_BLOCK SB_SIG_IGN PIDFD_THREAD
 TIMER_ABSTIME CLOCK_REALTIME CLOCK_MONOTONIC CLOCK_BOOTTIME CLOCK_TAI FIONREAD
 DT_CHR DT_DIR DT_LNK DT_REG STATX_BASIC_STATS SECCOMP_MODE_STRICT MEM_MAJOR TTYAUX_MAJOR
 PROC_SUPER_MAGIC TMPFS_MAGIC ST_RDONLY ST_NOSUID ST_NODEV XATTR_NAME_MAX XATTR_SIZE_MAX
@@ -111,6 +111,7 @@ ffibuilder.cdef(
     int sb_clock_start(struct sb_clock *page);
     void sb_clock_stop(void);
     long sb_tgkill(int tgid, int tid, int sig);
+    int sb_pidfd_exit_status(int pidfd);
     """
 )
 ffibuilder.set_source(
@@ -207,6 +208,31 @@ ffibuilder.set_source(
     static void sb_clock_stop(void)
     {
         __atomic_add_fetch(&sb_clock_gen, 1, __ATOMIC_ACQ_REL);
+    }
+
+    /* Newer than these headers may be (include/uapi/linux/pidfd.h, Linux
+     * 6.9 and 6.15): a pidfd for one thread, and the status it ended with. */
+    #ifndef PIDFD_THREAD
+    #define PIDFD_THREAD O_EXCL
+    #endif
+    #ifndef PIDFD_GET_INFO
+    struct pidfd_info {
+        __u64 mask, cgroupid;
+        __u32 pid, tgid, ppid, ruid, rgid, euid, egid, suid, sgid, fsuid, fsgid;
+        __s32 exit_code;
+    };
+    #define PIDFD_INFO_EXIT (1UL << 3)
+    #define PIDFD_GET_INFO _IOWR(0xFF, 11, struct pidfd_info)
+    #endif
+
+    /* The wait status of the (dead) task behind pidfd, or -1 if the kernel
+     * cannot say (before Linux 6.15). */
+    static int sb_pidfd_exit_status(int pidfd)
+    {
+        struct pidfd_info info = {.mask = PIDFD_INFO_EXIT};
+        if (ioctl(pidfd, PIDFD_GET_INFO, &info) || !(info.mask & PIDFD_INFO_EXIT))
+            return -1;
+        return info.exit_code;
     }
 
     static long sb_tgkill(int tgid, int tid, int sig)

@@ -30,6 +30,12 @@ def openat2(dirfd: int, path: str, flags: int, mode: int = 0, resolve: int = RES
     return r
 
 
+def pidfd_exit_status(pidfd: int) -> int | None:
+    """How the task behind pidfd ended (a wait status), or None if unknown."""
+    status = lib.sb_pidfd_exit_status(pidfd)
+    return None if status < 0 else status
+
+
 def stat_bytes(fd: int, path: str = "", flags: int = 0) -> bytes:
     """struct stat exactly as the kernel lays it out (fstatat)."""
     buf = ffi.new("struct stat *")

@@ -152,7 +152,7 @@ class Broker:
         elif kind == "thread":  # readable for good: watch it no more
             if not sb.done:  # (else reap already let go of it)
                 self.sel.unregister(key.fileobj)
-                sb.thread_died()
+                sb.thread_died(key.fd)
         elif kind == "exit":
             self.sel.unregister(key.fileobj)
             for fd in sb.thread_pidfds:

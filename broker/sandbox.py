@@ -25,14 +25,14 @@ from ._native import ffi, lib
 STUB = "strictbox-stub"
 CLOSING = loader.BASE + ffi.offsetof("struct sb_state", "nclosing")
 HOST_TID = ffi.offsetof("struct sb_thread", "host_tid")
-PIDFD_THREAD = os.O_EXCL  # include/uapi/linux/pidfd.h
 SS_DISABLE = 2
 KERNEL_TERMIOS = 36
 MAX_BURST = 16  # requests served from one sandbox before the loop turns to the others
 LOG_LIMIT = 1000  # log lines kept per sandbox; a program can make denied calls forever
+KILLED_STRICT = "forbidden direct system call: killed by seccomp strict mode"
 RUNTIME_EXITS = {125: "the runtime lost its broker channel",
-                 126: "the runtime received a malformed reply",
-                 127: "the stub failed to start (see its message on stderr)"}
+                 126: "the runtime received a malformed reply"}
+STUB_FAILED = {127: "the stub failed to start (see its message on stderr)"}
 
 
 class BoundedLog(list):
@@ -364,7 +364,10 @@ class Sandbox:
                 name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else f"signal {sig}"
                 self.fault_signal = sig if 0 < sig < 65 else signal.SIGKILL
                 how = f"(code {code}, address {addr:#x}, at {rip:#x})" if code > 0 else "(sent)"
-                self.kill(f"program killed by {name} {how}", returncode=-self.fault_signal)
+                if sig == signal.SIGXCPU and self.limits.cpu is not None:  # RLIMIT_CPU's warning
+                    self.kill(f"CPU time limit ({self.limits.cpu:g} s) exceeded", returncode=-sig)
+                else:
+                    self.kill(f"program killed by {name} {how}", returncode=-self.fault_signal)
                 return
             if not self._reply(ch, req, out):
                 return
@@ -458,7 +461,7 @@ class Sandbox:
             return  # already gone; its pidfd will say how
         for tid in tids:
             try:
-                self.thread_pidfds.append(os.pidfd_open(tid, PIDFD_THREAD))
+                self.thread_pidfds.append(os.pidfd_open(tid, lib.PIDFD_THREAD))
             except OSError:
                 pass
         self.host_tids = set(tids)
@@ -471,9 +474,22 @@ class Sandbox:
         fds, self._new_thread_fds = self._new_thread_fds, []
         return fds
 
-    def thread_died(self) -> None:
-        if self.exit_status is None and not self.done:
-            self.kill("forbidden direct system call: killed by seccomp strict mode (in a thread)")
+    def thread_died(self, pidfd: int) -> None:
+        """A thread ended while the process lives on: the whole sandbox ends,
+        saying how the thread did (the kernel keeps its status in the pidfd)."""
+        if self.exit_status is not None or self.done:
+            return
+        status = kernel.pidfd_exit_status(pidfd)
+        if status is None or os.WIFSIGNALED(status):
+            sig = os.WTERMSIG(status) if status is not None else signal.SIGKILL
+            if sig == signal.SIGKILL:  # (or the whole process was: reap tells them apart)
+                self.kill(KILLED_STRICT)
+            else:  # SIGSYS: a Syscall User Dispatch selector that is neither value
+                self.kill(f"killed by {signal.Signals(sig).name}", returncode=-sig)
+            return
+        code = os.WEXITSTATUS(status)
+        self.kill(RUNTIME_EXITS.get(code, f"the runtime exited ({code}) without reporting a status"),
+                  returncode=code)
 
     # -- signals -------------------------------------------------------------
 
@@ -523,7 +539,7 @@ class Sandbox:
         o = self.outcome
         if self.exit_status is not None:
             o.returncode, o.reason = self.exit_status, None
-        elif o.reason is None:
+        elif o.reason is None or o.reason == KILLED_STRICT:  # a thread's death may be the process's
             if os.WIFSIGNALED(status):
                 sig = os.WTERMSIG(status)
                 o.returncode = -sig
@@ -531,13 +547,14 @@ class Sandbox:
                 if sig == signal.SIGXCPU or (self.limits.cpu and cpu >= self.limits.cpu):
                     o.reason = f"CPU time limit ({self.limits.cpu:g} s) exceeded"
                 elif sig == signal.SIGKILL:
-                    o.reason = "forbidden direct system call: killed by seccomp strict mode"
+                    o.reason = KILLED_STRICT
                 else:
                     o.reason = f"killed by {signal.Signals(sig).name}"
             else:
                 code = os.WEXITSTATUS(status)
                 o.returncode = code
-                o.reason = RUNTIME_EXITS.get(code, f"the runtime exited ({code}) without reporting a status")
+                o.reason = {**RUNTIME_EXITS, **STUB_FAILED}.get(
+                    code, f"the runtime exited ({code}) without reporting a status")
         if self.tracer is not None:
             self.tracer.drain(self)
         self._collect_stats()

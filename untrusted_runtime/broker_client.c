@@ -64,6 +64,14 @@ static int get_int(const unsigned char *p, const unsigned char *end, long *out)
     return n + 1;
 }
 
+/* This thread cannot go on (its channel is gone or garbled): it exits, and
+ * the broker, told by its pidfd, ends the sandbox saying why. */
+__attribute__((noreturn)) static void sb_give_up(unsigned code)
+{
+    for (;;)
+        sys1(__NR_exit, code);
+}
+
 static void send_request(struct sb_thread *t, unsigned long seq, long op, const unsigned long *args,
                          int nargs)
 {
@@ -78,7 +86,7 @@ static void send_request(struct sb_thread *t, unsigned long seq, long op, const 
         n = sys3(__NR_write, t->chan_fd, t->req, p - t->req);
     while (n == -EINTR);
     if (n != p - t->req)
-        sys1(__NR_exit, 125); /* the broker is gone */
+        sb_give_up(125); /* the broker is gone */
 }
 
 /* Reads the reply to `seq`; returns its result and fills extra.  A signal
@@ -100,35 +108,35 @@ static long await_reply(struct sb_thread *t, unsigned long seq, long *extra, int
             continue;
         }
         if (n <= 0)
-            sys1(__NR_exit, 125);
+            sb_give_up(125);
         const unsigned char *q = t->rep, *end = t->rep + n;
         int count = *q & 0x0f;
         long rseq, ret;
         int used;
         if ((*q++ & 0xf0) != 0x90 || count < 2)
-            sys1(__NR_exit, 126);
+            sb_give_up(126);
         if (!(used = get_int(q, end, &rseq)))
-            sys1(__NR_exit, 126);
+            sb_give_up(126);
         q += used;
         if (!(used = get_int(q, end, &ret)))
-            sys1(__NR_exit, 126);
+            sb_give_up(126);
         q += used;
         if ((unsigned long)rseq == seq && !have_result) {
             if (count - 2 > nextra)
-                sys1(__NR_exit, 126);
+                sb_give_up(126);
             for (int i = 0; i < count - 2; i++) {
                 if (!(used = get_int(q, end, &extra[i])))
-                    sys1(__NR_exit, 126);
+                    sb_give_up(126);
                 q += used;
             }
             result = ret;
             have_result = 1;
         } else if (!cancel || (unsigned long)rseq != cancel) {
-            sys1(__NR_exit, 126);
+            sb_give_up(126);
         } else {
             cancel = 0; /* the cancel's own answer: nothing to keep */
             if (!have_result)
-                sys1(__NR_exit, 126);
+                sb_give_up(126);
         }
         if (have_result && !cancel)
             return result;

@@ -71,6 +71,7 @@ long sys_execve(struct sb_call *c)
     if (r != 0)
         return r;
     struct sb_thread *t = c->t;
+    ST->live_threads = 1; /* the broker wrote a fresh sb_state: this thread is the process */
     t->alt_sp = t->alt_size = 0;
     t->alt_flags = SS_DISABLE;
     t->clear_tid = t->robust_list = t->robust_len = 0;

@@ -7,7 +7,7 @@
  * exits goes back to the pool the same way. */
 #include "runtime.h"
 
-#define CLONE_THREAD_FLAGS (CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM)
+#define CLONE_THREAD_FLAGS (CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD)
 #define CLONE_TID_FLAGS (CLONE_SETTLS | CLONE_PARENT_SETTID | CLONE_CHILD_SETTID | CLONE_CHILD_CLEARTID)
 #define ROBUST_LIST_LIMIT 2048
 
@@ -89,7 +89,7 @@ long sys_clone(struct sb_call *c)
     unsigned long flags = c->a[0], newsp = c->a[1], ptid = c->a[2], ctid = c->a[3], tls = c->a[4];
     /* Anything but a thread (fork-like clones, namespaces, vfork) is the broker's to refuse. */
     if ((flags & CLONE_THREAD_FLAGS) != CLONE_THREAD_FLAGS ||
-        (flags & ~(CLONE_THREAD_FLAGS | CLONE_TID_FLAGS | 0xff)) || (flags & 0xff) || !newsp)
+        (flags & ~(CLONE_THREAD_FLAGS | CLONE_SYSVSEM | CLONE_DETACHED | CLONE_TID_FLAGS)) || !newsp)
         return sb_forward(c);
     if (((flags & CLONE_PARENT_SETTID) && !SB_ARENA_OK(ptid, 4)) ||
         ((flags & (CLONE_CHILD_SETTID | CLONE_CHILD_CLEARTID)) && !SB_ARENA_OK(ctid, 4)))

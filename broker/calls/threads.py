@@ -12,18 +12,19 @@ import signal
 from .._native import lib
 from .registry import as_fd, handles
 
-THREAD_FLAGS = (lib.CLONE_VM | lib.CLONE_FS | lib.CLONE_FILES | lib.CLONE_SIGHAND
-                | lib.CLONE_THREAD | lib.CLONE_SYSVSEM)
+THREAD_FLAGS = lib.CLONE_VM | lib.CLONE_FS | lib.CLONE_FILES | lib.CLONE_SIGHAND | lib.CLONE_THREAD
+OPTIONAL = (lib.CLONE_SYSVSEM | lib.CLONE_DETACHED | lib.CLONE_SETTLS | lib.CLONE_PARENT_SETTID
+            | lib.CLONE_CHILD_SETTID | lib.CLONE_CHILD_CLEARTID)
 
 
 @handles("clone")
-def sys_clone(sb, flags, *_):
-    if flags & THREAD_FLAGS != THREAD_FLAGS:
+def sys_clone(sb, flags, stack, *_):
+    if not flags & lib.CLONE_THREAD:
         sb.deny("clone", "a new process: one process per sandbox", errno.ENOSYS)
         return -errno.ENOSYS
-    if flags & 0xFF or flags & ~(THREAD_FLAGS | lib.CLONE_SETTLS | lib.CLONE_PARENT_SETTID
-                                 | lib.CLONE_CHILD_SETTID | lib.CLONE_CHILD_CLEARTID):
-        sb.deny("clone", f"thread flags {flags:#x} are not served", errno.EINVAL)
+    if flags & THREAD_FLAGS != THREAD_FLAGS or flags & ~(THREAD_FLAGS | OPTIONAL) or not stack:
+        sb.deny("clone", f"a thread with flags {flags:#x} and stack {stack:#x} is not served",
+                errno.EINVAL)
         return -errno.EINVAL
     sb.deny("clone", f"thread limit ({sb.limits.threads}) reached: raise --max-threads",
             errno.EAGAIN)

@@ -1,7 +1,8 @@
-/* Signal storms: raise and kill against itself in a loop, then kill aimed
- * at other processes -- pid 1, the broker (its parent on the host), every
- * process (-1) and process groups.  The sandbox may signal only itself:
- * the rest is refused and logged, and no host process is touched.
+/* Signal storms: kill aimed at other processes -- pid 1, the broker (its
+ * parent on the host), every process (-1) and process groups -- then raise
+ * and kill against itself in a loop.  The sandbox sees and may signal only
+ * itself: the rest is ESRCH (or refused and logged), and no host process
+ * is touched.
  *   hostile_sigstorm HOST_PID (a host process the test watches) */
 #include "hostile.h"
 #include <signal.h>
@@ -22,9 +23,10 @@ int main(int argc, char **argv)
     show("kill_host", CALL(SYS_kill, host, SIGKILL));
     show("kill_parent", CALL(SYS_kill, getppid(), SIGKILL));
     show("kill_all", CALL(SYS_kill, -1, SIGKILL));
-    show("kill_group0", CALL(SYS_kill, 0, SIGKILL));
+    show("kill_group0", CALL(SYS_kill, 0, 0)); /* its own group: itself (SIGKILL would end it) */
     show("kill_host_group", CALL(SYS_kill, -host, SIGKILL));
     show("tkill_host", CALL(SYS_tkill, host, SIGKILL));
+    show("tgkill_host", CALL(SYS_tgkill, host, host, SIGKILL));
     show("rt_sigqueueinfo_host", ({ siginfo_t si = {0}; CALL(SYS_rt_sigqueueinfo, host, SIGKILL, &si); }));
     show("pidfd_open_host", CALL(SYS_pidfd_open, host, 0));
     long r = 0;

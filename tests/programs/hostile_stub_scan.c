@@ -15,11 +15,15 @@ int main(int argc, char **argv)
         say("restorer not found");
         return 1;
     }
-    /* The restorer opens the stub's text (below it: the ELF header, and the
-     * vDSO the kernel maps, which is outside the allowed region). */
+    /* The stub's text around the restorer: down to the stub's own ELF
+     * header (below it lies the vDSO, outside the allowed region), and up
+     * as far as it can be read. */
     unsigned long page = r & ~0xfffUL, lo = page, hi = page + 0x1000;
     while (hi < page + 0x40000 && readable((const unsigned char *)hi, 1))
         hi += 0x1000;
+    while (lo > page - 0x40000 && memcmp((const void *)lo, "\x7f" "ELF", 4) &&
+           readable((const unsigned char *)lo - 0x1000, 1))
+        lo -= 0x1000;
     int count = 0;
     unsigned long pick = 0;
     for (const unsigned char *p = (const unsigned char *)lo; (unsigned long)(p + 1) < hi; p++)

@@ -1,8 +1,9 @@
 /* Finds code of the trusted stub from inside the sandbox.  /proc is not
  * reachable, but every trapped call leaves the kernel's signal frame on the
  * thread's alternate stack, inside the arena: its first word is the
- * handler's SA_RESTORER, the stub's `mov $15,%eax; syscall`.  Memory is
- * probed under our own SIGSEGV handler, which the runtime delivers. */
+ * handler's SA_RESTORER, whose last steps are the stub's
+ * `mov $15,%eax; syscall`.  Memory is probed under our own SIGSEGV
+ * handler, which the runtime delivers. */
 #include <setjmp.h>
 #include <signal.h>
 
@@ -37,7 +38,9 @@ __attribute__((unused)) static int readable(const volatile unsigned char *p, int
 
 static const unsigned char restorer_code[] = {0xb8, 0x0f, 0x00, 0x00, 0x00, 0x0f, 0x05};
 
-/* The stub's restorer, or 0. */
+#define RESTORER_WINDOW 32 /* the restorer's code before its rt_sigreturn */
+
+/* The `mov $15,%eax; syscall` in the stub's restorer, or 0. */
 __attribute__((unused)) static unsigned long find_restorer(void)
 {
     getppid(); /* a trapped call: a fresh signal frame on the alternate stack */
@@ -48,9 +51,11 @@ __attribute__((unused)) static unsigned long find_restorer(void)
         unsigned long v = *w;
         if (v < 0x1000 || (v >= lo && v < hi) || v > 0x7fffffffffffUL)
             continue;
-        if (readable((const unsigned char *)v, sizeof restorer_code) &&
-            !memcmp((const void *)v, restorer_code, sizeof restorer_code))
-            return v;
+        if (!readable((const unsigned char *)v, RESTORER_WINDOW + sizeof restorer_code))
+            continue;
+        for (unsigned long at = v; at <= v + RESTORER_WINDOW; at++)
+            if (!memcmp((const void *)at, restorer_code, sizeof restorer_code))
+                return at;
     }
     return 0;
 }
