@@ -9,6 +9,7 @@ import stat as stat_mod
 import struct
 
 from .. import kernel, virtual
+from ..arena import Fault
 from ..fsview import Node
 from .._native import lib
 from . import fdtable
@@ -18,6 +19,11 @@ from .registry import Wait, as_fd, as_signed, handles
 
 MAX_IO = 1 << 20  # bytes moved by one read/write request
 MAX_IOV = 1024
+MAX_RW_COUNT = 0x7FFFF000  # Linux's cap on one read or write (INT_MAX & PAGE_MASK)
+# The end of user space (x86_64, 4-level paging: TASK_SIZE_MAX).  Linux's
+# access_ok() fails a buffer that runs past it (or wraps) before any data
+# moves; one that runs into unmapped memory below it gets a short count.
+USER_END = (1 << 47) - 4096
 AT_FDCWD = lib.AT_FDCWD
 O_ACCMODE = lib.O_ACCMODE
 WRITE_FLAGS = lib.O_CREAT | lib.O_TRUNC | lib.O_APPEND
@@ -75,10 +81,32 @@ def sys_close(sb, fd, *_):
     return 0 if fdtable.release(sb, as_fd(fd)) is not None else -errno.EBADF
 
 
+def user_range(buf: int, count: int) -> None:
+    """Linux's access_ok(buf, count): Fault (EFAULT) for a range that wraps
+    or passes the end of user space, whatever the arena holds."""
+    if buf + count > USER_END:
+        raise Fault(f"{count} bytes at {buf:#x} pass the end of user space")
+
+
+def fill_room(sb, buf: int, count: int) -> int:
+    """How many bytes a call that fills [buf, buf + count) may move: EFAULT
+    (Fault) past the end of user space or for a buffer that starts outside
+    the arena, as Linux when nothing can be copied; else at most MAX_IO, and
+    no further than the arena's end -- the broker writes nowhere else, and
+    Linux too stops with a short count at the first page it cannot write."""
+    user_range(buf, count)
+    if count == 0:
+        return 0
+    return min(count, MAX_IO, sb.arena.room(buf))
+
+
 @handles("read")
 def sys_read(sb, fd, buf, count, *_):
     f = fdtable.stream(sb, fd)
-    data = fdtable.read_from(f, min(count, MAX_IO, sb.arena.room(buf)))
+    n = fill_room(sb, buf, count)
+    if n == 0:
+        return 0  # read(fd, NULL, 0) is 0 on Linux
+    data = fdtable.read_from(f, n)
     sb.arena.write(buf, data)
     return len(data)
 
@@ -91,22 +119,31 @@ def sys_pread64(sb, fd, buf, count, offset, *_):
             return -errno.EBADF
         if as_signed(offset) < 0:
             return -errno.EINVAL
-        data = fdtable.read_at(f, min(count, MAX_IO, sb.arena.room(buf)), offset)
+        data = fdtable.read_at(f, fill_room(sb, buf, count), offset)
         sb.arena.write(buf, data)
         return len(data)
     f = fdtable.host_file(sb, fd)
     if as_signed(offset) < 0:
         return -errno.EINVAL
-    data = os.pread(f.hostfd, min(count, MAX_IO, sb.arena.room(buf)), offset)
+    data = os.pread(f.hostfd, fill_room(sb, buf, count), offset)
     sb.arena.write(buf, data)
     return len(data)
 
 
 def _iovecs(sb, iov: int, n: int) -> list[tuple[int, int]]:
+    """The iovec array, checked as Linux's import_iovec does: the count is
+    32 bits, a negative length is EINVAL, and (for more than one iovec) a
+    range past the end of user space EFAULT before any data moves."""
+    n &= 0xFFFFFFFF
     if n > MAX_IOV:
         raise OSError(errno.EINVAL, "too many iovecs")
-    raw = sb.arena.read(iov, 16 * n)
-    return [struct.unpack_from("<QQ", raw, 16 * i) for i in range(n)]
+    raw = sb.arena.read(iov, 16 * n) if n else b""
+    out = [struct.unpack_from("<QQ", raw, 16 * i) for i in range(n)]
+    if any(length >> 63 for _, length in out):
+        raise OSError(errno.EINVAL, "negative iovec length")
+    for base, length in out:  # one iovec: Linux caps its length first
+        user_range(base, min(length, MAX_RW_COUNT) if n == 1 else length)
+    return out
 
 
 @handles("readv")
@@ -114,21 +151,22 @@ def sys_readv(sb, fd, iov, n, *_):
     f = fdtable.stream(sb, fd)
     total = 0
     iovecs = _iovecs(sb, iov, n)
-    for base, length in iovecs:  # like Linux: a bad buffer fails before any data moves
+    for base, length in iovecs:  # a buffer outside the arena fails before any data moves
         if length:
-            sb.arena.check(base, min(length, MAX_IO))
+            sb.arena.room(base)
     for base, length in iovecs:
         if not length:
             continue
+        take = min(length, MAX_IO - total, sb.arena.room(base))
         try:
-            data = fdtable.read_from(f, min(length, MAX_IO - total))
+            data = fdtable.read_from(f, take)
         except Wait:
             if total:
                 break
             raise
         sb.arena.write(base, data)
         total += len(data)
-        if len(data) < length or total >= MAX_IO:
+        if len(data) < length or total >= MAX_IO:  # short: the data or the arena ran out
             break
     return total
 
@@ -201,19 +239,31 @@ def sys_ioctl(sb, fd, request, arg, *_):
 
 @handles("getdents64")
 def sys_getdents64(sb, fd, buf, count, *_):
+    """count is 32 bits and, as in the kernel, a signed int: one too small
+    for the next entry (0, or past INT_MAX) is EINVAL, except at the end of
+    the directory (0).  Entries go only where the arena has room, so none is
+    consumed that the program would not get."""
     f = fdtable.get(sb, as_fd(fd))
-    count = min(count, MAX_IO)
+    count &= 0xFFFFFFFF
+    if count > 0x7FFFFFFF:
+        count = 0
+    room = sb.arena.room(buf) if count else count
     if f.kind == "dir":
-        data = kernel.getdents64(f.hostfd, count)
+        try:
+            data = kernel.getdents64(f.hostfd, min(count, MAX_IO, room))
+        except OSError as e:  # no room for an entry the buffer would hold on Linux
+            if e.errno == errno.EINVAL and room < min(count, MAX_IO):
+                raise Fault("getdents64 buffer runs out of the arena") from None
+            raise
     elif f.kind == "vdir":
         out = bytearray()
         names = [".", ".."] + f.entries
         while f.pos < len(names):
             name = names[f.pos].encode() + b"\0"
             reclen = (19 + len(name) + 7) & ~7
-            if len(out) + reclen > count:
+            if len(out) + reclen > min(count, MAX_IO, room):
                 if not out:
-                    return -errno.EINVAL
+                    return -errno.EINVAL if reclen > min(count, MAX_IO) else -errno.EFAULT
                 break
             dtype = f.dtypes.get(names[f.pos], lib.DT_DIR)
             rec = struct.pack("<QqHB", f.pos + 1, f.pos + 1, reclen, dtype) + name
