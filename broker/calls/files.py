@@ -12,7 +12,7 @@ from .. import kernel, virtual
 from ..arena import Fault
 from ..fsview import Node
 from .._native import lib
-from . import fdtable
+from . import disk, fdtable
 from .fdtable import OpenFile
 from .paths import read_path, resolve_at
 from .registry import Wait, as_fd, as_signed, handles
@@ -49,15 +49,34 @@ def _open_node(sb, node: Node, flags: int, mode: int) -> int:
     creating = flags & lib.O_CREAT or tmpfile
     passed = (flags & OPEN_PASS) | (lib.O_TMPFILE if tmpfile else 0)
     passed |= 0 if flags & lib.O_PATH else os.O_NOCTTY
+    cut = _size_before_trunc(sb, node) if flags & lib.O_TRUNC and not flags & lib.O_PATH else None
     if creating:
         with kernel.no_umask():
             hostfd = sb.view.open(node, passed, mode & 0o777 & ~sb.umask)
     else:
         hostfd = sb.view.open(node, passed, 0)
     st = os.fstat(hostfd)
+    if cut is not None and (st.st_dev, st.st_ino) == (cut.st_dev, cut.st_ino):
+        disk.charge(sb, -cut.st_size)  # O_TRUNC gave these bytes back
     kind = "dir" if stat_mod.S_ISDIR(st.st_mode) else "file"
     return fdtable.install(sb, OpenFile(kind, node, hostfd, writable=bool(writing),
                                 cloexec=bool(flags & lib.O_CLOEXEC)))
+
+
+def _size_before_trunc(sb, node: Node) -> os.stat_result | None:
+    """The regular file an O_TRUNC open is about to cut, when the disk limit
+    is on."""
+    if disk.limit(sb) is None:
+        return None
+    try:
+        fd = sb.view.open(node, lib.O_PATH)
+    except OSError:
+        return None  # not there yet: O_CREAT makes it
+    try:
+        st = os.fstat(fd)
+    finally:
+        os.close(fd)
+    return st if stat_mod.S_ISREG(st.st_mode) else None
 
 
 @handles("openat")
@@ -174,8 +193,8 @@ def sys_readv(sb, fd, iov, n, *_):
 @handles("write")
 def sys_write(sb, fd, buf, count, *_):
     f = fdtable.stream(sb, fd, writing=True)
-    n = fdtable.allowed_write(sb, f, None, min(count, MAX_IO))
-    return fdtable.write_to(f, sb.arena.read(buf, n))
+    return fdtable.limited_write(sb, f, None, min(count, MAX_IO),
+                                 lambda n: fdtable.write_to(f, sb.arena.read(buf, n)))
 
 
 @handles("writev")
@@ -189,7 +208,7 @@ def sys_writev(sb, fd, iov, n, *_):
         if total >= MAX_IO:
             break
     data = b"".join(parts)
-    return fdtable.write_to(f, data[: fdtable.allowed_write(sb, f, None, len(data))])
+    return fdtable.limited_write(sb, f, None, len(data), lambda n: fdtable.write_to(f, data[:n]))
 
 
 @handles("lseek")
