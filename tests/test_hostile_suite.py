@@ -188,6 +188,10 @@ CASES = {
     "symlink_swap_racer_relative": Case("hostile_symlink_race.c", ("racer", "1500"),
                                         racer=("swap", "d", "s"), setup="symlink_relative",
                                         out=("racing", r"done ok \w+ refused \w+"), timeout=60),
+    "dotdot_under_symlink_swap_racer": Case("hostile_symlink_race.c", ("dotdot", "200"),
+                                            racer=("swap", "d", "s"), setup="symlink_absolute",
+                                            out=("racing", "done ok some refused some"),
+                                            timeout=60),
     "symlink_swap_self": Case("hostile_symlink_race.c", ("self", "300"), setup="symlink_absolute",
                               out=("racing", "done ok some refused some")),
     "dotdot_everywhere": Case("hostile_dotdot.c", ("{canary}",), out=lines(
