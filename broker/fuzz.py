@@ -15,7 +15,11 @@ itself sits blocked on its channel; the harness plays its part.
 A finding is: any exception other than the protocol's own ProtocolError or
 a call's Wait; a result that does not fit a reply; a canary or a read-only
 file that changed; an fd the broker did not give back once the sandbox's fd
-table is emptied.
+table is emptied; the writable mounts holding more than the disk limit lets
+the sandbox add (the harness's sandbox has a file_size and a disk limit).
+
+A call that waits (Wait) is served once more as the loop would when its fd
+is ready or its deadline passes, so the second-attempt paths run too.
 
 With atheris installed (`pip install 'strictbox[fuzz]'`) inputs are
 coverage-guided and crashes are saved as crash-* files; without it (or with
@@ -31,6 +35,7 @@ import random
 import resource
 import shutil
 import signal
+import stat
 import sys
 import tempfile
 from importlib import resources
@@ -47,6 +52,8 @@ MEMORY = 64 << 20
 U64 = 1 << 64
 FILE_SIZE_LIMIT = 64 << 20  # RLIMIT_FSIZE for the fuzzing process: no fallocate fills the disk
 RESTART_EVERY = 2000  # inputs per sandbox (the rw mount fills up with what they make)
+DISK_LIMIT = 32 << 20  # the sandbox's own limits, so that their paths are fuzzed too
+FILE_SIZE = 16 << 20
 
 # The calls a request may name: everything the broker serves, then calls it
 # must refuse (the runtime serves them, or nobody does).
@@ -96,6 +103,12 @@ class Reader:
         return int.from_bytes(self.take(8), "little")
 
 
+def _scratch(threads: int = 1) -> int:
+    """Sandbox memory the harness writes its inputs' bytes to: 1 MiB below
+    the initial stack, unused by the (never running) program."""
+    return loader.layout(MEMORY, threads).stack_top - (1 << 20)
+
+
 def _snapshot(path: str) -> list:
     """What the harness checks is never touched: names, types, sizes, modes, times."""
     out = []
@@ -142,8 +155,10 @@ class Harness:
             self.sb.start()
         finally:
             os.close(devnull)
-        lay = loader.layout(MEMORY, self.sb.limits.threads)
-        self.scratch = lay.stack_top - (1 << 20)  # below the initial stack, unused
+        self.sb.limits.disk, self.sb.limits.file_size = DISK_LIMIT, FILE_SIZE
+        self.rw_dirs = [m.host for m in self.sb.view.mounts if m.writable]
+        self.rw_start = self._rw_bytes()
+        self.scratch = _scratch(self.sb.limits.threads)
         self.arena_end = BASE + MEMORY
         self.base_fds = dict(self.sb.fds)
         self.base_rlimits = dict(self.sb.rlimits)
@@ -163,6 +178,20 @@ class Harness:
 
     def _open_fds(self) -> int:
         return len(os.listdir("/proc/self/fd"))
+
+    def _rw_bytes(self) -> int:
+        """The apparent size of the files in the writable mounts (each inode once)."""
+        seen = {}
+        for top in self.rw_dirs:
+            for root, dirs, files in os.walk(top):
+                for name in files:
+                    try:
+                        st = os.lstat(os.path.join(root, name))
+                    except FileNotFoundError:
+                        continue
+                    if stat.S_ISREG(st.st_mode):
+                        seen[(st.st_dev, st.st_ino)] = st.st_size
+        return sum(seen.values())
 
     def _reset(self) -> bool:
         """Between inputs: the fd table as at start (the broker's own release
@@ -261,9 +290,16 @@ class Harness:
     def _serve(self, nr: int, args: tuple[int, ...]) -> None:
         try:
             out = calls.serve(self.sb, nr, args)
-        except calls.Wait:
-            self.sb.pending = None  # a real loop would watch its fds; nothing to check here
-            return
+        except calls.Wait as w:
+            # The loop serves a waiting call again once an fd is ready or the
+            # deadline passes, with sb.pending set: once here, whatever it waits for.
+            self.sb.pending = (None, w)
+            try:
+                out = calls.serve(self.sb, nr, args)
+            except calls.Wait:
+                return
+            finally:
+                self.sb.pending = None
         if not isinstance(out, tuple) or not out or not all(type(v) is int for v in out):
             raise Finding(f"syscall {nr}{args}: result {out!r} is not a tuple of integers")
         protocol.reply(self.seq, *out)  # raises if it could not be sent back
@@ -275,6 +311,13 @@ class Harness:
         if not self.stale and self._open_fds() > self.base_open:
             raise Finding(f"the broker holds {self._open_fds() - self.base_open} fds more "
                           "than at start after the sandbox's fd table was emptied")
+        added = getattr(self.sb, "disk_added", 0)
+        if added > DISK_LIMIT:
+            raise Finding(f"the disk limit counts {added} bytes added, over {DISK_LIMIT}")
+        grown = self._rw_bytes() - self.rw_start
+        if grown > added:
+            raise Finding(f"the writable mounts grew by {grown} bytes; the disk limit "
+                          f"counted {added}")
 
 
 # -- seeds ---------------------------------------------------------------------
@@ -300,6 +343,16 @@ def _call(name_or_nr, *args) -> bytes:
             out += bytes([3]) + v.to_bytes(8, "little")
     out += b"\0\0" * (6 - len(args))
     return out
+
+
+def _raw(message: bytes) -> bytes:
+    """Bytes handed to the parser as they are (and served if well formed)."""
+    return bytes([3, len(message)]) + message
+
+
+def _item(v: int) -> bytes:
+    """A small non-negative item of a chosen message."""
+    return bytes([0, v, 1])
 
 
 def seed_inputs() -> dict[str, bytes]:
@@ -349,8 +402,10 @@ def seed_inputs() -> dict[str, bytes]:
         "identity_limits": _call("getrlimit", ("u8", 7), B) + _call("prlimit64", ("u8", 0), ("u8", 7), B, B)
         + _call("sysinfo", B) + _call("getgroups", ("u8", 4), B) + _call("sched_getaffinity",
                                                                           ("u8", 0), ("u8", 128), B),
-        "raw_message": bytes([3, 8]) + msgpack.packb([1, 79, 0x10000, 64, 0, 0, 0, 0])[:8]
-        + bytes([4, 1, 7]) + b"".join(bytes([0, 1]) for _ in range(7)),
+        # getcwd as raw bytes, the same cut short (a violation), then as chosen items
+        "raw_message": _raw(msgpack.packb([1, 79, _scratch() + 0x1000, 64, 0, 0, 0, 0]))
+        + _raw(msgpack.packb([2, 79, _scratch() + 0x1000, 64, 0, 0, 0, 0])[:8])
+        + bytes([4, 1, 7]) + _item(79) + bytes([2, 0, 0x10, 1]) + _item(64) + _item(0) * 4,
         "time_and_sleep": bytes([4, 1, 1, 7, 253, 1]) + _call("nanosleep", B, ("u8", 0))
         + _call("clock_getres", ("u8", 1), B),
     }

@@ -61,6 +61,7 @@ class Limits:
     output: int = 256 << 20  # captured bytes per stream
     threads: int = 64  # the pool the stub makes: threads that can run at once
     file_size: int | None = None  # bytes a written file may reach (EFBIG past it)
+    disk: int | None = None  # bytes it may add to its writable mounts (calls/disk.py)
 
 
 @dataclass

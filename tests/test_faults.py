@@ -185,3 +185,32 @@ def test_unread_stdin_does_not_hang_or_leak(progs):
     assert (r.returncode, r.reason) == (0, None)
     assert r.stdout.startswith(b"hello from ")
     assert open_fds() == fds
+
+
+def test_an_exception_while_serving_one_sandbox_ends_that_sandbox_only(progs, monkeypatch):
+    """A broker bug (here injected: lseek's handler raises, for one sandbox
+    only, on its 50th call) ends that sandbox with a clear reason; its
+    neighbour on the same broker gets exactly its output."""
+    from strictbox.calls import registry
+    fds = open_fds()
+    loop = Loop()
+    victim, _, _ = loop.add([progs["load_calls"], "1", "1000"], timeout=60)
+    neighbour, nout, nerr = loop.add([progs["load_calls"], "2", "1000"], timeout=60)
+    real, seen = registry.HANDLERS["lseek"], []
+
+    def lseek_with_a_bug(sb, *args):
+        if sb is victim:
+            seen.append(1)
+            if len(seen) == 50:
+                raise RuntimeError("injected")
+        return real(sb, *args)
+
+    monkeypatch.setitem(registry.HANDLERS, "lseek", lseek_with_a_bug)
+    loop.run()
+    assert victim.outcome.returncode == -9
+    assert victim.outcome.reason == "internal broker error while serving it: RuntimeError"
+    assert "internal broker error: RuntimeError('injected')" in victim.log
+    assert (neighbour.outcome.returncode, neighbour.outcome.reason) == (0, None)
+    assert nout.startswith(b"s02 00100 ") and len(nout) == 10 * 27 + 65536 and len(nerr) == 4096
+    assert not any("internal broker error" in l for l in neighbour.log)
+    assert open_fds() == fds

@@ -59,10 +59,17 @@ def harness(tmp_path_factory):
         signal.signal(signal.SIGXFSZ, old_handler)
 
 
-def test_each_seed_runs_without_a_finding(harness):
+def test_each_seed_runs_without_a_finding_and_reaches_the_broker(harness):
     for name, data in fuzz.seed_inputs().items():
+        harness.stale = True  # a fresh sandbox: each seed on its own
         harness.one_input(data)
-        assert harness.sb is not None, name
+        served = harness.sb.stats["broker"]
+        assert served > 0, f"seed {name}: no call reached a handler"
+
+
+def test_seeds_name_only_calls_the_selector_reaches():
+    # _call encodes a call as its index in SERVED, read back as one byte below 224
+    assert len(fuzz.SERVED) <= 224
 
 
 def _mutations():
@@ -96,3 +103,41 @@ def test_the_oracles_can_fail(harness):
     finally:
         os.close(leaked)
     harness.one_input(b"")
+
+
+def test_the_read_only_and_disk_oracles_can_fail(harness):
+    """A read-only file that changes, or writable mounts that grow by more
+    than the disk limit counted, are findings too."""
+    harness.stale = True
+    harness.one_input(b"")
+    ro_file = Path(harness.root) / "ro" / "file"
+    ro_file.write_bytes(b"changed\n")
+    with pytest.raises(fuzz.Finding, match="changed"):
+        harness.one_input(b"")
+    harness.stale = True
+    harness.one_input(b"")
+    (Path(harness.root) / "rw" / "grown").write_bytes(b"x" * 100)  # not the sandbox's doing
+    with pytest.raises(fuzz.Finding, match="grew by 100 bytes; the disk limit counted 0"):
+        harness.one_input(b"")
+    harness.stale = True
+    harness.one_input(b"")
+
+
+def test_a_call_that_waits_is_served_again(harness, monkeypatch):
+    """pipe2, then read of the empty pipe: Wait; the harness serves it again
+    with sb.pending set, as the loop does (the second attempt waits again)."""
+    harness.stale = True
+    harness.one_input(b"")
+    served, real = [], fuzz.calls.serve
+
+    def counting(sb, nr, args):
+        served.append((nr, sb.pending is not None))
+        return real(sb, nr, args)
+
+    monkeypatch.setattr(fuzz.calls, "serve", counting)
+    seed = fuzz._call("pipe2", ("scratch", 0x1000), ("u8", 0)) + fuzz._call(
+        "read", ("fd", 3), ("scratch", 0x1000), ("u8", 3))
+    harness.one_input(seed)
+    nr = fuzz.SYSCALL_NR
+    assert served == [(nr["pipe2"], False), (nr["read"], False), (nr["read"], True)]
+    assert harness.sb.pending is None

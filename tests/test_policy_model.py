@@ -93,7 +93,7 @@ def test_builder_round_trips_through_toml():
          .mount("/data", "/srv/in").mount("/out", "/srv/out", "rw").mount("/scratch", mode="tmp")
          .path("/data/secret/*", "kill", access="read")
          .set_limits(memory="256M", cpu=1.5, wall=10, threads=1, open_files=64, output=4096,
-                     file_size="1G")
+                     file_size="1G", disk="2G")
          .set_identity(uid=0, gid=0, hostname="box").set_time("deterministic"))
     p.system_mounts = False
     text = dumps(p)
@@ -101,6 +101,7 @@ def test_builder_round_trips_through_toml():
     assert back == p
     assert dumps(back) == text
     assert back.limits.memory == 256 << 20 and back.limits.file_size == 1 << 30
+    assert back.limits.disk == 2 << 30 and 'disk = "2G"' in text
 
 
 def test_equality_sees_differences():
@@ -250,6 +251,20 @@ def test_policy_check_warns_about_shadowed_group_allows(tmp_path, capsys):
                  '[errno.EROFS]\nopenat = "flags & O_CREAT"\n')
     assert cli.main(["policy", "check", str(f)]) == 0
     assert f"{f}:5: warning: openat is named only by conditional denials" in capsys.readouterr().err
+
+
+def test_policy_check_names_a_bad_disk_limit(tmp_path, capsys):
+    f = tmp_path / "d.toml"
+    f.write_text('[limits]\ndisk = "lots"\n')
+    assert cli.main(["policy", "check", str(f)]) != 0
+    err = capsys.readouterr().err
+    assert f"{f}:2: not a size: 'lots'" in err, err
+    f.write_text('[limits]\ndisk = -5\n')
+    assert cli.main(["policy", "check", str(f)]) != 0
+    assert "limit disk must be a positive integer" in capsys.readouterr().err
+    f.write_text('[limits]\ndisk = "64M"\n')
+    assert cli.main(["policy", "check", str(f)]) == 0
+    assert loads(f.read_text()).limits.disk == 64 << 20
 
 
 def test_unknown_keys_are_errors_everywhere():

@@ -160,3 +160,53 @@ def test_file_size_limit_stops_writes_with_efbig(tmp_path):
     assert got.returncode == 1
     assert b"File too large" in got.stderr
     assert (tmp_path / "big").stat().st_size == 1000
+
+
+DISK_STEPS = """\
+fill_data 1000000 ENOSPC
+size_a 1000000
+write_tmp -ENOSPC
+pwrite_tmp_far -ENOSPC
+fallocate_tmp -ENOSPC
+fallocate_keep_size -ENOSPC
+ftruncate_up -EFBIG
+truncate_up -EFBIG
+pwrite_inside 4096
+append_one -ENOSPC
+ftruncate_half 0
+fill_tmp 500000 ENOSPC
+size_b 500000
+unlink_a 0
+fill_after_give_back 1000000 ENOSPC
+unlink_held 0
+write_while_held -ENOSPC
+write_after_close 1
+fill_c 999999 ENOSPC
+write_d -ENOSPC
+rename_over 0
+write_d_after_rename 1
+"""
+
+
+def test_disk_limit_caps_what_the_sandbox_adds_to_its_writable_mounts(tmp_path, compile_c):
+    """[limits] disk, from TOML: writes stop with ENOSPC after what fits,
+    counted across the --rw mount and the private /tmp together, net of
+    what truncation, O_TRUNC, unlink and rename give back."""
+    from strictbox.policy import loads
+    prog = compile_c("disk_limit.c")
+    (tmp_path / "data").mkdir()
+    pol = loads('[limits]\ndisk = 1000000\n')
+    got = sandboxed([str(prog), "1000000"], rw=[f"{tmp_path / 'data'}:/data"], policy=pol)
+    assert (got.returncode, got.reason) == (0, None), (got.reason, got.stderr)
+    assert got.stdout.decode() == DISK_STEPS
+    assert os.listdir(tmp_path / "data") == ["c"]
+    assert (tmp_path / "data" / "c").stat().st_size == 1
+
+
+def test_without_a_disk_limit_the_same_writes_all_succeed(tmp_path, compile_c):
+    prog = compile_c("disk_limit.c")
+    (tmp_path / "data").mkdir()
+    got = sandboxed([str(prog), "1000000"], rw=[f"{tmp_path / 'data'}:/data"])
+    assert got.returncode == 0, got.stderr
+    assert got.stdout.decode().splitlines()[:3] == ["fill_data 1100000 ok", "size_a 1100000",
+                                                    "write_tmp 1"]

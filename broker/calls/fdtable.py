@@ -18,6 +18,7 @@ from .. import kernel
 from ..arena import BASE
 from ..fsview import Node
 from .._native import ffi, lib
+from . import disk
 from .registry import Wait, as_fd
 
 
@@ -69,7 +70,10 @@ def place(sb, fd: int, f: OpenFile) -> None:
 def release(sb, fd: int) -> OpenFile | None:
     f = sb.fds.pop(fd, None)
     if f is not None and f.hostfd >= 0:
+        st = os.fstat(f.hostfd) if f.kind == "file" and disk.limit(sb) is not None else None
         os.close(f.hostfd)
+        if st is not None:
+            disk.closed(sb, st)
     return f
 
 
@@ -156,25 +160,42 @@ def writable_file(sb, fd) -> OpenFile:
     return f
 
 
-def room_to(sb, end: int) -> None:
-    """EFBIG when a file would grow past the file_size limit to `end`."""
+def room_to(sb, end: int, size: int | None = None) -> None:
+    """Whether a file may be made `end` bytes long: EFBIG past the file_size
+    limit, or (given its current size) past the disk limit."""
     limit = sb.limits.file_size
     if limit is not None and end > limit:
         raise OSError(errno.EFBIG, "file size limit")
+    if size is not None:
+        disk.need(sb, end - size, errno.EFBIG)
 
 
-def allowed_write(sb, f: OpenFile, start: int | None, n: int) -> int:
-    """How many of n bytes a write from `start` (None: the file offset, or
-    the end for O_APPEND) may put in a regular file under file_size."""
+def limited_write(sb, f: OpenFile, start: int | None, n: int, put) -> int:
+    """put(k) writes k <= n bytes at `start` (None: the file offset, or the
+    end for O_APPEND) and returns how many it wrote.  In a regular file, k
+    stops at the file_size limit (EFBIG if nothing fits, as Linux under
+    RLIMIT_FSIZE) and at the disk limit (ENOSPC if nothing fits, as on a
+    full file system), and the growth is counted against the disk limit."""
     limit = sb.limits.file_size
-    if limit is None or f.kind != "file" or n == 0:
-        return n
+    if f.kind != "file" or n == 0 or (limit is None and disk.limit(sb) is None):
+        return put(n)
+    size = os.fstat(f.hostfd).st_size
     if start is None:
         append = fcntl.fcntl(f.hostfd, fcntl.F_GETFL) & os.O_APPEND
-        start = os.fstat(f.hostfd).st_size if append else os.lseek(f.hostfd, 0, os.SEEK_CUR)
-    if start >= limit:
-        raise OSError(errno.EFBIG, "file size limit")
-    return min(n, limit - start)
+        start = size if append else os.lseek(f.hostfd, 0, os.SEEK_CUR)
+    if limit is not None:
+        if start >= limit:
+            raise OSError(errno.EFBIG, "file size limit")
+        n = min(n, limit - start)
+    room = disk.room(sb)
+    if room is not None and start + n > size:
+        fits = size + room - start
+        if fits <= 0:
+            raise OSError(errno.ENOSPC, "disk limit")
+        n = min(n, fits)
+    done = put(n)
+    disk.charge(sb, max(0, start + done - size))
+    return done
 
 
 def read_from(f: OpenFile, n: int) -> bytes:

@@ -9,15 +9,21 @@ import stat as stat_mod
 import struct
 
 from .. import kernel, virtual
+from ..arena import Fault
 from ..fsview import Node
 from .._native import lib
-from . import fdtable
+from . import disk, fdtable
 from .fdtable import OpenFile
 from .paths import read_path, resolve_at
 from .registry import Wait, as_fd, as_signed, handles
 
 MAX_IO = 1 << 20  # bytes moved by one read/write request
 MAX_IOV = 1024
+MAX_RW_COUNT = 0x7FFFF000  # Linux's cap on one read or write (INT_MAX & PAGE_MASK)
+# The end of user space (x86_64, 4-level paging: TASK_SIZE_MAX).  Linux's
+# access_ok() fails a buffer that runs past it (or wraps) before any data
+# moves; one that runs into unmapped memory below it gets a short count.
+USER_END = (1 << 47) - 4096
 AT_FDCWD = lib.AT_FDCWD
 O_ACCMODE = lib.O_ACCMODE
 WRITE_FLAGS = lib.O_CREAT | lib.O_TRUNC | lib.O_APPEND
@@ -43,15 +49,34 @@ def _open_node(sb, node: Node, flags: int, mode: int) -> int:
     creating = flags & lib.O_CREAT or tmpfile
     passed = (flags & OPEN_PASS) | (lib.O_TMPFILE if tmpfile else 0)
     passed |= 0 if flags & lib.O_PATH else os.O_NOCTTY
+    cut = _size_before_trunc(sb, node) if flags & lib.O_TRUNC and not flags & lib.O_PATH else None
     if creating:
         with kernel.no_umask():
             hostfd = sb.view.open(node, passed, mode & 0o777 & ~sb.umask)
     else:
         hostfd = sb.view.open(node, passed, 0)
     st = os.fstat(hostfd)
+    if cut is not None and (st.st_dev, st.st_ino) == (cut.st_dev, cut.st_ino):
+        disk.charge(sb, -cut.st_size)  # O_TRUNC gave these bytes back
     kind = "dir" if stat_mod.S_ISDIR(st.st_mode) else "file"
     return fdtable.install(sb, OpenFile(kind, node, hostfd, writable=bool(writing),
                                 cloexec=bool(flags & lib.O_CLOEXEC)))
+
+
+def _size_before_trunc(sb, node: Node) -> os.stat_result | None:
+    """The regular file an O_TRUNC open is about to cut, when the disk limit
+    is on."""
+    if disk.limit(sb) is None:
+        return None
+    try:
+        fd = sb.view.open(node, lib.O_PATH)
+    except OSError:
+        return None  # not there yet: O_CREAT makes it
+    try:
+        st = os.fstat(fd)
+    finally:
+        os.close(fd)
+    return st if stat_mod.S_ISREG(st.st_mode) else None
 
 
 @handles("openat")
@@ -75,10 +100,32 @@ def sys_close(sb, fd, *_):
     return 0 if fdtable.release(sb, as_fd(fd)) is not None else -errno.EBADF
 
 
+def user_range(buf: int, count: int) -> None:
+    """Linux's access_ok(buf, count): Fault (EFAULT) for a range that wraps
+    or passes the end of user space, whatever the arena holds."""
+    if buf + count > USER_END:
+        raise Fault(f"{count} bytes at {buf:#x} pass the end of user space")
+
+
+def fill_room(sb, buf: int, count: int) -> int:
+    """How many bytes a call that fills [buf, buf + count) may move: EFAULT
+    (Fault) past the end of user space or for a buffer that starts outside
+    the arena, as Linux when nothing can be copied; else at most MAX_IO, and
+    no further than the arena's end -- the broker writes nowhere else, and
+    Linux too stops with a short count at the first page it cannot write."""
+    user_range(buf, count)
+    if count == 0:
+        return 0
+    return min(count, MAX_IO, sb.arena.room(buf))
+
+
 @handles("read")
 def sys_read(sb, fd, buf, count, *_):
     f = fdtable.stream(sb, fd)
-    data = fdtable.read_from(f, min(count, MAX_IO, sb.arena.room(buf)))
+    n = fill_room(sb, buf, count)
+    if n == 0:
+        return 0  # read(fd, NULL, 0) is 0 on Linux
+    data = fdtable.read_from(f, n)
     sb.arena.write(buf, data)
     return len(data)
 
@@ -91,22 +138,31 @@ def sys_pread64(sb, fd, buf, count, offset, *_):
             return -errno.EBADF
         if as_signed(offset) < 0:
             return -errno.EINVAL
-        data = fdtable.read_at(f, min(count, MAX_IO, sb.arena.room(buf)), offset)
+        data = fdtable.read_at(f, fill_room(sb, buf, count), offset)
         sb.arena.write(buf, data)
         return len(data)
     f = fdtable.host_file(sb, fd)
     if as_signed(offset) < 0:
         return -errno.EINVAL
-    data = os.pread(f.hostfd, min(count, MAX_IO, sb.arena.room(buf)), offset)
+    data = os.pread(f.hostfd, fill_room(sb, buf, count), offset)
     sb.arena.write(buf, data)
     return len(data)
 
 
 def _iovecs(sb, iov: int, n: int) -> list[tuple[int, int]]:
+    """The iovec array, checked as Linux's import_iovec does: the count is
+    32 bits, a negative length is EINVAL, and (for more than one iovec) a
+    range past the end of user space EFAULT before any data moves."""
+    n &= 0xFFFFFFFF
     if n > MAX_IOV:
         raise OSError(errno.EINVAL, "too many iovecs")
-    raw = sb.arena.read(iov, 16 * n)
-    return [struct.unpack_from("<QQ", raw, 16 * i) for i in range(n)]
+    raw = sb.arena.read(iov, 16 * n) if n else b""
+    out = [struct.unpack_from("<QQ", raw, 16 * i) for i in range(n)]
+    if any(length >> 63 for _, length in out):
+        raise OSError(errno.EINVAL, "negative iovec length")
+    for base, length in out:  # one iovec: Linux caps its length first
+        user_range(base, min(length, MAX_RW_COUNT) if n == 1 else length)
+    return out
 
 
 @handles("readv")
@@ -114,21 +170,22 @@ def sys_readv(sb, fd, iov, n, *_):
     f = fdtable.stream(sb, fd)
     total = 0
     iovecs = _iovecs(sb, iov, n)
-    for base, length in iovecs:  # like Linux: a bad buffer fails before any data moves
+    for base, length in iovecs:  # a buffer outside the arena fails before any data moves
         if length:
-            sb.arena.check(base, min(length, MAX_IO))
+            sb.arena.room(base)
     for base, length in iovecs:
         if not length:
             continue
+        take = min(length, MAX_IO - total, sb.arena.room(base))
         try:
-            data = fdtable.read_from(f, min(length, MAX_IO - total))
+            data = fdtable.read_from(f, take)
         except Wait:
             if total:
                 break
             raise
         sb.arena.write(base, data)
         total += len(data)
-        if len(data) < length or total >= MAX_IO:
+        if len(data) < length or total >= MAX_IO:  # short: the data or the arena ran out
             break
     return total
 
@@ -136,8 +193,8 @@ def sys_readv(sb, fd, iov, n, *_):
 @handles("write")
 def sys_write(sb, fd, buf, count, *_):
     f = fdtable.stream(sb, fd, writing=True)
-    n = fdtable.allowed_write(sb, f, None, min(count, MAX_IO))
-    return fdtable.write_to(f, sb.arena.read(buf, n))
+    return fdtable.limited_write(sb, f, None, min(count, MAX_IO),
+                                 lambda n: fdtable.write_to(f, sb.arena.read(buf, n)))
 
 
 @handles("writev")
@@ -151,7 +208,7 @@ def sys_writev(sb, fd, iov, n, *_):
         if total >= MAX_IO:
             break
     data = b"".join(parts)
-    return fdtable.write_to(f, data[: fdtable.allowed_write(sb, f, None, len(data))])
+    return fdtable.limited_write(sb, f, None, len(data), lambda n: fdtable.write_to(f, data[:n]))
 
 
 @handles("lseek")
@@ -201,19 +258,31 @@ def sys_ioctl(sb, fd, request, arg, *_):
 
 @handles("getdents64")
 def sys_getdents64(sb, fd, buf, count, *_):
+    """count is 32 bits and, as in the kernel, a signed int: one too small
+    for the next entry (0, or past INT_MAX) is EINVAL, except at the end of
+    the directory (0).  Entries go only where the arena has room, so none is
+    consumed that the program would not get."""
     f = fdtable.get(sb, as_fd(fd))
-    count = min(count, MAX_IO)
+    count &= 0xFFFFFFFF
+    if count > 0x7FFFFFFF:
+        count = 0
+    room = sb.arena.room(buf) if count else count
     if f.kind == "dir":
-        data = kernel.getdents64(f.hostfd, count)
+        try:
+            data = kernel.getdents64(f.hostfd, min(count, MAX_IO, room))
+        except OSError as e:  # no room for an entry the buffer would hold on Linux
+            if e.errno == errno.EINVAL and room < min(count, MAX_IO):
+                raise Fault("getdents64 buffer runs out of the arena") from None
+            raise
     elif f.kind == "vdir":
         out = bytearray()
         names = [".", ".."] + f.entries
         while f.pos < len(names):
             name = names[f.pos].encode() + b"\0"
             reclen = (19 + len(name) + 7) & ~7
-            if len(out) + reclen > count:
+            if len(out) + reclen > min(count, MAX_IO, room):
                 if not out:
-                    return -errno.EINVAL
+                    return -errno.EINVAL if reclen > min(count, MAX_IO) else -errno.EFAULT
                 break
             dtype = f.dtypes.get(names[f.pos], lib.DT_DIR)
             rec = struct.pack("<QqHB", f.pos + 1, f.pos + 1, reclen, dtype) + name

@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from .. import kernel
 from ..fsview import O_PATH, STRICT, Mount, Node
 from .._native import ffi, lib
-from . import fdtable, files
+from . import disk, fdtable, files
 from .paths import read_path, resolve_at
 from .registry import as_fd, as_signed, handles
 
@@ -168,8 +168,8 @@ def sys_pwrite64(sb, fd, buf, count, offset, *_):
     f = fdtable.writable_file(sb, fd)
     if as_signed(offset) < 0:
         return -errno.EINVAL
-    n = fdtable.allowed_write(sb, f, offset, min(count, files.MAX_IO))
-    return os.pwrite(f.hostfd, sb.arena.read(buf, n), offset)
+    return fdtable.limited_write(sb, f, offset, min(count, files.MAX_IO),
+                                 lambda n: os.pwrite(f.hostfd, sb.arena.read(buf, n), offset))
 
 
 @handles("ftruncate")
@@ -177,8 +177,10 @@ def sys_ftruncate(sb, fd, length, *_):
     f = fdtable.get(sb, as_fd(fd))
     if f.kind != "file" or not f.writable:  # the kernel's answer for both
         return -errno.EINVAL
-    fdtable.room_to(sb, as_signed(length))
+    size = os.fstat(f.hostfd).st_size
+    fdtable.room_to(sb, as_signed(length), size)
     os.ftruncate(f.hostfd, as_signed(length))
+    disk.charge(sb, as_signed(length) - size)
     return 0
 
 
@@ -189,8 +191,10 @@ def sys_truncate(sb, path, length, *_):
         return -errno.EINVAL
     fdtable.room_to(sb, length)
     with _existing(sb, node) as fd:
-        _not_symlink(fd, errno.ELOOP)
+        size = _not_symlink(fd, errno.ELOOP).st_size
+        fdtable.room_to(sb, length, size)
         os.truncate(_via_proc(fd), length)
+        disk.charge(sb, length - size)
     return 0
 
 
@@ -200,10 +204,22 @@ def sys_fallocate(sb, fd, mode, offset, length, *_):
     if mode & ~FALLOC_MODES:
         return -errno.EOPNOTSUPP
     f = fdtable.writable_file(sb, fd)
+    offset, length = as_signed(offset), as_signed(length)
     if not mode & lib.FALLOC_FL_KEEP_SIZE:
-        fdtable.room_to(sb, as_signed(offset) + as_signed(length))
-    if lib.fallocate(f.hostfd, mode, as_signed(offset), as_signed(length)):
+        fdtable.room_to(sb, offset + length)
+    # The disk limit: what is allocated past the end, KEEP_SIZE or not; an
+    # inserted range; nothing for a punched hole or a collapsed range.
+    grow = 0
+    if disk.limit(sb) is not None and offset >= 0 and length > 0:
+        size = os.fstat(f.hostfd).st_size
+        if mode & lib.FALLOC_FL_INSERT_RANGE:
+            grow = length
+        elif not mode & (lib.FALLOC_FL_PUNCH_HOLE | lib.FALLOC_FL_COLLAPSE_RANGE):
+            grow = max(0, offset + length - size)
+        disk.need(sb, grow)
+    if lib.fallocate(f.hostfd, mode, offset, length):
         return -ffi.errno
+    disk.charge(sb, grow)
     return 0
 
 
@@ -253,7 +269,9 @@ def sys_unlinkat(sb, dirfd, path, flags, *_):
         else:
             if slash:
                 _must_be_dir(pfd, name)
+            gone = disk.about_to_remove(sb, pfd, name)
             os.unlink(name, dir_fd=pfd)
+            disk.removed(sb, gone)
     return 0
 
 
@@ -321,10 +339,16 @@ def sys_renameat2(sb, olddirfd, oldpath, newdirfd, newpath, flags, *_):
     with _dir_fd(src) as sfd, _dir_fd(dst) as dfd:
         if sslash or dslash:
             _must_be_dir(sfd, sname)
+        gone = None if flags else disk.about_to_remove(sb, dfd, dname)
+        if gone is not None:  # renaming a name onto another of the same file removes nothing
+            moved = disk.about_to_remove(sb, sfd, sname)
+            if moved is not None and (moved.st_dev, moved.st_ino) == (gone.st_dev, gone.st_ino):
+                gone = None
         if flags:
             _check(_libc.renameat2(sfd, os.fsencode(sname), dfd, os.fsencode(dname), flags))
         else:
             os.rename(sname, dname, src_dir_fd=sfd, dst_dir_fd=dfd)
+        disk.removed(sb, gone)
     return 0
 
 

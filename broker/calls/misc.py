@@ -107,9 +107,9 @@ def sys_sched_getaffinity(sb, pid, size, mask, *_):
     does: the return value is the number of bytes of mask written."""
     if not _own(sb, pid):
         return -errno.ESRCH
-    size = as_signed(size)
+    size &= 0xFFFFFFFF  # an unsigned int in the kernel
     nbits = _nr_cpu_ids()
-    if size < 0 or size * 8 < nbits or size % 8:
+    if size * 8 < nbits or size % 8:
         return -errno.EINVAL
     try:
         cpus = os.sched_getaffinity(sb.pid)

@@ -102,6 +102,7 @@ def _watch(sb, fds: list[tuple[int, int]]) -> list[tuple[int, int]]:
 
 
 def _poll(sb, fds_addr: int, nfds: int, timeout: float | None) -> int:
+    nfds &= 0xFFFFFFFF  # an unsigned int in the kernel
     if nfds > sb.limits.open_files:
         return -errno.EINVAL
     raw = sb.arena.read(fds_addr, 8 * nfds) if nfds else b""
@@ -132,8 +133,9 @@ def sys_ppoll(sb, fds, nfds, tsp, sigmask, *_):
 
 def _select(sb, nfds: int, addrs: tuple[int, int, int], timeout: float | None) -> int:
     nfds = as_fd(nfds)
-    if not 0 <= nfds <= FD_SETSIZE:
+    if nfds < 0:
         return -errno.EINVAL
+    nfds = min(nfds, FD_SETSIZE)  # Linux: no further than its fd table reaches
     size = (nfds + 63) // 64 * 8
     sets = [int.from_bytes(sb.arena.read(a, size), "little") if a and size else 0 for a in addrs]
     wanted: dict[int, int] = {}

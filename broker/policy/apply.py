@@ -8,7 +8,8 @@ import tempfile
 from .model import Policy
 
 # The sandbox's Limits fields a policy fills.
-SANDBOX_LIMITS = ("memory", "cpu", "wall", "threads", "open_files", "output", "file_size")
+SANDBOX_LIMITS = ("memory", "cpu", "wall", "threads", "open_files", "output", "file_size",
+                  "disk")
 
 
 def mount_specs(policy: Policy) -> tuple[list[tuple[str, str, bool]], list[str]]:

@@ -34,8 +34,8 @@ MOUNT_MODES = ("ro", "rw", "tmp")
 TIME_MODES = ("real", "coarse", "deterministic")
 ACCESS = ("any", "read", "write")
 RAW_ARGS = tuple(f"arg{i}" for i in range(6))
-LIMIT_FIELDS = ("memory", "cpu", "wall", "threads", "open_files", "output", "file_size")
-SIZE_LIMITS = ("memory", "output", "file_size")  # bytes; the rest are counts or seconds
+LIMIT_FIELDS = ("memory", "cpu", "wall", "threads", "open_files", "output", "file_size", "disk")
+SIZE_LIMITS = ("memory", "output", "file_size", "disk")  # bytes; the rest are counts or seconds
 ACTION = re.compile(r"^\s*(allow|log|kill|errno\s*\(\s*([A-Z0-9]+)\s*\))\s*$")
 
 
@@ -154,6 +154,7 @@ class Limits:
     open_files: int | None = None
     output: int | None = None
     file_size: int | None = None
+    disk: int | None = None  # bytes the sandbox may add to its writable mounts
 
 
 @dataclass

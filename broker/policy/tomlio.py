@@ -21,7 +21,7 @@ and writing (a small writer for the few shapes a policy has).
     action = "errno(EACCES)"
     access = "any"                  # any, read or write
 
-    [limits]                        # memory, cpu, wall, threads, open_files, output, file_size
+    [limits]                        # memory, cpu, wall, threads, open_files, output, file_size, disk
     memory = "256M"
 
     [identity]                      # uid, gid, hostname

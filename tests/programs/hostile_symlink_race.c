@@ -5,6 +5,10 @@
  * renameat2(RENAME_EXCHANGE) between its own calls (mode "self") -- while
  * it creates, truncates and writes /data/d/canary and makes directories
  * under /data/d.  Outside the mount nothing may change.
+ * Mode "dotdot": the same race under `..` -- the program sits in
+ * /data/d/sub and creates files through ../ chains reaching above the mount
+ * while /data/d keeps turning into the symlink; cwd and `..` are walked in
+ * the view, so nothing lands outside either.
  *   hostile_symlink_race MODE N */
 #include "hostile.h"
 #include <sys/stat.h>
@@ -15,6 +19,28 @@ int main(int argc, char **argv)
     long n = argc > 2 ? atol(argv[2]) : 1000;
     long ok = 0, refused = 0;
     say("racing");
+    if (!strcmp(mode, "dotdot")) {
+        for (int tries = 0; tries < 100000 && CALL(SYS_chdir, "/data/d/sub") != 0; tries++)
+            CALL(SYS_mkdir, "/data/d/sub", 0755);
+        for (long i = 0; i < n; i++) {
+            static const char *up[] = {"../made", "../../d/made", "../../../made",
+                                       "../../../../../../made", "../../s/made",
+                                       "/data/d/sub/../../../../made"};
+            for (unsigned k = 0; k < sizeof up / sizeof up[0]; k++) {
+                long fd = CALL(SYS_open, up[k], O_WRONLY | O_CREAT | O_TRUNC, 0644);
+                if (fd >= 0) {
+                    close((int)fd);
+                    ok++;
+                } else {
+                    refused++;
+                }
+            }
+            CALL(SYS_chdir, "..");
+            CALL(SYS_chdir, "/data/d/sub");
+        }
+        printf("done ok %s refused %s\n", ok ? "some" : "none", refused ? "some" : "none");
+        return 0;
+    }
     for (long i = 0; i < n; i++) {
         if (!strcmp(mode, "self"))
             CALL(SYS_renameat2, AT_CWD, "/data/d", AT_CWD, "/data/s", 2 /* RENAME_EXCHANGE */);
