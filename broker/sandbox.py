@@ -24,6 +24,7 @@ from ._native import ffi, lib
 
 STUB = "strictbox-stub"
 CLOSING = loader.BASE + ffi.offsetof("struct sb_state", "nclosing")
+CALLS_LOCAL = loader.BASE + ffi.offsetof("struct sb_state", "calls_local")
 KERNEL_TERMIOS = 36
 MAX_BURST = 16  # requests served from one sandbox before the loop turns to the others
 LOG_LIMIT = 1000  # log lines kept per sandbox; a program can make denied calls forever
@@ -197,7 +198,7 @@ class Sandbox:
                                   uid=self.identity.uid, gid=self.identity.gid,
                                   utsname=self._utsname, stdio=self._stdio, fd_host=fd_host,
                                   signals=signals, trace=self.tracer is not None)
-        self.arena.write(loader.BASE, state)
+        self.arena.write_state(state)
 
     def exec_program(self, prog: loader.Program, argv: list[bytes], env: list[bytes],
                      vpath: str) -> None:
@@ -394,8 +395,8 @@ class Sandbox:
 
     def _collect_stats(self) -> None:
         try:
-            st = self.arena.state()
-            self.stats["sandbox"] = int(st.calls_local)  # counted in the sandbox: untrusted
+            # counted in the sandbox: untrusted (one field, not the whole state)
+            self.stats["sandbox"] = self.arena.read_u64(CALLS_LOCAL)
         except Exception:  # a corrupted arena must not stop the report
             pass
 
