@@ -327,8 +327,8 @@ def boot_state(lay: Layout, arena_size: int, loaded: Loaded, sp: int, *, max_thr
     for i, (s, e, p) in enumerate(sorted(vmas)):
         st.vmas[i] = (s, e, p)
     st.nvmas = len(vmas)
-    for fd in range(lib.SB_MAX_FDS):
-        st.fd_host[fd] = fd_host.get(fd, -1)
+    hosts = [fd_host.get(fd, -1) for fd in range(lib.SB_MAX_FDS)]
+    ffi.memmove(st.fd_host, struct.pack(f"<{len(hosts)}i", *hosts), 4 * len(hosts))
     for sig, action in enumerate(signals or []):
         st.sig[sig] = action
     st.selector = lib.SYSCALL_DISPATCH_FILTER_BLOCK  # an exec happens with dispatch armed

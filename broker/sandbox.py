@@ -24,6 +24,7 @@ from ._native import ffi, lib
 
 STUB = "strictbox-stub"
 CLOSING = loader.BASE + ffi.offsetof("struct sb_state", "nclosing")
+CALLS_LOCAL = loader.BASE + ffi.offsetof("struct sb_state", "calls_local")
 HOST_TID = ffi.offsetof("struct sb_thread", "host_tid")
 SS_DISABLE = 2
 KERNEL_TERMIOS = 36
@@ -248,7 +249,7 @@ class Sandbox:
                                   uid=self.identity.uid, gid=self.identity.gid,
                                   utsname=self._utsname, stdio=self._stdio, fd_host=fd_host,
                                   signals=signals, trace=self.tracer is not None)
-        self.arena.write(loader.BASE, state)
+        self.arena.write_state(state)
 
     def exec_program(self, prog: loader.Program, argv: list[bytes], env: list[bytes],
                      vpath: str) -> None:
@@ -563,8 +564,8 @@ class Sandbox:
 
     def _collect_stats(self) -> None:
         try:
-            st = self.arena.state()
-            self.stats["sandbox"] = int(st.calls_local)  # counted in the sandbox: untrusted
+            # counted in the sandbox: untrusted (one field, not the whole state)
+            self.stats["sandbox"] = self.arena.read_u64(CALLS_LOCAL)
         except Exception:  # a corrupted arena must not stop the report
             pass
 

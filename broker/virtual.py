@@ -7,7 +7,9 @@ byte is made from the Sandbox (its identity, argv, fd table...).
              stdout stderr -> /proc/self/fd/0..2, fd -> /proc/self/fd
     /proc    self -> <pid>; <pid>/ exe cwd cmdline comm environ status fd/
              (nothing else: /proc/1, /proc/sys... are ENOENT)
-    /etc     passwd, group: root and the sandbox user
+    /etc     passwd, group: root and the sandbox user; ld.so.cache, the host's,
+             when every library it names lies in a read-only mount that
+             shows the host's own directory (else ld.so searches, as before)
 
 The three trees behave like mounts at /dev, /proc and /etc: the longest
 mount point wins.  So a user mount at /etc (or /etc/passwd, or /dev/shm)
@@ -81,6 +83,7 @@ class Files:
         self.sb = sb
         self.time = time.time()  # every made-up file's timestamps
         self._inos: dict[tuple[str, ...], int] = {}
+        self._ldcache: bytes | None | bool = False  # False: not decided yet
 
     # -- the tree ------------------------------------------------------------
 
@@ -124,8 +127,13 @@ class Files:
             out["fd"] = _link("/proc/self/fd")
             return out
         if parts == ("etc",):
-            return {"passwd": VNode("data", st.S_IFREG | 0o644, make=self._passwd, sized=True),
-                    "group": VNode("data", st.S_IFREG | 0o644, make=self._group, sized=True)}
+            out = {"passwd": VNode("data", st.S_IFREG | 0o644, make=self._passwd, sized=True),
+                   "group": VNode("data", st.S_IFREG | 0o644, make=self._group, sized=True)}
+            cache = self._ld_cache()
+            if cache is not None:
+                out["ld.so.cache"] = VNode("data", st.S_IFREG | 0o644, make=lambda: cache,
+                                           sized=True)
+            return out
         if parts == ("proc",):
             return {"self": _link(pid), pid: _dir(0o555, *me)}
         if parts == ("proc", pid):
@@ -171,6 +179,17 @@ class Files:
         gid = self.sb.identity.gid
         lines = ["root:x:0:"] + ([f"{USER}:x:{gid}:"] if gid != 0 else [])
         return "".join(line + "\n" for line in lines).encode()
+
+    def _ld_cache(self) -> bytes | None:
+        """The host's /etc/ld.so.cache if the view shows every directory it
+        names as the host's own (decided once per sandbox).  Without it ld.so
+        probes ~40 hwcaps directories, a broker round trip each."""
+        if self._ldcache is False:
+            self._ldcache = None
+            cache = host_ld_cache()
+            if cache is not None and all(_shows_host_dir(self.sb.view, d) for d in cache[1]):
+                self._ldcache = cache[0]
+        return self._ldcache
 
     def _comm(self) -> str:
         return os.path.basename(self.sb.vprogram)[:15]  # TASK_COMM_LEN - 1, like Linux
@@ -244,6 +263,70 @@ class Files:
         if mode & os.W_OK and v.kind in ("dir", "data", "link"):
             return -errno.EACCES
         return 0
+
+
+LD_CACHE = "/etc/ld.so.cache"
+LD_CACHE_MAX = 1 << 20
+LD_CACHE_MAGIC = b"glibc-ld.so.cache1.1"
+_ld_cache_memo: tuple = (None, None)  # (host file's identity, (bytes, dirs) or None)
+
+
+def host_ld_cache() -> tuple[bytes, frozenset[str]] | None:
+    """The host's ld.so.cache (new format only) and the directories of the
+    libraries it names; None if absent, too big or not understood."""
+    global _ld_cache_memo
+    try:
+        s = os.stat(LD_CACHE)
+    except OSError:
+        return None
+    key = (s.st_dev, s.st_ino, s.st_size, s.st_mtime_ns)
+    if _ld_cache_memo[0] == key:
+        return _ld_cache_memo[1]
+    result = None
+    if s.st_size <= LD_CACHE_MAX:
+        try:
+            with open(LD_CACHE, "rb") as f:
+                data = f.read(LD_CACHE_MAX + 1)
+            result = _parse_ld_cache(data)
+        except (OSError, ValueError, struct.error):
+            result = None
+    _ld_cache_memo = (key, result)
+    return result
+
+
+def _parse_ld_cache(data: bytes) -> tuple[bytes, frozenset[str]] | None:
+    if not data.startswith(LD_CACHE_MAGIC) or len(data) < 48:
+        return None
+    nlibs = struct.unpack_from("<I", data, 20)[0]
+    if 48 + 24 * nlibs > len(data):
+        return None
+    dirs = set()
+    for i in range(nlibs):
+        value = struct.unpack_from("<I", data, 48 + 24 * i + 8)[0]
+        end = data.find(b"\0", value)
+        if value >= len(data) or end < 0:
+            return None
+        path = os.fsdecode(data[value:end])
+        d = os.path.dirname(path)
+        if not path.startswith("/") or not d or ".." in path.split("/"):
+            return None
+        dirs.add(d)
+    return data, frozenset(dirs)
+
+
+def _shows_host_dir(view, d: str) -> bool:
+    """Whether the view's directory d is the host's d: d lies in a read-only
+    directory mount, the mount's host path for it has no symlink, and that
+    is where the host's own d leads."""
+    from .fsview import split
+    parts = tuple(split(d))
+    m = view._mount_of(parts)
+    if m is None or m.writable or m.name or view._is_mount_parent(parts):
+        return False
+    if view.virtual is not None and parts and parts[0] in view.virtual.roots and not m.vparts:
+        return False
+    there = os.path.join(m.host, *parts[len(m.vparts):])
+    return os.path.realpath(there) == there == os.path.realpath(d)
 
 
 def _access(f: OpenFile) -> tuple[bool, bool]:

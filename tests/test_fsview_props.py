@@ -46,3 +46,48 @@ def test_resolution_never_leaves_the_mounts(view, parts, absolute):
         finally:
             os.close(fd)
         assert real.startswith(node.mount.host) and real != secret
+
+
+# -- the one-call shortcut (View._resolve_direct) agrees with the walk --------
+
+WALK_COMPONENTS = st.sampled_from(["d", "e", "f.txt", "missing", "rel", "abs", "loop", "dotdot",
+                                   "ro", "rw", "..", ".", "inner", "filelink"])
+
+
+@pytest.fixture(scope="module")
+def twin_views(tmp_path_factory):
+    root = tmp_path_factory.mktemp("walk")
+    for top in ("ro", "rw", "inner"):
+        d = root / top
+        (d / "d" / "e").mkdir(parents=True)
+        (d / "f.txt").write_text("f")
+        (d / "d" / "f.txt").write_text("f")
+        os.symlink("d", d / "rel")
+        os.symlink("/ro/d", d / "abs")
+        os.symlink("loop", d / "d" / "loop")
+        os.symlink("..", d / "d" / "dotdot")
+        os.symlink("f.txt", d / "filelink")
+    specs = [(str(root / "ro"), "/ro", False), (str(root / "rw"), "/rw", True),
+             (str(root / "inner"), "/ro/d/inner", False)]
+    views = View.build(specs), View.build(specs)
+    views[1]._resolve_direct = lambda parts, follow: None  # the walk alone
+    yield views
+    for v in views:
+        v.close()
+
+
+def _outcome(view, path, cwd, follow):
+    try:
+        n = view.resolve(path, cwd, follow)
+    except OSError as e:
+        return ("error", e.errno)
+    return (n.vparts, n.mount.host if n.mount else None, n.rel, n.virtual)
+
+
+@given(st.lists(WALK_COMPONENTS, min_size=1, max_size=8), st.booleans(), st.booleans(),
+       st.sampled_from(["/", "/ro", "/ro/d", "/rw/d"]))
+@settings(max_examples=1000, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_direct_resolution_agrees_with_the_walk(twin_views, parts, absolute, follow, cwd):
+    fast, walk = twin_views
+    path = ("/" if absolute else "") + "/".join(parts)
+    assert _outcome(fast, path, cwd, follow) == _outcome(walk, path, cwd, follow)

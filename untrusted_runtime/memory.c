@@ -107,7 +107,7 @@ long sys_mmap(struct sb_call *c)
     unsigned long addr = c->a[0], len = PAGE_UP(c->a[1]), prot = c->a[2], flags = c->a[3];
     if (!len || len < c->a[1] || (addr & (PAGE - 1)))
         return -EINVAL;
-    int fixed = (flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) != 0;
+    int fixed = (flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) != 0, stale = 0;
     if (fixed) {
         if (!sb_arena_ok(addr, len))
             return -ENOMEM;
@@ -115,7 +115,13 @@ long sys_mmap(struct sb_call *c)
             if (flags & MAP_FIXED_NOREPLACE)
                 return -EEXIST;
             vma_remove(addr, addr + len);
-            sb_zero(addr, len);
+            /* A file mapping is overwritten whole by the broker (file bytes,
+             * then zeros past the end of the file): no zeroing round trip
+             * first (ld.so maps each segment over its first mapping). */
+            if (flags & MAP_ANONYMOUS)
+                sb_zero(addr, len);
+            else
+                stale = 1;
         }
     } else {
         if (!(addr && sb_arena_ok(addr, len) && addr >= PAGE_UP(ST->brk_cur) &&
@@ -133,6 +139,8 @@ long sys_mmap(struct sb_call *c)
         long r = sb_broker(c->t, __NR_mmap, a, 6, NULL, 0);
         if (r < 0) {
             vma_remove(addr, addr + len);
+            if (stale)
+                sb_zero(addr, len);
             return r;
         }
     }

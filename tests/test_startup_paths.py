@@ -1,0 +1,75 @@
+"""The shortcuts that make dynamic programs start with fewer broker round
+trips must show the program what it would see without them."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+import pytest
+
+from conftest import BUSYBOX, native, requires_busybox, sandboxed
+from strictbox import virtual
+
+
+def test_mmap_fixed_of_a_file_over_used_memory(compile_c):
+    """ld.so maps each segment over its first mapping of the whole file: the
+    broker fills the range (the file's bytes, zeros after them) without the
+    runtime clearing it first."""
+    prog = str(compile_c("mmap_fixed.c", "-static"))
+    want = native([prog])
+    assert want.returncode == 0, want.stderr
+    got = sandboxed([prog, "beyond"])
+    assert got.returncode == 0, got.stderr
+    lines = got.stdout.decode().splitlines()
+    assert [line for line in lines if "beyond" not in line] == want.stdout.decode().splitlines()
+    assert len(lines) == 6 and all(line.endswith(" 1") for line in lines), lines
+
+
+host_cache = pytest.mark.skipif(virtual.host_ld_cache() is None,
+                                reason="no /etc/ld.so.cache in a format strictbox reads")
+
+
+@requires_busybox
+@host_cache
+def test_ld_so_cache_is_the_hosts_under_the_system_mounts():
+    got = sandboxed([BUSYBOX, "sha256sum", "/etc/ld.so.cache"])
+    assert got.returncode == 0, got.stderr
+    with open("/etc/ld.so.cache", "rb") as f:
+        want = hashlib.sha256(f.read()).hexdigest()
+    assert got.stdout.split()[0].decode() == want
+
+
+@requires_busybox
+@host_cache
+def test_no_ld_so_cache_when_the_view_shows_other_libraries(tmp_path):
+    """A cache naming host directories the view does not show as they are
+    would send ld.so to the wrong files: then there is none."""
+    got = sandboxed([BUSYBOX, "cat", "/etc/ld.so.cache"], ro=[f"{tmp_path}:/lib"])
+    assert got.returncode == 1 and b"No such file" in got.stderr
+
+
+@host_cache
+def test_dynamic_program_runs_with_and_without_the_cache(compile_c, tmp_path):
+    prog = str(compile_c("hello.c"))  # dynamic: ld.so reads the cache, or searches
+    with_cache = sandboxed([prog])
+    assert with_cache.returncode == 0, with_cache.stderr
+    libc_dir = os.path.dirname(os.path.realpath("/lib/x86_64-linux-gnu/libc.so.6"))
+    others = sorted(d for d in virtual.host_ld_cache()[1]
+                    if os.path.realpath(d) != libc_dir and os.path.isdir(d)
+                    and not libc_dir.startswith(os.path.realpath(d) + "/"))
+    if not others:
+        pytest.skip("the host's cache names no directory but libc's")
+    # an empty directory over one the cache names: the cache is withheld
+    without = sandboxed([prog], ro=[f"{tmp_path}:{others[0]}"])
+    assert (without.returncode, without.stdout) == (0, with_cache.stdout)
+    assert with_cache.stats["broker"] < without.stats["broker"]  # ld.so searched
+
+
+def test_ld_so_cache_parser_rejects_what_it_does_not_understand():
+    assert virtual._parse_ld_cache(b"ld.so-1.7.0" + bytes(64)) is None
+    head = virtual.LD_CACHE_MAGIC + (5).to_bytes(4, "little") + bytes(24)
+    assert virtual._parse_ld_cache(head) is None  # 5 entries announced, none there
+    entry = (0).to_bytes(4, "little") * 2 + (1 << 30).to_bytes(4, "little") + bytes(12)
+    one = virtual.LD_CACHE_MAGIC + (1).to_bytes(4, "little") + bytes(24) + entry
+    assert virtual._parse_ld_cache(one) is None  # a string offset past the end
