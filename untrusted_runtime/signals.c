@@ -321,6 +321,44 @@ long sys_tkill(struct sb_call *c)
     return thread_kill(c, (int)c->a[0], (int)c->a[1]);
 }
 
+/* The waits that take a signal mask for their duration (ppoll, pselect6):
+ * the broker waits, our side swaps the mask as rt_sigsuspend does.  A
+ * handler that runs sees the program's own mask restored after it. */
+static long wait_with_mask(struct sb_call *c, unsigned long maskp, unsigned long size)
+{
+    struct sb_thread *t = c->t;
+    if (!maskp)
+        return sb_forward(c);
+    if (size != 8)
+        return -EINVAL;
+    if (!SB_ARENA_OK(maskp, 8))
+        return -EFAULT;
+    t->suspend_mask = t->sigmask;
+    t->suspended = 1;
+    t->sigmask = *(unsigned long *)maskp & ~UNBLOCKABLE;
+    long r = sb_signal_waiting(t) ? -ERESTARTNOHAND : sb_forward(c);
+    if (!sb_signal_waiting(t)) { /* no handler will run: the old mask is back now */
+        t->sigmask = t->suspend_mask;
+        t->suspended = 0;
+    }
+    return r;
+}
+
+long sys_ppoll(struct sb_call *c)
+{
+    return wait_with_mask(c, c->a[3], c->a[4]);
+}
+
+long sys_pselect6(struct sb_call *c)
+{
+    unsigned long p = c->a[5];
+    if (!p)
+        return sb_forward(c);
+    if (!SB_ARENA_OK(p, 16))
+        return -EFAULT;
+    return wait_with_mask(c, ((unsigned long *)p)[0], ((unsigned long *)p)[1]);
+}
+
 long sys_rt_sigsuspend(struct sb_call *c)
 {
     unsigned long *set = (void *)c->a[0];

@@ -3,7 +3,8 @@
 The broker copies the path, argv and envp out of the arena once, checks the
 new program (it must be a regular, executable file in the view, a valid ELF
 or a #! script whose interpreter is), and only then replaces the image.  The
-runtime, waiting for the reply, starts the new entry point."""
+runtime, waiting for the reply, starts the new entry point.  Only a single
+thread may exec (the others are not ended for it, as Linux would)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import os
 import struct
 
 from .. import loader
-from .._native import lib
+from .._native import ffi, lib
 from .paths import read_path, resolve_at
 from .registry import as_fd, handles
 
@@ -76,10 +77,19 @@ def sys_execve(sb, path, argv, envp, *_):
     return sys_execveat(sb, lib.AT_FDCWD, path, argv, envp, 0)
 
 
+LIVE_THREADS = loader.BASE + ffi.offsetof("struct sb_state", "live_threads")
+
+
 @handles("execveat")
 def sys_execveat(sb, dirfd, path, argv, envp, flags, *_):
     if flags & ~(lib.AT_EMPTY_PATH | lib.AT_SYMLINK_NOFOLLOW):
         return -errno.EINVAL
+    # Linux ends the other threads first; here they would run on in the new
+    # image's memory.  (The count is the sandbox's word: it can only lie to itself.)
+    others = int.from_bytes(sb.arena.read(LIVE_THREADS, 4), "little") - 1
+    if others > 0:
+        sb.deny("execve", f"{others} other thread(s) still run: end them first", errno.EAGAIN)
+        return -errno.EAGAIN
     p = read_path(sb, path)
     budget = [MAX_ARG_TOTAL]
     args, env = _strings(sb, argv, budget), _strings(sb, envp, budget)
