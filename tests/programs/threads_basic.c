@@ -231,8 +231,11 @@ static int do_rawclone(void)
     rc_ctid = -1;
     int r = clone(rawclone_child, stack + sz, flags, NULL, (pid_t *)&rc_ptid, (void *)fs,
                   (pid_t *)&rc_ctid);
-    CHECK(r > 0, "clone");
     printf("clone returned tid %d\n", r > 0 && r != getpid());
+    if (r <= 0) {
+        printf("FAILED clone: %s\n", ename(errno));
+        return 1;
+    }
     /* CLONE_CHILD_CLEARTID: the kernel zeroes rc_ctid and wakes one (shared) waiter */
     int waits = 0;
     for (;;) {
@@ -1057,7 +1060,13 @@ static int do_alarm(void)
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_alarm;
     sigaction(SIGALRM, &sa, NULL); /* no SA_RESTART */
-    printf("alarm first %u\n", alarm(1));
+    errno = 0;
+    unsigned first = alarm(1);
+    if (errno) {
+        printf("FAILED alarm: %s\n", ename(errno));
+        return 1;
+    }
+    printf("alarm first %u\n", first);
     ssize_t n = read(al_pipe[0], &c, 1);
     printf("read without SA_RESTART %zd %s handled %d\n", n, n < 0 ? ename(errno) : "-", al_count);
 
@@ -1090,8 +1099,10 @@ static int do_itimer(void)
     sa.sa_flags = SA_RESTART; /* pause() is never restarted */
     sigaction(SIGALRM, &sa, NULL);
     struct itimerval it = {{0, 20000}, {0, 20000}}, cur, zero = {{0, 0}, {0, 0}};
-    setitimer(ITIMER_REAL, &it, NULL);
-    getitimer(ITIMER_REAL, &cur);
+    if (setitimer(ITIMER_REAL, &it, NULL) || getitimer(ITIMER_REAL, &cur)) {
+        printf("FAILED setitimer: %s\n", ename(errno));
+        return 1;
+    }
     printf("interval %ld.%06ld armed %d\n", (long)cur.it_interval.tv_sec,
            (long)cur.it_interval.tv_usec, cur.it_value.tv_sec || cur.it_value.tv_usec);
     int pauses = 0, eintr = 1;
@@ -1128,7 +1139,10 @@ static int do_timer(void)
     int r = timer_create(CLOCK_MONOTONIC, &sev, &t);
     printf("timer_create %s\n", ename(r ? errno : 0));
     struct itimerspec its = {{0, 10000000L}, {0, 10000000L}}, cur;
-    timer_settime(t, 0, &its, NULL);
+    if (r || timer_settime(t, 0, &its, NULL)) {
+        printf("FAILED timer: %s\n", ename(errno));
+        return 1;
+    }
     timer_gettime(t, &cur);
     printf("interval %ld ns armed %d\n", cur.it_interval.tv_nsec,
            cur.it_value.tv_sec || cur.it_value.tv_nsec);
@@ -1146,7 +1160,10 @@ static int do_timer(void)
     r = timer_create(CLOCK_REALTIME, &sev, &t);
     reset_h();
     struct itimerspec once = {{0, 0}, ts_at(now_ns(CLOCK_REALTIME) + 30000000LL)};
-    timer_settime(t, TIMER_ABSTIME, &once, NULL);
+    if (r || timer_settime(t, TIMER_ABSTIME, &once, NULL)) {
+        printf("FAILED timer: %s\n", ename(errno));
+        return 1;
+    }
     while (h_count < 1)
         sigsuspend(&old);
     timer_gettime(t, &cur);
