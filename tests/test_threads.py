@@ -120,6 +120,7 @@ BASIC = {
                      "tkill_self 0 handled 1 code SI_TKILL", "ignored raise 0 handled 0"]),
     "sig_thread": (0, ["tgkill to sleeping sibling: handled 1 in_target 1 sleep EINTR",
                        "tkill to sleeping sibling: handled 1 in_target 1 sleep EINTR",
+                       "tgkill to spinning sibling: handled 1 in_target 1",
                        "pthread_kill to blocking sibling: pending 1 handled before unblock 0 "
                        "after 1 in_target 1",
                        "kill to process: went to the unblocked thread 1 handled 1 sigsuspend EINTR"]),
@@ -131,7 +132,7 @@ BASIC = {
     "alarm": (0, ["read without SA_RESTART -1 EINTR handled 1",
                   "read with SA_RESTART 1 byte x handled 2", "alarm cancel left 1"]),
     "itimer": (0, ["interval 0.020000 armed 1", "ticks at least 5 1 pause EINTR 1 old interval 20000",
-                   "disarmed 1 no more ticks 1"]),
+                   "disarmed 1 no more ticks 1", "ticks while spinning at least 3 1"]),
     "timer": (0, ["timer_create 0", "interval 10000000 ns armed 1",
                   "ticks at least 3 1 sig 1 code SI_TIMER value 42 sigsuspend EINTR 1",
                   "one-shot absolute fired 1 disarmed 1"]),
@@ -392,6 +393,13 @@ PY_SCRIPTS = {
         time.sleep(0.3)  # the handler returns: the sleep goes on (PEP 475)
         print("handler returned", ticks, "and the sleep finished")
         print("pending alarm", signal.alarm(0))
+        spun = []
+        signal.signal(signal.SIGALRM, lambda s, f: spun.append("tick"))
+        signal.setitimer(signal.ITIMER_REAL, 0.05)
+        n = 0
+        while not spun:  # pure Python: no system call until the signal arrives
+            n += 1
+        print("handler ran in a busy loop", spun)
     """,
     "signals between threads": r"""
         import os, signal, threading, time
@@ -455,7 +463,8 @@ PY_MUST = {
                         "subclass init per thread ['worker-x'] MainThread"],
     "signal.alarm interrupts time.sleep": [
         "['sleeping', 'handler SIGALRM', 'sleep cut short']",
-        "handler returned ['tick'] and the sleep finished", "pending alarm 0"],
+        "handler returned ['tick'] and the sleep finished", "pending alarm 0",
+        "handler ran in a busy loop ['tick']"],
     "signals between threads": ["main thread's sleep cut short by pthread_kill from a worker",
                                 "handlers ran in the main thread True", "pending ['SIGUSR2']",
                                 "sigwait SIGUSR2", "pending after []"],

@@ -907,6 +907,18 @@ static void *st_suspender(void *a)
     return NULL;
 }
 
+/* computes, making no system call, until a handler has run */
+static void *st_spinner(void *a)
+{
+    (void)a;
+    st_tid = tid();
+    __atomic_store_n(&st_ready, 1, __ATOMIC_RELEASE);
+    while (!st_got)
+        ;
+    __atomic_store_n(&st_done, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+
 static void st_reset(void) { st_ready = st_done = st_sent = st_got = 0, st_tid = st_handler_tid = 0; }
 
 static int do_sig_thread(void)
@@ -936,6 +948,14 @@ static int do_sig_thread(void)
                use_tkill ? "tkill" : "tgkill", st_got > 0, st_handler_tid == st_tid,
                ename(st_interrupted_errno));
     }
+
+    /* one tgkill to a sibling that computes in user space and never enters the kernel */
+    st_reset();
+    pthread_t sp = spawn(st_spinner, NULL);
+    await_flag(&st_ready);
+    syscall(SYS_tgkill, getpid(), st_tid, SIGUSR1);
+    pthread_join(sp, NULL);
+    printf("tgkill to spinning sibling: handled %d in_target %d\n", st_got, st_handler_tid == st_tid);
 
     /* pthread_kill to a sibling that blocks the signal: pending until it unblocks */
     st_reset();
@@ -1119,6 +1139,13 @@ static int do_itimer(void)
     getitimer(ITIMER_REAL, &cur);
     printf("disarmed %d no more ticks %d\n", !cur.it_value.tv_sec && !cur.it_value.tv_usec,
            it_count == seen);
+    /* ticks reach a thread that computes without entering the kernel */
+    it_count = 0;
+    setitimer(ITIMER_REAL, &it, NULL);
+    while (it_count < 3)
+        ;
+    setitimer(ITIMER_REAL, &zero, NULL);
+    printf("ticks while spinning at least 3 %d\n", it_count >= 3);
     return 0;
 }
 
