@@ -52,10 +52,10 @@ class BenchError(Exception):
     pass
 
 
-def build(tmp: str, name: str) -> str:
+def build(tmp: str, name: str, *flags: str) -> str:
     cc = os.environ.get("CC", "cc")
     out = os.path.join(tmp, name)
-    cmd = [cc, "-O2", "-static", "-o", out, os.path.join(HERE, f"{name}.c")]
+    cmd = [cc, "-O2", "-static", *flags, "-o", out, os.path.join(HERE, f"{name}.c")]
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode:
         raise BenchError(f"building {name} failed:\n{' '.join(cmd)}\n{r.stderr}")
@@ -306,6 +306,45 @@ def bench_python(runs: int, notes: Notes) -> list[tuple]:
     return rows
 
 
+# -- 6. threads ---------------------------------------------------------------
+
+def bench_threads(prog: str, quick: bool, notes: Notes) -> list[tuple]:
+    """threads_bench: ns per uncontended mutex lock+unlock pair and per
+    round of a two-thread condvar ping-pong, native and sandboxed."""
+    # (what, label, native iterations, sandboxed iterations)
+    plan = [
+        ("mutex", "pthread_mutex lock+unlock, uncontended", 10_000_000, 10_000_000),
+        ("pingpong", "condvar ping-pong, 2 threads, per round", 50_000, 2_000),
+    ]
+    reps = 5
+    rows = []
+    for what, label, n_native, n_sb in plan:
+        if quick:
+            n_native, n_sb = n_native // 10, max(200, n_sb // 10)
+        native = sandboxed = None
+        try:
+            native = median([native_call(prog, what, n_native) for _ in range(reps)])
+        except (BenchError, subprocess.SubprocessError) as e:
+            notes.add(f"FAILED threads_bench {e}")
+        try:
+            runs = []
+            for _ in range(reps):
+                res = strictbox.run([prog, what, str(n_sb)], capture_output=True, timeout=TIMEOUT)
+                notes.from_result(f"threads_bench {what}", res)
+                if res.returncode != 0:
+                    raise BenchError(f"sandboxed threads_bench {what}: returncode {res.returncode} "
+                                     f"({res.reason}); stderr "
+                                     f"{res.stderr.decode(errors='replace').strip()!r}")
+                runs.append(parse_self_timed(res.stdout, f"sandboxed threads_bench {what}"))
+            sandboxed = median(runs)
+            notes.add(f"threads_bench {what} x{n_sb}: strictbox counted {res.stats.get('sandbox', 0)} "
+                      f"calls served in the sandbox, {res.stats.get('broker', 0)} by the broker")
+        except (BenchError, strictbox.StrictboxError) as e:
+            notes.add(f"FAILED {e}")
+        rows.append((label, native, sandboxed))
+    return rows
+
+
 # -- the table ---------------------------------------------------------------
 
 W = 58
@@ -335,6 +374,7 @@ def main() -> int:
         try:
             callbench = build(tmp, "callbench")
             ipcbench = build(tmp, "ipcbench")
+            threadsbench = build(tmp, "threads_bench", "-pthread")
         except BenchError as e:
             print(e, file=sys.stderr)
             return 2
@@ -384,6 +424,11 @@ def main() -> int:
                 if stats:
                     print(f"  {'    broker round trips per run':<{W - 2}} {'':>12} "
                           f"{stats.get('broker', 0):>12,}")
+
+        section("6. Threads, ns per operation (self-timed loop)", "native", "strictbox")
+        for r in bench_threads(threadsbench, args.quick, notes):
+            row(*r)
+        sys.stdout.flush()
 
     print()
     print("Notes (from RunResult.stats / RunResult.log):")
