@@ -111,6 +111,8 @@ ffibuilder.cdef(
     int sb_clock_start(struct sb_clock *page);
     void sb_clock_stop(void);
     long sb_tgkill(int tgid, int tid, int sig);
+    long sb_sigqueue_timer(int pid, int tid, int sig, int timerid, int overrun, uint64_t value);
+    long sb_sigqueue_poke(int pid, int tid, int sig, uint64_t value);
     int sb_pidfd_exit_status(int pidfd);
     """
 )
@@ -118,6 +120,7 @@ ffibuilder.set_source(
     "strictbox._native",
     """
     #include <errno.h>
+    #include <string.h>
     #include <stdlib.h>
     #include <fcntl.h>
     #include <sys/mman.h>
@@ -238,6 +241,37 @@ ffibuilder.set_source(
     static long sb_tgkill(int tgid, int tid, int sig)
     {
         long r = syscall(SYS_tgkill, tgid, tid, sig);
+        return r < 0 ? -errno : r;
+    }
+
+    /* A timer's signal as the kernel sends it: SI_TIMER, the timer's id,
+     * overrun and sigev_value; to the process, or to one thread (tid > 0). */
+    static long sb_sigqueue_timer(int pid, int tid, int sig, int timerid, int overrun, uint64_t value)
+    {
+        siginfo_t info;
+        memset(&info, 0, sizeof info);
+        info.si_signo = sig;
+        info.si_code = SI_TIMER;
+        info.si_timerid = timerid;
+        info.si_overrun = overrun;
+        info.si_value.sival_ptr = (void *)(uintptr_t)value;
+        long r = tid > 0 ? syscall(SYS_rt_tgsigqueueinfo, pid, tid, sig, &info)
+                         : syscall(SYS_rt_sigqueueinfo, pid, sig, &info);
+        return r < 0 ? -errno : r;
+    }
+
+    /* The broker's nudge to one thread (SB_OP_POKE): SI_QUEUE with a value
+     * the runtime knows. */
+    static long sb_sigqueue_poke(int pid, int tid, int sig, uint64_t value)
+    {
+        siginfo_t info;
+        memset(&info, 0, sizeof info);
+        info.si_signo = sig;
+        info.si_code = SI_QUEUE;
+        info.si_pid = getpid();
+        info.si_uid = getuid();
+        info.si_value.sival_ptr = (void *)(uintptr_t)value;
+        long r = syscall(SYS_rt_tgsigqueueinfo, pid, tid, sig, &info);
         return r < 0 ? -errno : r;
     }
 

@@ -26,6 +26,7 @@ STUB = "strictbox-stub"
 CLOSING = loader.BASE + ffi.offsetof("struct sb_state", "nclosing")
 CALLS_LOCAL = loader.BASE + ffi.offsetof("struct sb_state", "calls_local")
 HOST_TID = ffi.offsetof("struct sb_thread", "host_tid")
+TID = ffi.offsetof("struct sb_thread", "tid")
 SS_DISABLE = 2
 KERNEL_TERMIOS = 36
 MAX_BURST = 16  # requests served from one sandbox before the loop turns to the others
@@ -352,6 +353,8 @@ class Sandbox:
             elif req.op == lib.SB_OP_TIME:
                 self.stats["broker"] += 1
                 out = calls.process.time_now(self)
+            elif req.op == lib.SB_OP_POKE:
+                out = (self.poke(req.args[0]),)
             elif req.op == lib.SB_OP_WAKE_WAIT:
                 if not self._serve(ch, req):
                     return
@@ -505,15 +508,48 @@ class Sandbox:
         if slot is None:
             self._signal(sig)
             return 0
+        tid = self._host_tid(slot)
+        return -errno.ESRCH if tid is None else lib.sb_tgkill(self.pid, tid, sig)
+
+    def poke(self, slot: int) -> int:
+        """SB_OP_POKE: a real signal that carries no signal of its own (its
+        si_value says so), only to make that thread look at the process's
+        pending ones wherever it is: computing, or blocked in a call."""
+        if not 0 <= slot < self.limits.threads:
+            return -errno.EINVAL
+        tid = self._host_tid(slot)
+        if tid is None:
+            return -errno.ESRCH
+        return lib.sb_sigqueue_poke(self.pid, tid, signal.SIGURG, lib.SB_POKE_VALUE)
+
+    def _host_tid(self, slot: int) -> int | None:
         raw = self.arena.read(self.thread_block(slot) + HOST_TID, 4)
         tid = int.from_bytes(raw, "little", signed=True)
-        if tid not in self.host_tids:
-            return -errno.ESRCH
-        return lib.sb_tgkill(self.pid, tid, sig)
+        return tid if tid in self.host_tids else None
+
+    def slot_of_tid(self, tid: int) -> int | None:
+        """The slot whose thread has this (virtual) id, as the arena says:
+        untrusted, so at worst the sandbox signals another of its threads."""
+        for slot in range(self.limits.threads):
+            raw = self.arena.read(self.thread_block(slot) + TID, 4)
+            if int.from_bytes(raw, "little", signed=True) == tid:
+                return slot
+        return None
 
     def fire_timers(self, now: float) -> None:
-        for sig, slot in self.timers.expired(now):
-            self.send_signal(sig, slot)
+        for t in self.timers.expired(now):
+            if t.id < 0:  # alarm, setitimer
+                self.send_signal(t.sig, t.slot)
+            else:
+                self._send_timer_signal(t)
+
+    def _send_timer_signal(self, t) -> None:
+        tid = 0
+        if t.slot is not None:
+            tid = self._host_tid(t.slot)
+            if tid is None:
+                return  # its thread is gone, as on Linux
+        lib.sb_sigqueue_timer(self.pid, tid, t.sig, t.id, min(t.overrun, 0x7FFFFFFF), t.value)
 
         # -- ending --------------------------------------------------------------
 

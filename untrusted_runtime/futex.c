@@ -117,7 +117,11 @@ static long futex_wait(struct sb_call *c, unsigned long uaddr, unsigned val, uns
 static long wake_op_apply(unsigned long uaddr2, unsigned encoded, int *cmp_true)
 {
     unsigned op = (encoded >> 28) & 0xf, cmp = (encoded >> 24) & 0xf;
-    unsigned oparg = (encoded >> 12) & 0xfff, cmparg = encoded & 0xfff;
+    /* both arguments are 12-bit signed numbers */
+    int oparg_s = (int)((encoded >> 12) & 0xfff), cmparg_s = (int)(encoded & 0xfff);
+    oparg_s = oparg_s & 0x800 ? oparg_s - 0x1000 : oparg_s;
+    cmparg_s = cmparg_s & 0x800 ? cmparg_s - 0x1000 : cmparg_s;
+    unsigned oparg = (unsigned)oparg_s;
     if (op & 8) { /* FUTEX_OP_OPARG_SHIFT */
         op &= 7;
         oparg = 1U << (oparg & 31);
@@ -133,7 +137,7 @@ static long wake_op_apply(unsigned long uaddr2, unsigned encoded, int *cmp_true)
         default: return -ENOSYS;
         }
     } while (!__atomic_compare_exchange_n(w, &old, new, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED));
-    int o = (int)old, a = (int)cmparg;
+    int o = (int)old, a = cmparg_s;
     switch (cmp) {
     case 0: *cmp_true = o == a; break;
     case 1: *cmp_true = o != a; break;

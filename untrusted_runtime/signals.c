@@ -17,7 +17,10 @@
 #define BIT(sig) SB_BIT(sig)
 #define SIG_IGN_VALUE 1UL
 #define SI_USER 0
+#define SI_QUEUE (-1)
 #define SI_TKILL (-6)
+#define RT_MIN 32
+#define QUEUE_MAX 64 /* queued instances of one real-time signal */
 #define UNBLOCKABLE (BIT(SIGKILL) | BIT(SIGSTOP))
 #define FP_XSTATE_MAGIC1 0x46505853U
 #define FXSAVE_SIZE 512
@@ -182,31 +185,102 @@ static int lowest(unsigned long set)
     return __builtin_ctzl(set) + 1;
 }
 
-/* A pending signal this thread may take now, removed from its set. */
-static int take_signal(struct sb_thread *t)
+/* -- pending sets and their queues ---------------------------------------------
+ * A thread's own (t->sigpending, t->sigq) and the process's (ST->...), each
+ * changed with atomics only: a signal handler of ours may add to them while
+ * this thread's runtime, or a sibling, takes from them. */
+
+/* One instance of sig into a pending set: a standard signal is pending or
+ * not (the first one's siginfo is kept); real-time ones queue. */
+static void pend(uint64_t *set, struct sb_sigq *q, int sig, int code, const unsigned char *fields)
 {
-    unsigned long ready = t->sigpending & ~t->sigmask;
-    if (ready) {
-        int sig = lowest(ready);
-        __atomic_and_fetch(&t->sigpending, ~BIT(sig), __ATOMIC_ACQ_REL);
-        return sig;
+    struct sb_sigq *e = &q[sig];
+    int fresh = !(__atomic_load_n(set, __ATOMIC_ACQUIRE) & BIT(sig));
+    if (!fresh && (sig < RT_MIN || __atomic_load_n(&e->count, __ATOMIC_ACQUIRE) >= QUEUE_MAX))
+        return; /* pending already (past RLIMIT_SIGPENDING, for a real-time one) */
+    if (fresh) {
+        e->code = code;
+        memcpy(e->fields, fields, sizeof e->fields);
+        __atomic_store_n(&e->count, 0, __ATOMIC_RELEASE);
     }
+    __atomic_add_fetch(&e->count, 1, __ATOMIC_ACQ_REL);
+    __atomic_or_fetch(set, BIT(sig), __ATOMIC_ACQ_REL);
+}
+
+static void fill_info(k_siginfo *info, int sig, const struct sb_sigq *e)
+{
+    memset(info, 0, sizeof *info);
+    info->si_signo = sig;
+    info->si_code = e->code;
+    memcpy(info->raw, e->fields, sizeof e->fields);
+    if (e->code == SI_USER || e->code == SI_TKILL || e->code == SI_QUEUE) {
+        unsigned *ids = (unsigned *)info->raw; /* si_pid, si_uid: the sandbox's own */
+        ids[0] = ST->boot.pid;
+        ids[1] = ST->boot.uid;
+    }
+}
+
+/* Takes one instance of sig out of a pending set; 1 if there was one. */
+static int unpend(uint64_t *set, struct sb_sigq *q, int sig, k_siginfo *info)
+{
+    struct sb_sigq *e = &q[sig];
     for (;;) {
-        ready = __atomic_load_n(&ST->sigpending, __ATOMIC_ACQUIRE) & ~t->sigmask;
-        if (!ready)
+        uint64_t cur = __atomic_load_n(set, __ATOMIC_ACQUIRE);
+        if (!(cur & BIT(sig)))
             return 0;
-        int sig = lowest(ready);
-        if (__atomic_fetch_and(&ST->sigpending, ~BIT(sig), __ATOMIC_ACQ_REL) & BIT(sig))
-            return sig;
+        fill_info(info, sig, e);
+        unsigned n = __atomic_load_n(&e->count, __ATOMIC_ACQUIRE);
+        if (n > 1) {
+            if (__atomic_compare_exchange_n(&e->count, &n, n - 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+                return 1;
+            continue;
+        }
+        if (__atomic_compare_exchange_n(set, &cur, cur & ~BIT(sig), 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
+            __atomic_store_n(&e->count, 0, __ATOMIC_RELEASE);
+            return 1;
+        }
+    }
+}
+
+/* A pending signal among `allowed`, this thread's first, taken. */
+static int take_from(struct sb_thread *t, unsigned long allowed, k_siginfo *info)
+{
+    for (;;) {
+        unsigned long mine = __atomic_load_n(&t->sigpending, __ATOMIC_ACQUIRE) & allowed;
+        unsigned long ours = __atomic_load_n(&ST->sigpending, __ATOMIC_ACQUIRE) & allowed;
+        if (mine) {
+            int sig = lowest(mine);
+            if (unpend(&t->sigpending, t->sigq, sig, info))
+                return sig;
+        } else if (ours) {
+            int sig = lowest(ours);
+            if (unpend(&ST->sigpending, ST->sigq, sig, info))
+                return sig;
+        } else {
+            return 0;
+        }
     }
 }
 
 int sb_signal_waiting(struct sb_thread *t)
 {
-    return ((t->sigpending | __atomic_load_n(&ST->sigpending, __ATOMIC_ACQUIRE)) & ~t->sigmask) != 0;
+    unsigned long pending = t->sigpending | __atomic_load_n(&ST->sigpending, __ATOMIC_ACQUIRE);
+    return (pending & (~t->sigmask | t->sigwait_set)) != 0;
 }
 
-static void deliver_async(struct sb_thread *t, int sig, struct ucontext *uc)
+/* A process-directed signal: pending for the process, and a thread waiting
+ * for it in rt_sigtimedwait is woken to take it. */
+static void pend_process(int sig, int code, const unsigned char *fields)
+{
+    pend(&ST->sigpending, ST->sigq, sig, code, fields);
+    for (unsigned i = 0; i < ST->boot.max_threads; i++) {
+        struct sb_thread *w = sb_thread_at(i);
+        if (w->sigwait_set & BIT(sig) && __atomic_load_n(&w->state, __ATOMIC_ACQUIRE) == SB_THREAD_LIVE)
+            sb_wake(w);
+    }
+}
+
+static void deliver_async(struct sb_thread *t, int sig, const k_siginfo *info, struct ucontext *uc)
 {
     struct sigcontext *m = &uc->uc_mcontext;
     if (ignored(sig))
@@ -220,14 +294,15 @@ static void deliver_async(struct sb_thread *t, int sig, struct ucontext *uc)
         }
         t->restart_kind = 0;
     }
+    push_frame(t, sig, info, uc);
+}
+
+static void deliver_all(struct sb_thread *t, struct ucontext *uc)
+{
     k_siginfo info;
-    memset(&info, 0, sizeof info);
-    info.si_signo = sig;
-    info.si_code = SI_USER;
-    unsigned *ids = (unsigned *)&info.raw[0]; /* si_pid, si_uid */
-    ids[0] = ST->boot.pid;
-    ids[1] = ST->boot.uid;
-    push_frame(t, sig, &info, uc);
+    int sig;
+    while ((sig = take_from(t, ~t->sigmask, &info)))
+        deliver_async(t, sig, &info, uc);
 }
 
 /* The last step of each of our handlers before it returns to the program:
@@ -236,11 +311,9 @@ static void deliver_async(struct sb_thread *t, int sig, struct ucontext *uc)
 void sb_return_to_program(struct sb_thread *t, struct ucontext *uc)
 {
     for (;;) {
-        int sig;
-        while ((sig = take_signal(t)))
-            deliver_async(t, sig, uc);
+        deliver_all(t, uc);
         __atomic_store_n(&t->in_exit, 1, __ATOMIC_SEQ_CST);
-        if (!sb_signal_waiting(t))
+        if (!((t->sigpending | __atomic_load_n(&ST->sigpending, __ATOMIC_ACQUIRE)) & ~t->sigmask))
             return;
         __atomic_store_n(&t->in_exit, 0, __ATOMIC_SEQ_CST);
     }
@@ -249,33 +322,35 @@ void sb_return_to_program(struct sb_thread *t, struct ucontext *uc)
 void sb_async(int sig, k_siginfo *si, struct ucontext *uc)
 {
     struct sb_thread *t = sb_current_thread();
-    if (ignored(sig))
+    int poke = si->si_code == SI_QUEUE && *(uint64_t *)(si->raw + 8) == SB_POKE_VALUE;
+    if (poke) {
+        /* the broker's nudge: a process signal is pending that this thread may take */
+    } else if (ignored(sig) && !(t->sigwait_set & BIT(sig))) {
         return;
     /* A process-directed signal this thread blocks may go to a sibling. */
-    if (si->si_code == SI_USER && (t->sigmask & BIT(sig)))
-        __atomic_or_fetch(&ST->sigpending, BIT(sig), __ATOMIC_ACQ_REL);
-    else
-        __atomic_or_fetch(&t->sigpending, BIT(sig), __ATOMIC_ACQ_REL);
+    } else if (si->si_code != SI_TKILL && (t->sigmask & BIT(sig)) && !(t->sigwait_set & BIT(sig))) {
+        pend_process(sig, si->si_code, si->raw);
+    } else {
+        pend(&t->sigpending, t->sigq, sig, si->si_code, si->raw);
+    }
     if (!sb_in_stub_text(uc->uc_mcontext.rip)) {
         t->outer_uc = (unsigned long)uc;
         t->in_exit = 0;
         t->restart_kind = t->restart_kind && uc->uc_mcontext.rip == t->restart_rip ? t->restart_kind : 0;
         sb_return_to_program(t, uc);
     } else if (t->in_exit && t->outer_uc) {
-        struct ucontext *outer = (struct ucontext *)t->outer_uc;
-        int s;
-        while ((s = take_signal(t)))
-            deliver_async(t, s, outer);
+        deliver_all(t, (struct ucontext *)t->outer_uc);
     }
     /* else: our runtime is at work on this thread and looks before it returns */
 }
 
 /* -- sending ---------------------------------------------------------------- */
 
-static long pend_self(struct sb_thread *t, int sig)
+static long pend_self(struct sb_thread *t, int sig, int code)
 {
+    unsigned char fields[16] = {0};
     if (sig && !ignored(sig))
-        __atomic_or_fetch(&t->sigpending, BIT(sig), __ATOMIC_ACQ_REL);
+        pend(&t->sigpending, t->sigq, sig, code, fields);
     return 0;
 }
 
@@ -289,10 +364,78 @@ long sys_kill(struct sb_call *c)
     if (!sig || ignored(sig))
         return 0;
     if (!(c->t->sigmask & BIT(sig)))
-        return pend_self(c->t, sig);
-    /* blocked here: the first sibling that does not block it takes it */
-    __atomic_or_fetch(&ST->sigpending, BIT(sig), __ATOMIC_ACQ_REL);
+        return pend_self(c->t, sig, SI_USER);
+    /* blocked here: pending for the process, and the broker nudges a thread
+     * that does not block it (it may be waiting, or computing) */
+    unsigned char fields[16] = {0};
+    pend_process(sig, SI_USER, fields);
+    for (unsigned i = 0; i < ST->boot.max_threads; i++) {
+        struct sb_thread *w = sb_thread_at(i);
+        if (w != c->t && !(w->sigmask & BIT(sig)) &&
+            __atomic_load_n(&w->state, __ATOMIC_ACQUIRE) == SB_THREAD_LIVE) {
+            unsigned long slot = i;
+            sb_broker(c->t, SB_OP_POKE, &slot, 1, NULL, 0);
+            break;
+        }
+    }
     return 0;
+}
+
+long sys_rt_sigpending(struct sb_call *c)
+{
+    if (c->a[1] != 8)
+        return -EINVAL;
+    if (!SB_ARENA_OK(c->a[0], 8))
+        return -EFAULT;
+    unsigned long pending = c->t->sigpending | __atomic_load_n(&ST->sigpending, __ATOMIC_ACQUIRE);
+    *(unsigned long *)c->a[0] = pending & c->t->sigmask;
+    return 0;
+}
+
+/* sigwaitinfo and sigtimedwait: take a pending signal of the set, or wait
+ * for one (the broker watches the wake pipe a sender writes to). */
+long sys_rt_sigtimedwait(struct sb_call *c)
+{
+    struct sb_thread *t = c->t;
+    if (c->a[3] != 8)
+        return -EINVAL;
+    if (!SB_ARENA_OK(c->a[0], 8) || (c->a[1] && !SB_ARENA_OK(c->a[1], sizeof(k_siginfo))))
+        return -EFAULT;
+    unsigned long set = *(unsigned long *)c->a[0] & ~UNBLOCKABLE;
+    long deadline = -1, real, now;
+    if (c->a[2]) {
+        if (!SB_ARENA_OK(c->a[2], 16))
+            return -EFAULT;
+        const long *ts = (const long *)c->a[2];
+        if (ts[0] < 0 || ts[1] < 0 || ts[1] >= 1000000000L)
+            return -EINVAL;
+        sb_clock_now(t, &real, &now);
+        deadline = now + (ts[0] > 1000000000L ? 1000000000L : ts[0]) * 1000000000L + ts[1];
+    }
+    for (;;) {
+        k_siginfo info;
+        int sig = take_from(t, set, &info);
+        if (sig) {
+            if (c->a[1])
+                *(k_siginfo *)c->a[1] = info;
+            return sig;
+        }
+        if ((t->sigpending | ST->sigpending) & ~t->sigmask & ~set)
+            return -ERESTARTNOHAND; /* a handler runs first: EINTR */
+        unsigned long left = 1UL << 62;
+        if (deadline >= 0) {
+            sb_clock_now(t, &real, &now);
+            if (now >= deadline)
+                return -EAGAIN;
+            left = (unsigned long)(deadline - now);
+        }
+        long clock = 0;
+        t->sigwait_set = set;
+        sb_broker(t, SB_OP_WAKE_WAIT, &left, 1, &clock, 1);
+        t->sigwait_set = 0;
+        if (clock > 0 && (unsigned long)clock > t->clock_last)
+            t->clock_last = (unsigned long)clock;
+    }
 }
 
 static long thread_kill(struct sb_call *c, long tid, long sig)
@@ -305,7 +448,7 @@ static long thread_kill(struct sb_call *c, long tid, long sig)
     if (!to)
         return -ESRCH;
     if (to == c->t)
-        return pend_self(c->t, (int)sig);
+        return pend_self(c->t, (int)sig, SI_TKILL);
     return sb_forward(c); /* a real signal to the sibling's kernel thread, sent by the broker */
 }
 

@@ -19,14 +19,27 @@ struct sb_thread *sb_thread_at(unsigned slot)
     return (struct sb_thread *)(ST->boot.threads_base + (unsigned long)slot * SB_THREAD_BLOCK);
 }
 
-/* Virtual thread ids: the process id for slot 0, then one more per slot. */
+/* Virtual thread ids: the process id for the first thread, then a new id
+ * for each thread started, as Linux hands them out (not the slot's: a tid
+ * must not come back at once for the next thread). */
 struct sb_thread *sb_thread_by_tid(long tid)
 {
-    unsigned long slot = (unsigned long)(tid - (long)ST->boot.pid);
-    if (slot >= ST->boot.max_threads)
-        return NULL;
-    struct sb_thread *t = sb_thread_at((unsigned)slot);
-    return __atomic_load_n(&t->state, __ATOMIC_ACQUIRE) == SB_THREAD_LIVE ? t : NULL;
+    for (unsigned i = 0; i < ST->boot.max_threads; i++) {
+        struct sb_thread *t = sb_thread_at(i);
+        if (t->tid == tid && __atomic_load_n(&t->state, __ATOMIC_ACQUIRE) == SB_THREAD_LIVE)
+            return t;
+    }
+    return NULL;
+}
+
+static int new_tid(void)
+{
+    for (;;) {
+        unsigned n = __atomic_fetch_add(&ST->next_tid, 1, __ATOMIC_RELAXED);
+        long tid = (long)ST->boot.pid + 1 + (long)(n % SB_TID_RANGE);
+        if (!sb_thread_by_tid(tid))
+            return (int)tid;
+    }
 }
 
 void sb_wake(struct sb_thread *t)
@@ -97,7 +110,7 @@ long sys_clone(struct sb_call *c)
     struct sb_thread *n = claim_slot();
     if (!n)
         return sb_forward(c); /* the pool is used up: the broker logs it and answers EAGAIN */
-    int tid = n->tid;
+    int tid = n->tid = new_tid();
     n->sigmask = c->t->sigmask;
     n->sigpending = 0;
     n->alt_sp = n->alt_size = 0;

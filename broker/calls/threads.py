@@ -35,8 +35,8 @@ def _to_thread(sb, tid: int, sig: int) -> int:
     tid, sig = as_fd(tid), as_fd(sig)
     if not 0 <= sig < 65:
         return -errno.EINVAL
-    slot = tid - sb.identity.pid
-    if not 0 <= slot < sb.limits.threads:
+    slot = sb.slot_of_tid(tid)
+    if slot is None:
         return -errno.ESRCH
     if sig == 0 or sig == signal.SIGSTOP:  # no job control in a sandbox
         return 0

@@ -27,6 +27,8 @@ class Timer:
     sig: int
     slot: int | None = None  # a thread (SIGEV_THREAD_ID), or None: the process
     clock: int = lib.CLOCK_MONOTONIC
+    id: int = -1  # timer_create's id; -1: ITIMER_REAL
+    value: int = 0  # sigev_value, carried in the signal's siginfo
     deadline: float | None = None  # time.monotonic(); None: disarmed
     interval: float = 0.0
     overrun: int = 0
@@ -50,8 +52,8 @@ class Timers:
         deadlines = [t.deadline for t in self.all.values() if t.deadline is not None]
         return min(deadlines) if deadlines else None
 
-    def expired(self, now: float) -> list[tuple[int, int | None]]:
-        """The signals due by now; periodic timers are rearmed."""
+    def expired(self, now: float) -> list[Timer]:
+        """The timers due by now; periodic ones are rearmed."""
         due = []
         for t in self.all.values():
             if t.deadline is None or t.deadline > now:
@@ -63,7 +65,7 @@ class Timers:
             else:
                 t.deadline = None
             if t.sig:
-                due.append((t.sig, t.slot))
+                due.append(t)
         return due
 
 
@@ -129,13 +131,13 @@ def sys_timer_create(sb, clock, sevp, timerid, *_):
     if clock not in (lib.CLOCK_REALTIME, lib.CLOCK_MONOTONIC, lib.CLOCK_BOOTTIME):
         sb.deny("timer_create", f"clock {clock}: only REALTIME, MONOTONIC and BOOTTIME", errno.EINVAL)
         return -errno.EINVAL
-    sig, notify, tid = lib.SIGALRM, SIGEV_SIGNAL, 0
+    sig, notify, tid, value = lib.SIGALRM, SIGEV_SIGNAL, 0, None
     if sevp:
-        _value, sig, notify, tid = struct.unpack("<qiii", sb.arena.read(sevp, 20))
+        value, sig, notify, tid = struct.unpack("<Qiii", sb.arena.read(sevp, 20))
     timer = Timer(0 if notify == SIGEV_NONE else sig, clock=clock)
     if notify == SIGEV_THREAD_ID:
-        timer.slot = tid - sb.identity.pid
-        if not 0 <= timer.slot < sb.limits.threads:
+        timer.slot = sb.slot_of_tid(tid)
+        if timer.slot is None:
             return -errno.EINVAL
     elif notify not in (SIGEV_SIGNAL, SIGEV_NONE):
         sb.deny("timer_create", f"notification {notify}: only SIGEV_SIGNAL, _THREAD_ID and _NONE",
@@ -145,9 +147,11 @@ def sys_timer_create(sb, clock, sevp, timerid, *_):
         return -errno.EINVAL
     if len(sb.timers.all) > MAX_TIMERS:
         return -errno.EAGAIN
-    tid_new = max(sb.timers.all) + 1
-    sb.arena.write(timerid, struct.pack("<i", tid_new - 1))
-    sb.timers.all[tid_new] = timer
+    key = max(sb.timers.all) + 1
+    timer.id = key - 1
+    timer.value = timer.id if value is None else value  # Linux: no sevp means the id
+    sb.arena.write(timerid, struct.pack("<i", timer.id))
+    sb.timers.all[key] = timer
     return 0
 
 

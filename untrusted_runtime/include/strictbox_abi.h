@@ -54,6 +54,9 @@ typedef __s64 int64_t;
 #define SB_OP_CANCEL -4 /* [seq of the waiting request]: a signal interrupted it */
 #define SB_OP_WAKE_WAIT -5 /* [ns]: sleep until this thread's wake pipe has a byte, or ns pass */
 #define SB_OP_READY -6 /* the stub, first on slot 0's channel: the pool stands */
+#define SB_OP_POKE -7  /* [slot]: nudge that thread to look at the process's pending signals */
+/* The poke: a real signal with si_code SI_QUEUE and this si_value. */
+#define SB_POKE_VALUE 0x656b6f705b
 
 /* Threads: a pool made by the stub before strict mode (boot.max_threads
  * slots, one block each at boot.threads_base + i * SB_THREAD_BLOCK).  Slot i
@@ -66,6 +69,7 @@ typedef __s64 int64_t;
 #define SB_THREAD_LIVE 3
 #define SB_IDLE_STACK 0x2000 /* struct sb_thread, then the idle stack up to here */
 #define SB_FUTEX_BUCKETS 64
+#define SB_TID_RANGE 4000000
 
 /* Trace mode (boot.trace != 0, set for `strictbox trace` and `learn`): the
  * runtime appends a record for each call it serves itself to the ring in
@@ -153,6 +157,15 @@ struct sb_trace_ring {
     struct sb_trace_rec rec[1024]; /* SB_TRACE_SLOTS */
 };
 
+/* A pending signal: how it was sent (si_code and the 16 bytes of siginfo
+ * after it: sender or timer, and the value) and, for a real-time signal, how
+ * many are queued. */
+struct sb_sigq {
+    int32_t code;
+    uint32_t count;
+    uint8_t fields[16];
+};
+
 struct sb_sigaction {
     uint64_t handler;
     uint64_t flags;
@@ -193,9 +206,10 @@ struct sb_state {
     uint32_t live_threads;
     uint32_t pool_ready; /* pooled threads that reached strict mode */
     uint64_t sigpending; /* process-directed signals no thread has taken yet */
+    struct sb_sigq sigq[65];
     uint32_t futex_lock[64]; /* SB_FUTEX_BUCKETS spinlocks, by futex address */
     uint32_t mem_lock; /* the memory map, brk */
-    uint32_t pad4;
+    uint32_t next_tid; /* thread ids go pid+1, pid+2, ... (SB_TID_RANGE, then again) */
 };
 
 /* Per-thread block at boot.threads_base + i * SB_THREAD_BLOCK; the rest of
@@ -231,6 +245,8 @@ struct sb_thread {
     uint64_t suspend_mask; /* rt_sigsuspend: the mask to restore after the handler */
     uint32_t suspended;
     uint32_t pad5;
+    uint64_t sigwait_set;  /* rt_sigtimedwait: the signals it waits for */
+    struct sb_sigq sigq[65];
     uint8_t req[256];
     uint8_t rep[256];
 };
