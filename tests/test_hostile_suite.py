@@ -261,6 +261,15 @@ CASES = {
     "output_bomb": Case("hostile_outbomb.c", policy=Policy.permissive().set_limits(output="1M"),
                         reason=r"output limit \(1048576 bytes\) exceeded", returncode=-9,
                         check="output_is_the_pattern"),
+    "thread_escapes_while_main_waits": Case("hostile_thread_escape.c", ("{canary}",),
+                                            reason=KILLED_STRICT, returncode=-9,
+                                            out=("thread: escaping",)),
+    "thread_writes_sibling_channel": Case("hostile_thread_chan.c",
+                                          reason=r"protocol violation: a request while the thread's call waits",
+                                          returncode=-9, out=("found sibling 1", "forged request 9")),
+    "thread_block_host_tid_forged": Case("hostile_thread_hosttid.c", ("{host_pid}",), out=lines(
+        ("pthread_kill_sibling", "-ESRCH"), ("tgkill_sibling", "-ESRCH"),
+        ("tgkill_all_forged", "-ESRCH")) + ("host process spared",), check="host_process_alive"),
     "thread_and_fork_bomb": Case("hostile_threadbomb.c", out=lines(
         ("threads", "63"), ("clone_thread", "-EAGAIN"), ("clone_no_stack", "-EINVAL"),
         ("fork", "-ENOSYS"), ("vfork", "-ENOSYS"), ("clone3", "-ENOSYS")),
@@ -319,7 +328,10 @@ CASES = {
         "scribbling", "after execve: fresh")),
 }
 
-COMPILE_FLAGS = {"hostile_writev.c": ("-static",), "hostile_pointers.c": ("-static",)}
+THREADED = ("-DSB_CFFI", "-static", "-pthread")
+COMPILE_FLAGS = {"hostile_writev.c": ("-static",), "hostile_pointers.c": ("-static",),
+                 "hostile_thread_escape.c": THREADED, "hostile_thread_chan.c": THREADED,
+                 "hostile_thread_hosttid.c": THREADED}
 
 
 # -- the environment ----------------------------------------------------------

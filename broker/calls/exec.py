@@ -85,9 +85,10 @@ def sys_execveat(sb, dirfd, path, argv, envp, flags, *_):
     if flags & ~(lib.AT_EMPTY_PATH | lib.AT_SYMLINK_NOFOLLOW):
         return -errno.EINVAL
     # Linux ends the other threads first; here they would run on in the new
-    # image's memory.  (The count is the sandbox's word: it can only lie to itself.)
+    # image's memory.  (The count is the sandbox's word: it can only lie to
+    # itself, and a count no pool holds is a scribbled state, not threads.)
     others = int.from_bytes(sb.arena.read(LIVE_THREADS, 4), "little") - 1
-    if others > 0:
+    if 0 < others < sb.limits.threads:
         sb.deny("execve", f"{others} other thread(s) still run: end them first", errno.EAGAIN)
         return -errno.EAGAIN
     p = read_path(sb, path)
