@@ -66,11 +66,11 @@ class Broker:
                 if kind == "wake":
                     self._wake_fd(key.fd)
                 else:
-                    self._guarded(sb, kind, lambda: self._dispatch(kind, key, sb, ch))
+                    self._guarded(sb, kind, lambda: self._dispatch(kind, key, sb, ch), ch)
             now = time.monotonic()
             for ch, (sb, _) in list(self.waiting.items()):
                 if ch.pending_deadline is not None and now >= ch.pending_deadline:
-                    self._guarded(sb, "wake", lambda: self._wake(sb, ch))
+                    self._guarded(sb, "wake", lambda: self._wake(sb, ch), ch)
             for sb in self.sandboxes:
                 if not sb.done:
                     self._guarded(sb, "timer", lambda: sb.fire_timers(now))
@@ -81,46 +81,45 @@ class Broker:
             del self.inputs[fd]
         self.sandboxes = [sb for sb in self.sandboxes if not sb.done]
 
-    def _guarded(self, sb: Sandbox, kind: str, action) -> None:
+    def _guarded(self, sb: Sandbox, kind: str, action, ch: Channel | None = None) -> None:
         try:
             action()
         except Exception as e:  # a broker bug must cost one sandbox, not all
             sb.log.append(f"internal broker error: {e!r}")
             if kind != "exit":
                 sb.kill(f"internal broker error while serving it: {type(e).__name__}")
-        if kind in ("chan", "wake", "exit", "thread"):
-            self._watch(sb)
+        if ch is not None and kind in ("chan", "wake"):
+            self._watch(sb, ch)
 
-    def _watch(self, sb: Sandbox) -> None:
-        """Points the selector at the fds each waiting call of sb waits for
+    def _watch(self, sb: Sandbox, ch: Channel) -> None:
+        """Points the selector at the fds ch's waiting call waits for
         (several threads may wait for one fd)."""
-        for ch in sb.chans:
-            self._unwatch(ch)
-            if sb.done or ch.pending is None:
-                continue
-            watched: list[int] = []
-            self.waiting[ch] = (sb, watched)
-            for fd, ev in ch.pending[1].fds:
-                waiters = self.watchers.setdefault(fd, {})
-                prev = waiters[ch][1] if ch in waiters else 0
-                waiters[ch] = (sb, prev | ev)
-                events = 0
-                for _, e in waiters.values():
-                    events |= e
-                try:
-                    if fd in self.sel.get_map():
-                        self.sel.modify(fd, events, ("wake", None, None))
-                    else:
-                        self.sel.register(fd, events, ("wake", None, None))
-                except (OSError, ValueError):  # closed already: let the call look again now
-                    del waiters[ch]
-                    if not waiters:
-                        del self.watchers[fd]
-                    self._unwatch(ch)
-                    sb.resume(ch)
-                    return self._watch(sb)
-                if fd not in watched:
-                    watched.append(fd)
+        self._unwatch(ch)
+        if sb.done or ch.pending is None:
+            return
+        watched: list[int] = []
+        self.waiting[ch] = (sb, watched)
+        for fd, ev in ch.pending[1].fds:
+            waiters = self.watchers.setdefault(fd, {})
+            prev = waiters[ch][1] if ch in waiters else 0
+            waiters[ch] = (sb, prev | ev)
+            events = 0
+            for _, e in waiters.values():
+                events |= e
+            try:
+                if fd in self.sel.get_map():
+                    self.sel.modify(fd, events, ("wake", None, None))
+                else:
+                    self.sel.register(fd, events, ("wake", None, None))
+            except (OSError, ValueError):  # closed already: let the call look again now
+                del waiters[ch]
+                if not waiters:
+                    del self.watchers[fd]
+                self._unwatch(ch)
+                sb.resume(ch)
+                return self._watch(sb, ch)
+            if fd not in watched:
+                watched.append(fd)
 
     def _unwatch(self, ch: Channel) -> None:
         for fd in self.waiting.pop(ch, (None, []))[1]:
@@ -138,26 +137,25 @@ class Broker:
     def _wake(self, sb: Sandbox, ch: Channel) -> None:
         self._unwatch(ch)
         sb.resume(ch)
-        self._watch(sb)
 
     def _wake_fd(self, fd: int) -> None:
         for ch, (sb, _) in list(self.watchers.get(fd, {}).items()):
-            self._guarded(sb, "wake", lambda: self._wake(sb, ch))
+            self._guarded(sb, "wake", lambda: self._wake(sb, ch), ch)
 
     def _dispatch(self, kind: str, key, sb: Sandbox, ch: Channel | None) -> None:
         if kind == "chan":
             sb.on_channel(ch)
             for fd in sb.unwatched_thread_fds():
                 self.sel.register(fd, selectors.EVENT_READ, ("thread", sb, None))
+            if sb.ending:  # its threads die with it now: no news in that
+                self._unwatch_threads(sb)
         elif kind == "thread":  # readable for good: watch it no more
-            if not sb.done:  # (else reap already let go of it)
+            if self.sel.get_map().get(key.fd) is key:  # (else the sandbox's end let go of it)
                 self.sel.unregister(key.fileobj)
                 sb.thread_died(key.fd)
         elif kind == "exit":
             self.sel.unregister(key.fileobj)
-            for fd in sb.thread_pidfds:
-                if fd in self.sel.get_map():
-                    self.sel.unregister(fd)
+            self._unwatch_threads(sb)
             for c in sb.chans:
                 self._unwatch(c)
                 if c.sock in self.sel.get_map():
@@ -167,6 +165,12 @@ class Broker:
             self._drain(key.fd)
         else:
             self._feed(key.fd)
+
+    def _unwatch_threads(self, sb: Sandbox) -> None:
+        for fd in sb.thread_pidfds:
+            if fd in self.sel.get_map():
+                self.sel.unregister(fd)
+        sb.close_thread_pidfds()
 
     def _drain(self, fd: int) -> None:
         sb, buf = self.outputs[fd]

@@ -474,10 +474,22 @@ class Sandbox:
         if len(tids) != self.limits.threads:
             self.kill(f"the stub started {len(tids)} threads, not {self.limits.threads}")
 
+    @property
+    def ending(self) -> bool:
+        """The broker has decided how this sandbox ends (and is killing it)."""
+        return self.exit_status is not None or self.outcome.reason is not None
+
     def unwatched_thread_fds(self) -> list[int]:
         """The thread pidfds the loop has yet to watch (once, after ready)."""
         fds, self._new_thread_fds = self._new_thread_fds, []
         return fds
+
+    def close_thread_pidfds(self) -> None:
+        """(Held open while the threads die, they make the process's end
+        several times slower to come.)"""
+        for fd in self.thread_pidfds:
+            os.close(fd)
+        self.thread_pidfds = []
 
     def thread_died(self, pidfd: int) -> None:
         """A thread ended while the process lives on: the whole sandbox ends,
@@ -619,8 +631,6 @@ class Sandbox:
         self.fds.clear()
         for ch in self.chans:
             ch.close()
-        for fd in self.thread_pidfds:
-            os.close(fd)
-        self.thread_pidfds = []
+        self.close_thread_pidfds()
         os.close(self.pidfd)
         self.arena.close()
