@@ -5,6 +5,7 @@ the sandboxes it runs.  Nothing a sandbox sends escapes as an exception."""
 from __future__ import annotations
 
 import os
+import resource
 import selectors
 import time
 
@@ -13,8 +14,17 @@ from .sandbox import Channel, Sandbox
 CHUNK = 1 << 16
 
 
+def _raise_fd_limit() -> None:
+    """Each sandbox holds a few fds per thread slot in the broker (its
+    channel, wake pipe and pidfd): take all the fds the hard limit allows."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 class Broker:
     def __init__(self):
+        _raise_fd_limit()
         self.sel = selectors.DefaultSelector()
         self.sandboxes: list[Sandbox] = []
         self.outputs: dict[int, tuple[Sandbox, bytearray]] = {}

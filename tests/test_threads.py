@@ -31,11 +31,13 @@ No test asserts a duration: timeouts are generous guards only.
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import os
 import re
 import select
 import signal
 import struct
+import time
 import subprocess
 import sys
 import textwrap
@@ -529,6 +531,73 @@ def test_signal_to_cli_reaches_python(sig):
         assert n_err == b""
     status, out, err = _signalled([*CLI, "run", "--", PY, *code], sig)
     assert (status, out, _not_strictbox(err)) == (128 + sig, n_out, n_err), (status, out, err)
+
+
+def _on_terminal(argv, keys: bytes) -> tuple[int, bytes]:
+    """Runs argv as a shell would in a terminal of its own (a pty, its
+    controlling terminal, argv in the foreground), waits for "ready", types
+    keys, and returns (status, everything the terminal showed)."""
+    import pty
+    import termios
+    master, slave = pty.openpty()
+
+    def take_terminal():  # in the child: a new session whose terminal this is
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    p = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, start_new_session=True,
+                         preexec_fn=take_terminal)
+    os.close(slave)
+    shown = b""
+    try:
+        while b"ready" not in shown:
+            ready, _, _ = select.select([master], [], [], 60)
+            assert ready, ("no 'ready' within 60 s", shown)
+            shown += os.read(master, 4096)
+        time.sleep(0.2)  # into the sleep
+        os.write(master, keys)
+        deadline = time.monotonic() + 60
+        while p.poll() is None and time.monotonic() < deadline:
+            if select.select([master], [], [], 0.1)[0]:
+                try:
+                    shown += os.read(master, 4096)
+                except OSError:  # EIO: no process has the terminal open any more
+                    break
+        p.wait(timeout=60)
+        while select.select([master], [], [], 0)[0]:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        os.close(master)
+    return p.returncode, shown
+
+
+@need_python
+def test_ctrl_c_on_a_terminal_reaches_python():
+    """Ctrl-C typed at the terminal `strictbox run` runs in: the sandbox has
+    the terminal's foreground, so the terminal's SIGINT goes to it (once),
+    Python raises KeyboardInterrupt, and the CLI says 130 as the shell would."""
+    status, shown = _on_terminal([*CLI, "run", "--", PY, "-I", "-c", WAIT_FOR_SIGNAL], b"\x03")
+    assert status == 128 + signal.SIGINT, shown
+    assert b"KeyboardInterrupt" in shown and b"slept" not in shown, shown
+    assert shown.count(b"Traceback") == 1, shown
+
+
+@need_python
+def test_sandbox_reads_its_terminal():
+    """The terminal is the sandbox's while it runs: a read from it gets the
+    typed line (from the background it would get EIO)."""
+    code = "print('ready', flush=True); print('got', input())"
+    status, shown = _on_terminal([*CLI, "run", "--", PY, "-I", "-c", code], b"hello\n")
+    assert status == 0, shown
+    assert b"got hello" in shown, shown
 
 
 # -- TOCTOU: a path rewritten by sibling threads -------------------------------
