@@ -37,10 +37,10 @@ import re
 import select
 import signal
 import struct
-import time
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
