@@ -11,6 +11,7 @@ every example a healthy sandbox runs in the same process."""
 
 from __future__ import annotations
 
+import errno
 import os
 import select
 import threading
@@ -40,8 +41,12 @@ WAITING = {7, 23, 34, 35, 202, 230, 270, 271, 22, 293, 59, 322, 32, 33, 292, 72,
 STDIO_IO = {0, 1, 17, 18, 19, 20, 295, 296}  # read, write, pread, pwrite, readv, writev, preadv, pwritev
 
 
+WAKE_WAIT_MAX_NS = 50_000_000  # a wake_wait longer than this would hold the test up
+POKE = -7  # a real signal to one of the peer's threads, which would cut its own reads short
+
+
 def dangerous(op: int, args) -> bool:
-    if op in WAITING:
+    if op in WAITING or op == POKE or (op == -5 and args[0] > WAKE_WAIT_MAX_NS):
         return True
     return op in STDIO_IO and (args[0] & 0xFFFFFFFF) in (0, 1, 2)
 
@@ -69,6 +74,10 @@ def expected(data: bytes, seq: int):
         return ("reply", op, args) if len(args) == 6 else bad
     if op == -3:
         return ("reply", op, args) if not args else bad
+    if op == -4:  # cancel: nothing waits here, so only of the request just answered
+        return ("reply", op, args) if len(args) == 1 and args[0] == seq - 1 else bad
+    if op in (-5, -7):  # wake_wait, poke
+        return ("reply", op, args) if len(args) == 1 else bad
     if op == -1:
         return ("end", op, args) if len(args) == 1 and args[0] <= 255 else bad
     if op == -2:
@@ -238,7 +247,11 @@ def machine_for(peer_prog, healthy_prog):
             self.peer.command(b"S", data)
             if kind == "reply":
                 self.peer.seq += 1
-                self._expect_reply(self.peer.seq, 3 if op == -3 else None)
+                rep = self._expect_reply(self.peer.seq, 3 if op == -3 else None)
+                if op == -4:
+                    assert rep[1] == -errno.ESRCH, rep
+                if op == -5:
+                    assert rep[1] == -errno.ETIMEDOUT, rep
             elif kind == "end":
                 self._expect_end(None)
             else:
@@ -267,6 +280,16 @@ def machine_for(peer_prog, healthy_prog):
         @rule()
         def time_op(self):
             self._send(msgpack.packb([self.peer.seq + 1, -3]))
+
+        @rule()
+        def late_cancel(self):
+            """A cancel that crossed its call's answer: ESRCH, not a violation."""
+            self._send(msgpack.packb([self.peer.seq + 1, -4, self.peer.seq]))
+
+        @rule(ns=st.integers(0, WAKE_WAIT_MAX_NS))
+        def timed_wake_wait(self, ns):
+            """A timed futex wait nobody wakes: ETIMEDOUT (with the clock, if it waited)."""
+            self._send(msgpack.packb([self.peer.seq + 1, -5, ns]))
 
         @rule(offset=st.integers(0, 4095), data=st.binary(min_size=1, max_size=64))
         def scribble_on_scratch(self, offset, data):
@@ -309,7 +332,8 @@ def machine_for(peer_prog, healthy_prog):
             self._send(msgpack.packb([self.peer.seq + delta, 79, self.peer.scratch, 64, 0, 0, 0, 0]))
 
         @rule(kind=st.sampled_from(["empty", "oversize", "few", "many", "negative", "bool",
-                                    "nested", "trailing", "op", "status", "signal"]))
+                                    "nested", "trailing", "op", "status", "signal", "cancel",
+                                    "ready"]))
         def known_violation(self, kind):
             s = self.peer.seq + 1
             data, why = {
@@ -324,6 +348,8 @@ def machine_for(peer_prog, healthy_prog):
                 "op": (msgpack.packb([s, -77]), "unknown op"),
                 "status": (msgpack.packb([s, -1, 999]), "exit status"),
                 "signal": (msgpack.packb([s, -2, 0, 0, 0, 0]), "signal number"),
+                "cancel": (msgpack.packb([s, -4, s + 5]), "cancel of a call that is not waiting"),
+                "ready": (msgpack.packb([s, -6]), "ready message is the first on slot 0"),
             }[kind]
             self.peer.command(b"S", data)
             self._expect_end(why)
