@@ -52,9 +52,10 @@ test_posixpath test_memoryio test_bufio test_file test_fileio test_glob test_tem
 test_shutil test_pathlib test_tarfile test_zipfile test_os
 """.split()
 
-# The ones that pass sandboxed (benchmarks/regrtest_compare.py says which), less
-# four that pass but take 6-22 s sandboxed: test_statistics, test_lzma,
-# test_bufio, test_glob (small writes and stats: one broker round trip each).
+# The ones that pass sandboxed (benchmarks/regrtest_compare.py says which; the
+# last line, since threads work), less four that pass but take 4-8 s
+# sandboxed: test_statistics, test_lzma, test_bufio, test_glob (small writes
+# and stats: one broker round trip each).  The rest need fork (subprocess).
 KEPT = """
 test_math test_string test_list test_dict test_set test_tuple test_int test_float test_long
 test_complex test_fractions test_collections test_heapq test_bisect test_textwrap
@@ -64,6 +65,7 @@ test_string_literals test_unary test_types test_class test_scope test_contextlib
 test_keyword test_slice test_range test_sort test_userdict test_userlist test_userstring
 test_deque test_ordered_dict test_abc test_pprint test_reprlib test_shlex test_html
 test_ipaddress test_fnmatch test_memoryio test_file test_fileio
+test_decimal test_itertools test_functools test_hashlib test_enum
 """.split()
 
 
