@@ -96,9 +96,10 @@ def native_call(prog: str, call: str, n: int) -> float:
     return parse_self_timed(r.stdout, f"native {call}")
 
 
-def sandboxed_call(prog: str, call: str, n: int, notes: Notes) -> tuple[float, dict]:
+def sandboxed_call(prog: str, call: str, n: int, notes: Notes,
+                   tag: str = "callbench") -> tuple[float, dict]:
     res = strictbox.run([prog, call, str(n)], capture_output=True, timeout=TIMEOUT)
-    notes.from_result(f"callbench {call}", res)
+    notes.from_result(f"{tag} {call}", res)
     if res.returncode != 0:
         raise BenchError(f"sandboxed {call}: returncode {res.returncode} ({res.reason}); "
                          f"stderr {res.stderr.decode(errors='replace').strip()!r}")
@@ -327,18 +328,11 @@ def bench_threads(prog: str, quick: bool, notes: Notes) -> list[tuple]:
         except (BenchError, subprocess.SubprocessError) as e:
             notes.add(f"FAILED threads_bench {e}")
         try:
-            runs = []
-            for _ in range(reps):
-                res = strictbox.run([prog, what, str(n_sb)], capture_output=True, timeout=TIMEOUT)
-                notes.from_result(f"threads_bench {what}", res)
-                if res.returncode != 0:
-                    raise BenchError(f"sandboxed threads_bench {what}: returncode {res.returncode} "
-                                     f"({res.reason}); stderr "
-                                     f"{res.stderr.decode(errors='replace').strip()!r}")
-                runs.append(parse_self_timed(res.stdout, f"sandboxed threads_bench {what}"))
-            sandboxed = median(runs)
-            notes.add(f"threads_bench {what} x{n_sb}: strictbox counted {res.stats.get('sandbox', 0)} "
-                      f"calls served in the sandbox, {res.stats.get('broker', 0)} by the broker")
+            runs = [sandboxed_call(prog, what, n_sb, notes, "threads_bench") for _ in range(reps)]
+            sandboxed = median([t for t, _ in runs])
+            stats = runs[-1][1]
+            notes.add(f"threads_bench {what} x{n_sb}: strictbox counted {stats.get('sandbox', 0)} "
+                      f"calls served in the sandbox, {stats.get('broker', 0)} by the broker")
         except (BenchError, strictbox.StrictboxError) as e:
             notes.add(f"FAILED {e}")
         rows.append((label, native, sandboxed))
