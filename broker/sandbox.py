@@ -539,6 +539,14 @@ class Sandbox:
         tid = int.from_bytes(raw, "little", signed=True)
         return tid if tid in self.host_tids else None
 
+    def current_tid(self) -> int:
+        """The (virtual) id of the thread whose call is being served, as its
+        block says: for reports only."""
+        if self.cur is None:
+            return self.identity.pid
+        raw = self.arena.read(self.thread_block(self.cur.slot) + TID, 4)
+        return int.from_bytes(raw, "little", signed=True)
+
     def slot_of_tid(self, tid: int) -> int | None:
         """The slot whose thread has this (virtual) id, as the arena says:
         untrusted, so at worst the sandbox signals another of its threads."""

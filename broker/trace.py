@@ -113,7 +113,7 @@ class Tracer:
         self.as_json = as_json
         self.listeners: list = []
         self.next: dict[int, int] = {}  # id(sandbox) -> next ring record to read
-        self._pending: dict[int, dict] = {}
+        self._pending: dict[tuple[int, int], dict] = {}  # by sandbox and channel
 
     # -- output ----------------------------------------------------------------
 
@@ -232,7 +232,7 @@ class Tracer:
             except Exception:
                 pass
             sb.checked_paths = saved
-        self._pending[id(sb)] = resolved
+        self._pending[(id(sb), id(sb.cur))] = resolved
 
     def end(self, sb, nr: int, raw, out) -> None:
         try:
@@ -242,14 +242,14 @@ class Tracer:
 
     def _end(self, sb, nr: int, raw, out) -> None:
         call = kernel.SYSCALL_NAME.get(nr)
-        resolved = self._pending.pop(id(sb), {})
+        resolved = self._pending.pop((id(sb), id(sb.cur)), {})
         try:
             args = decode_args(sb, call, raw, sb.checked_paths)
         except Exception:
             args = {f"arg{i}": v for i, v in enumerate(raw)}
         result = _signed64(out[0]) if out else None
         decision, rule = _decision(sb, call)
-        e = {"tid": sb.identity.pid, "call": call or f"syscall_{nr}", "nr": nr, "args": args,
+        e = {"tid": sb.current_tid(), "call": call or f"syscall_{nr}", "nr": nr, "args": args,
              "result": result, "errno": _errno_name(result), "where": "broker",
              "reported_by_sandbox": False, "decision": decision, "rule": rule}
         if resolved:
