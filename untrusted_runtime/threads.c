@@ -119,6 +119,10 @@ long sys_clone(struct sb_call *c)
     n->robust_list = n->robust_len = 0;
     n->futex_queued = 0;
     n->restart_kind = 0;
+    n->suspended = 0;
+    n->sigwait_set = 0;
+    n->in_exit = 0;
+    n->outer_uc = 0;
     n->clock_last = c->t->clock_last;
     struct ucontext uc = *c->uc;
     uc.uc_mcontext.rax = 0;
@@ -150,39 +154,46 @@ long sys_clone3(struct sb_call *c)
     return -ENOSYS; /* glibc falls back to clone */
 }
 
-/* The kernel's robust-futex cleanup for a dying thread: every lock on its
- * list that it still owns is marked OWNER_DIED and one waiter woken. */
+/* One robust lock of a dying thread: if it still owns it, mark it
+ * OWNER_DIED and wake a waiter, so the next locker gets EOWNERDEAD. */
+static void release_robust_lock(struct sb_thread *t, unsigned long entry, long offset)
+{
+    unsigned long word = (entry & ~1UL) + (unsigned long)offset; /* bit 0: a PI lock */
+    if (!SB_ARENA_OK(word, 4) || (word & 3))
+        return;
+    unsigned *w = (unsigned *)word;
+    unsigned v = __atomic_load_n(w, __ATOMIC_RELAXED);
+    while ((v & FUTEX_TID_MASK) == (unsigned)t->tid) {
+        unsigned nv = (v & FUTEX_WAITERS) | FUTEX_OWNER_DIED;
+        if (__atomic_compare_exchange_n(w, &v, nv, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
+            if (v & FUTEX_WAITERS)
+                sb_futex_wake(word, 1, ~0U);
+            return;
+        }
+    }
+}
+
+/* The kernel's robust-list walk for a dying thread: every lock on the list
+ * (at most ROBUST_LIST_LIMIT, a cycle ends there), then the one whose lock
+ * or unlock was in progress. */
 static void release_robust(struct sb_thread *t)
 {
     unsigned long head = t->robust_list;
     if (!head || !SB_ARENA_OK(head, 24))
         return;
-    long offset = ((long *)head)[1];
-    unsigned long pending = ((unsigned long *)head)[2];
-    unsigned long e = ((unsigned long *)head)[0];
-    for (int n = 0; n <= ROBUST_LIST_LIMIT; n++) {
-        unsigned long entry = n < ROBUST_LIST_LIMIT && e != head ? e : pending;
-        if (n == ROBUST_LIST_LIMIT || e == head)
-            n = ROBUST_LIST_LIMIT; /* last round: the op in progress */
-        if (!entry || !SB_ARENA_OK(entry, 8))
+    const unsigned long *h = (const unsigned long *)head;
+    unsigned long e = h[0], pending = h[2];
+    long offset = (long)h[1];
+    for (int n = 0; e != head && n < ROBUST_LIST_LIMIT; n++) {
+        if (!SB_ARENA_OK(e & ~1UL, 8))
             break;
-        unsigned long word = (entry & ~1UL) + (unsigned long)offset;
-        if (SB_ARENA_OK(word, 4) && !(word & 3)) {
-            unsigned *w = (unsigned *)word;
-            unsigned v = __atomic_load_n(w, __ATOMIC_RELAXED);
-            while ((v & FUTEX_TID_MASK) == (unsigned)t->tid) {
-                unsigned nv = (v & FUTEX_WAITERS) | FUTEX_OWNER_DIED;
-                if (__atomic_compare_exchange_n(w, &v, nv, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
-                    if (v & FUTEX_WAITERS)
-                        sb_futex_wake(word, 1, ~0U);
-                    break;
-                }
-            }
-        }
-        if (entry == pending)
-            break;
-        e = *(unsigned long *)entry;
+        unsigned long next = *(const unsigned long *)(e & ~1UL);
+        if (e != pending)
+            release_robust_lock(t, e, offset);
+        e = next;
     }
+    if (pending)
+        release_robust_lock(t, pending, offset);
 }
 
 /* exit of one thread: clear and wake its CLEARTID word (pthread_join),

@@ -20,6 +20,7 @@ ITIMER_REAL = 0
 SIGEV_SIGNAL, SIGEV_NONE, SIGEV_THREAD, SIGEV_THREAD_ID = 0, 1, 2, 4
 MAX_TIMERS = 64
 MAX_SECONDS = 1 << 40
+MIN_INTERVAL = 0.001  # a periodic timer fires at most 1000 times a second: the broker keeps it
 
 
 @dataclass
@@ -38,7 +39,7 @@ class Timer:
 
     def arm(self, value: float, interval: float, now: float) -> None:
         self.deadline = now + value if value > 0 else None
-        self.interval = interval
+        self.interval = max(interval, MIN_INTERVAL) if interval > 0 else 0.0
 
 
 class Timers:
