@@ -107,7 +107,11 @@ static long futex_wait(struct sb_call *c, unsigned long uaddr, unsigned val, uns
         if (r == -ETIMEDOUT || ((r == -EINTR || r == -ERESTARTNOHAND) && sb_signal_waiting(t))) {
             if (!dequeue_self(t))
                 return 0; /* a waker won the race: the wake counts */
-            return r == -ETIMEDOUT ? -ETIMEDOUT : -ERESTARTSYS;
+            if (r == -ETIMEDOUT)
+                return -ETIMEDOUT;
+            /* as Linux: an untimed wait restarts under SA_RESTART, a timed one
+             * (ERESTART_RESTARTBLOCK there) answers EINTR once a handler ran */
+            return deadline < 0 ? -ERESTARTSYS : -ERESTARTNOHAND;
         }
         /* a stale byte, or a signal for someone else: wait on */
     }
