@@ -27,6 +27,9 @@ CLOSING = loader.BASE + ffi.offsetof("struct sb_state", "nclosing")
 CALLS_LOCAL = loader.BASE + ffi.offsetof("struct sb_state", "calls_local")
 HOST_TID = ffi.offsetof("struct sb_thread", "host_tid")
 TID = ffi.offsetof("struct sb_thread", "tid")
+BLOCK_HEAD = ffi.offsetof("struct sb_thread", "req")  # what the broker writes of a thread block
+BLOCK_FDS = [ffi.offsetof("struct sb_thread", f) for f in ("chan_fd", "wake_rfd", "wake_wfd")]
+ALT_FLAGS = ffi.offsetof("struct sb_thread", "alt_flags")
 SS_DISABLE = 2
 KERNEL_TERMIOS = 36
 MAX_BURST = 16  # requests served from one sandbox before the loop turns to the others
@@ -150,6 +153,7 @@ class Sandbox:
         self._clock_held = False
         self.chans: list[Channel] = []
         self.cur: Channel | None = None  # the channel whose request is being served
+        self._threads_base: int | None = None
         self.thread_pidfds: list[int] = []  # one per pool thread, once the stub is ready
         self.host_tids: set[int] = set()
         self._new_thread_fds: list[int] = []
@@ -206,17 +210,19 @@ class Sandbox:
         ours = os.open(f"/proc/self/fd/{r}", os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         self.chans.append(Channel(slot, parent, ours))
         fds = [child.detach(), r, w]
-        block = ffi.new("struct sb_thread *")
-        block.magic = lib.SB_MAGIC
-        block.chan_fd, block.wake_rfd, block.wake_wfd = fds
-        block.tid = self.identity.pid + slot
-        block.alt_flags = SS_DISABLE
-        self.arena.write(self.thread_block(slot), bytes(ffi.buffer(block)))
+        block = bytearray(BLOCK_HEAD)
+        struct.pack_into("<Q", block, 0, lib.SB_MAGIC)
+        for off, value in zip(BLOCK_FDS, fds):
+            struct.pack_into("<i", block, off, value)
+        struct.pack_into("<i", block, TID, self.identity.pid if slot == 0 else 0)  # clone names the rest
+        struct.pack_into("<Q", block, ALT_FLAGS, SS_DISABLE)
+        self.arena.write(self.thread_block(slot), bytes(block))
         return fds
 
     def thread_block(self, slot: int) -> int:
-        return loader.layout(self.limits.memory, self.limits.threads).threads_base + \
-            slot * lib.SB_THREAD_BLOCK
+        if self._threads_base is None:
+            self._threads_base = loader.layout(self.limits.memory, self.limits.threads).threads_base
+        return self._threads_base + slot * lib.SB_THREAD_BLOCK
 
     def _load(self) -> None:
         u = os.uname()
