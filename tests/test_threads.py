@@ -500,6 +500,9 @@ def _signalled(argv, sig) -> tuple[int, bytes, bytes]:
         assert ready, "no 'ready' line within 60 s"
         line = p.stdout.readline()
         assert line == b"ready\n", (line, p.stderr.read() if p.poll() is not None else b"")
+        # Into its sleep first: a signal between the print and the sleep is
+        # handled there and the sleep goes on (CPython's own race, natively too).
+        time.sleep(0.3)
         p.send_signal(sig)
         out, err = p.communicate(timeout=60)
     finally:

@@ -89,22 +89,33 @@ static void send_request(struct sb_thread *t, unsigned long seq, long op, const 
         sb_give_up(125); /* the broker is gone */
 }
 
-/* Reads the reply to `seq`; returns its result and fills extra.  A signal
- * for this thread while it waits sends a cancel once: the broker answers
- * the waiting call at once (ERESTART*), then the cancel. */
+/* A signal for this thread while its request waits for an answer: ask the
+ * broker to end the call now, once.  Called from the reading loop and from
+ * sb_async, so a signal that lands just before the read still cancels. */
+void sb_cancel_if_signalled(struct sb_thread *t)
+{
+    unsigned long target = __atomic_load_n(&t->awaiting, __ATOMIC_ACQUIRE);
+    if (!target || !sb_signal_waiting(t) || __atomic_exchange_n(&t->cancel_claimed, 1, __ATOMIC_ACQ_REL))
+        return;
+    unsigned long seq = ++t->seq;
+    send_request(t, seq, SB_OP_CANCEL, &target, 1);
+    __atomic_store_n(&t->cancel, seq, __ATOMIC_RELEASE);
+}
+
+/* Reads the reply to `seq`; returns its result and fills extra.  After a
+ * cancel the broker answers the call at once (ERESTART*), then the cancel. */
 static long await_reply(struct sb_thread *t, unsigned long seq, long *extra, int nextra)
 {
-    unsigned long cancel = 0;
     long result = 0;
-    int have_result = 0;
+    int have_result = 0, have_cancel_reply = 0;
+    t->cancel = 0;
+    t->cancel_claimed = 0;
+    __atomic_store_n(&t->awaiting, seq, __ATOMIC_SEQ_CST);
+    sb_cancel_if_signalled(t); /* one that came before we got here */
     for (;;) {
         long n = sys3(__NR_read, t->chan_fd, t->rep, sizeof t->rep);
         if (n == -EINTR) {
-            if (!cancel && !have_result && sb_signal_waiting(t)) {
-                cancel = ++t->seq;
-                unsigned long target = seq;
-                send_request(t, cancel, SB_OP_CANCEL, &target, 1);
-            }
+            sb_cancel_if_signalled(t);
             continue;
         }
         if (n <= 0)
@@ -121,6 +132,7 @@ static long await_reply(struct sb_thread *t, unsigned long seq, long *extra, int
         if (!(used = get_int(q, end, &ret)))
             sb_give_up(126);
         q += used;
+        unsigned long cancel = __atomic_load_n(&t->cancel, __ATOMIC_ACQUIRE);
         if ((unsigned long)rseq == seq && !have_result) {
             if (count - 2 > nextra)
                 sb_give_up(126);
@@ -131,14 +143,13 @@ static long await_reply(struct sb_thread *t, unsigned long seq, long *extra, int
             }
             result = ret;
             have_result = 1;
-        } else if (!cancel || (unsigned long)rseq != cancel) {
-            sb_give_up(126);
+            __atomic_store_n(&t->awaiting, 0, __ATOMIC_SEQ_CST); /* no cancel from here on */
+        } else if (cancel && (unsigned long)rseq == cancel && have_result) {
+            have_cancel_reply = 1; /* the cancel's own answer: nothing to keep */
         } else {
-            cancel = 0; /* the cancel's own answer: nothing to keep */
-            if (!have_result)
-                sb_give_up(126);
+            sb_give_up(126);
         }
-        if (have_result && !cancel)
+        if (have_result && (!__atomic_load_n(&t->cancel_claimed, __ATOMIC_ACQUIRE) || have_cancel_reply))
             return result;
     }
 }

@@ -340,8 +340,13 @@ void sb_async(int sig, k_siginfo *si, struct ucontext *uc)
         sb_return_to_program(t, uc);
     } else if (t->in_exit && t->outer_uc) {
         deliver_all(t, (struct ucontext *)t->outer_uc);
+    } else if (sb_signal_waiting(t)) {
+        /* Our runtime is at work on this thread and looks before it returns;
+         * but it may be about to block: make sure the wait ends. */
+        sb_cancel_if_signalled(t);      /* a broker call's answer it reads */
+        if (t->futex_queued)
+            sb_wake(t);                 /* a futex wait on its wake pipe */
     }
-    /* else: our runtime is at work on this thread and looks before it returns */
 }
 
 /* -- sending ---------------------------------------------------------------- */

@@ -54,6 +54,7 @@ int sb_in_stub_text(unsigned long addr);
 long sb_broker(struct sb_thread *t, long op, const unsigned long *args, int nargs,
                long *extra, int nextra);
 long sb_forward(struct sb_call *c);
+void sb_cancel_if_signalled(struct sb_thread *t);
 __attribute__((noreturn)) void sb_exit_process(struct sb_thread *t, long status);
 __attribute__((noreturn)) void sb_die(struct sb_thread *t, int sig, k_siginfo *si,
                                       unsigned long rip);

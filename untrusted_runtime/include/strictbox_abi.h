@@ -246,6 +246,10 @@ struct sb_thread {
     uint32_t suspended;
     uint32_t pad5;
     uint64_t sigwait_set;  /* rt_sigtimedwait: the signals it waits for */
+    uint64_t awaiting;     /* the seq of the request whose answer this thread reads */
+    uint64_t cancel;       /* the seq of the cancel sent for it, if one was */
+    uint32_t cancel_claimed;
+    uint32_t pad6;
     struct sb_sigq sigq[65];
     uint8_t req[256];
     uint8_t rep[256];
