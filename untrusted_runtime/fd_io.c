@@ -275,6 +275,8 @@ long sys_newfstatat(struct sb_call *c)
 long sys_close(struct sb_call *c)
 {
     unsigned long fd = c->a[0];
+    if (fd == ST->fmap_fd) /* its mapping's bytes are no answer for a new file */
+        ST->fmap_end = 0;
     /* A file the broker opened (it left an fdc entry) is known to be open:
      * queue its close for the broker's next request instead of asking now.
      * Any later use of the number reaches the broker after the queue.  With
