@@ -305,11 +305,37 @@ long sys_pread64(struct sb_call *c)
     return copy_out(e, (void *)c->a[1], c->a[2], c->a[3]);
 }
 
+/* A listing that returned the last entries costs a second round trip only
+ * to learn that it ended: the broker says so with the entries (read-only
+ * mounts), and the next call answers 0 here until a seek or a close. */
+long sys_getdents64(struct sb_call *c)
+{
+    unsigned long fd = c->a[0];
+    if (cached(fd, SB_FD_DIREND) && direct_fd(fd) < 0)
+        return 0;
+    long end = 0;
+    c->forwarded = 1;
+    long r = sb_broker(c->t, c->nr, c->a, 6, &end, 1);
+    if (r > 0 && end == 1 && fd < SB_MAX_FDS && (ST->fdc[fd].flags & SB_FD_NOTTY))
+        ST->fdc[fd].flags |= SB_FD_DIREND;
+    return r;
+}
+
+/* A seek forwarded on any fd may move a directory's position (dups share
+ * it): every end-of-directory mark goes. */
+static void forget_dir_ends(void)
+{
+    for (unsigned i = 0; i < SB_MAX_FDS; i++)
+        ST->fdc[i].flags &= ~SB_FD_DIREND;
+}
+
 long sys_lseek(struct sb_call *c)
 {
     struct sb_fdcache *e = cached(c->a[0], SB_FD_DATA);
-    if (!e)
+    if (!e) {
+        forget_dir_ends();
         return sb_forward(c);
+    }
     long off = (long)c->a[1], base;
     switch (c->a[2]) {
     case 0: base = 0; break;                     /* SEEK_SET */
@@ -335,7 +361,7 @@ static long mirror_dup(long newfd, unsigned long oldfd)
         struct sb_fdcache *e = cached(oldfd, SB_FD_STAT | SB_FD_NOTTY);
         if (e) { /* same file: same answers, but the offset is the broker's again */
             ST->fdc[newfd] = *e;
-            ST->fdc[newfd].flags &= ~SB_FD_DATA;
+            ST->fdc[newfd].flags &= ~(SB_FD_DATA | SB_FD_DIREND);
         }
     }
     return newfd;

@@ -36,6 +36,7 @@ typedef __s64 int64_t;
 #define SB_FD_STAT 1  /* stat holds fstat of the fd (a read-only mount) */
 #define SB_FD_NOTTY 2 /* a file or directory: terminal ioctls answer ENOTTY */
 #define SB_FD_DATA 4  /* the whole file is in prefetch slot `slot`; pos is ours */
+#define SB_FD_DIREND 8 /* a read-only directory read to its end: getdents64 gives 0 */
 /* stat results by absolute path for read-only mounts (the broker says which
  * answers may be kept): CPython stats the same directories on every import. */
 #define SB_STAT_CACHE 256
