@@ -6,6 +6,8 @@
 
 #define TCGETS 0x5401
 #define TIOCGWINSZ 0x5413
+#define FIONCLEX 0x5450
+#define FIOCLEX 0x5451
 #define KERNEL_TERMIOS_SIZE 36
 #define GATHER_MAX 4096
 
@@ -189,6 +191,11 @@ long sys_ioctl(struct sb_call *c)
     unsigned long req = c->a[1] & 0xffffffffUL;
     if (cached(c->a[0], SB_FD_NOTTY) && (req == TCGETS || req == TIOCGWINSZ))
         return -ENOTTY; /* isatty() on every file CPython opens */
+    if (req == FIOCLEX || req == FIONCLEX) { /* may change what F_GETFD says */
+        if (c->a[0] < SB_MAX_FDS)
+            ST->fdc[c->a[0]].flags &= ~SB_FD_FDKNOWN;
+        return sb_forward(c);
+    }
     if (!s || (req != TCGETS && req != TIOCGWINSZ))
         return sb_forward(c);
     if (!s->isatty)
@@ -331,6 +338,8 @@ static void forget_dir_ends(void)
 
 long sys_lseek(struct sb_call *c)
 {
+    if (cached(c->a[0], SB_FD_NOSEEK) && c->a[2] <= 4 /* SEEK_MAX */)
+        return -ESPIPE; /* CPython's tell() on each stdio stream */
     struct sb_fdcache *e = cached(c->a[0], SB_FD_DATA);
     if (!e) {
         forget_dir_ends();
@@ -360,8 +369,10 @@ static long mirror_dup(long newfd, unsigned long oldfd)
         ST->fd_host[newfd] = direct_fd(oldfd);
         struct sb_fdcache *e = cached(oldfd, SB_FD_STAT | SB_FD_NOTTY);
         if (e) { /* same file: same answers, but the offset is the broker's again */
+            unsigned own = ST->fdc[newfd].flags & (SB_FD_FDKNOWN | SB_FD_CLOEXEC); /* the broker's, for newfd */
             ST->fdc[newfd] = *e;
-            ST->fdc[newfd].flags &= ~(SB_FD_DATA | SB_FD_DIREND);
+            ST->fdc[newfd].flags &= ~(SB_FD_DATA | SB_FD_DIREND | SB_FD_FDKNOWN | SB_FD_CLOEXEC);
+            ST->fdc[newfd].flags |= own;
         }
     }
     return newfd;
@@ -383,5 +394,11 @@ long sys_fcntl(struct sb_call *c)
     unsigned long cmd = c->a[1] & 0xffffffffUL;
     if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)
         return dup_call(c);
-    return sb_forward(c);
+    struct sb_fdcache *e = cached(c->a[0], SB_FD_FDKNOWN);
+    if (e && cmd == F_GETFD) /* CPython asks of each stdio stream */
+        return (e->flags & SB_FD_CLOEXEC) ? FD_CLOEXEC : 0;
+    long r = sb_forward(c);
+    if (e && cmd == F_SETFD && r == 0)
+        e->flags = (e->flags & ~SB_FD_CLOEXEC) | ((c->a[2] & FD_CLOEXEC) ? SB_FD_CLOEXEC : 0);
+    return r;
 }

@@ -102,6 +102,9 @@ def publish(sb, fd: int, f: OpenFile) -> None:
     if fd >= lib.SB_MAX_FDS:
         return
     flags, size, st = 0, 0, b""
+    flags |= lib.SB_FD_FDKNOWN | (lib.SB_FD_CLOEXEC if f.cloexec else 0)
+    if f.kind in ("stdio", "pipe"):  # sys_lseek answers ESPIPE for both
+        flags |= lib.SB_FD_NOSEEK
     if f.kind in ("file", "dir", "data"):
         flags |= lib.SB_FD_NOTTY
     frozen = f.node is not None and f.node.mount is not None and not f.node.mount.writable

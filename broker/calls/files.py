@@ -214,8 +214,8 @@ def sys_writev(sb, fd, iov, n, *_):
 @handles("lseek")
 def sys_lseek(sb, fd, offset, whence, *_):
     f = fdtable.get(sb, as_fd(fd))
-    if f.kind == "stdio":
-        return -errno.ESPIPE
+    if f.kind == "stdio":  # Linux checks whence first
+        return -errno.EINVAL if whence > 4 else -errno.ESPIPE
     if f.kind == "vdir":
         f.pos = 0
         return 0

@@ -37,6 +37,9 @@ typedef __s64 int64_t;
 #define SB_FD_NOTTY 2 /* a file or directory: terminal ioctls answer ENOTTY */
 #define SB_FD_DATA 4  /* the whole file is in prefetch slot `slot`; pos is ours */
 #define SB_FD_DIREND 8 /* a read-only directory read to its end: getdents64 gives 0 */
+#define SB_FD_FDKNOWN 16 /* F_GETFD answers from SB_FD_CLOEXEC */
+#define SB_FD_CLOEXEC 32
+#define SB_FD_NOSEEK 64  /* a pipe or stdio: lseek answers ESPIPE */
 /* stat results by absolute path for read-only mounts (the broker says which
  * answers may be kept): CPython stats the same directories on every import. */
 #define SB_STAT_CACHE 256
