@@ -92,3 +92,16 @@ def test_end_of_a_read_only_directory_costs_no_round_trip(compile_c, tmp_path):
     many = sandboxed([prog, str(d), "21"], ro=[str(d)])
     assert few.stdout == many.stdout
     assert many.stats["broker"] - few.stats["broker"] == 2 * 20, (few.stats, many.stats)
+
+
+def test_a_large_file_read_from_its_prefetched_head_and_beyond(compile_c, tmp_path):
+    """ld.so's header and note reads come from the first 64 KiB kept in the
+    sandbox; reads past them go to the broker at the runtime's offset."""
+    data = bytes((i * 31 + i // 251) & 0xFF for i in range(200000))
+    (tmp_path / "big.bin").write_bytes(data)
+    prog = str(compile_c("head_prefetch.c", "-static"))
+    argv = [prog, str(tmp_path / "big.bin")]
+    want, got = native(argv), sandboxed(argv, ro=[str(tmp_path)])
+    assert got.reason is None, got.reason
+    assert got.stdout.decode() == want.stdout.decode()
+    assert "wrong" not in got.stdout.decode()

@@ -49,6 +49,21 @@ static long copy_out(const struct sb_fdcache *e, void *buf, unsigned long count,
     return (long)n;
 }
 
+/* Whether count bytes at pos are past what the slot holds of a larger file:
+ * those are read by the broker (pread at our offset). */
+static int past_slot(const struct sb_fdcache *e, unsigned long pos, unsigned long count)
+{
+    return e->size > SB_PREFETCH_SLOT && pos < e->size &&
+           !(pos <= SB_PREFETCH_SLOT && count <= SB_PREFETCH_SLOT - pos);
+}
+
+static long pread_at(struct sb_call *c, unsigned long fd, unsigned long buf, unsigned long count,
+                     unsigned long pos)
+{
+    unsigned long a[6] = {fd, buf, count, pos, 0, 0};
+    return sb_broker(c->t, __NR_pread64, a, 6, NULL, 0);
+}
+
 /* Hand a prefetched fd back to the broker: tell it our offset first. */
 static void uncache(struct sb_thread *t, unsigned long fd)
 {
@@ -83,6 +98,12 @@ long sys_read(struct sb_call *c)
 {
     int h = direct_fd(c->a[0]);
     struct sb_fdcache *e = cached(c->a[0], SB_FD_DATA);
+    if (e && past_slot(e, e->pos, c->a[2])) {
+        long n = pread_at(c, c->a[0], c->a[1], c->a[2], e->pos);
+        if (n > 0)
+            e->pos += (unsigned long)n;
+        return n;
+    }
     if (e) {
         long n = copy_out(e, (void *)c->a[1], c->a[2], e->pos);
         if (n > 0)
@@ -164,6 +185,10 @@ long sys_readv(struct sb_call *c)
 {
     int h = direct_fd(c->a[0]);
     struct sb_fdcache *e = cached(c->a[0], SB_FD_DATA);
+    if (e && e->size > SB_PREFETCH_SLOT) { /* only part of it is here */
+        uncache(c->t, c->a[0]);
+        e = NULL;
+    }
     if (h < 0 && !e)
         return sb_forward(c);
     const struct iov *v = (const void *)c->a[1];
@@ -309,6 +334,8 @@ long sys_pread64(struct sb_call *c)
         return sb_forward(c);
     if ((long)c->a[3] < 0)
         return -EINVAL;
+    if (past_slot(e, c->a[3], c->a[2]))
+        return sb_forward(c);
     return copy_out(e, (void *)c->a[1], c->a[2], c->a[3]);
 }
 
@@ -349,7 +376,7 @@ long sys_lseek(struct sb_call *c)
     switch (c->a[2]) {
     case 0: base = 0; break;                     /* SEEK_SET */
     case 1: base = (long)e->pos; break;          /* SEEK_CUR */
-    case 2: base = (long)slot_size(e); break;    /* SEEK_END */
+    case 2: base = (long)e->size; break;         /* SEEK_END */
     default: /* SEEK_DATA, SEEK_HOLE: the broker knows */
         uncache(c->t, c->a[0]);
         return sb_forward(c);

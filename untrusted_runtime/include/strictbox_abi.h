@@ -35,7 +35,8 @@ typedef __s64 int64_t;
 /* sb_fdcache.flags */
 #define SB_FD_STAT 1  /* stat holds fstat of the fd (a read-only mount) */
 #define SB_FD_NOTTY 2 /* a file or directory: terminal ioctls answer ENOTTY */
-#define SB_FD_DATA 4  /* the whole file is in prefetch slot `slot`; pos is ours */
+#define SB_FD_DATA 4  /* the file's first min(size, SB_PREFETCH_SLOT) bytes are in
+                       * prefetch slot `slot`; pos is ours (reads past them are preads) */
 #define SB_FD_DIREND 8 /* a read-only directory read to its end: getdents64 gives 0 */
 #define SB_FD_FDKNOWN 16 /* F_GETFD answers from SB_FD_CLOEXEC */
 #define SB_FD_CLOEXEC 32
