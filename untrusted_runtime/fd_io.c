@@ -98,7 +98,11 @@ long sys_read(struct sb_call *c)
 {
     int h = direct_fd(c->a[0]);
     struct sb_fdcache *e = cached(c->a[0], SB_FD_DATA);
-    if (e && past_slot(e, e->pos, c->a[2])) {
+    /* Past the slot, or a buffer the arena does not wholly hold (the broker
+     * gives Linux's short count or EFAULT): the broker reads at our offset. */
+    if (e && !c->a[2])
+        return 0; /* read(fd, NULL, 0), as Linux */
+    if (e && (past_slot(e, e->pos, c->a[2]) || !SB_ARENA_OK(c->a[1], c->a[2]))) {
         long n = pread_at(c, c->a[0], c->a[1], c->a[2], e->pos);
         if (n > 0)
             e->pos += (unsigned long)n;
@@ -334,7 +338,9 @@ long sys_pread64(struct sb_call *c)
         return sb_forward(c);
     if ((long)c->a[3] < 0)
         return -EINVAL;
-    if (past_slot(e, c->a[3], c->a[2]))
+    if (!c->a[2])
+        return 0;
+    if (past_slot(e, c->a[3], c->a[2]) || !SB_ARENA_OK(c->a[1], c->a[2]))
         return sb_forward(c);
     return copy_out(e, (void *)c->a[1], c->a[2], c->a[3]);
 }
@@ -383,6 +389,15 @@ long sys_lseek(struct sb_call *c)
     }
     if ((off > 0 && base > 0x7fffffffffffffffL - off) || base + off < 0)
         return -EINVAL;
+    if ((unsigned long)(base + off) > e->size) {
+        /* Past the end: how far a file may go is the file system's to say
+         * (EINVAL past it). The broker seeks there; the offset stays ours. */
+        unsigned long a[6] = {c->a[0], (unsigned long)(base + off), 0 /* SEEK_SET */, 0, 0, 0};
+        long r = sb_broker(c->t, __NR_lseek, a, 6, NULL, 0);
+        if (r >= 0)
+            e->pos = (unsigned long)r;
+        return r;
+    }
     e->pos = (unsigned long)(base + off);
     return (long)e->pos;
 }

@@ -144,7 +144,10 @@ def sys_pread64(sb, fd, buf, count, offset, *_):
     f = fdtable.host_file(sb, fd)
     if as_signed(offset) < 0:
         return -errno.EINVAL
-    data = os.pread(f.hostfd, fill_room(sb, buf, count), offset)
+    n = fill_room(sb, buf, count)
+    if n == 0:
+        return 0  # pread(fd, NULL, 0, off) is 0 on Linux
+    data = os.pread(f.hostfd, n, offset)
     sb.arena.write(buf, data)
     return len(data)
 
