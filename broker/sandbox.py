@@ -257,6 +257,9 @@ class Sandbox:
                                   utsname=self._utsname, stdio=self._stdio, fd_host=fd_host,
                                   signals=signals, trace=self.tracer is not None)
         self.arena.write_state(state)
+        for vfd, f in self.fds.items():  # what the runtime may answer about stdio
+            if f.kind == "stdio":
+                calls.fdtable.publish(self, vfd, f)
 
     def exec_program(self, prog: loader.Program, argv: list[bytes], env: list[bytes],
                      vpath: str) -> None:

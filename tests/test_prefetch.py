@@ -61,3 +61,47 @@ def test_queued_closes_keep_fd_semantics(compile_c, tmp_path):
     assert got.reason is None, got.reason
     assert got.stdout.decode() == want.stdout.decode()
     assert "read after close: -1 Bad file descriptor" in got.stdout.decode()
+
+
+def _dir_with_files(tmp_path, n=40):
+    d = tmp_path / "d"
+    d.mkdir()
+    for i in range(n):
+        (d / f"file-with-a-longish-name-{i:03}").write_bytes(b"x")
+    return d
+
+
+def test_end_of_a_read_only_directory_behaves_like_linux(compile_c, tmp_path):
+    d = _dir_with_files(tmp_path)
+    prog = str(compile_c("dir_end.c", "-static"))
+    want = native([prog, str(d)])
+    got = sandboxed([prog, str(d)], ro=[str(d)])
+    assert got.reason is None, got.reason
+    assert got.stdout == want.stdout
+    assert b"first entries=42 last=0 after=0" in got.stdout
+    # and on a writable mount, where the broker gives no hint
+    rw = sandboxed([prog, "/w"], rw=[f"{d}:/w"])
+    assert rw.stdout == want.stdout
+
+
+def test_end_of_a_read_only_directory_costs_no_round_trip(compile_c, tmp_path):
+    """Each listing: the lseek and one getdents64, not a second to read 0."""
+    d = _dir_with_files(tmp_path)
+    prog = str(compile_c("dir_end.c", "-static"))
+    few = sandboxed([prog, str(d), "1"], ro=[str(d)])
+    many = sandboxed([prog, str(d), "21"], ro=[str(d)])
+    assert few.stdout == many.stdout
+    assert many.stats["broker"] - few.stats["broker"] == 2 * 20, (few.stats, many.stats)
+
+
+def test_a_large_file_read_from_its_prefetched_head_and_beyond(compile_c, tmp_path):
+    """ld.so's header and note reads come from the first 64 KiB kept in the
+    sandbox; reads past them go to the broker at the runtime's offset."""
+    data = bytes((i * 31 + i // 251) & 0xFF for i in range(200000))
+    (tmp_path / "big.bin").write_bytes(data)
+    prog = str(compile_c("head_prefetch.c", "-static"))
+    argv = [prog, str(tmp_path / "big.bin")]
+    want, got = native(argv), sandboxed(argv, ro=[str(tmp_path)])
+    assert got.reason is None, got.reason
+    assert got.stdout.decode() == want.stdout.decode()
+    assert "wrong" not in got.stdout.decode()

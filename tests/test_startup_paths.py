@@ -73,3 +73,24 @@ def test_ld_so_cache_parser_rejects_what_it_does_not_understand():
     entry = (0).to_bytes(4, "little") * 2 + (1 << 30).to_bytes(4, "little") + bytes(12)
     one = virtual.LD_CACHE_MAGIC + (1).to_bytes(4, "little") + bytes(24) + entry
     assert virtual._parse_ld_cache(one) is None  # a string offset past the end
+
+
+def test_mmap_fixed_over_the_same_file_keeps_or_recopies_the_bytes(compile_c):
+    """A segment mapped over the whole-file mapping at its own offset keeps the
+    bytes in place; any other case (another offset, bytes written meanwhile,
+    another file on the same fd) gets the file's bytes copied again."""
+    prog = str(compile_c("mmap_in_place.c", "-static"))
+    want = native([prog])
+    assert want.returncode == 0, want.stderr
+    got = sandboxed([prog])
+    assert got.returncode == 0, got.stderr
+    assert got.stdout == want.stdout
+    assert got.stdout.decode().split().count("ok") == 8, got.stdout
+
+
+def test_segments_mapped_in_place_cost_no_round_trip(compile_c):
+    prog = str(compile_c("mmap_in_place.c", "-static"))
+    few, many = sandboxed([prog, "count", "1"]), sandboxed([prog, "count", "41"])
+    assert few.stdout == many.stdout == b"count ok\n", (few.stdout, many.stdout)
+    assert many.stats["broker"] == few.stats["broker"], (few.stats, many.stats)
+    assert many.stats["sandbox"] >= few.stats["sandbox"] + 40

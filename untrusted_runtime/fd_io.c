@@ -6,6 +6,8 @@
 
 #define TCGETS 0x5401
 #define TIOCGWINSZ 0x5413
+#define FIONCLEX 0x5450
+#define FIOCLEX 0x5451
 #define KERNEL_TERMIOS_SIZE 36
 #define GATHER_MAX 4096
 
@@ -47,6 +49,21 @@ static long copy_out(const struct sb_fdcache *e, void *buf, unsigned long count,
     return (long)n;
 }
 
+/* Whether count bytes at pos are past what the slot holds of a larger file:
+ * those are read by the broker (pread at our offset). */
+static int past_slot(const struct sb_fdcache *e, unsigned long pos, unsigned long count)
+{
+    return e->size > SB_PREFETCH_SLOT && pos < e->size &&
+           !(pos <= SB_PREFETCH_SLOT && count <= SB_PREFETCH_SLOT - pos);
+}
+
+static long pread_at(struct sb_call *c, unsigned long fd, unsigned long buf, unsigned long count,
+                     unsigned long pos)
+{
+    unsigned long a[6] = {fd, buf, count, pos, 0, 0};
+    return sb_broker(c->t, __NR_pread64, a, 6, NULL, 0);
+}
+
 /* Hand a prefetched fd back to the broker: tell it our offset first. */
 static void uncache(struct sb_thread *t, unsigned long fd)
 {
@@ -81,6 +98,16 @@ long sys_read(struct sb_call *c)
 {
     int h = direct_fd(c->a[0]);
     struct sb_fdcache *e = cached(c->a[0], SB_FD_DATA);
+    /* Past the slot, or a buffer the arena does not wholly hold (the broker
+     * gives Linux's short count or EFAULT): the broker reads at our offset. */
+    if (e && !c->a[2])
+        return 0; /* read(fd, NULL, 0), as Linux */
+    if (e && (past_slot(e, e->pos, c->a[2]) || !SB_ARENA_OK(c->a[1], c->a[2]))) {
+        long n = pread_at(c, c->a[0], c->a[1], c->a[2], e->pos);
+        if (n > 0)
+            e->pos += (unsigned long)n;
+        return n;
+    }
     if (e) {
         long n = copy_out(e, (void *)c->a[1], c->a[2], e->pos);
         if (n > 0)
@@ -162,6 +189,10 @@ long sys_readv(struct sb_call *c)
 {
     int h = direct_fd(c->a[0]);
     struct sb_fdcache *e = cached(c->a[0], SB_FD_DATA);
+    if (e && e->size > SB_PREFETCH_SLOT) { /* only part of it is here */
+        uncache(c->t, c->a[0]);
+        e = NULL;
+    }
     if (h < 0 && !e)
         return sb_forward(c);
     const struct iov *v = (const void *)c->a[1];
@@ -189,6 +220,11 @@ long sys_ioctl(struct sb_call *c)
     unsigned long req = c->a[1] & 0xffffffffUL;
     if (cached(c->a[0], SB_FD_NOTTY) && (req == TCGETS || req == TIOCGWINSZ))
         return -ENOTTY; /* isatty() on every file CPython opens */
+    if (req == FIOCLEX || req == FIONCLEX) { /* may change what F_GETFD says */
+        if (c->a[0] < SB_MAX_FDS)
+            ST->fdc[c->a[0]].flags &= ~SB_FD_FDKNOWN;
+        return sb_forward(c);
+    }
     if (!s || (req != TCGETS && req != TIOCGWINSZ))
         return sb_forward(c);
     if (!s->isatty)
@@ -275,6 +311,8 @@ long sys_newfstatat(struct sb_call *c)
 long sys_close(struct sb_call *c)
 {
     unsigned long fd = c->a[0];
+    if (fd == ST->fmap_fd) /* its mapping's bytes are no answer for a new file */
+        ST->fmap_end = 0;
     /* A file the broker opened (it left an fdc entry) is known to be open:
      * queue its close for the broker's next request instead of asking now.
      * Any later use of the number reaches the broker after the queue.  With
@@ -300,25 +338,66 @@ long sys_pread64(struct sb_call *c)
         return sb_forward(c);
     if ((long)c->a[3] < 0)
         return -EINVAL;
+    if (!c->a[2])
+        return 0;
+    if (past_slot(e, c->a[3], c->a[2]) || !SB_ARENA_OK(c->a[1], c->a[2]))
+        return sb_forward(c);
     return copy_out(e, (void *)c->a[1], c->a[2], c->a[3]);
+}
+
+/* A listing that returned the last entries costs a second round trip only
+ * to learn that it ended: the broker says so with the entries (read-only
+ * mounts), and the next call answers 0 here until a seek or a close. */
+long sys_getdents64(struct sb_call *c)
+{
+    unsigned long fd = c->a[0];
+    if (cached(fd, SB_FD_DIREND) && direct_fd(fd) < 0)
+        return 0;
+    long end = 0;
+    c->forwarded = 1;
+    long r = sb_broker(c->t, c->nr, c->a, 6, &end, 1);
+    if (r > 0 && end == 1 && fd < SB_MAX_FDS && (ST->fdc[fd].flags & SB_FD_NOTTY))
+        ST->fdc[fd].flags |= SB_FD_DIREND;
+    return r;
+}
+
+/* A seek forwarded on any fd may move a directory's position (dups share
+ * it): every end-of-directory mark goes. */
+static void forget_dir_ends(void)
+{
+    for (unsigned i = 0; i < SB_MAX_FDS; i++)
+        ST->fdc[i].flags &= ~SB_FD_DIREND;
 }
 
 long sys_lseek(struct sb_call *c)
 {
+    if (cached(c->a[0], SB_FD_NOSEEK) && c->a[2] <= 4 /* SEEK_MAX */)
+        return -ESPIPE; /* CPython's tell() on each stdio stream */
     struct sb_fdcache *e = cached(c->a[0], SB_FD_DATA);
-    if (!e)
+    if (!e) {
+        forget_dir_ends();
         return sb_forward(c);
+    }
     long off = (long)c->a[1], base;
     switch (c->a[2]) {
     case 0: base = 0; break;                     /* SEEK_SET */
     case 1: base = (long)e->pos; break;          /* SEEK_CUR */
-    case 2: base = (long)slot_size(e); break;    /* SEEK_END */
+    case 2: base = (long)e->size; break;         /* SEEK_END */
     default: /* SEEK_DATA, SEEK_HOLE: the broker knows */
         uncache(c->t, c->a[0]);
         return sb_forward(c);
     }
     if ((off > 0 && base > 0x7fffffffffffffffL - off) || base + off < 0)
         return -EINVAL;
+    if ((unsigned long)(base + off) > e->size) {
+        /* Past the end: how far a file may go is the file system's to say
+         * (EINVAL past it). The broker seeks there; the offset stays ours. */
+        unsigned long a[6] = {c->a[0], (unsigned long)(base + off), 0 /* SEEK_SET */, 0, 0, 0};
+        long r = sb_broker(c->t, __NR_lseek, a, 6, NULL, 0);
+        if (r >= 0)
+            e->pos = (unsigned long)r;
+        return r;
+    }
     e->pos = (unsigned long)(base + off);
     return (long)e->pos;
 }
@@ -332,8 +411,10 @@ static long mirror_dup(long newfd, unsigned long oldfd)
         ST->fd_host[newfd] = direct_fd(oldfd);
         struct sb_fdcache *e = cached(oldfd, SB_FD_STAT | SB_FD_NOTTY);
         if (e) { /* same file: same answers, but the offset is the broker's again */
+            unsigned own = ST->fdc[newfd].flags & (SB_FD_FDKNOWN | SB_FD_CLOEXEC); /* the broker's, for newfd */
             ST->fdc[newfd] = *e;
-            ST->fdc[newfd].flags &= ~SB_FD_DATA;
+            ST->fdc[newfd].flags &= ~(SB_FD_DATA | SB_FD_DIREND | SB_FD_FDKNOWN | SB_FD_CLOEXEC);
+            ST->fdc[newfd].flags |= own;
         }
     }
     return newfd;
@@ -355,5 +436,11 @@ long sys_fcntl(struct sb_call *c)
     unsigned long cmd = c->a[1] & 0xffffffffUL;
     if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)
         return dup_call(c);
-    return sb_forward(c);
+    struct sb_fdcache *e = cached(c->a[0], SB_FD_FDKNOWN);
+    if (e && cmd == F_GETFD) /* CPython asks of each stdio stream */
+        return (e->flags & SB_FD_CLOEXEC) ? FD_CLOEXEC : 0;
+    long r = sb_forward(c);
+    if (e && cmd == F_SETFD && r == 0)
+        e->flags = (e->flags & ~SB_FD_CLOEXEC) | ((c->a[2] & FD_CLOEXEC) ? SB_FD_CLOEXEC : 0);
+    return r;
 }

@@ -19,6 +19,24 @@ void sb_zero(unsigned long start, unsigned long len)
     memset((void *)start, 0, len);
 }
 
+/* Forget the file mapping remembered for sys_mmap: its bytes may change. */
+static void fmap_forget(void)
+{
+    ST->fmap_end = 0;
+}
+
+/* [addr, addr + len) of fd at off already holds exactly what a fresh mapping
+ * would: it lies in the last file mapping the broker filled, at the same file
+ * offset, and nothing has been asked of the broker since (no close, no open,
+ * no read into it) nor changed here (fmap_forget). */
+static int fmap_in_place(unsigned long addr, unsigned long len, unsigned long fd, unsigned long off)
+{
+    return ST->fmap_end && fd == ST->fmap_fd && addr >= ST->fmap_start &&
+           len <= ST->fmap_end - addr && addr <= ST->fmap_end &&
+           addr - ST->fmap_start == off - ST->fmap_off && off >= ST->fmap_off &&
+           __atomic_load_n(&ST->calls_forwarded, __ATOMIC_RELAXED) == ST->fmap_gen;
+}
+
 static int overlaps(unsigned long start, unsigned long end)
 {
     for (unsigned i = 0; i < ST->nvmas; i++)
@@ -96,8 +114,10 @@ long sys_brk(struct sb_call *c)
     unsigned long old_end = PAGE_UP(ST->brk_cur), new_end = PAGE_UP(want);
     if (new_end > old_end && overlaps(old_end, new_end))
         return (long)ST->brk_cur;
-    if (new_end < old_end)
+    if (new_end < old_end) {
+        fmap_forget();
         sb_zero(new_end, old_end - new_end);
+    }
     ST->brk_cur = want;
     return (long)want;
 }
@@ -114,6 +134,15 @@ long sys_mmap(struct sb_call *c)
         if (overlaps(addr, addr + len)) {
             if (flags & MAP_FIXED_NOREPLACE)
                 return -EEXIST;
+            if (!(flags & MAP_ANONYMOUS) && fmap_in_place(addr, len, c->a[4], c->a[5])) {
+                if (prot & PROT_WRITE) /* the program may write it from now on */
+                    fmap_forget();
+                vma_remove(addr, addr + len);
+                if (vma_insert(addr, addr + len, prot) < 0)
+                    return -ENOMEM;
+                return (long)addr;
+            }
+            fmap_forget();
             vma_remove(addr, addr + len);
             /* A file mapping is overwritten whole by the broker (file bytes,
              * then zeros past the end of the file): no zeroing round trip
@@ -137,6 +166,13 @@ long sys_mmap(struct sb_call *c)
          * file's bytes into the range we chose. */
         unsigned long a[6] = {addr, len, prot, flags, c->a[4], c->a[5]};
         long r = sb_broker(c->t, __NR_mmap, a, 6, NULL, 0);
+        if (r >= 0 && !(prot & PROT_WRITE)) {
+            ST->fmap_start = addr;
+            ST->fmap_end = addr + len;
+            ST->fmap_off = c->a[5];
+            ST->fmap_fd = c->a[4];
+            ST->fmap_gen = __atomic_load_n(&ST->calls_forwarded, __ATOMIC_RELAXED);
+        }
         if (r < 0) {
             vma_remove(addr, addr + len);
             if (stale)
@@ -152,6 +188,7 @@ long sys_munmap(struct sb_call *c)
     unsigned long addr = c->a[0], len = PAGE_UP(c->a[1]);
     if ((addr & (PAGE - 1)) || !len || !sb_arena_ok(addr, len))
         return -EINVAL;
+    fmap_forget();
     for (unsigned i = 0; i < ST->nvmas; i++) { /* zero only what was mapped */
         unsigned long s = ST->vmas[i].start > addr ? ST->vmas[i].start : addr;
         unsigned long e = ST->vmas[i].end < addr + len ? ST->vmas[i].end : addr + len;
@@ -179,6 +216,7 @@ long sys_mremap(struct sb_call *c)
     if (!v)
         return -EFAULT;
     unsigned long prot = v->prot;
+    fmap_forget();
     if (new_len <= old_len) {
         if (new_len < old_len) {
             sb_zero(old + new_len, old_len - new_len);
@@ -212,6 +250,8 @@ long sys_mprotect(struct sb_call *c)
         return 0;
     if (!sb_arena_ok(addr, len))
         return -ENOMEM;
+    if (c->a[2] & PROT_WRITE) /* the program may now write what we remember */
+        fmap_forget();
     for (unsigned i = 0; i < ST->nvmas; i++)
         if (ST->vmas[i].start < addr + len && addr < ST->vmas[i].end)
             ST->vmas[i].prot = c->a[2];
@@ -225,7 +265,9 @@ long sys_madvise(struct sb_call *c)
         return -EINVAL;
     if (!sb_arena_ok(addr, len))
         return -ENOMEM;
-    if (advice == MADV_DONTNEED || advice == MADV_FREE || advice == MADV_REMOVE)
-        sb_zero(addr, len); /* private anonymous memory reads back as zeros */
+    if (advice == MADV_DONTNEED || advice == MADV_FREE || advice == MADV_REMOVE) {
+        fmap_forget();
+        sb_zero(addr, len);
+    } /* private anonymous memory reads back as zeros */
     return 0;
 }

@@ -102,6 +102,9 @@ def publish(sb, fd: int, f: OpenFile) -> None:
     if fd >= lib.SB_MAX_FDS:
         return
     flags, size, st = 0, 0, b""
+    flags |= lib.SB_FD_FDKNOWN | (lib.SB_FD_CLOEXEC if f.cloexec else 0)
+    if f.kind in ("stdio", "pipe"):  # sys_lseek answers ESPIPE for both
+        flags |= lib.SB_FD_NOSEEK
     if f.kind in ("file", "dir", "data"):
         flags |= lib.SB_FD_NOTTY
     frozen = f.node is not None and f.node.mount is not None and not f.node.mount.writable
@@ -109,12 +112,16 @@ def publish(sb, fd: int, f: OpenFile) -> None:
         st = kernel.stat_bytes(f.hostfd)
         flags |= lib.SB_FD_STAT
         mode, size = struct.unpack_from("<I", st, 24)[0], struct.unpack_from("<q", st, 48)[0]
-        if stat_mod.S_ISREG(mode) and size <= lib.SB_PREFETCH_SLOT:
+        # A larger file gets its first slot's worth (ld.so reads an ELF
+        # header and its notes, then maps the rest): size stays the file's.
+        if stat_mod.S_ISREG(mode):
             f.slot = _free_slot(sb)
             if f.slot >= 0:
                 addr = lib.SB_PREFETCH_BASE + f.slot * lib.SB_PREFETCH_SLOT
                 try:
-                    size = sb.arena.copy_in(addr, f.hostfd, 0, size)
+                    head = min(size, lib.SB_PREFETCH_SLOT)
+                    got = sb.arena.copy_in(addr, f.hostfd, 0, head)
+                    size = size if got == head == lib.SB_PREFETCH_SLOT else got
                     flags |= lib.SB_FD_DATA
                 except OSError:  # an O_PATH fd cannot be read: no copy, read says EBADF
                     f.slot, size = -1, 0

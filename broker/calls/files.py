@@ -144,7 +144,10 @@ def sys_pread64(sb, fd, buf, count, offset, *_):
     f = fdtable.host_file(sb, fd)
     if as_signed(offset) < 0:
         return -errno.EINVAL
-    data = os.pread(f.hostfd, fill_room(sb, buf, count), offset)
+    n = fill_room(sb, buf, count)
+    if n == 0:
+        return 0  # pread(fd, NULL, 0, off) is 0 on Linux
+    data = os.pread(f.hostfd, n, offset)
     sb.arena.write(buf, data)
     return len(data)
 
@@ -214,8 +217,8 @@ def sys_writev(sb, fd, iov, n, *_):
 @handles("lseek")
 def sys_lseek(sb, fd, offset, whence, *_):
     f = fdtable.get(sb, as_fd(fd))
-    if f.kind == "stdio":
-        return -errno.ESPIPE
+    if f.kind == "stdio":  # Linux checks whence first
+        return -errno.EINVAL if whence > 4 else -errno.ESPIPE
     if f.kind == "vdir":
         f.pos = 0
         return 0
@@ -292,4 +295,26 @@ def sys_getdents64(sb, fd, buf, count, *_):
     else:
         return -errno.ENOTDIR
     sb.arena.write(buf, data)
+    if f.kind == "dir" and data and _listing_ended(f, len(data), min(count, MAX_IO, room)):
+        return len(data), 1  # the runtime answers the next call (0) itself
     return len(data)
+
+
+# The longest linux_dirent64: 19 bytes of header, a 255-byte name and its NUL,
+# rounded up to 8.
+DIRENT_MAX = 280
+
+
+def _listing_ended(f, got: int, asked: int) -> bool:
+    """Whether a read-only directory has no entry after the ones just read.
+    Only a listing that stopped with room for any entry to spare is probed,
+    with one more host getdents64; an entry found is left unread (the
+    position goes back where it was)."""
+    node = f.node
+    if node is None or node.mount is None or node.mount.writable or asked - got < DIRENT_MAX:
+        return False
+    pos = os.lseek(f.hostfd, 0, os.SEEK_CUR)
+    if not kernel.getdents64(f.hostfd, DIRENT_MAX):
+        return True
+    os.lseek(f.hostfd, pos, os.SEEK_SET)
+    return False

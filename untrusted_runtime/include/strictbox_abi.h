@@ -18,7 +18,7 @@ typedef __s64 int64_t;
 #endif
 
 #define SB_MAGIC 0x7862746369727473
-#define SB_ABI_VERSION 5
+#define SB_ABI_VERSION 6
 #define SB_ARENA_BASE 0x10000
 #define SB_STATE_SIZE 0x300000 /* sb_state, then the prefetch slots */
 #define SB_IMAGE_BASE 0x400000
@@ -35,7 +35,12 @@ typedef __s64 int64_t;
 /* sb_fdcache.flags */
 #define SB_FD_STAT 1  /* stat holds fstat of the fd (a read-only mount) */
 #define SB_FD_NOTTY 2 /* a file or directory: terminal ioctls answer ENOTTY */
-#define SB_FD_DATA 4  /* the whole file is in prefetch slot `slot`; pos is ours */
+#define SB_FD_DATA 4  /* the file's first min(size, SB_PREFETCH_SLOT) bytes are in
+                       * prefetch slot `slot`; pos is ours (reads past them are preads) */
+#define SB_FD_DIREND 8 /* a read-only directory read to its end: getdents64 gives 0 */
+#define SB_FD_FDKNOWN 16 /* F_GETFD answers from SB_FD_CLOEXEC */
+#define SB_FD_CLOEXEC 32
+#define SB_FD_NOSEEK 64  /* a pipe or stdio: lseek answers ESPIPE */
 /* stat results by absolute path for read-only mounts (the broker says which
  * answers may be kept): CPython stats the same directories on every import. */
 #define SB_STAT_CACHE 256
@@ -210,6 +215,16 @@ struct sb_state {
     uint32_t futex_lock[64]; /* SB_FUTEX_BUCKETS spinlocks, by futex address */
     uint32_t mem_lock; /* the memory map, brk */
     uint32_t next_tid; /* thread ids go pid+1, pid+2, ... (SB_TID_RANGE, then again) */
+    /* The last read-only file mapping the broker filled, and calls_forwarded
+     * just after it: while no other request has gone out since, a MAP_FIXED
+     * mapping of the same fd at the matching offset inside it finds its bytes
+     * already in place (ld.so maps a library whole, then each segment over
+     * it).  Only the sandbox's own memory depends on it. */
+    uint64_t fmap_start;
+    uint64_t fmap_end;
+    uint64_t fmap_off;
+    uint64_t fmap_fd;
+    uint64_t fmap_gen;
 };
 
 /* Per-thread block at boot.threads_base + i * SB_THREAD_BLOCK; the rest of
