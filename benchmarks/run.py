@@ -106,38 +106,42 @@ def sandboxed_call(prog: str, call: str, n: int, notes: Notes,
     return parse_self_timed(res.stdout, f"sandboxed {call}"), res.stats
 
 
+def self_timed(prog: str, tag: str, plan: list[tuple], quick: bool, notes: Notes,
+               least: int) -> list[tuple]:
+    """Runs each (argument, label, native n, sandboxed n) of plan natively and
+    sandboxed, median of 5 each: rows (label, native ns, strictbox ns)."""
+    reps = 5
+    rows = []
+    for what, label, n_native, n_sb in plan:
+        if quick:
+            n_native, n_sb = n_native // 10, max(least, n_sb // 10)
+        native = sandboxed = None
+        try:
+            native = median([native_call(prog, what, n_native) for _ in range(reps)])
+        except (BenchError, subprocess.SubprocessError) as e:
+            notes.add(f"FAILED {tag} {e}")
+        try:
+            runs = [sandboxed_call(prog, what, n_sb, notes, tag) for _ in range(reps)]
+            sandboxed = median([t for t, _ in runs])
+            stats = runs[-1][1]
+            served = "sandbox" if stats.get("sandbox", 0) >= n_sb else \
+                "broker" if stats.get("broker", 0) >= n_sb else "both"
+            notes.add(f"{tag} {what} x{n_sb}: strictbox counted {stats.get('sandbox', 0)} calls "
+                      f"served in the sandbox, {stats.get('broker', 0)} by the broker "
+                      f"(loop served by: {served})")
+        except (BenchError, strictbox.StrictboxError) as e:
+            notes.add(f"FAILED {e}")
+        rows.append((label, native, sandboxed))
+    return rows
+
+
 def bench_calls(prog: str, quick: bool, notes: Notes) -> list[tuple]:
-    # (call, how it is served, native iterations, sandboxed iterations)
-    plan = [
+    plan = [(call, f"{call:<13} {how}", n_native, n_sb) for call, how, n_native, n_sb in [
         ("getppid", "in-sandbox (SIGSYS)", 2_000_000, 200_000),
         ("clock_getres", "broker round trip", 1_000_000, 4_000),
         ("lseek", "in-sandbox (prefetched file)", 1_000_000, 40_000),
-    ]
-    reps = 5
-    rows = []
-    for call, how, n_native, n_sb in plan:
-        if quick:
-            n_native, n_sb = n_native // 10, max(500, n_sb // 10)
-        native = sandboxed = None
-        stats: dict = {}
-        try:
-            native = median([native_call(prog, call, n_native) for _ in range(reps)])
-        except (BenchError, subprocess.SubprocessError) as e:
-            notes.add(f"FAILED {e}")
-        try:
-            runs = [sandboxed_call(prog, call, n_sb, notes) for _ in range(reps)]
-            sandboxed = median([t for t, _ in runs])
-            stats = runs[-1][1]
-        except (BenchError, strictbox.StrictboxError) as e:
-            notes.add(f"FAILED {e}")
-        if stats:
-            served = "sandbox" if stats.get("sandbox", 0) >= n_sb else \
-                "broker" if stats.get("broker", 0) >= n_sb else "?"
-            notes.add(f"callbench {call} x{n_sb}: strictbox counted {stats.get('sandbox', 0)} calls "
-                      f"served in the sandbox, {stats.get('broker', 0)} by the broker "
-                      f"(loop served by: {served})")
-        rows.append((f"{call:<13} {how}", native, sandboxed))
-    return rows
+    ]]
+    return self_timed(prog, "callbench", plan, quick, notes, least=500)
 
 
 # -- 2. IPC floor ------------------------------------------------------------
@@ -312,31 +316,11 @@ def bench_python(runs: int, notes: Notes) -> list[tuple]:
 def bench_threads(prog: str, quick: bool, notes: Notes) -> list[tuple]:
     """threads_bench: ns per uncontended mutex lock+unlock pair and per
     round of a two-thread condvar ping-pong, native and sandboxed."""
-    # (what, label, native iterations, sandboxed iterations)
     plan = [
         ("mutex", "pthread_mutex lock+unlock, uncontended", 10_000_000, 10_000_000),
         ("pingpong", "condvar ping-pong, 2 threads, per round", 50_000, 2_000),
     ]
-    reps = 5
-    rows = []
-    for what, label, n_native, n_sb in plan:
-        if quick:
-            n_native, n_sb = n_native // 10, max(200, n_sb // 10)
-        native = sandboxed = None
-        try:
-            native = median([native_call(prog, what, n_native) for _ in range(reps)])
-        except (BenchError, subprocess.SubprocessError) as e:
-            notes.add(f"FAILED threads_bench {e}")
-        try:
-            runs = [sandboxed_call(prog, what, n_sb, notes, "threads_bench") for _ in range(reps)]
-            sandboxed = median([t for t, _ in runs])
-            stats = runs[-1][1]
-            notes.add(f"threads_bench {what} x{n_sb}: strictbox counted {stats.get('sandbox', 0)} "
-                      f"calls served in the sandbox, {stats.get('broker', 0)} by the broker")
-        except (BenchError, strictbox.StrictboxError) as e:
-            notes.add(f"FAILED {e}")
-        rows.append((label, native, sandboxed))
-    return rows
+    return self_timed(prog, "threads_bench", plan, quick, notes, least=200)
 
 
 # -- the table ---------------------------------------------------------------
