@@ -42,7 +42,8 @@ _g("process", "this process's life: exec, exit, limits, scheduling, children",
 _g("signal", "handlers, masks and waiting for signals",
    "rt_sigaction rt_sigprocmask rt_sigreturn rt_sigsuspend rt_sigpending rt_sigtimedwait "
    "rt_sigqueueinfo rt_tgsigqueueinfo sigaltstack signalfd signalfd4 pause alarm kill tgkill "
-   "tkill getitimer setitimer")
+   "tkill getitimer setitimer timer_create timer_settime timer_gettime timer_getoverrun "
+   "timer_delete")
 _g("thread", "threads, their local storage and futexes",
    "clone clone3 futex set_robust_list get_robust_list set_tid_address gettid arch_prctl "
    "rseq sched_yield membarrier")
