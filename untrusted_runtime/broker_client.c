@@ -166,14 +166,25 @@ long sb_broker(struct sb_thread *t, long op, const unsigned long *args, int narg
 /* A call that had to wait (sleep, poll, futex) comes back with the broker's
  * monotonic clock: catch up with it, so the wait is never shorter to the
  * program than it was (the clock page may be one tick old). */
-long sb_forward(struct sb_call *c)
+static long waited(struct sb_thread *t, long op, const unsigned long *args, int nargs)
 {
     long clock = 0;
-    c->forwarded = 1;
-    long r = sb_broker(c->t, c->nr, c->a, 6, &clock, 1);
-    if (clock > 0 && (unsigned long)clock > c->t->clock_last)
-        c->t->clock_last = (unsigned long)clock;
+    long r = sb_broker(t, op, args, nargs, &clock, 1);
+    if (clock > 0 && (unsigned long)clock > t->clock_last)
+        t->clock_last = (unsigned long)clock;
     return r;
+}
+
+long sb_forward(struct sb_call *c)
+{
+    c->forwarded = 1;
+    return waited(c->t, c->nr, c->a, 6);
+}
+
+/* Sleeps until a byte is in this thread's wake pipe (0) or ns pass (-ETIMEDOUT). */
+long sb_wake_wait(struct sb_thread *t, unsigned long ns)
+{
+    return waited(t, SB_OP_WAKE_WAIT, &ns, 1);
 }
 
 void sb_exit_process(struct sb_thread *t, long status)

@@ -6,7 +6,6 @@
  * futex_queued, which wakers clear under the bucket lock. */
 #include "runtime.h"
 
-#define NSEC 1000000000L
 
 static uint32_t *bucket_of(unsigned long uaddr)
 {
@@ -62,17 +61,6 @@ long sb_futex_wake(unsigned long uaddr, int n, unsigned bitset)
     return woken;
 }
 
-static long read_timespec_ns(unsigned long p, long *ns)
-{
-    if (!SB_ARENA_OK(p, 16))
-        return -EFAULT;
-    const long *ts = (const long *)p;
-    if (ts[0] < 0 || ts[1] < 0 || ts[1] >= NSEC)
-        return -EINVAL;
-    *ns = ts[0] > (0x7fffffffffffffffL - ts[1]) / NSEC ? 0x7fffffffffffffffL : ts[0] * NSEC + ts[1];
-    return 0;
-}
-
 /* deadline: on our monotonic clock, or -1 for none. */
 static long futex_wait(struct sb_call *c, unsigned long uaddr, unsigned val, unsigned bitset,
                        long deadline)
@@ -97,10 +85,7 @@ static long futex_wait(struct sb_call *c, unsigned long uaddr, unsigned val, uns
             long real, now;
             sb_clock_now(t, &real, &now);
             unsigned long left = deadline > now ? (unsigned long)(deadline - now) : 0;
-            long clock = 0; /* a wait comes back with the broker's clock */
-            r = left ? sb_broker(t, SB_OP_WAKE_WAIT, &left, 1, &clock, 1) : -ETIMEDOUT;
-            if (clock > 0 && (unsigned long)clock > t->clock_last)
-                t->clock_last = (unsigned long)clock;
+            r = left ? sb_wake_wait(t, left) : -ETIMEDOUT;
         }
         if (!__atomic_load_n(&t->futex_queued, __ATOMIC_ACQUIRE))
             return 0; /* woken */
@@ -214,7 +199,7 @@ long sys_futex(struct sb_call *c)
             return -EINVAL;
         long deadline = -1, ns;
         if (c->a[3]) {
-            long e = read_timespec_ns(c->a[3], &ns);
+            long e = sb_timespec_ns(c->a[3], &ns);
             if (e)
                 return e;
             long real, mono;

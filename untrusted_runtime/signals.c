@@ -407,15 +407,13 @@ long sys_rt_sigtimedwait(struct sb_call *c)
     if (!SB_ARENA_OK(c->a[0], 8) || (c->a[1] && !SB_ARENA_OK(c->a[1], sizeof(k_siginfo))))
         return -EFAULT;
     unsigned long set = *(unsigned long *)c->a[0] & ~UNBLOCKABLE;
-    long deadline = -1, real, now;
+    long deadline = -1, real, now, ns;
     if (c->a[2]) {
-        if (!SB_ARENA_OK(c->a[2], 16))
-            return -EFAULT;
-        const long *ts = (const long *)c->a[2];
-        if (ts[0] < 0 || ts[1] < 0 || ts[1] >= 1000000000L)
-            return -EINVAL;
+        long e = sb_timespec_ns(c->a[2], &ns);
+        if (e)
+            return e;
         sb_clock_now(t, &real, &now);
-        deadline = now + (ts[0] > 1000000000L ? 1000000000L : ts[0]) * 1000000000L + ts[1];
+        deadline = ns > 0x7fffffffffffffffL - now ? 0x7fffffffffffffffL : now + ns;
     }
     for (;;) {
         k_siginfo info;
@@ -434,12 +432,9 @@ long sys_rt_sigtimedwait(struct sb_call *c)
                 return -EAGAIN;
             left = (unsigned long)(deadline - now);
         }
-        long clock = 0;
         t->sigwait_set = set;
-        sb_broker(t, SB_OP_WAKE_WAIT, &left, 1, &clock, 1);
+        sb_wake_wait(t, left);
         t->sigwait_set = 0;
-        if (clock > 0 && (unsigned long)clock > t->clock_last)
-            t->clock_last = (unsigned long)clock;
     }
 }
 
@@ -469,9 +464,25 @@ long sys_tkill(struct sb_call *c)
     return thread_kill(c, (int)c->a[0], (int)c->a[1]);
 }
 
-/* The waits that take a signal mask for their duration (ppoll, pselect6):
- * the broker waits, our side swaps the mask as rt_sigsuspend does.  A
- * handler that runs sees the program's own mask restored after it. */
+/* rt_sigsuspend, ppoll and pselect6 wait under a mask of their own: it is
+ * held until the handler of the signal that ends the wait has run (the frame
+ * keeps the program's mask), or given back at once if none will run. */
+static void hold_mask(struct sb_thread *t, unsigned long mask)
+{
+    t->suspend_mask = t->sigmask;
+    t->suspended = 1;
+    t->sigmask = mask & ~UNBLOCKABLE;
+}
+
+static void release_mask_unless_signalled(struct sb_thread *t)
+{
+    if (!sb_signal_waiting(t)) {
+        t->sigmask = t->suspend_mask;
+        t->suspended = 0;
+    }
+}
+
+/* ppoll and pselect6: the broker waits, our side holds the mask. */
 static long wait_with_mask(struct sb_call *c, unsigned long maskp, unsigned long size)
 {
     struct sb_thread *t = c->t;
@@ -481,14 +492,9 @@ static long wait_with_mask(struct sb_call *c, unsigned long maskp, unsigned long
         return -EINVAL;
     if (!SB_ARENA_OK(maskp, 8))
         return -EFAULT;
-    t->suspend_mask = t->sigmask;
-    t->suspended = 1;
-    t->sigmask = *(unsigned long *)maskp & ~UNBLOCKABLE;
+    hold_mask(t, *(unsigned long *)maskp);
     long r = sb_signal_waiting(t) ? -ERESTARTNOHAND : sb_forward(c);
-    if (!sb_signal_waiting(t)) { /* no handler will run: the old mask is back now */
-        t->sigmask = t->suspend_mask;
-        t->suspended = 0;
-    }
+    release_mask_unless_signalled(t);
     return r;
 }
 
@@ -515,18 +521,13 @@ long sys_rt_sigsuspend(struct sb_call *c)
     if (!SB_ARENA_OK(set, 8))
         return -EFAULT;
     struct sb_thread *t = c->t;
-    t->suspend_mask = t->sigmask;
-    t->suspended = 1;
-    t->sigmask = *set & ~UNBLOCKABLE;
+    hold_mask(t, *set);
     while (!sb_signal_waiting(t)) {
         long r = sb_forward(c); /* the broker holds it until a signal interrupts */
         if (r != -ERESTARTNOHAND && r != -EINTR)
             break;
     }
-    if (!sb_signal_waiting(t)) { /* only a misbehaving broker gets here */
-        t->sigmask = t->suspend_mask;
-        t->suspended = 0;
-    }
+    release_mask_unless_signalled(t); /* (only a misbehaving broker leaves none) */
     return -EINTR;
 }
 

@@ -31,6 +31,19 @@ void sb_clock_now(struct sb_thread *t, long *realtime_ns, long *monotonic_ns)
     *monotonic_ns = mono + nudge;
 }
 
+/* A struct timespec of the program's as nanoseconds (saturating); -EFAULT
+ * or -EINVAL as the kernel answers a bad one. */
+long sb_timespec_ns(unsigned long p, long *ns)
+{
+    if (!SB_ARENA_OK(p, 16))
+        return -EFAULT;
+    const long *ts = (const long *)p;
+    if (ts[0] < 0 || ts[1] < 0 || ts[1] >= NSEC)
+        return -EINVAL;
+    *ns = ts[0] > (0x7fffffffffffffffL - ts[1]) / NSEC ? 0x7fffffffffffffffL : ts[0] * NSEC + ts[1];
+    return 0;
+}
+
 /* CPU time is the kernel's to count: a round trip to the broker. */
 static long cpu_time(struct sb_thread *t)
 {

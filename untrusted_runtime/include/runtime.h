@@ -56,6 +56,7 @@ long sb_broker(struct sb_thread *t, long op, const unsigned long *args, int narg
                long *extra, int nextra);
 long sb_forward(struct sb_call *c);
 void sb_cancel_if_signalled(struct sb_thread *t);
+long sb_wake_wait(struct sb_thread *t, unsigned long ns);
 __attribute__((noreturn)) void sb_exit_process(struct sb_thread *t, long status);
 __attribute__((noreturn)) void sb_die(struct sb_thread *t, int sig, k_siginfo *si,
                                       unsigned long rip);
@@ -82,6 +83,7 @@ int sb_signal_waiting(struct sb_thread *t);
 
 /* time_random.c */
 void sb_clock_now(struct sb_thread *t, long *realtime_ns, long *monotonic_ns);
+long sb_timespec_ns(unsigned long p, long *ns);
 
 static inline int sb_arena_ok(unsigned long p, unsigned long n)
 {
