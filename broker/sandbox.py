@@ -307,7 +307,7 @@ class Sandbox:
         While its call waits, a thread may only cancel it (a signal came)."""
         self.cur = ch
         for _ in range(MAX_BURST):
-            if self.done or self.exit_status is not None or self.outcome.reason is not None:
+            if self.done or self.ending:
                 return
             try:
                 data = ch.sock.recv(protocol.MAX_MESSAGE + 1)
@@ -355,7 +355,7 @@ class Sandbox:
             self._apply_closes()
             if self.tracer is not None:  # the calls served in the sandbox come first
                 self.tracer.request(self, req)
-            if req.op >= 0:
+            if req.op >= 0 or req.op == lib.SB_OP_WAKE_WAIT:  # calls that may wait
                 if not self._serve(ch, req):
                     return
                 continue
@@ -364,10 +364,6 @@ class Sandbox:
                 out = calls.process.time_now(self)
             elif req.op == lib.SB_OP_POKE:
                 out = (self.poke(req.args[0]),)
-            elif req.op == lib.SB_OP_WAKE_WAIT:
-                if not self._serve(ch, req):
-                    return
-                continue
             elif req.op == lib.SB_OP_EXIT:
                 self.exit_status = req.args[0] & 0xFF
                 self._signal(signal.SIGKILL)
@@ -470,7 +466,7 @@ class Sandbox:
         pidfd for each of its threads.  None of them ever exits on its own,
         so one that does was killed by strict mode for a forbidden call."""
         try:
-            tids = [int(t) for t in os.listdir(f"/proc/{self.pid}/task") if int(t) != self.pid]
+            tids = [t for t in map(int, os.listdir(f"/proc/{self.pid}/task")) if t != self.pid]
         except OSError:
             return  # already gone; its pidfd will say how
         for tid in tids:
