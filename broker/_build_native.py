@@ -114,12 +114,15 @@ ffibuilder.cdef(
     long sb_sigqueue_timer(int pid, int tid, int sig, int timerid, int overrun, uint64_t value);
     long sb_sigqueue_poke(int pid, int tid, int sig, uint64_t value);
     int sb_pidfd_exit_status(int pidfd);
+    #define SB_CHANNEL_FDS ...
+    int sb_make_channels(int n, int *fds);
     """
 )
 ffibuilder.set_source(
     "strictbox._native",
     """
     #include <errno.h>
+    #include <stdio.h>
     #include <string.h>
     #include <stdlib.h>
     #include <fcntl.h>
@@ -273,6 +276,42 @@ ffibuilder.set_source(
         info.si_value.sival_ptr = (void *)(uintptr_t)value;
         long r = syscall(SYS_rt_tgsigqueueinfo, pid, tid, sig, &info);
         return r < 0 ? -errno : r;
+    }
+
+    /* Each thread slot's channel and wake pipe, SB_CHANNEL_FDS fds per slot:
+     * our end of the channel, the stub's end, the pipe's read
+     * and (non-blocking) write ends for the stub, and our own non-blocking
+     * open of the read end (its flags are not the stub's).  All close-on-exec:
+     * Popen's pass_fds hands the stub its three.  In C, because a sandbox
+     * makes 64 of them on every start.  0, or -errno with nothing left open. */
+    #define SB_CHANNEL_FDS 5
+    static int sb_make_channels(int n, int *fds)
+    {
+        int i;
+        for (i = 0; i < n; i++) {
+            int *f = fds + SB_CHANNEL_FDS * i, sv[2], p[2];
+            char path[40];
+            if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv))
+                goto fail;
+            if (pipe2(p, O_CLOEXEC)) {
+                close(sv[0]), close(sv[1]);
+                goto fail;
+            }
+            f[0] = sv[0], f[1] = sv[1], f[2] = p[0], f[3] = p[1];
+            snprintf(path, sizeof path, "/proc/self/fd/%d", p[0]);
+            f[4] = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+            if (f[4] < 0 || fcntl(f[3], F_SETFL, O_NONBLOCK)) {
+                i++;
+                goto fail;
+            }
+        }
+        return 0;
+    fail:;
+        int e = errno;
+        for (int k = 0; k < SB_CHANNEL_FDS * i; k++)
+            if (fds[k] >= 0)
+                close(fds[k]);
+        return -e;
     }
 
     static long sb_getdents64(int fd, void *buf, size_t n)

@@ -119,9 +119,18 @@ def parse_elf(fd: int, name: str) -> Elf:
     return Elf(name, fd, e_type, e_entry, e_phoff, phdrs, interp)
 
 
-def load_elf(arena: Arena, elf: Elf, base: int, limit: int) -> Image:
-    """Copies the PT_LOAD segments into the arena: an ET_EXEC image where it
-    was linked, an ET_DYN one from `base`; all of it must lie in [SB_IMAGE_BASE, limit)."""
+@dataclass
+class Segment:
+    """File bytes a loaded program needs at addr (the rest of its pages stay zero)."""
+    elf: Elf
+    addr: int
+    offset: int
+    size: int
+
+
+def place_elf(elf: Elf, base: int, limit: int) -> tuple[Image, list[Segment]]:
+    """Where the PT_LOAD segments go: an ET_EXEC image where it was linked,
+    an ET_DYN one from `base`; all of it must lie in [SB_IMAGE_BASE, limit)."""
     low = min(_page_down(p[3]) for p in elf.loads)
     bias = base - low if elf.e_type == ET_DYN else 0
     ranges, phdr_addr, high = [], 0, 0
@@ -133,11 +142,10 @@ def load_elf(arena: Arena, elf: Elf, base: int, limit: int) -> Image:
         if off <= elf.phoff < off + filesz:
             phdr_addr = start + (elf.phoff - off)
         high = max(high, _page_up(end))
-    for (_, _, off, vaddr, _, filesz, _, _) in elf.loads:
-        if arena.copy_in(vaddr + bias, elf.fd, off, filesz) != filesz:
-            raise ExecError(f"{elf.name}: truncated segment")
-    return Image(elf.entry + bias, phdr_addr, len(elf.phdrs), high, ranges, elf.interp,
-                 bias + low if elf.e_type == ET_DYN else 0)
+    segments = [Segment(elf, vaddr + bias, off, filesz) for _, _, off, vaddr, _, filesz, _, _ in elf.loads]
+    image = Image(elf.entry + bias, phdr_addr, len(elf.phdrs), high, ranges, elf.interp,
+                  bias + low if elf.e_type == ET_DYN else 0)
+    return image, segments
 
 
 def _auxv_host() -> dict[int, int]:
@@ -220,26 +228,35 @@ class Loaded:
     interp_base: int
     mmap_top: int  # anonymous mappings go below this
     ranges: list[tuple[int, int, int]]
+    segments: list[Segment]  # still to copy in: copy_segments
+
+    def copy_segments(self, arena: Arena) -> None:
+        """Copies the file bytes in (the program's fds must still be open).
+        Apart from the rest, so a start can overlap it with the stub's."""
+        for s in self.segments:
+            if arena.copy_in(s.addr, s.elf.fd, s.offset, s.size) != s.size:
+                raise ExecError(f"{s.elf.name}: truncated segment")
 
 
-def load_program(arena: Arena, prog: Program, lay: "Layout") -> Loaded:
-    """Copies the program at its address (PIE at SB_IMAGE_BASE) and its
-    interpreter just below the mmap area's top."""
+def place_program(prog: Program, lay: "Layout") -> Loaded:
+    """Where the program goes (PIE at SB_IMAGE_BASE) and its interpreter
+    (just below the mmap area's top); nothing is copied yet."""
     top = lay.mmap_top
     ibase = 0
     if prog.interp is not None:
         ibase = _page_down(top - prog.interp.span)
         top = ibase
-    image = load_elf(arena, prog.main, lib.SB_IMAGE_BASE, top)
+    image, segments = place_elf(prog.main, lib.SB_IMAGE_BASE, top)
     ranges = list(image.ranges)
     entry = image.entry
     if prog.interp is not None:
-        iimage = load_elf(arena, prog.interp, ibase, lay.mmap_top)
+        iimage, isegments = place_elf(prog.interp, ibase, lay.mmap_top)
         if image.brk_start > ibase:
             raise ExecError(f"{prog.main.name}: too large for the memory limit")
         ranges += iimage.ranges
+        segments += isegments
         entry = iimage.entry
-    return Loaded(entry, image, ibase, top, ranges)
+    return Loaded(entry, image, ibase, top, ranges, segments)
 
 
 def build_stack(arena: Arena, top: int, argv: list[bytes], envp: list[bytes],

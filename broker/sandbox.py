@@ -168,22 +168,33 @@ class Sandbox:
         self.arena = Arena(self.limits.memory)
         child_fds: list[int] = []
         try:
-            self._load()
-            for slot in range(self.limits.threads):
-                child_fds += self._make_channel(slot)
-            self.clock.hold()
-            self._clock_held = True
-            self.proc = subprocess.Popen(
-                [stub_path(), str(self.arena.fd), str(self.clock.fd), str(os.getpid())],
-                stdin=self.stdio[0], stdout=self.stdio[1], stderr=self.stdio[2],
-                pass_fds=(self.arena.fd, self.clock.fd, *child_fds), close_fds=True,
-                env={}, process_group=0,
-            )
+            prog, loaded = self._load()
+            try:
+                child_fds = self._make_channels()
+                self.clock.hold()
+                self._clock_held = True
+                self.proc = subprocess.Popen(
+                    [stub_path(), str(self.arena.fd), str(self.clock.fd), str(os.getpid())],
+                    stdin=self.stdio[0], stdout=self.stdio[1], stderr=self.stdio[2],
+                    pass_fds=(self.arena.fd, self.clock.fd, *child_fds), close_fds=True,
+                    env={}, process_group=0,
+                )
+                # The stub starts its threads meanwhile; it reads the image
+                # only once we answer its ready message.
+                loaded.copy_segments(self.arena)
+            finally:
+                prog.close()
         except BaseException:
-            if self.proc is None:
-                self._release_clock()
+            if self.proc is not None:
+                self.proc.kill()
+                self.proc.wait()
+            self._release_clock()
             for ch in self.chans:
                 ch.close()
+            for f in self.fds.values():
+                if f.hostfd >= 0:
+                    os.close(f.hostfd)
+            self.fds.clear()
             self.arena.close()
             raise
         finally:
@@ -200,31 +211,38 @@ class Sandbox:
         if self.limits.wall is not None:
             self.deadline = self.started + self.limits.wall
 
-    def _make_channel(self, slot: int) -> list[int]:
-        """Slot's channel and wake pipe; its block in the arena names the
+    def _make_channels(self) -> list[int]:
+        """Each slot's channel and wake pipe; its block in the arena names the
         sandbox's ends, which the caller passes to the stub and then closes."""
-        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        parent.setblocking(False)
-        r, w = os.pipe2(os.O_CLOEXEC)
-        os.set_blocking(w, False)  # a sibling's wake never blocks; a full pipe is awake anyway
-        ours = os.open(f"/proc/self/fd/{r}", os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-        self.chans.append(Channel(slot, parent, ours))
-        fds = [child.detach(), r, w]
+        n = self.limits.threads
+        fds = ffi.new("int[]", lib.SB_CHANNEL_FDS * n)
+        err = lib.sb_make_channels(n, fds)
+        if err < 0:
+            raise OSError(-err, f"cannot make the sandbox's channels: {os.strerror(-err)}")
+        child_fds: list[int] = []
         block = bytearray(BLOCK_HEAD)
         struct.pack_into("<Q", block, 0, lib.SB_MAGIC)
-        for off, value in zip(BLOCK_FDS, fds):
-            struct.pack_into("<i", block, off, value)
-        struct.pack_into("<i", block, TID, self.identity.pid if slot == 0 else 0)  # clone names the rest
         struct.pack_into("<Q", block, ALT_FLAGS, SS_DISABLE)
-        self.arena.write(self.thread_block(slot), bytes(block))
-        return fds
+        for slot in range(n):
+            ours, theirs, r, w, wake = fds[lib.SB_CHANNEL_FDS * slot:lib.SB_CHANNEL_FDS * (slot + 1)]
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET, 0, ours)
+            sock.setblocking(False)
+            self.chans.append(Channel(slot, sock, wake))
+            child_fds += (theirs, r, w)
+            for off, value in zip(BLOCK_FDS, (theirs, r, w)):
+                struct.pack_into("<i", block, off, value)
+            struct.pack_into("<i", block, TID, self.identity.pid if slot == 0 else 0)  # clone names the rest
+            self.arena.write(self.thread_block(slot), bytes(block))
+        return child_fds
 
     def thread_block(self, slot: int) -> int:
         if self._threads_base is None:
             self._threads_base = loader.layout(self.limits.memory, self.limits.threads).threads_base
         return self._threads_base + slot * lib.SB_THREAD_BLOCK
 
-    def _load(self) -> None:
+    def _load(self) -> tuple[loader.Program, loader.Loaded]:
+        """Opens the program and lays out everything but its segments' bytes
+        (the caller copies them in and closes the program)."""
         u = os.uname()
         fields = [u.sysname, self.identity.hostname, u.release, u.version, u.machine, "(none)"]
         self._utsname = b"".join(f.encode()[:64].ljust(65, b"\0") for f in fields)
@@ -238,15 +256,17 @@ class Sandbox:
                                                               self.argv)
         prog = loader.open_program(self._open_exec, self.vprogram)
         try:
-            self._lay_out(prog, self.argv, self.env, self.vprogram)
-        finally:
+            return prog, self._lay_out(prog, self.argv, self.env, self.vprogram)
+        except BaseException:
             prog.close()
+            raise
 
     def _lay_out(self, prog: loader.Program, argv: list[bytes], env: list[bytes], vpath: str,
-                 signals: list | None = None) -> None:
-        """Copies prog into the (empty) image area and writes a fresh sb_state."""
+                 signals: list | None = None) -> loader.Loaded:
+        """Places prog in the (empty) image area and writes its stack and a
+        fresh sb_state; the segments' bytes are the caller's to copy."""
         lay = loader.layout(self.limits.memory, self.limits.threads)
-        loaded = loader.load_program(self.arena, prog, lay)
+        loaded = loader.place_program(prog, lay)
         sp = loader.build_stack(self.arena, lay.stack_top, argv, env, loaded.image,
                                 self.identity.uid, self.identity.gid, vpath.encode(),
                                 loaded.interp_base)
@@ -260,6 +280,7 @@ class Sandbox:
         for vfd, f in self.fds.items():  # what the runtime may answer about stdio
             if f.kind == "stdio":
                 calls.fdtable.publish(self, vfd, f)
+        return loaded
 
     def exec_program(self, prog: loader.Program, argv: list[bytes], env: list[bytes],
                      vpath: str) -> None:
@@ -284,7 +305,7 @@ class Sandbox:
                     else:
                         f.pos = pos
                 f.slot = -1
-        self._lay_out(prog, argv, env, vpath, signals)
+        self._lay_out(prog, argv, env, vpath, signals).copy_segments(self.arena)
         self.argv, self.env, self.vprogram = argv, env, vpath
 
     def _open_exec(self, vpath: str) -> int:
