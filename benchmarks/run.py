@@ -185,6 +185,20 @@ def wall(fn, runs: int) -> float:
     return median(times) * 1e3
 
 
+def wall_pair(native, sandboxed, runs: int) -> tuple[float, float]:
+    """Medians of both, each native run next to a sandboxed one: a busy
+    or drifting machine then weighs on both sides of the ratio alike."""
+    native()
+    sandboxed()
+    a, b = [], []
+    for _ in range(runs):
+        for fn, times in ((native, a), (sandboxed, b)):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+    return median(a) * 1e3, median(b) * 1e3
+
+
 def cli_command() -> list[str]:
     exe = shutil.which("strictbox")
     return [exe] if exe else [sys.executable, "-m", "strictbox"]
@@ -303,8 +317,7 @@ def bench_python(runs: int, notes: Notes) -> list[tuple]:
 
         base = sb = None
         try:
-            base = wall(native, runs)
-            sb = wall(sandboxed, runs)
+            base, sb = wall_pair(native, sandboxed, runs)
         except (BenchError, strictbox.StrictboxError, subprocess.SubprocessError) as e:
             notes.add(f"FAILED {e}")
         rows.append((label, base, sb, stats))
