@@ -254,8 +254,10 @@ static int take_from(struct sb_thread *t, unsigned long allowed, k_siginfo *info
                 return sig;
         } else if (ours) {
             int sig = lowest(ours);
-            if (unpend(&ST->sigpending, ST->sigq, sig, info))
+            if (unpend(&ST->sigpending, ST->sigq, sig, info)) {
+                __atomic_and_fetch(&ST->sigpoked, ~BIT(sig), __ATOMIC_ACQ_REL);
                 return sig;
+            }
         } else {
             return 0;
         }
@@ -277,6 +279,33 @@ static void pend_process(int sig, int code, const unsigned char *fields)
         struct sb_thread *w = sb_thread_at(i);
         if (w->sigwait_set & BIT(sig) && __atomic_load_n(&w->state, __ATOMIC_ACQUIRE) == SB_THREAD_LIVE)
             sb_wake(w);
+    }
+}
+
+/* Process-directed signals that this thread blocks and no thread was poked
+ * for yet: the broker pokes a live thread that does not block each, which
+ * takes it wherever it is, computing or waiting in a call.  (The kernel
+ * hands a process signal to any thread: it does not see our masks.)  Only
+ * where this thread has no call of its own out: a handler about to return
+ * to the program, or a call it serves. */
+static void poke_takers(struct sb_thread *t)
+{
+    unsigned long want = __atomic_load_n(&ST->sigpending, __ATOMIC_ACQUIRE) & t->sigmask &
+                         ~__atomic_load_n(&ST->sigpoked, __ATOMIC_ACQUIRE);
+    while (want) {
+        int sig = lowest(want);
+        want &= ~BIT(sig);
+        for (unsigned i = 0; i < ST->boot.max_threads; i++) {
+            struct sb_thread *w = sb_thread_at(i);
+            if (w == t || (w->sigmask & BIT(sig)) ||
+                __atomic_load_n(&w->state, __ATOMIC_ACQUIRE) != SB_THREAD_LIVE)
+                continue;
+            if (!(__atomic_fetch_or(&ST->sigpoked, BIT(sig), __ATOMIC_ACQ_REL) & BIT(sig))) {
+                unsigned long slot = i;
+                sb_broker(t, SB_OP_POKE, &slot, 1, NULL, 0);
+            }
+            break;
+        }
     }
 }
 
@@ -310,6 +339,7 @@ static void deliver_all(struct sb_thread *t, struct ucontext *uc)
  * signal arriving after the last look to deliver itself onto uc. */
 void sb_return_to_program(struct sb_thread *t, struct ucontext *uc)
 {
+    poke_takers(t);
     for (;;) {
         deliver_all(t, uc);
         __atomic_store_n(&t->in_exit, 1, __ATOMIC_SEQ_CST);
@@ -324,7 +354,9 @@ void sb_async(int sig, k_siginfo *si, struct ucontext *uc)
     struct sb_thread *t = sb_current_thread();
     int poke = si->si_code == SI_QUEUE && *(uint64_t *)(si->raw + 8) == SB_POKE_VALUE;
     if (poke) {
-        /* the broker's nudge: a process signal is pending that this thread may take */
+        /* the broker's nudge: a process signal is pending that this thread
+         * may take; one it has come to block must go to another thread */
+        __atomic_and_fetch(&ST->sigpoked, ~t->sigmask, __ATOMIC_ACQ_REL);
     } else if (ignored(sig) && !(t->sigwait_set & BIT(sig))) {
         return;
     /* A process-directed signal this thread blocks may go to a sibling. */
@@ -370,19 +402,11 @@ long sys_kill(struct sb_call *c)
         return 0;
     if (!(c->t->sigmask & BIT(sig)))
         return pend_self(c->t, sig, SI_USER);
-    /* blocked here: pending for the process, and the broker nudges a thread
-     * that does not block it (it may be waiting, or computing) */
+    /* blocked here: pending for the process, and a thread that does not
+     * block it is poked (it may be waiting, or computing) */
     unsigned char fields[16] = {0};
     pend_process(sig, SI_USER, fields);
-    for (unsigned i = 0; i < ST->boot.max_threads; i++) {
-        struct sb_thread *w = sb_thread_at(i);
-        if (w != c->t && !(w->sigmask & BIT(sig)) &&
-            __atomic_load_n(&w->state, __ATOMIC_ACQUIRE) == SB_THREAD_LIVE) {
-            unsigned long slot = i;
-            sb_broker(c->t, SB_OP_POKE, &slot, 1, NULL, 0);
-            break;
-        }
-    }
+    poke_takers(c->t);
     return 0;
 }
 

@@ -18,7 +18,7 @@ typedef __s64 int64_t;
 #endif
 
 #define SB_MAGIC 0x7862746369727473
-#define SB_ABI_VERSION 6
+#define SB_ABI_VERSION 7
 #define SB_ARENA_BASE 0x10000
 #define SB_STATE_SIZE 0x300000 /* sb_state, then the prefetch slots */
 #define SB_IMAGE_BASE 0x400000
@@ -211,6 +211,7 @@ struct sb_state {
     uint32_t live_threads;
     uint32_t pool_ready; /* pooled threads that reached strict mode */
     uint64_t sigpending; /* process-directed signals no thread has taken yet */
+    uint64_t sigpoked;   /* ... of those, the ones a thread was poked to take (SB_OP_POKE) */
     struct sb_sigq sigq[65];
     uint32_t futex_lock[64]; /* SB_FUTEX_BUCKETS spinlocks, by futex address */
     uint32_t mem_lock; /* the memory map, brk */
