@@ -95,7 +95,7 @@ static void send_request(struct sb_thread *t, unsigned long seq, long op, const 
 void sb_cancel_if_signalled(struct sb_thread *t)
 {
     unsigned long target = __atomic_load_n(&t->awaiting, __ATOMIC_ACQUIRE);
-    if (!target || !sb_signal_waiting(t) || __atomic_exchange_n(&t->cancel_claimed, 1, __ATOMIC_ACQ_REL))
+    if (!target || !sb_must_stop(t) || __atomic_exchange_n(&t->cancel_claimed, 1, __ATOMIC_ACQ_REL))
         return;
     unsigned long seq = ++t->seq;
     send_request(t, seq, SB_OP_CANCEL, &target, 1);

@@ -84,7 +84,7 @@ static long direct_io(long nr, int h, unsigned long buf, unsigned long n)
         long r = sys3(nr, h, buf, n);
         if (r != -EINTR)
             return r;
-        if (sb_signal_waiting(sb_current_thread()))
+        if (sb_must_stop(sb_current_thread()))
             return -ERESTARTSYS;
     }
 }

@@ -89,7 +89,7 @@ static long futex_wait(struct sb_call *c, unsigned long uaddr, unsigned val, uns
         }
         if (!__atomic_load_n(&t->futex_queued, __ATOMIC_ACQUIRE))
             return 0; /* woken */
-        if (r == -ETIMEDOUT || ((r == -EINTR || r == -ERESTARTNOHAND) && sb_signal_waiting(t))) {
+        if (r == -ETIMEDOUT || ((r == -EINTR || r == -ERESTARTNOHAND) && sb_must_stop(t))) {
             if (!dequeue_self(t))
                 return 0; /* a waker won the race: the wake counts */
             if (r == -ETIMEDOUT)

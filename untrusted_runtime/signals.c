@@ -282,29 +282,49 @@ static void pend_process(int sig, int code, const unsigned char *fields)
     }
 }
 
-/* Process-directed signals that this thread blocks and no thread was poked
- * for yet: the broker pokes a live thread that does not block each, which
- * takes it wherever it is, computing or waiting in a call.  (The kernel
- * hands a process signal to any thread: it does not see our masks.)  Only
- * where this thread has no call of its own out: a handler about to return
- * to the program, or a call it serves. */
-static void poke_takers(struct sb_thread *t)
+/* A live thread other than t that does not block sig (its slot), or -1. */
+static int taker(struct sb_thread *t, int sig)
+{
+    for (unsigned i = 0; i < ST->boot.max_threads; i++) {
+        struct sb_thread *w = sb_thread_at(i);
+        if (w != t && !(w->sigmask & BIT(sig)) &&
+            __atomic_load_n(&w->state, __ATOMIC_ACQUIRE) == SB_THREAD_LIVE)
+            return (int)i;
+    }
+    return -1;
+}
+
+/* Process-directed signals that t blocks, that another thread would take,
+ * and that no thread was poked for yet.  (The kernel hands a process signal
+ * to any thread: it does not see our masks.) */
+static unsigned long unclaimed(struct sb_thread *t)
 {
     unsigned long want = __atomic_load_n(&ST->sigpending, __ATOMIC_ACQUIRE) & t->sigmask &
                          ~__atomic_load_n(&ST->sigpoked, __ATOMIC_ACQUIRE);
-    while (want) {
-        int sig = lowest(want);
-        want &= ~BIT(sig);
-        for (unsigned i = 0; i < ST->boot.max_threads; i++) {
-            struct sb_thread *w = sb_thread_at(i);
-            if (w == t || (w->sigmask & BIT(sig)) ||
-                __atomic_load_n(&w->state, __ATOMIC_ACQUIRE) != SB_THREAD_LIVE)
-                continue;
-            if (!(__atomic_fetch_or(&ST->sigpoked, BIT(sig), __ATOMIC_ACQ_REL) & BIT(sig))) {
-                unsigned long slot = i;
-                sb_broker(t, SB_OP_POKE, &slot, 1, NULL, 0);
-            }
-            break;
+    for (unsigned long rest = want; rest; rest &= rest - 1)
+        if (taker(t, lowest(rest)) < 0)
+            want &= ~BIT(lowest(rest));
+    return want;
+}
+
+/* A wait of t's must end now: a signal it takes is pending, or one it
+ * blocks needs another thread poked (poke_takers, once the call is out). */
+int sb_must_stop(struct sb_thread *t)
+{
+    return sb_signal_waiting(t) || unclaimed(t);
+}
+
+/* The broker pokes a taker of each unclaimed signal, which takes it
+ * wherever it is, computing or waiting in a call.  Only where t has no call
+ * of its own out: a handler about to return to the program (an interrupted
+ * call was rewound: it restarts), or a call it serves. */
+static void poke_takers(struct sb_thread *t)
+{
+    for (unsigned long want = unclaimed(t); want; want &= want - 1) {
+        int sig = lowest(want), slot = taker(t, sig);
+        if (slot >= 0 && !(__atomic_fetch_or(&ST->sigpoked, BIT(sig), __ATOMIC_ACQ_REL) & BIT(sig))) {
+            unsigned long a = (unsigned long)slot;
+            sb_broker(t, SB_OP_POKE, &a, 1, NULL, 0);
         }
     }
 }
@@ -372,7 +392,7 @@ void sb_async(int sig, k_siginfo *si, struct ucontext *uc)
         sb_return_to_program(t, uc);
     } else if (t->in_exit && t->outer_uc) {
         deliver_all(t, (struct ucontext *)t->outer_uc);
-    } else if (sb_signal_waiting(t)) {
+    } else if (sb_must_stop(t)) {
         /* Our runtime is at work on this thread and looks before it returns;
          * but it may be about to block: make sure the wait ends. */
         sb_cancel_if_signalled(t);      /* a broker call's answer it reads */
@@ -449,6 +469,7 @@ long sys_rt_sigtimedwait(struct sb_call *c)
         }
         if ((t->sigpending | ST->sigpending) & ~t->sigmask & ~set)
             return -ERESTARTNOHAND; /* a handler runs first: EINTR */
+        poke_takers(t);
         unsigned long left = 1UL << 62;
         if (deadline >= 0) {
             sb_clock_now(t, &real, &now);
@@ -547,6 +568,7 @@ long sys_rt_sigsuspend(struct sb_call *c)
     struct sb_thread *t = c->t;
     hold_mask(t, *set);
     while (!sb_signal_waiting(t)) {
+        poke_takers(t);
         long r = sb_forward(c); /* the broker holds it until a signal interrupts */
         if (r != -ERESTARTNOHAND && r != -EINTR)
             break;

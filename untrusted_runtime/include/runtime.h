@@ -80,6 +80,7 @@ void sb_deliver_fault(struct sb_thread *t, int sig, k_siginfo *si, struct uconte
 void sb_async(int sig, k_siginfo *si, struct ucontext *uc);
 void sb_return_to_program(struct sb_thread *t, struct ucontext *uc);
 int sb_signal_waiting(struct sb_thread *t);
+int sb_must_stop(struct sb_thread *t);
 
 /* time_random.c */
 void sb_clock_now(struct sb_thread *t, long *realtime_ns, long *monotonic_ns);
