@@ -116,6 +116,7 @@ ffibuilder.cdef(
     int sb_pidfd_exit_status(int pidfd);
     #define SB_CHANNEL_FDS ...
     int sb_make_channels(int n, int *fds);
+    int sched_getcpu(void);
     """
 )
 ffibuilder.set_source(

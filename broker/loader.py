@@ -319,7 +319,7 @@ def layout(arena_size: int, max_threads: int) -> Layout:
 def boot_state(lay: Layout, arena_size: int, loaded: Loaded, sp: int, *, max_threads: int,
                pid: int, uid: int, gid: int, utsname: bytes, stdio: list,
                fd_host: dict[int, int], signals: list[tuple[int, int, int, int]] | None = None,
-               trace: bool = False) -> bytes:
+               trace: bool = False, cpu: int | None = None) -> bytes:
     """The initial struct sb_state: boot block, memory map, fd table."""
     st = ffi.new("struct sb_state *")
     b = st.boot
@@ -329,6 +329,7 @@ def boot_state(lay: Layout, arena_size: int, loaded: Loaded, sp: int, *, max_thr
     b.mmap_top, b.threads_base, b.max_threads = loaded.mmap_top, lay.threads_base, max_threads
     b.pid, b.ppid, b.uid, b.gid = pid, pid - 1, uid, gid
     b.trace = int(trace)  # the runtime reports the calls it serves itself (trace ring)
+    b.cpu = 0 if cpu is None else cpu + 1  # the stub keeps the main thread there
     ffi.memmove(b.utsname, utsname, min(len(utsname), 390))
     ffi.memmove(b.random_seed, os.urandom(32), 32)
     for i, entry in enumerate(stdio):

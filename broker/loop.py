@@ -7,8 +7,10 @@ from __future__ import annotations
 import os
 import resource
 import selectors
+import threading
 import time
 
+from ._native import lib
 from .sandbox import Channel, Sandbox
 
 CHUNK = 1 << 16
@@ -22,9 +24,40 @@ def _raise_fd_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
+_sharing = 0  # brokers of this process whose thread shares a CPU with its sandbox
+_sharing_lock = threading.Lock()
+
+
+def _take_shared_cpu() -> int | None:
+    """This thread's CPU, for a broker and its sandbox's main thread to
+    share; None if another broker shares one, or there is only one."""
+    global _sharing
+    cpus, cpu = os.sched_getaffinity(0), lib.sched_getcpu()
+    with _sharing_lock:
+        if _sharing or len(cpus) < 2 or cpu not in cpus:
+            return None
+        _sharing += 1
+    return cpu
+
+
+def _give_back_shared_cpu() -> None:
+    global _sharing
+    with _sharing_lock:
+        _sharing -= 1
+
+
 class Broker:
-    def __init__(self):
+    def __init__(self, *, share_cpu: bool = False):
+        """share_cpu: the first sandbox's main thread and this broker's thread
+        run on one CPU (this thread's own when it starts the sandbox), so a
+        round trip switches on one CPU instead of waking the other.  Its
+        other threads run anywhere.  For a broker that serves one sandbox
+        (api.run), and only while no other broker of this process shares a
+        CPU: several would pile their sandboxes onto one.  close() gives this
+        thread its CPUs back."""
         _raise_fd_limit()
+        self.share_cpu = share_cpu
+        self._own_cpus: set[int] | None = None  # this thread's CPUs before it moved
         self.sel = selectors.DefaultSelector()
         self.sandboxes: list[Sandbox] = []
         self.outputs: dict[int, tuple[Sandbox, bytearray]] = {}
@@ -36,7 +69,17 @@ class Broker:
             feed: tuple[int, bytes] | None = None) -> None:
         """Starts sb.  capture maps our read ends of its output pipes to
         buffers; feed is (our write end of its stdin pipe, the bytes)."""
-        sb.start()
+        if self.share_cpu and not self.sandboxes:
+            sb.cpu = _take_shared_cpu()
+        try:
+            sb.start()
+        except BaseException:
+            if sb.cpu is not None:
+                _give_back_shared_cpu()
+            raise
+        if sb.cpu is not None:  # (the stub inherited this thread's CPUs: move only now)
+            self._own_cpus = os.sched_getaffinity(0)
+            os.sched_setaffinity(0, {sb.cpu})
         self.sandboxes.append(sb)
         for ch in sb.chans:
             self.sel.register(ch.sock, selectors.EVENT_READ, ("chan", sb, ch))
@@ -59,6 +102,10 @@ class Broker:
         reference cycle: without this its fd would stay open until the
         garbage collector ran."""
         self.sel.close()
+        if self._own_cpus is not None:
+            os.sched_setaffinity(0, self._own_cpus)
+            self._own_cpus = None
+            _give_back_shared_cpu()
 
     def _busy(self) -> bool:
         return any(not sb.done for sb in self.sandboxes) or bool(self.outputs)

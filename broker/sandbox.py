@@ -137,6 +137,7 @@ class Sandbox:
     umask: int = 0o022
     policy: Policy = field(default_factory=Policy.permissive)  # asked before every broker call
     tracer: object = None  # trace.Tracer for `strictbox trace` and `learn`; None: no tracing
+    cpu: int | None = None  # the CPU its main thread shares with the broker (loop.Broker); None: any
 
     def __post_init__(self):
         self.fds: dict[int, calls.OpenFile] = {}
@@ -275,7 +276,7 @@ class Sandbox:
                                   max_threads=self.limits.threads, pid=self.identity.pid,
                                   uid=self.identity.uid, gid=self.identity.gid,
                                   utsname=self._utsname, stdio=self._stdio, fd_host=fd_host,
-                                  signals=signals, trace=self.tracer is not None)
+                                  signals=signals, trace=self.tracer is not None, cpu=self.cpu)
         self.arena.write_state(state)
         for vfd, f in self.fds.items():  # what the runtime may answer about stdio
             if f.kind == "stdio":

@@ -3,8 +3,12 @@
 import os
 import signal
 import subprocess
+import threading
 import time
 
+import pytest
+
+import strictbox
 from conftest import BUSYBOX, requires_busybox
 
 pytestmark = requires_busybox
@@ -59,6 +63,77 @@ def test_running_sandbox_is_in_strict_mode_with_only_its_fds():
         assert p.returncode == 0
     finally:
         p.kill()
+
+
+def _cpus(where) -> set[int]:
+    """The CPUs a task may run on (/proc/PID/status, Cpus_allowed_list: "0-3,6")."""
+    cpus = set()
+    for part in _status(where)["Cpus_allowed_list"].strip().split(","):
+        low, _, high = part.partition("-")
+        cpus.update(range(int(low), int(high or low) + 1))
+    return cpus
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs to place threads on")
+def test_main_thread_shares_the_brokers_cpu_and_the_others_run_anywhere():
+    """strictbox run: the program's main thread (slot 0) and the broker run
+    on one CPU, so a round trip never wakes the other CPU; every other
+    thread of the pool keeps all the CPUs, so threads still run in parallel."""
+    everywhere = os.sched_getaffinity(0)  # the CLI and its sandbox inherit it
+    p = subprocess.Popen(["strictbox", "run", "--max-threads", "3", "--", BUSYBOX, "cat"],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        child = _wait_for_child(p.pid)
+        for _ in range(500):  # until the pool stands and the broker moved
+            tasks = [t for t in os.listdir(f"/proc/{child}/task") if t != str(child)]
+            placed = [_cpus(f"{child}/task/{t}") for t in tasks]
+            if len(tasks) == 3 and everywhere != _cpus(p.pid):
+                break
+            time.sleep(0.01)
+        one = [c for c in placed if c != everywhere]
+        assert len(one) == 1 and len(one[0]) == 1, placed
+        assert placed.count(everywhere) == 2, placed
+        assert _cpus(p.pid) == one[0]  # the broker's thread is there too
+        out, _ = p.communicate(b"on one CPU\n", timeout=30)
+        assert (out, p.returncode) == (b"on one CPU\n", 0)
+    finally:
+        p.kill()
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs to place threads on")
+def test_only_one_broker_of_a_process_shares_its_cpu():
+    """Two runs at once from one process (threads of a job runner): the
+    second does not pile its main thread onto the first one's CPU."""
+    everywhere = os.sched_getaffinity(0)
+    pipes = [os.pipe() for _ in range(2)]
+    runs = [threading.Thread(target=strictbox.run, args=([BUSYBOX, "cat"],),
+                             kwargs={"stdin": r, "stdout": subprocess.DEVNULL}) for r, _ in pipes]
+    try:
+        for t in runs:
+            t.start()
+        for _ in range(500):
+            kids = _children(os.getpid())
+            pools = [[t for t in os.listdir(f"/proc/{k}/task") if t != str(k)] for k in kids]
+            if len(kids) == 2 and all(len(p) == 64 for p in pools):
+                break
+            time.sleep(0.01)
+        time.sleep(0.2)  # both pools stand; the stub placed the main thread before reporting ready
+        pinned = [k for k in kids
+                  if any(_cpus(f"{k}/task/{t}") != everywhere for t in os.listdir(f"/proc/{k}/task"))]
+        assert len(pinned) == 1, (kids, pinned)
+    finally:
+        for r, w in pipes:
+            os.close(w)
+        for t in runs:
+            t.join(timeout=30)
+        for r, _ in pipes:
+            os.close(r)
+
+
+def test_the_api_gives_the_callers_thread_its_cpus_back():
+    before = os.sched_getaffinity(0)
+    r = strictbox.run([BUSYBOX, "true"])
+    assert r.returncode == 0 and os.sched_getaffinity(0) == before
 
 
 def test_sandbox_dies_with_its_broker():

@@ -100,9 +100,24 @@ static void confine_thread(struct sb_thread *t)
         fail("cannot enter seccomp strict mode", r);
 }
 
+/* Slot 0's thread runs the program's main thread on the broker's CPU, when
+ * the broker asks (struct sb_boot.cpu); the others may run anywhere.  A
+ * failure only costs speed. */
+static void place_main_thread(struct sb_thread *t)
+{
+    unsigned cpu = ST->boot.cpu;
+    if (t != sb_thread_at(0) || cpu == 0 || cpu > 8 * sizeof(unsigned long) * 16)
+        return;
+    unsigned long mask[16];
+    memset(mask, 0, sizeof mask);
+    mask[(cpu - 1) / 64] = 1UL << ((cpu - 1) % 64);
+    sys3(__NR_sched_setaffinity, 0, sizeof mask, mask);
+}
+
 /* A pooled thread: confine itself, report ready, idle until started. */
 static void pool_thread(struct sb_thread *t)
 {
+    place_main_thread(t);
     confine_thread(t);
     __atomic_add_fetch(&ST->pool_ready, 1, __ATOMIC_RELEASE);
     sb_pool_idle(t);

@@ -18,7 +18,7 @@ typedef __s64 int64_t;
 #endif
 
 #define SB_MAGIC 0x7862746369727473
-#define SB_ABI_VERSION 7
+#define SB_ABI_VERSION 8
 #define SB_ARENA_BASE 0x10000
 #define SB_STATE_SIZE 0x300000 /* sb_state, then the prefetch slots */
 #define SB_IMAGE_BASE 0x400000
@@ -144,7 +144,9 @@ struct sb_boot {
     uint8_t random_seed[32];
     struct sb_stdio stdio[3];
     uint32_t trace;
-    uint32_t pad3;
+    /* The main thread's CPU + 1, which the broker shares (each round trip
+     * then switches on one CPU instead of waking the other); 0: any CPU. */
+    uint32_t cpu;
 };
 
 struct sb_trace_rec {
