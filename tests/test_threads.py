@@ -133,6 +133,9 @@ BASIC = {
                      "RTMIN+3(SI_USER) EAGAIN EAGAIN"]),
     "alarm": (0, ["read without SA_RESTART -1 EINTR handled 1",
                   "read with SA_RESTART 1 byte x handled 2", "alarm cancel left 1"]),
+    # A process signal that lands on a thread blocking it reaches the one
+    # that takes it, though that one waits in a call with no deadline.
+    "blocked_main": (0, ["worker read -1 EINTR handled 1", "main joined handled 1"]),
     "itimer": (0, ["interval 0.020000 armed 1", "ticks at least 5 1 pause EINTR 1 old interval 20000",
                    "disarmed 1 no more ticks 1", "ticks while spinning at least 3 1"]),
     "timer": (0, ["timer_create 0", "interval 10000000 ns armed 1",

@@ -1323,6 +1323,50 @@ static int do_blocking(void)
     return 0;
 }
 
+/* An outside process signal (alarm's SIGALRM) lands first on the main
+ * thread (the kernel tries the threads in order), which blocks it and waits
+ * in pthread_join; only the worker, waiting in a read with no deadline,
+ * takes it.  The worker must get it: its read ends with EINTR. */
+static int bm_pipe[2];
+static volatile int bm_handled;
+static void bm_on_alarm(int sig)
+{
+    (void)sig;
+    bm_handled++;
+}
+
+static void *bm_worker(void *a)
+{
+    (void)a;
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGALRM);
+    pthread_sigmask(SIG_UNBLOCK, &s, NULL);
+    char c;
+    ssize_t n = read(bm_pipe[0], &c, 1);
+    printf("worker read %zd %s handled %d\n", n, n < 0 ? ename(errno) : "-", bm_handled);
+    return NULL;
+}
+
+static int do_blocked_main(void)
+{
+    if (pipe(bm_pipe))
+        return 1;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = bm_on_alarm; /* no SA_RESTART: the read ends */
+    sigaction(SIGALRM, &sa, NULL);
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGALRM);
+    pthread_sigmask(SIG_BLOCK, &s, NULL);
+    pthread_t w = spawn(bm_worker, NULL);
+    alarm(1);
+    pthread_join(w, NULL);
+    printf("main joined handled %d\n", bm_handled);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -1342,6 +1386,7 @@ int main(int argc, char **argv)
     else if (!strcmp(cmd, "sig_thread")) rc = do_sig_thread();
     else if (!strcmp(cmd, "sig_mask")) rc = do_sig_mask();
     else if (!strcmp(cmd, "alarm")) rc = do_alarm();
+    else if (!strcmp(cmd, "blocked_main")) rc = do_blocked_main();
     else if (!strcmp(cmd, "itimer")) rc = do_itimer();
     else if (!strcmp(cmd, "timer")) rc = do_timer();
     else if (!strcmp(cmd, "raise_default")) rc = do_raise_default();
