@@ -78,8 +78,12 @@ class Broker:
                 _give_back_shared_cpu()
             raise
         if sb.cpu is not None:  # (the stub inherited this thread's CPUs: move only now)
-            self._own_cpus = os.sched_getaffinity(0)
-            os.sched_setaffinity(0, {sb.cpu})
+            own = os.sched_getaffinity(0)
+            try:
+                os.sched_setaffinity(0, {sb.cpu})
+                self._own_cpus = own
+            except OSError:  # (a cpuset changed under us): only speed is lost
+                _give_back_shared_cpu()
         self.sandboxes.append(sb)
         for ch in sb.chans:
             self.sel.register(ch.sock, selectors.EVENT_READ, ("chan", sb, ch))
@@ -103,7 +107,10 @@ class Broker:
         garbage collector ran."""
         self.sel.close()
         if self._own_cpus is not None:
-            os.sched_setaffinity(0, self._own_cpus)
+            try:
+                os.sched_setaffinity(0, self._own_cpus)
+            except OSError:  # its cpuset changed meanwhile: the kernel has placed it
+                pass
             self._own_cpus = None
             _give_back_shared_cpu()
 
