@@ -86,7 +86,7 @@ class Broker:
                 _give_back_shared_cpu()
         self.sandboxes.append(sb)
         for ch in sb.chans:
-            self.sel.register(ch.sock, selectors.EVENT_READ, ("chan", sb, ch))
+            self.sel.register(ch.fd, selectors.EVENT_READ, ("chan", sb, ch))
         self.sel.register(sb.pidfd, selectors.EVENT_READ, ("exit", sb, None))
         for fd, buf in (capture or {}).items():
             os.set_blocking(fd, False)
@@ -209,21 +209,23 @@ class Broker:
     def _dispatch(self, kind: str, key, sb: Sandbox, ch: Channel | None) -> None:
         if kind == "chan":
             sb.on_channel(ch)
-            for fd in sb.unwatched_thread_fds():
-                self.sel.register(fd, selectors.EVENT_READ, ("thread", sb, None))
+            threads = sb.unwatched_threads()
+            if threads is not None:
+                self.sel.register(threads, selectors.EVENT_READ, ("thread", sb, None))
             if sb.ending:  # its threads die with it now: no news in that
                 self._unwatch_threads(sb)
-        elif kind == "thread":  # readable for good: watch it no more
+        elif kind == "thread":
             if self.sel.get_map().get(key.fd) is key:  # (else the sandbox's end let go of it)
-                self.sel.unregister(key.fileobj)
-                sb.thread_died(key.fd)
+                sb.threads_ended()
+            if sb.ending:
+                self._unwatch_threads(sb)
         elif kind == "exit":
             self.sel.unregister(key.fileobj)
             self._unwatch_threads(sb)
             for c in sb.chans:
                 self._unwatch(c)
-                if c.sock in self.sel.get_map():
-                    self.sel.unregister(c.sock)
+                if c.fd in self.sel.get_map():
+                    self.sel.unregister(c.fd)
             sb.reap()
         elif kind == "out":
             self._drain(key.fd)
@@ -231,9 +233,8 @@ class Broker:
             self._feed(key.fd)
 
     def _unwatch_threads(self, sb: Sandbox) -> None:
-        for fd in sb.thread_pidfds:
-            if fd in self.sel.get_map():
-                self.sel.unregister(fd)
+        if sb.threads_ep is not None and sb.threads_ep.fileno() in self.sel.get_map():
+            self.sel.unregister(sb.threads_ep.fileno())
         sb.close_thread_pidfds()
 
     def _drain(self, fd: int) -> None:

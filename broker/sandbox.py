@@ -6,8 +6,8 @@ import errno
 import fcntl
 import os
 import resource
+import select
 import signal
-import socket
 import stat as stat_mod
 import struct
 import subprocess
@@ -27,10 +27,6 @@ CLOSING = loader.BASE + ffi.offsetof("struct sb_state", "nclosing")
 CALLS_LOCAL = loader.BASE + ffi.offsetof("struct sb_state", "calls_local")
 HOST_TID = ffi.offsetof("struct sb_thread", "host_tid")
 TID = ffi.offsetof("struct sb_thread", "tid")
-BLOCK_HEAD = ffi.offsetof("struct sb_thread", "req")  # what the broker writes of a thread block
-BLOCK_FDS = [ffi.offsetof("struct sb_thread", f) for f in ("chan_fd", "wake_rfd", "wake_wfd")]
-ALT_FLAGS = ffi.offsetof("struct sb_thread", "alt_flags")
-SS_DISABLE = 2
 KERNEL_TERMIOS = 36
 MAX_BURST = 16  # requests served from one sandbox before the loop turns to the others
 LOG_LIMIT = 1000  # log lines kept per sandbox; a program can make denied calls forever
@@ -79,10 +75,11 @@ class Identity:
 
 @dataclass(eq=False)  # identity: the loop keys its tables by channel
 class Channel:
-    """One thread slot's broker channel, and our end of its wake pipe (which
-    SB_OP_WAKE_WAIT watches for the thread)."""
+    """One thread slot's broker channel (our end of a non-blocking
+    SOCK_SEQPACKET pair: a read is one message), and our end of its wake
+    pipe (which SB_OP_WAKE_WAIT watches for the thread)."""
     slot: int
-    sock: socket.socket
+    fd: int
     wake: int  # a non-blocking open of the pipe's read end, ours alone
     seq: int = 0
     pending: tuple | None = None  # (request, calls.Wait) while its call waits
@@ -92,7 +89,7 @@ class Channel:
         return self.pending[1].deadline if self.pending else None
 
     def close(self) -> None:
-        self.sock.close()
+        os.close(self.fd)
         os.close(self.wake)
 
 
@@ -156,8 +153,9 @@ class Sandbox:
         self.cur: Channel | None = None  # the channel whose request is being served
         self._threads_base: int | None = None
         self.thread_pidfds: list[int] = []  # one per pool thread, once the stub is ready
+        self.threads_ep: select.epoll | None = None  # ... and an epoll of them
+        self._threads_watched = False
         self.host_tids: set[int] = set()
-        self._new_thread_fds: list[int] = []
         self.timers = calls.timers.Timers()
         self.started = 0.0
         self.deadline: float | None = None
@@ -213,27 +211,20 @@ class Sandbox:
             self.deadline = self.started + self.limits.wall
 
     def _make_channels(self) -> list[int]:
-        """Each slot's channel and wake pipe; its block in the arena names the
-        sandbox's ends, which the caller passes to the stub and then closes."""
+        """Each slot's channel and wake pipe, named in its block of the arena;
+        returns the sandbox's ends, which the caller passes to the stub and
+        then closes."""
         n = self.limits.threads
         fds = ffi.new("int[]", lib.SB_CHANNEL_FDS * n)
-        err = lib.sb_make_channels(n, fds)
+        err = lib.sb_make_channels(n, fds, self.arena.fd, self.thread_block(0) - loader.BASE,
+                                   self.identity.pid)
         if err < 0:
             raise OSError(-err, f"cannot make the sandbox's channels: {os.strerror(-err)}")
         child_fds: list[int] = []
-        block = bytearray(BLOCK_HEAD)
-        struct.pack_into("<Q", block, 0, lib.SB_MAGIC)
-        struct.pack_into("<Q", block, ALT_FLAGS, SS_DISABLE)
         for slot in range(n):
             ours, theirs, r, w, wake = fds[lib.SB_CHANNEL_FDS * slot:lib.SB_CHANNEL_FDS * (slot + 1)]
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET, 0, ours)
-            sock.setblocking(False)
-            self.chans.append(Channel(slot, sock, wake))
+            self.chans.append(Channel(slot, ours, wake))
             child_fds += (theirs, r, w)
-            for off, value in zip(BLOCK_FDS, (theirs, r, w)):
-                struct.pack_into("<i", block, off, value)
-            struct.pack_into("<i", block, TID, self.identity.pid if slot == 0 else 0)  # clone names the rest
-            self.arena.write(self.thread_block(slot), bytes(block))
         return child_fds
 
     def thread_block(self, slot: int) -> int:
@@ -332,7 +323,7 @@ class Sandbox:
             if self.done or self.ending:
                 return
             try:
-                data = ch.sock.recv(protocol.MAX_MESSAGE + 1)
+                data = os.read(ch.fd, protocol.MAX_MESSAGE + 1)
             except BlockingIOError:
                 return
             except (ConnectionResetError, BrokenPipeError):
@@ -344,7 +335,7 @@ class Sandbox:
                 # End of file, or a zero-length record: only the latter leaves
                 # the channel readable-empty (EAGAIN) on the next try.
                 try:
-                    more = ch.sock.recv(protocol.MAX_MESSAGE + 1)
+                    more = os.read(ch.fd, protocol.MAX_MESSAGE + 1)
                 except BlockingIOError:
                     self.kill("protocol violation: empty message")
                     return
@@ -469,7 +460,7 @@ class Sandbox:
 
     def _reply(self, ch: Channel, req, out) -> bool:
         try:
-            ch.sock.send(protocol.reply(req.seq, *out))
+            os.write(ch.fd, protocol.reply(req.seq, *out))
         except BlockingIOError:  # only a program that sends without reading fills it
             self.kill("protocol violation: requests sent while earlier replies were left unread")
             return False
@@ -491,13 +482,15 @@ class Sandbox:
             tids = [t for t in map(int, os.listdir(f"/proc/{self.pid}/task")) if t != self.pid]
         except OSError:
             return  # already gone; its pidfd will say how
+        self.threads_ep = select.epoll(len(tids))
         for tid in tids:
             try:
-                self.thread_pidfds.append(os.pidfd_open(tid, lib.PIDFD_THREAD))
+                fd = os.pidfd_open(tid, lib.PIDFD_THREAD)
             except OSError:
-                pass
+                continue
+            self.thread_pidfds.append(fd)
+            self.threads_ep.register(fd, select.EPOLLIN)
         self.host_tids = set(tids)
-        self._new_thread_fds = list(self.thread_pidfds)
         if len(tids) != self.limits.threads:
             self.kill(f"the stub started {len(tids)} threads, not {self.limits.threads}")
 
@@ -506,14 +499,26 @@ class Sandbox:
         """The broker has decided how this sandbox ends (and is killing it)."""
         return self.exit_status is not None or self.outcome.reason is not None
 
-    def unwatched_thread_fds(self) -> list[int]:
-        """The thread pidfds the loop has yet to watch (once, after ready)."""
-        fds, self._new_thread_fds = self._new_thread_fds, []
-        return fds
+    def unwatched_threads(self) -> int | None:
+        """The epoll of the pool's thread pidfds, which the loop has yet to
+        watch (once, after ready): one fd for the loop instead of 64."""
+        if self.threads_ep is None or self._threads_watched:
+            return None
+        self._threads_watched = True
+        return self.threads_ep.fileno()
+
+    def threads_ended(self) -> None:
+        """The epoll of thread pidfds is readable: each thread that ended."""
+        for fd, _ in self.threads_ep.poll(0):
+            self.threads_ep.unregister(fd)  # readable for good: watch it no more
+            self.thread_died(fd)
 
     def close_thread_pidfds(self) -> None:
         """(Held open while the threads die, they make the process's end
         several times slower to come.)"""
+        if self.threads_ep is not None:
+            self.threads_ep.close()
+            self.threads_ep = None
         for fd in self.thread_pidfds:
             os.close(fd)
         self.thread_pidfds = []
