@@ -24,7 +24,7 @@ class Arena:
         self.size = size
         self.fd = os.memfd_create("strictbox-arena", os.MFD_CLOEXEC)
         os.ftruncate(self.fd, size)
-        self._state_written = False  # write_state: the memfd is still all zeros
+        self._state_written = False  # write_state: the state area is still all zeros
 
     def _offset(self, addr: int, n: int) -> int:
         if n < 0 or addr < BASE or n > self.size or addr - BASE > self.size - n:
@@ -75,25 +75,14 @@ class Arena:
             done += got
         return done
 
-    def write_state(self, state: bytes) -> None:
-        """Writes struct sb_state at BASE.  The first time, into a fresh
-        memfd, pages that are all zeros are left out: they read as zeros
-        anyway, and the state is ~100 pages of which a start uses a few."""
+    def write_state(self, pieces: list[tuple[int, bytes]]) -> None:
+        """Writes a fresh struct sb_state at BASE, given as (offset, bytes)
+        pieces with zeros around them; an earlier state is zeroed first."""
         if self._state_written:
-            self.write(BASE, state)
-            return
+            self.zero(BASE, ffi.sizeof("struct sb_state"))
         self._state_written = True
-        page = 4096
-        zero = bytes(page)
-        start = None
-        for off in range(0, len(state) + page, page):
-            chunk = state[off:off + page]  # bytes compare: memcmp
-            if chunk and chunk != zero[:len(chunk)]:
-                if start is None:
-                    start = off
-            elif start is not None:
-                self.write(BASE + start, state[start:off])
-                start = None
+        for offset, data in pieces:
+            self.write(BASE + offset, data)
 
     def read_u64(self, addr: int) -> int:
         """One 64-bit field of sandbox memory (untrusted, like all of it)."""

@@ -316,13 +316,18 @@ def layout(arena_size: int, max_threads: int) -> Layout:
     return Layout(threads_base, stack_top, stack_top - STACK_SIZE - PAGE)
 
 
+NO_HOST_FDS = b"\xff" * (4 * lib.SB_MAX_FDS)  # fd_host all -1: every fd is the broker's
+_STATE = {f: ffi.offsetof("struct sb_state", f) for f in ("selector", "brk_cur", "sig", "fd_host", "nvmas", "vmas")}
+
+
 def boot_state(lay: Layout, arena_size: int, loaded: Loaded, sp: int, *, max_threads: int,
                pid: int, uid: int, gid: int, utsname: bytes, stdio: list,
                fd_host: dict[int, int], signals: list[tuple[int, int, int, int]] | None = None,
-               trace: bool = False, cpu: int | None = None) -> bytes:
-    """The initial struct sb_state: boot block, memory map, fd table."""
-    st = ffi.new("struct sb_state *")
-    b = st.boot
+               trace: bool = False, cpu: int | None = None) -> list[tuple[int, bytes]]:
+    """The initial struct sb_state as (offset, bytes) pieces, every other
+    byte zero: boot block, memory map, fd table, signal actions.  (The
+    whole struct is 400 KB, of which a start sets a few.)"""
+    b = ffi.new("struct sb_boot *")
     b.magic, b.version = lib.SB_MAGIC, lib.SB_ABI_VERSION
     b.arena_base, b.arena_size = BASE, arena_size
     b.entry, b.sp, b.brk_start = loaded.entry, sp, loaded.image.brk_start
@@ -340,14 +345,19 @@ def boot_state(lay: Layout, arena_size: int, loaded: Loaded, sp: int, *, max_thr
             ffi.memmove(b.stdio[i].winsize, winsize, len(winsize))
             b.stdio[i].has_stat = bool(stat)
             ffi.memmove(b.stdio[i].stat, stat, len(stat))
-    st.brk_cur = loaded.image.brk_start
-    vmas = loaded.ranges + [(lay.stack_top - STACK_SIZE, lay.stack_top, 3)]
-    for i, (s, e, p) in enumerate(sorted(vmas)):
-        st.vmas[i] = (s, e, p)
-    st.nvmas = len(vmas)
-    hosts = [fd_host.get(fd, -1) for fd in range(lib.SB_MAX_FDS)]
-    ffi.memmove(st.fd_host, struct.pack(f"<{len(hosts)}i", *hosts), 4 * len(hosts))
-    for sig, action in enumerate(signals or []):
-        st.sig[sig] = action
-    st.selector = lib.SYSCALL_DISPATCH_FILTER_BLOCK  # an exec happens with dispatch armed
-    return bytes(ffi.buffer(st))
+    hosts = bytearray(NO_HOST_FDS)
+    for vfd, host in fd_host.items():
+        if 0 <= vfd < lib.SB_MAX_FDS:
+            struct.pack_into("<i", hosts, 4 * vfd, host)
+    vmas = sorted(loaded.ranges + [(lay.stack_top - STACK_SIZE, lay.stack_top, 3)])
+    pieces = [
+        (ffi.offsetof("struct sb_state", "boot"), bytes(ffi.buffer(b))),
+        (_STATE["selector"], bytes([lib.SYSCALL_DISPATCH_FILTER_BLOCK])),  # an exec happens with dispatch armed
+        (_STATE["brk_cur"], struct.pack("<Q", loaded.image.brk_start)),
+        (_STATE["fd_host"], bytes(hosts)),
+        (_STATE["nvmas"], struct.pack("<I", len(vmas))),
+        (_STATE["vmas"], b"".join(struct.pack("<QQQ", *v) for v in vmas)),
+    ]
+    if signals:
+        pieces.append((_STATE["sig"], b"".join(struct.pack("<QQQQ", *a) for a in signals)))
+    return pieces
