@@ -50,8 +50,9 @@ class Broker:
     def __init__(self, *, share_cpu: bool = False):
         """share_cpu: the first sandbox's main thread and this broker's thread
         run on one CPU (this thread's own when it starts the sandbox), so a
-        round trip switches on one CPU instead of waking the other.  Its
-        other threads run anywhere.  For a broker that serves one sandbox
+        round trip switches on one CPU instead of waking the other, until
+        the program starts a second thread (SB_OP_SPREAD).  Its other
+        threads run anywhere.  For a broker that serves one sandbox
         (api.run), and only while no other broker of this process shares a
         CPU: several would pile their sandboxes onto one.  close() gives this
         thread its CPUs back."""
@@ -81,8 +82,9 @@ class Broker:
             own = os.sched_getaffinity(0)
             try:
                 os.sched_setaffinity(0, {sb.cpu})
-                self._own_cpus = own
+                self._own_cpus = sb.cpus = own
             except OSError:  # (a cpuset changed under us): only speed is lost
+                sb.cpu = None
                 _give_back_shared_cpu()
         self.sandboxes.append(sb)
         for ch in sb.chans:

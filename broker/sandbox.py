@@ -135,6 +135,7 @@ class Sandbox:
     policy: Policy = field(default_factory=Policy.permissive)  # asked before every broker call
     tracer: object = None  # trace.Tracer for `strictbox trace` and `learn`; None: no tracing
     cpu: int | None = None  # the CPU its main thread shares with the broker (loop.Broker); None: any
+    cpus: set[int] | None = None  # ... and the CPUs both get back once the program has two threads
 
     def __post_init__(self):
         self.fds: dict[int, calls.OpenFile] = {}
@@ -377,6 +378,8 @@ class Sandbox:
                 out = calls.process.time_now(self)
             elif req.op == lib.SB_OP_POKE:
                 out = (self.poke(req.args[0]),)
+            elif req.op == lib.SB_OP_SPREAD:
+                out = (self.spread(),)
             elif req.op == lib.SB_OP_EXIT:
                 self.exit_status = req.args[0] & 0xFF
                 self._signal(signal.SIGKILL)
@@ -565,6 +568,23 @@ class Sandbox:
         if tid is None:
             return -errno.ESRCH
         return lib.sb_sigqueue_poke(self.pid, tid, signal.SIGURG, lib.SB_POKE_VALUE)
+
+    def spread(self) -> int:
+        """SB_OP_SPREAD: the program started a second thread, so its main
+        thread and the broker's stop sharing one CPU (threads that hand work
+        to each other would wait for it).  Untrusted: at worst the sandbox
+        gives up its own speed-up."""
+        if self.cpu is None:
+            return 0
+        self.cpu = None  # (an exec's boot block says so too)
+        tid = self._host_tid(0)
+        try:
+            if tid is not None:
+                os.sched_setaffinity(tid, self.cpus)
+            os.sched_setaffinity(0, self.cpus)  # this is the broker's thread
+        except OSError:  # a cpuset changed meanwhile: the kernel has placed them
+            pass
+        return 0
 
     def _host_tid(self, slot: int) -> int | None:
         raw = self.arena.read(self.thread_block(slot) + HOST_TID, 4)

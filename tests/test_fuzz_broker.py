@@ -72,7 +72,7 @@ def expected(data: bytes, seq: int):
         return bad
     if 0 <= op < 1 << 31:
         return ("reply", op, args) if len(args) == 6 else bad
-    if op == -3:
+    if op in (-3, -8):  # time, spread
         return ("reply", op, args) if not args else bad
     if op == -4:  # cancel: nothing waits here, so only of the request just answered
         return ("reply", op, args) if len(args) == 1 and args[0] == seq - 1 else bad

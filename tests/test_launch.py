@@ -101,6 +101,30 @@ def test_main_thread_shares_the_brokers_cpu_and_the_others_run_anywhere():
 
 
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs to place threads on")
+def test_a_second_thread_ends_the_sharing():
+    """Once the program starts a second thread, its main thread and the
+    broker may run on any CPU again: threads handing work to each other
+    must not wait for one CPU."""
+    everywhere = os.sched_getaffinity(0)
+    code = "import sys, threading; t = threading.Thread(target=sys.stdin.read); t.start(); t.join()"
+    p = subprocess.Popen(["strictbox", "run", "--max-threads", "3", "--", "/usr/bin/python3", "-I", "-c", code],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        child = _wait_for_child(p.pid)
+        for _ in range(1000):  # until python's second thread is reading stdin
+            tasks = [t for t in os.listdir(f"/proc/{child}/task") if t != str(child)]
+            if len(tasks) == 3 and _cpus(p.pid) == everywhere:
+                break
+            time.sleep(0.01)
+        assert _cpus(p.pid) == everywhere  # the broker's thread
+        assert all(_cpus(f"{child}/task/{t}") == everywhere for t in tasks)
+        out, _ = p.communicate(b"", timeout=30)
+        assert p.returncode == 0
+    finally:
+        p.kill()
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs to place threads on")
 def test_only_one_broker_of_a_process_shares_its_cpu():
     """Two runs at once from one process (threads of a job runner): the
     second does not pile its main thread onto the first one's CPU."""

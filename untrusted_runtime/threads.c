@@ -132,6 +132,10 @@ long sys_clone(struct sb_call *c)
     if (flags & CLONE_CHILD_SETTID)
         *(int *)ctid = tid;
     sb_start_thread(n, &uc, (flags & CLONE_SETTLS) ? tls : rdfsbase());
+    /* The main thread shares the broker's CPU only while it is alone: two
+     * threads handing work to each other must not wait for one CPU. */
+    if (__atomic_exchange_n(&ST->boot.cpu, 0, __ATOMIC_ACQ_REL))
+        sb_broker(c->t, SB_OP_SPREAD, NULL, 0, NULL, 0);
     return tid;
 }
 

@@ -18,7 +18,7 @@ typedef __s64 int64_t;
 #endif
 
 #define SB_MAGIC 0x7862746369727473
-#define SB_ABI_VERSION 8
+#define SB_ABI_VERSION 9
 #define SB_ARENA_BASE 0x10000
 #define SB_STATE_SIZE 0x300000 /* sb_state, then the prefetch slots */
 #define SB_IMAGE_BASE 0x400000
@@ -60,6 +60,7 @@ typedef __s64 int64_t;
 #define SB_OP_WAKE_WAIT -5 /* [ns]: sleep until this thread's wake pipe has a byte, or ns pass */
 #define SB_OP_READY -6 /* the stub, first on slot 0's channel: the pool stands */
 #define SB_OP_POKE -7  /* [slot]: nudge that thread to look at the process's pending signals */
+#define SB_OP_SPREAD -8 /* the program has a second thread: its main one may leave the broker's CPU */
 /* The poke: a real signal with si_code SI_QUEUE and this si_value. */
 #define SB_POKE_VALUE 0x656b6f705b
 
