@@ -1057,13 +1057,18 @@ static void on_alarm(int sig)
     al_count++;
 }
 
-static void *al_writer(void *a)
+static void mask_alarm(int how)
 {
-    (void)a;
     sigset_t s;
     sigemptyset(&s);
     sigaddset(&s, SIGALRM);
-    pthread_sigmask(SIG_BLOCK, &s, NULL); /* SIGALRM can only go to the reader */
+    pthread_sigmask(how, &s, NULL);
+}
+
+static void *al_writer(void *a)
+{
+    (void)a;
+    mask_alarm(SIG_BLOCK); /* SIGALRM can only go to the reader */
     while (__atomic_load_n(&al_count, __ATOMIC_ACQUIRE) < 2)
         msleep(1);
     msleep(20);
@@ -1101,6 +1106,36 @@ static int do_alarm(void)
     alarm(100);
     unsigned left = alarm(0);
     printf("alarm cancel left %d\n", left > 90 && left <= 100);
+    return 0;
+}
+
+/* An outside process signal (alarm's SIGALRM) lands first on the main
+ * thread (the kernel tries the threads in order), which blocks it and waits
+ * in pthread_join; only the worker, waiting in a read with no deadline,
+ * takes it.  The worker must get it: its read ends with EINTR. */
+static void *bm_worker(void *a)
+{
+    (void)a;
+    mask_alarm(SIG_UNBLOCK);
+    char c;
+    ssize_t n = read(al_pipe[0], &c, 1);
+    printf("worker read %zd %s handled %d\n", n, n < 0 ? ename(errno) : "-", al_count);
+    return NULL;
+}
+
+static int do_blocked_main(void)
+{
+    if (pipe(al_pipe))
+        return 1;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_alarm; /* no SA_RESTART: the read ends */
+    sigaction(SIGALRM, &sa, NULL);
+    mask_alarm(SIG_BLOCK);
+    pthread_t w = spawn(bm_worker, NULL);
+    alarm(1);
+    pthread_join(w, NULL);
+    printf("main joined handled %d\n", al_count);
     return 0;
 }
 
@@ -1320,50 +1355,6 @@ static int do_blocking(void)
     }
     pthread_join(s, NULL);
     printf("sleeper interrupted %s\n", ename(bl_sleep_errno));
-    return 0;
-}
-
-/* An outside process signal (alarm's SIGALRM) lands first on the main
- * thread (the kernel tries the threads in order), which blocks it and waits
- * in pthread_join; only the worker, waiting in a read with no deadline,
- * takes it.  The worker must get it: its read ends with EINTR. */
-static int bm_pipe[2];
-static volatile int bm_handled;
-static void bm_on_alarm(int sig)
-{
-    (void)sig;
-    bm_handled++;
-}
-
-static void *bm_worker(void *a)
-{
-    (void)a;
-    sigset_t s;
-    sigemptyset(&s);
-    sigaddset(&s, SIGALRM);
-    pthread_sigmask(SIG_UNBLOCK, &s, NULL);
-    char c;
-    ssize_t n = read(bm_pipe[0], &c, 1);
-    printf("worker read %zd %s handled %d\n", n, n < 0 ? ename(errno) : "-", bm_handled);
-    return NULL;
-}
-
-static int do_blocked_main(void)
-{
-    if (pipe(bm_pipe))
-        return 1;
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = bm_on_alarm; /* no SA_RESTART: the read ends */
-    sigaction(SIGALRM, &sa, NULL);
-    sigset_t s;
-    sigemptyset(&s);
-    sigaddset(&s, SIGALRM);
-    pthread_sigmask(SIG_BLOCK, &s, NULL);
-    pthread_t w = spawn(bm_worker, NULL);
-    alarm(1);
-    pthread_join(w, NULL);
-    printf("main joined handled %d\n", bm_handled);
     return 0;
 }
 
