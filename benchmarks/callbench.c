@@ -14,23 +14,13 @@
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+#include "self_timed.h"
 
 static inline long raw3(long nr, long a, long b, long c)
 {
     long ret;
     __asm__ volatile("syscall" : "=a"(ret) : "0"(nr), "D"(a), "S"(b), "d"(c) : "rcx", "r11", "memory");
     return ret;
-}
-
-static long long now_ns(void)
-{
-    struct timespec ts;
-    /* Inside strictbox there is no vDSO, so this is a real (emulated) call. */
-    if (clock_gettime(CLOCK_MONOTONIC, &ts)) {
-        perror("clock_gettime");
-        exit(2);
-    }
-    return ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
 int main(int argc, char **argv)
@@ -68,6 +58,6 @@ int main(int argc, char **argv)
     for (long i = 0; i < n; i++)
         raw3(nr, a, b, c);
     long long t1 = now_ns();
-    printf("%s %ld %lld %.1f\n", call, n, t1 - t0, (double)(t1 - t0) / (double)n);
+    report(call, n, t0, t1);
     return 0;
 }

@@ -15,16 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-static long long now_ns(void)
-{
-    struct timespec ts;
-    if (clock_gettime(CLOCK_MONOTONIC, &ts)) {
-        perror("clock_gettime");
-        exit(2);
-    }
-    return ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
+#include "self_timed.h"
 
 static pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t to_b = PTHREAD_COND_INITIALIZER, to_a = PTHREAD_COND_INITIALIZER;
@@ -90,6 +81,6 @@ int main(int argc, char **argv)
         fprintf(stderr, "unknown benchmark %s\n", what);
         return 2;
     }
-    printf("%s %ld %lld %.1f\n", what, n, t1 - t0, (double)(t1 - t0) / (double)n);
+    report(what, n, t0, t1);
     return 0;
 }
