@@ -84,10 +84,11 @@ def test_main_thread_shares_the_brokers_cpu_and_the_others_run_anywhere():
                          stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     try:
         child = _wait_for_child(p.pid)
-        for _ in range(500):  # until the pool stands and the broker moved
+        for _ in range(500):  # until the pool stands, the main thread is placed and the broker moved
             tasks = [t for t in os.listdir(f"/proc/{child}/task") if t != str(child)]
             placed = [_cpus(f"{child}/task/{t}") for t in tasks]
-            if len(tasks) == 3 and everywhere != _cpus(p.pid):
+            if len(tasks) == 3 and everywhere != _cpus(p.pid) and everywhere in placed and \
+                    any(c != everywhere for c in placed):
                 break
             time.sleep(0.01)
         one = [c for c in placed if c != everywhere]
@@ -106,16 +107,16 @@ def test_a_second_thread_ends_the_sharing():
     broker may run on any CPU again: threads handing work to each other
     must not wait for one CPU."""
     everywhere = os.sched_getaffinity(0)
-    code = "import sys, threading; t = threading.Thread(target=sys.stdin.read); t.start(); t.join()"
+    code = ("import sys, threading; t = threading.Thread(target=sys.stdin.read); t.start(); "
+            "print('started', flush=True); t.join()")
     p = subprocess.Popen(["strictbox", "run", "--max-threads", "3", "--", "/usr/bin/python3", "-I", "-c", code],
                          stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     try:
-        child = _wait_for_child(p.pid)
-        for _ in range(1000):  # until python's second thread is reading stdin
-            tasks = [t for t in os.listdir(f"/proc/{child}/task") if t != str(child)]
-            if len(tasks) == 3 and _cpus(p.pid) == everywhere:
-                break
-            time.sleep(0.01)
+        # pthread_create has returned, and with it the runtime's word to the broker
+        assert p.stdout.readline() == b"started\n"
+        child = _children(p.pid)[0]
+        tasks = [t for t in os.listdir(f"/proc/{child}/task") if t != str(child)]
+        assert len(tasks) == 3
         assert _cpus(p.pid) == everywhere  # the broker's thread
         assert all(_cpus(f"{child}/task/{t}") == everywhere for t in tasks)
         out, _ = p.communicate(b"", timeout=30)
