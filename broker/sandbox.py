@@ -7,7 +7,9 @@ import fcntl
 import os
 import resource
 import select
+import selectors
 import signal
+import socket
 import stat as stat_mod
 import struct
 import subprocess
@@ -34,6 +36,8 @@ KILLED_STRICT = "forbidden direct system call: killed by seccomp strict mode"
 RUNTIME_EXITS = {125: "the runtime lost its broker channel",
                  126: "the runtime received a malformed reply"}
 STUB_FAILED = {127: "the stub failed to start (see its message on stderr)"}
+SPAWN_TIMEOUT = 10.0  # seconds a new pool thread may take to stand
+SPAWN_NEWS = 64  # messages read from the spawn socket at a time
 
 
 class BoundedLog(list):
@@ -157,6 +161,9 @@ class Sandbox:
         self.threads_ep: select.epoll | None = None  # ... and an epoll of them
         self._threads_watched = False
         self.host_tids: set[int] = set()
+        self.spawn_fd = -1  # our end of the spawn socket (trusted_stub/spawner.c)
+        self.spawned = 0  # pool threads started, slot 0's included
+        self.spawning = False  # a spawn request is out
         self.timers = calls.timers.Timers()
         self.started = 0.0
         self.deadline: float | None = None
@@ -171,10 +178,15 @@ class Sandbox:
             prog, loaded = self._load()
             try:
                 child_fds = self._make_channels()
+                ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+                self.spawn_fd = ours.detach()
+                os.set_blocking(self.spawn_fd, False)
+                child_fds.append(theirs.detach())
                 self.clock.hold()
                 self._clock_held = True
                 self.proc = subprocess.Popen(
-                    [stub_path(), str(self.arena.fd), str(self.clock.fd), str(os.getpid())],
+                    [stub_path(), str(self.arena.fd), str(self.clock.fd), str(os.getpid()),
+                     str(child_fds[-1])],
                     stdin=self.stdio[0], stdout=self.stdio[1], stderr=self.stdio[2],
                     pass_fds=(self.arena.fd, self.clock.fd, *child_fds), close_fds=True,
                     env={}, process_group=0,
@@ -191,6 +203,8 @@ class Sandbox:
             self._release_clock()
             for ch in self.chans:
                 ch.close()
+            if self.spawn_fd >= 0:
+                os.close(self.spawn_fd)
             for f in self.fds.values():
                 if f.hostfd >= 0:
                     os.close(f.hostfd)
@@ -478,24 +492,68 @@ class Sandbox:
                 self.on_channel(ch)
 
     def _watch_threads(self) -> None:
-        """The pool stands (the stub says so before the program runs): a
-        pidfd for each of its threads.  None of them ever exits on its own,
-        so one that does was killed by strict mode for a forbidden call."""
+        """The main thread stands (the stub says so before the program
+        runs): watch it, and each pool thread the spawner starts later,
+        through a pidfd.  None of them ever exits on its own, so one that
+        does was killed by strict mode for a forbidden call."""
+        self.threads_ep = select.epoll()
+        if self._adopt_threads() != 1:
+            self.kill("the stub did not start exactly one thread")
+
+    def _adopt_threads(self) -> int:
+        """Watches the threads /proc shows that we do not know yet (there is
+        one after each spawn we asked for); returns how many."""
         try:
-            tids = [t for t in map(int, os.listdir(f"/proc/{self.pid}/task")) if t != self.pid]
+            tids = {int(t) for t in os.listdir(f"/proc/{self.pid}/task")}
         except OSError:
-            return  # already gone; its pidfd will say how
-        self.threads_ep = select.epoll(len(tids))
-        for tid in tids:
+            return 0  # already gone; its pidfd will say how
+        new = tids - self.host_tids - {self.pid}
+        for tid in new:
             try:
                 fd = os.pidfd_open(tid, lib.PIDFD_THREAD)
-            except OSError:
+            except OSError:  # gone already: as if strict mode had killed it
+                self.kill(KILLED_STRICT)
                 continue
             self.thread_pidfds.append(fd)
             self.threads_ep.register(fd, select.EPOLLIN)
-        self.host_tids = set(tids)
-        if len(tids) != self.limits.threads:
-            self.kill(f"the stub started {len(tids)} threads, not {self.limits.threads}")
+            self.host_tids.add(tid)
+        self.spawned += len(new)
+        return len(new)
+
+    def grow_pool(self) -> int:
+        """clone found no idle slot: have the spawner start one more pool
+        thread and answer 0 once it stands (the runtime claims a slot
+        again), or EAGAIN.  The spawn socket is the sandbox's to write to as
+        well: a byte there only makes us look at /proc, and a thread counts
+        only when it is there."""
+        if self.pending is None:  # the first time this call is served
+            if self.spawned >= self.limits.threads:
+                self.deny("clone", f"thread limit ({self.limits.threads}) reached: "
+                          "raise --max-threads", errno.EAGAIN)
+                return -errno.EAGAIN
+            if not self.spawning:
+                self.spawning = True
+                try:
+                    os.write(self.spawn_fd, b"s")
+                except OSError as e:  # (it never fills: we ask one at a time)
+                    self.kill(f"cannot reach the stub's spawner: {e.strerror}")
+                    return -errno.EAGAIN
+            raise calls.Wait([(self.spawn_fd, selectors.EVENT_READ)],
+                             time.monotonic() + SPAWN_TIMEOUT)
+        news = b""
+        for _ in range(SPAWN_NEWS):
+            try:
+                news += os.read(self.spawn_fd, 16)
+            except BlockingIOError:
+                break
+        if not news and time.monotonic() < self.pending_deadline:
+            return 0  # another thread's clone took the news: look again
+        self.spawning = False
+        if self._adopt_threads():
+            return 0
+        why = "the spawner failed" if news else f"no new thread within {SPAWN_TIMEOUT:g} s"
+        self.deny("clone", f"cannot start another thread: {why}", errno.EAGAIN)
+        return -errno.EAGAIN
 
     @property
     def ending(self) -> bool:
@@ -691,6 +749,7 @@ class Sandbox:
         self.fds.clear()
         for ch in self.chans:
             ch.close()
+        os.close(self.spawn_fd)
         self.close_thread_pidfds()
         os.close(self.pidfd)
         self.arena.close()

@@ -275,6 +275,8 @@ CASES = {
         ("fork", "-ENOSYS"), ("vfork", "-ENOSYS"), ("clone3", "-ENOSYS")),
         log=("denied clone: thread limit (64) reached", "denied clone: a thread with flags",
              "denied fork:", "denied vfork:")),
+    "spawn_socket_forged": Case("hostile_spawn_socket.c", out=lines(
+        ("spawn_socket_found", "1"), ("threads_started", "4"))),
     "log_bomb": Case("hostile_logbomb.c", out=("socket -EACCES",), timeout=60,
                      log=("denied socket: no network (EACCES)", "more log lines not kept"),
                      check="log_is_bounded"),
@@ -331,7 +333,7 @@ CASES = {
 THREADED = ("-DSB_CFFI", "-static", "-pthread")
 COMPILE_FLAGS = {"hostile_writev.c": ("-static",), "hostile_pointers.c": ("-static",),
                  "hostile_thread_escape.c": THREADED, "hostile_thread_chan.c": THREADED,
-                 "hostile_thread_hosttid.c": THREADED}
+                 "hostile_thread_hosttid.c": THREADED, "hostile_spawn_socket.c": THREADED}
 
 
 # -- the environment ----------------------------------------------------------

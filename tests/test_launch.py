@@ -36,30 +36,62 @@ def _status(pid: int) -> dict[str, str]:
         return dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
 
 
+def _tasks(pid: int) -> list[str]:
+    """The sandbox's threads but its first one (the spawner)."""
+    return [t for t in os.listdir(f"/proc/{pid}/task") if t != str(pid)]
+
+
+ALL_SIGNALS = (1 << 64) - 1 & ~(1 << (signal.SIGKILL - 1)) & ~(1 << (signal.SIGSTOP - 1))
+
+
 def test_running_sandbox_is_in_strict_mode_with_only_its_fds():
     # cat blocks reading our pipe, so the sandbox stays up while we look at it.
     p = subprocess.Popen(["strictbox", "run", "--max-threads", "3", "--", BUSYBOX, "cat"],
                          stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     try:
         child = _wait_for_child(p.pid)
-        for _ in range(500):  # until the pool stands and its starter stepped aside
-            if _status(child).get("State", "").startswith("Z"):
+        for _ in range(500):  # until the spawner has blocked every signal: the program runs
+            if int(_status(child).get("SigBlk", "0"), 16) == ALL_SIGNALS:
                 break
             time.sleep(0.01)
-        tasks = [t for t in os.listdir(f"/proc/{child}/task") if t != str(child)]
-        assert len(tasks) == 3  # the thread pool (the first thread only started it)
-        for tid in tasks:  # strict mode is per thread: every one is in it
-            with open(f"/proc/{child}/task/{tid}/status") as f:
-                assert "Seccomp:\t1\n" in f.read()
-        fd_dir = f"/proc/{child}/task/{tasks[0]}/fd"  # the first thread, a zombie, has none
+        tasks = _tasks(child)
+        assert len(tasks) == 1  # the program's one thread: the pool grows only when it asks
+        with open(f"/proc/{child}/task/{tasks[0]}/status") as f:
+            assert "Seccomp:\t1\n" in f.read()
+        # The spawner, the one thread outside strict mode, takes no signal.
+        spawner = _status(child)
+        assert spawner["Seccomp"] == "0" and int(spawner["SigBlk"], 16) == ALL_SIGNALS
+        fd_dir = f"/proc/{child}/fd"
         fds = sorted(int(fd) for fd in os.listdir(fd_dir))
-        assert fds[:3] == [0, 1, 2] and len(fds) == 3 + 3 * 3  # stdio; per thread: channel, wake pipe
+        # stdio; per slot: channel, wake pipe; the spawn socket
+        assert fds[:3] == [0, 1, 2] and len(fds) == 3 + 3 * 3 + 1
         targets = [os.readlink(f"{fd_dir}/{fd}") for fd in fds]
         assert not any("memfd" in t for t in targets)  # the arena fd is closed
-        assert sum(t.startswith("socket:") for t in targets[3:]) == 3
+        assert sum(t.startswith("socket:") for t in targets[3:]) == 3 + 1
         assert sum(t.startswith("pipe:") for t in targets[3:]) == 6
         out, _ = p.communicate(b"through the sandbox\n", timeout=30)
         assert out == b"through the sandbox\n"
+        assert p.returncode == 0
+    finally:
+        p.kill()
+
+
+def test_the_pool_grows_as_the_program_starts_threads():
+    """Each thread the program has at once is a pool thread, started when
+    the program first needs it, confined like the first."""
+    code = ("import sys, threading; ts = [threading.Thread(target=sys.stdin.readline) for _ in range(5)]; "
+            "[t.start() for t in ts]; print('started', flush=True); [t.join() for t in ts]")
+    p = subprocess.Popen(["strictbox", "run", "--", "/usr/bin/python3", "-I", "-c", code],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        assert p.stdout.readline() == b"started\n"
+        child = _children(p.pid)[0]
+        tasks = _tasks(child)
+        assert len(tasks) == 6
+        for tid in tasks:
+            with open(f"/proc/{child}/task/{tid}/status") as f:
+                assert "Seccomp:\t1\n" in f.read()
+        out, _ = p.communicate(b"\n" * 5, timeout=30)
         assert p.returncode == 0
     finally:
         p.kill()
@@ -77,24 +109,22 @@ def _cpus(where) -> set[int]:
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs to place threads on")
 def test_main_thread_shares_the_brokers_cpu_and_the_others_run_anywhere():
     """strictbox run: the program's main thread (slot 0) and the broker run
-    on one CPU, so a round trip never wakes the other CPU; every other
-    thread of the pool keeps all the CPUs, so threads still run in parallel."""
+    on one CPU, so a round trip never wakes the other CPU; the spawner, and
+    so every other thread of the pool, keeps all the CPUs, so threads still
+    run in parallel."""
     everywhere = os.sched_getaffinity(0)  # the CLI and its sandbox inherit it
     p = subprocess.Popen(["strictbox", "run", "--max-threads", "3", "--", BUSYBOX, "cat"],
                          stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     try:
         child = _wait_for_child(p.pid)
-        for _ in range(500):  # until the pool stands, the main thread is placed and the broker moved
-            tasks = [t for t in os.listdir(f"/proc/{child}/task") if t != str(child)]
-            placed = [_cpus(f"{child}/task/{t}") for t in tasks]
-            if len(tasks) == 3 and everywhere != _cpus(p.pid) and everywhere in placed and \
-                    any(c != everywhere for c in placed):
+        for _ in range(500):  # until the main thread is placed and the broker moved
+            placed = [_cpus(f"{child}/task/{t}") for t in _tasks(child)]
+            if everywhere != _cpus(p.pid) and any(c != everywhere for c in placed):
                 break
             time.sleep(0.01)
-        one = [c for c in placed if c != everywhere]
-        assert len(one) == 1 and len(one[0]) == 1, placed
-        assert placed.count(everywhere) == 2, placed
-        assert _cpus(p.pid) == one[0]  # the broker's thread is there too
+        assert len(placed) == 1 and len(placed[0]) == 1, placed
+        assert _cpus(p.pid) == placed[0]  # the broker's thread is there too
+        assert _cpus(child) == everywhere  # the spawner, whose threads run anywhere
         out, _ = p.communicate(b"on one CPU\n", timeout=30)
         assert (out, p.returncode) == (b"on one CPU\n", 0)
     finally:
@@ -115,8 +145,8 @@ def test_a_second_thread_ends_the_sharing():
         # pthread_create has returned, and with it the runtime's word to the broker
         assert p.stdout.readline() == b"started\n"
         child = _children(p.pid)[0]
-        tasks = [t for t in os.listdir(f"/proc/{child}/task") if t != str(child)]
-        assert len(tasks) == 3
+        tasks = _tasks(child)
+        assert len(tasks) == 2
         assert _cpus(p.pid) == everywhere  # the broker's thread
         assert all(_cpus(f"{child}/task/{t}") == everywhere for t in tasks)
         out, _ = p.communicate(b"", timeout=30)
@@ -138,11 +168,10 @@ def test_only_one_broker_of_a_process_shares_its_cpu():
             t.start()
         for _ in range(500):
             kids = _children(os.getpid())
-            pools = [[t for t in os.listdir(f"/proc/{k}/task") if t != str(k)] for k in kids]
-            if len(kids) == 2 and all(len(p) == 64 for p in pools):
+            if len(kids) == 2 and all(_tasks(k) for k in kids):
                 break
             time.sleep(0.01)
-        time.sleep(0.2)  # both pools stand; the stub placed the main thread before reporting ready
+        time.sleep(0.2)  # both main threads stand; the stub placed them before reporting ready
         pinned = [k for k in kids
                   if any(_cpus(f"{k}/task/{t}") != everywhere for t in os.listdir(f"/proc/{k}/task"))]
         assert len(pinned) == 1, (kids, pinned)

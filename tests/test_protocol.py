@@ -110,8 +110,10 @@ def test_a_stub_of_another_abi_version_refuses_to_start(tmp_path):
         clock = os.memfd_create("clock")
         os.ftruncate(clock, 4096)
         with parent, child:
-            p = subprocess.run([stub_path(), str(sb.arena.fd), str(clock), str(os.getpid())],
-                               pass_fds=(sb.arena.fd, clock), capture_output=True, timeout=10, env={})
+            p = subprocess.run([stub_path(), str(sb.arena.fd), str(clock), str(os.getpid()),
+                                str(child.fileno())],
+                               pass_fds=(sb.arena.fd, clock, child.fileno()), capture_output=True,
+                               timeout=10, env={})
         os.close(clock)
         assert p.returncode == 127
         assert b"arena boot block does not match this stub" in p.stderr

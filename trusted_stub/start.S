@@ -17,7 +17,8 @@ sb_sigreturn_to:
     syscall
     hlt
 
-/* Where a thread that exited resumes: sb_pool_idle(rdi) on its idle stack. */
+/* Where a thread that exited, or a new one, resumes: sb_pool_idle(rdi, rsi)
+ * on its idle stack. */
     .globl sb_pool_entry
 sb_pool_entry:
     xor %ebp, %ebp

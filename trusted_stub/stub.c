@@ -1,11 +1,12 @@
 /* The trusted bootstrap.  Runs before strict mode with the fds the broker
- * gave it: `strictbox-stub ARENA_FD CLOCK_FD BROKER_PID`, and each thread
- * slot's channel and wake pipe named in its block of the arena.  It maps the
- * arena the broker already filled (boot block, program image, initial
- * stack, thread blocks), installs our signal handlers, starts the thread
- * pool, and in every thread sets up the alternate stack, arms Syscall User
- * Dispatch over its own text and enters seccomp strict mode.  From then on
- * nothing here is trusted. */
+ * gave it: `strictbox-stub ARENA_FD CLOCK_FD BROKER_PID SPAWN_FD`, and each
+ * thread slot's channel and wake pipe named in its block of the arena.  It
+ * maps the arena the broker already filled (boot block, program image,
+ * initial stack, thread blocks), installs our signal handlers, starts the
+ * program's main thread, which sets up its alternate stack, arms Syscall
+ * User Dispatch over the stub's text and enters seccomp strict mode, and
+ * becomes the spawner (spawner.c), which starts the pool's other threads
+ * confined the same way.  From then on nothing here is trusted. */
 #include "runtime.h"
 #include <linux/elf.h>
 #include <asm/stat.h>
@@ -15,6 +16,9 @@ void sb_fault(int sig, k_siginfo *si, struct ucontext *uc);
 void sb_restorer(void);
 long sb_spawn_thread(unsigned long flags, unsigned long stack, int *ptid,
                      void (*fn)(struct sb_thread *), struct sb_thread *arg);
+__attribute__((noreturn)) void sb_spawner(long wake_fd, long spawn_fd, unsigned long next_block,
+                                          unsigned long end_block, unsigned char *selector,
+                                          unsigned char *scratch);
 
 extern const char __ehdr_start[] __attribute__((visibility("hidden")));
 extern const char __executable_start[] __attribute__((visibility("hidden")));
@@ -114,25 +118,26 @@ static void place_main_thread(struct sb_thread *t)
     sys3(__NR_sched_setaffinity, 0, sizeof mask, mask);
 }
 
-/* A pooled thread: confine itself, report ready, idle until started. */
+/* Slot 0's thread: confine itself, report ready, idle until started. */
 static void pool_thread(struct sb_thread *t)
 {
     place_main_thread(t);
     confine_thread(t);
     __atomic_add_fetch(&ST->pool_ready, 1, __ATOMIC_RELEASE);
-    sb_pool_idle(t);
+    sb_pool_idle(t, -1);
 }
 
 void sb_stub_main(long *sp)
 {
     relocate();
     char **argv = (char **)(sp + 1);
-    int ok = sp[0] == 4;
+    int ok = sp[0] == 5;
     long arena_fd = ok ? parse_uint(argv[1]) : -1;
     long clock_fd = ok ? parse_uint(argv[2]) : -1;
     long broker = ok ? parse_uint(argv[3]) : -1;
-    if (arena_fd < 0 || clock_fd < 0 || broker < 0)
-        fail("usage: strictbox-stub ARENA_FD CLOCK_FD BROKER_PID (started by the broker)", 0);
+    long spawn_fd = ok ? parse_uint(argv[4]) : -1;
+    if (arena_fd < 0 || clock_fd < 0 || broker < 0 || spawn_fd < 0)
+        fail("usage: strictbox-stub ARENA_FD CLOCK_FD BROKER_PID SPAWN_FD (started by the broker)", 0);
 
     /* Die with the broker (each thread asks for it too); if it is already
      * gone, don't start at all. */
@@ -186,31 +191,26 @@ void sb_stub_main(long *sp)
      * This first thread (the one the broker knows by pid) only starts them:
      * the kernel tells of a non-leader thread's death (PIDFD_THREAD), and
      * the broker must learn of any thread killed by strict mode. */
-    for (unsigned i = 0; i < b->max_threads; i++) {
-        struct sb_thread *p = sb_thread_at(i);
-        r = sb_spawn_thread(CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD |
-                            CLONE_SYSVSEM | CLONE_PARENT_SETTID,
-                            (unsigned long)p + SB_IDLE_STACK, &p->host_tid, pool_thread, p);
-        if (r < 0)
-            fail("cannot start the thread pool", r);
-    }
-    while (__atomic_load_n(&ST->pool_ready, __ATOMIC_ACQUIRE) < b->max_threads)
+    struct sb_thread *t = sb_thread_at(0);
+    r = sb_spawn_thread(CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD |
+                        CLONE_SYSVSEM | CLONE_PARENT_SETTID,
+                        (unsigned long)t + SB_IDLE_STACK, &t->host_tid, pool_thread, t);
+    if (r < 0)
+        fail("cannot start the program's thread", r);
+    while (__atomic_load_n(&ST->pool_ready, __ATOMIC_ACQUIRE) < 1)
         sys1(__NR_sched_yield, 0);
 
-    /* Tell the broker the pool stands (it watches every thread from now on)
-     * and wait for its answer. */
-    struct sb_thread *t = sb_thread_at(0);
+    /* Tell the broker the thread stands (it watches it from now on) and
+     * wait for its answer. */
     static const unsigned char ready[] = {0x92, 0x01, 0x100 + SB_OP_READY};
     if (sys3(__NR_write, t->chan_fd, ready, sizeof ready) != sizeof ready ||
         sys3(__NR_read, t->chan_fd, t->rep, sizeof t->rep) <= 0)
         fail("the broker did not answer", 0);
     t->seq = 1;
 
-    /* Confined too before any program code runs, then hand slot 0 the
-     * program's entry and step aside. */
-    r = sys2(__NR_prctl, PR_SET_SECCOMP, SECCOMP_MODE_STRICT);
-    if (r)
-        fail("cannot enter seccomp strict mode", r);
+    /* Hand slot 0 the program's entry, block every signal for good, and
+     * become the spawner, whose first act starts the program.  No program
+     * code has run yet, so all of this may still trust memory. */
     ST->selector = SYSCALL_DISPATCH_FILTER_BLOCK;
     struct ucontext uc;
     memset(&uc, 0, sizeof uc);
@@ -220,8 +220,9 @@ void sb_stub_main(long *sp)
     uc.uc_mcontext.cs = 0x33;      /* __USER_CS */
     uc.uc_mcontext.ss = 0x2b;      /* __USER_DS */
     t->state = SB_THREAD_STARTING;
-    sb_start_thread(t, &uc, 0); /* no fpstate: the kernel starts it with a clean FPU */
-    sys1(__NR_exit, 0);
-    for (;;)
-        ;
+    sb_ready_thread(t, &uc, 0); /* no fpstate: the kernel starts it with a clean FPU */
+    unsigned long all = ~0UL;
+    sys4(__NR_rt_sigprocmask, SIG_SETMASK, &all, NULL, 8);
+    sb_spawner(t->wake_wfd, spawn_fd, (unsigned long)sb_thread_at(1),
+               (unsigned long)sb_thread_at(b->max_threads), &ST->selector, &ST->spawn_scratch);
 }

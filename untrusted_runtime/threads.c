@@ -1,10 +1,12 @@
-/* Threads.  The stub made a pool of boot.max_threads kernel threads before
- * strict mode; each idles reading its wake pipe.  clone hands an idle slot
- * the caller's registers (rax = 0, the new stack and TLS) as an rt_sigreturn
- * frame on the slot's signal stack and writes a byte to its wake pipe; the
- * slot starts the program's thread with rt_sigreturn, which loads every
- * register, the FPU state and the real signal mask at once.  A thread that
- * exits goes back to the pool the same way. */
+/* Threads.  The stub starts slot 0's thread before strict mode; the
+ * spawner (trusted_stub/spawner.c) starts each further one when the broker
+ * asks, which it does when clone finds no idle slot.  A pool thread idles
+ * reading its wake pipe.  clone hands an idle slot the caller's registers
+ * (rax = 0, the new stack and TLS) as an rt_sigreturn frame on the slot's
+ * signal stack and writes a byte to its wake pipe; the slot starts the
+ * program's thread with rt_sigreturn, which loads every register, the FPU
+ * state and the real signal mask at once.  A thread that exits goes back to
+ * the pool the same way. */
 #include "runtime.h"
 
 #define CLONE_THREAD_FLAGS (CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD)
@@ -107,9 +109,14 @@ long sys_clone(struct sb_call *c)
     if (((flags & CLONE_PARENT_SETTID) && !SB_ARENA_OK(ptid, 4)) ||
         ((flags & (CLONE_CHILD_SETTID | CLONE_CHILD_CLEARTID)) && !SB_ARENA_OK(ctid, 4)))
         return -EFAULT;
-    struct sb_thread *n = claim_slot();
-    if (!n)
-        return sb_forward(c); /* the pool is used up: the broker logs it and answers EAGAIN */
+    struct sb_thread *n;
+    while (!(n = claim_slot())) {
+        /* No idle slot: the broker has the spawner start one (0: claim
+         * again), or answers EAGAIN at the thread limit. */
+        long r = sb_forward(c);
+        if (r)
+            return r;
+    }
     int tid = n->tid = new_tid();
     n->sigmask = c->t->sigmask;
     n->sigpending = 0;
@@ -139,9 +146,10 @@ long sys_clone(struct sb_call *c)
     return tid;
 }
 
-/* Starts the claimed slot n with the registers in uc (the real signal mask
- * empty, as for every program thread) and FS base fs. */
-void sb_start_thread(struct sb_thread *n, const struct ucontext *uc, unsigned long fs)
+/* Readies the claimed slot n to start with the registers in uc (the real
+ * signal mask empty, as for every program thread) and FS base fs; a byte to
+ * its wake pipe starts it. */
+void sb_ready_thread(struct sb_thread *n, const struct ucontext *uc, unsigned long fs)
 {
     struct ucontext start = *uc;
     start.uc_sigmask = 0;
@@ -149,6 +157,11 @@ void sb_start_thread(struct sb_thread *n, const struct ucontext *uc, unsigned lo
     n->start_frame = build_start_frame(n, &start);
     __atomic_add_fetch(&ST->live_threads, 1, __ATOMIC_ACQ_REL);
     __atomic_store_n(&n->state, SB_THREAD_LIVE, __ATOMIC_RELEASE);
+}
+
+void sb_start_thread(struct sb_thread *n, const struct ucontext *uc, unsigned long fs)
+{
+    sb_ready_thread(n, uc, fs);
     sb_wake(n);
 }
 
@@ -156,6 +169,38 @@ long sys_clone3(struct sb_call *c)
 {
     (void)c;
     return -ENOSYS; /* glibc falls back to clone */
+}
+
+/* Into the idle loop by rt_sigreturn (leaving the signal stack, if on it),
+ * with asynchronous signals really blocked: an idle slot must not take
+ * them.  uc gives the segment registers. */
+__attribute__((noreturn)) static void to_pool(struct sb_thread *t, struct ucontext uc, long notify_fd)
+{
+    struct sigcontext *m = &uc.uc_mcontext;
+    m->rip = (unsigned long)sb_pool_entry;
+    m->rsp = ((unsigned long)t + SB_IDLE_STACK) & ~15UL;
+    m->rdi = (unsigned long)t;
+    m->rsi = (unsigned long)notify_fd;
+    m->fpstate = NULL; /* the kernel resets the FPU */
+    uc.uc_sigmask = SB_ASYNC_SIGNALS;
+    uc.uc_stack = our_altstack(t);
+    struct rt_frame *f = (struct rt_frame *)(((m->rsp - sizeof *f) & ~15UL) - 8);
+    f->uc = uc;
+    sb_sigreturn_to((unsigned long)&f->uc);
+}
+
+/* A thread the spawner just started, confined now but with every signal
+ * blocked (the spawner's mask): into the pool, telling the broker on the
+ * spawn socket once it is idle. */
+void sb_pool_join(struct sb_thread *t, long spawn_fd)
+{
+    __atomic_add_fetch(&ST->pool_ready, 1, __ATOMIC_RELEASE);
+    struct ucontext uc;
+    memset(&uc, 0, sizeof uc);
+    uc.uc_mcontext.cs = 0x33; /* __USER_CS */
+    uc.uc_mcontext.ss = 0x2b; /* __USER_DS */
+    uc.uc_mcontext.eflags = 0x202;
+    to_pool(t, uc, spawn_fd);
 }
 
 /* One robust lock of a dying thread: if it still owns it, mark it
@@ -213,30 +258,21 @@ void sb_thread_exit(struct sb_call *c, long status)
         __atomic_store_n((int *)t->clear_tid, 0, __ATOMIC_RELEASE);
         sb_futex_wake(t->clear_tid, 1, ~0U);
     }
-    /* Leave the signal stack by rt_sigreturn into the idle loop with
-     * asynchronous signals really blocked: an idle slot must not take them. */
-    struct ucontext uc = *c->uc;
-    struct sigcontext *m = &uc.uc_mcontext;
-    m->rip = (unsigned long)sb_pool_entry;
-    m->rsp = ((unsigned long)t + SB_IDLE_STACK) & ~15UL;
-    m->rdi = (unsigned long)t;
-    m->fpstate = NULL; /* the kernel resets the FPU */
-    uc.uc_sigmask = SB_ASYNC_SIGNALS;
-    uc.uc_stack = our_altstack(t);
-    struct rt_frame *f = (struct rt_frame *)(((m->rsp - sizeof *f) & ~15UL) - 8);
-    f->uc = uc;
-    sb_sigreturn_to((unsigned long)&f->uc);
+    to_pool(t, *c->uc, -1);
 }
 
 /* An idle slot: wait for clone to hand it a thread.  Bytes left over from
- * futex wakes of the previous thread are read and dropped. */
-void sb_pool_idle(struct sb_thread *t)
+ * futex wakes of the previous thread are read and dropped.  notify_fd >= 0:
+ * a new slot, which tells the broker it can be claimed now. */
+void sb_pool_idle(struct sb_thread *t, long notify_fd)
 {
     wrfsbase(0);
     t->futex_queued = 0;
     t->sigpending = 0;
     t->clear_tid = 0;
     __atomic_store_n(&t->state, SB_THREAD_IDLE, __ATOMIC_RELEASE);
+    if (notify_fd >= 0)
+        sys3(__NR_write, notify_fd, "r", 1);
     for (;;) {
         char b;
         sys3(__NR_read, t->wake_rfd, &b, 1);

@@ -1,8 +1,9 @@
 """The broker's share of threads and signals between them.  Threads start,
 end and wait on futexes inside the sandbox (untrusted_runtime/threads.c,
 futex.c); the runtime forwards only what it cannot do in strict mode:
-a clone that is not a thread or finds the pool used up, and a signal for a
-sibling thread, which needs a real tgkill."""
+a clone that is not a thread or finds no idle slot in the pool (which then
+grows, up to the thread limit), and a signal for a sibling thread, which
+needs a real tgkill."""
 
 from __future__ import annotations
 
@@ -26,9 +27,7 @@ def sys_clone(sb, flags, stack, *_):
         sb.deny("clone", f"a thread with flags {flags:#x} and stack {stack:#x} is not served",
                 errno.EINVAL)
         return -errno.EINVAL
-    sb.deny("clone", f"thread limit ({sb.limits.threads}) reached: raise --max-threads",
-            errno.EAGAIN)
-    return -errno.EAGAIN
+    return sb.grow_pool()
 
 
 def _to_thread(sb, tid: int, sig: int) -> int:

@@ -214,6 +214,9 @@ def interrupted(sb, req, wait: Wait) -> int:
     if req.op < 0:  # SB_OP_WAKE_WAIT
         return -ERESTARTNOHAND
     name = kernel.SYSCALL_NAME.get(req.op)
+    if name == "clone":  # waiting for the pool to grow: the runtime claims a slot
+        return 0         # again, and the signal waits for clone's end, as on Linux
+
     rem = {"nanosleep": req.args[1], "clock_nanosleep": req.args[3]}.get(name, 0)
     relative = name != "clock_nanosleep" or not req.args[1] & TIMER_ABSTIME
     if rem and relative and wait.deadline is not None:

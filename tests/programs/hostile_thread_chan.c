@@ -16,15 +16,18 @@ int main(void)
 {
     pthread_t t;
     pthread_create(&t, NULL, park, NULL);
-    usleep(50000); /* the sibling is asleep in the broker by now */
     struct sb_thread *me = NULL, *other = NULL;
-    for (unsigned i = 0; i < ST->boot.max_threads; i++) {
-        struct sb_thread *b = (struct sb_thread *)(ST->boot.threads_base + (unsigned long)i * SB_THREAD_BLOCK);
-        if (b->tid == gettid())
-            me = b;
-        else if (b->state == SB_THREAD_LIVE)
-            other = b;
+    for (int tries = 0; tries < 500 && !(other && other->awaiting); tries++) {
+        usleep(10000);
+        for (unsigned i = 0; i < ST->boot.max_threads; i++) {
+            struct sb_thread *b = (struct sb_thread *)(ST->boot.threads_base + (unsigned long)i * SB_THREAD_BLOCK);
+            if (b->tid == gettid())
+                me = b;
+            else if (b->state == SB_THREAD_LIVE)
+                other = b;
+        }
     }
+    usleep(50000); /* its sleep has reached the broker by now */
     printf("found sibling %d\n", me && other);
     fflush(stdout);
     if (!other)

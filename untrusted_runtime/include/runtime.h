@@ -64,9 +64,11 @@ __attribute__((noreturn)) void sb_die(struct sb_thread *t, int sig, k_siginfo *s
 /* threads.c */
 struct sb_thread *sb_thread_at(unsigned slot);
 struct sb_thread *sb_thread_by_tid(long tid);
-__attribute__((noreturn)) void sb_pool_idle(struct sb_thread *t);
+__attribute__((noreturn)) void sb_pool_idle(struct sb_thread *t, long notify_fd);
+void sb_pool_join(struct sb_thread *t, long spawn_fd);
 __attribute__((noreturn)) void sb_thread_exit(struct sb_call *c, long status);
 void sb_wake(struct sb_thread *t);
+void sb_ready_thread(struct sb_thread *n, const struct ucontext *uc, unsigned long fs);
 void sb_start_thread(struct sb_thread *n, const struct ucontext *uc, unsigned long fs);
 
 /* futex.c */

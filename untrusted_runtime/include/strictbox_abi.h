@@ -18,7 +18,7 @@ typedef __s64 int64_t;
 #endif
 
 #define SB_MAGIC 0x7862746369727473
-#define SB_ABI_VERSION 9
+#define SB_ABI_VERSION 10
 #define SB_ARENA_BASE 0x10000
 #define SB_STATE_SIZE 0x300000 /* sb_state, then the prefetch slots */
 #define SB_IMAGE_BASE 0x400000
@@ -58,14 +58,16 @@ typedef __s64 int64_t;
 #define SB_OP_TIME -3
 #define SB_OP_CANCEL -4 /* [seq of the waiting request]: a signal interrupted it */
 #define SB_OP_WAKE_WAIT -5 /* [ns]: sleep until this thread's wake pipe has a byte, or ns pass */
-#define SB_OP_READY -6 /* the stub, first on slot 0's channel: the pool stands */
+#define SB_OP_READY -6 /* the stub, first on slot 0's channel: the main thread stands */
 #define SB_OP_POKE -7  /* [slot]: nudge that thread to look at the process's pending signals */
 #define SB_OP_SPREAD -8 /* the program has a second thread: its main one may leave the broker's CPU */
 /* The poke: a real signal with si_code SI_QUEUE and this si_value. */
 #define SB_POKE_VALUE 0x656b6f705b
 
-/* Threads: a pool made by the stub before strict mode (boot.max_threads
- * slots, one block each at boot.threads_base + i * SB_THREAD_BLOCK).  Slot i
+/* Threads: a pool of up to boot.max_threads slots, one block each at
+ * boot.threads_base + i * SB_THREAD_BLOCK, whose threads the stub starts
+ * confined: slot 0's before strict mode, the others as they are needed
+ * (trusted_stub/spawner.c).  Slot i
  * has its own broker channel and a wake pipe that siblings write to (futex
  * wakes, thread start).  The block holds struct sb_thread, then the idle
  * stack the pooled thread waits on, then its alternate signal stack. */
@@ -213,6 +215,8 @@ struct sb_state {
     /* threads and signals (see struct sb_thread) */
     uint32_t live_threads;
     uint32_t pool_ready; /* pooled threads that reached strict mode */
+    uint8_t spawn_scratch; /* where the spawner's messages land (it reads none) */
+    uint8_t pad7[7];
     uint64_t sigpending; /* process-directed signals no thread has taken yet */
     uint64_t sigpoked;   /* ... of those, the ones a thread was poked to take (SB_OP_POKE) */
     struct sb_sigq sigq[65];

@@ -1,0 +1,125 @@
+/* The spawner: the stub's first thread, once the program runs.  It starts a
+ * pool thread each time the broker asks (a message on the spawn socket), so
+ * a program pays only for the threads it uses.
+ *
+ * It is the one thread of the sandbox not in strict mode, in an address
+ * space the program controls, so it trusts nothing the program can touch:
+ *   - it is written in assembly and keeps its state in registers (the
+ *     stack is the program's to overwrite: no call, push or return);
+ *   - every signal is blocked (a handler would be the program's code);
+ *   - it reads no memory; the only memory it writes, the kernel writes for
+ *     it (the message byte, the new thread's host id and signal stack
+ *     record), all in the arena and only ever read by the sandbox itself;
+ *   - its calls: read and write on the spawn socket, clone with fixed
+ *     flags, and in the new thread, before anything else, the same
+ *     confinement as every pool thread (parent-death signal, signal stack,
+ *     Syscall User Dispatch, strict mode).  Only then does the new thread
+ *     run C, as an ordinary pool thread (sb_pool_join).
+ * The broker trusts nothing it says: a byte on the spawn socket only makes
+ * it look at /proc for a thread it asked for (see Sandbox.grow_pool). */
+#include "runtime.h"
+
+#define STR_(x) #x
+#define STR(x) STR_(x)
+#define SPAWN_HOST_TID 96 /* offsetof(struct sb_thread, host_tid) */
+_Static_assert(__builtin_offsetof(struct sb_thread, host_tid) == SPAWN_HOST_TID, "host_tid moved");
+_Static_assert(sizeof(stack_t) == 24, "stack_t");
+
+/* sb_spawner(rdi = slot 0's wake fd, rsi = spawn socket, rdx = the next
+ * slot's block, rcx = the end of the thread blocks, r8 = &ST->selector,
+ * r9 = a scratch byte in the arena).  Starts the program (a byte to slot 0's
+ * wake pipe), then serves spawn requests until the broker closes its end. */
+__asm__(
+    "    .text\n"
+    "    .globl sb_spawner\n"
+    "sb_spawner:\n"
+    "    mov %rsi, %r12\n" /* spawn socket */
+    "    mov %rdx, %r13\n" /* the next slot's block */
+    "    mov %rcx, %r14\n" /* end of the blocks */
+    "    mov %r8, %r15\n"  /* the dispatch selector */
+    "    mov %r9, %rbx\n"  /* scratch byte */
+    "    mov $" STR(__NR_write) ", %eax\n"
+    "    lea sb_spawner(%rip), %rsi\n" /* any byte will do */
+    "    mov $1, %edx\n"
+    "    syscall\n"
+    "1:  mov $" STR(__NR_read) ", %eax\n"
+    "    mov %r12, %rdi\n"
+    "    mov %rbx, %rsi\n"
+    "    mov $1, %edx\n"
+    "    syscall\n"
+    "    test %rax, %rax\n"
+    "    jle 9f\n" /* the broker closed its end (or the socket broke) */
+    "    cmp %r14, %r13\n"
+    "    jae 2f\n" /* every slot is started */
+    "    mov $" STR(__NR_clone) ", %eax\n"
+    "    mov $" STR(CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM |
+                    CLONE_PARENT_SETTID) ", %edi\n"
+    "    lea " STR(SB_THREAD_BLOCK) "-64(%r13), %rsi\n"
+    "    lea " STR(SPAWN_HOST_TID) "(%r13), %rdx\n"
+    "    xor %r10d, %r10d\n"
+    "    xor %r8d, %r8d\n"
+    "    syscall\n"
+    "    test %rax, %rax\n"
+    "    jz 3f\n"
+    "    js 2f\n"
+    "    add $" STR(SB_THREAD_BLOCK) ", %r13\n"
+    "    jmp 1b\n"
+    "2:  mov $" STR(__NR_write) ", %eax\n" /* no thread: 'f' tells the broker */
+    "    mov %r12, %rdi\n"
+    "    lea 8f(%rip), %rsi\n"
+    "    mov $1, %edx\n"
+    "    syscall\n"
+    "    jmp 1b\n"
+    "9:  mov $" STR(__NR_exit) ", %eax\n"
+    "    xor %edi, %edi\n"
+    "    syscall\n"
+    "    hlt\n"
+
+    /* The new thread, r13 its block: confine it, registers only. */
+    "3:  mov $" STR(__NR_prctl) ", %eax\n"
+    "    mov $" STR(PR_SET_PDEATHSIG) ", %edi\n"
+    "    mov $" STR(SIGKILL) ", %esi\n"
+    "    syscall\n"
+    "    lea " STR(SB_IDLE_STACK) "(%r13), %rax\n" /* its signal stack: the rest of the block */
+    "    mov %rax, " STR(SB_IDLE_STACK) "-24(%r13)\n"
+    "    movq $0, " STR(SB_IDLE_STACK) "-16(%r13)\n"
+    "    movq $" STR(SB_THREAD_BLOCK) "-" STR(SB_IDLE_STACK) ", " STR(SB_IDLE_STACK) "-8(%r13)\n"
+    "    mov $" STR(__NR_sigaltstack) ", %eax\n"
+    "    lea " STR(SB_IDLE_STACK) "-24(%r13), %rdi\n"
+    "    xor %esi, %esi\n"
+    "    syscall\n"
+    "    test %rax, %rax\n"
+    "    jnz 4f\n"
+    "    mov $" STR(__NR_prctl) ", %eax\n" /* Syscall User Dispatch over the stub's text */
+    "    mov $" STR(PR_SET_SYSCALL_USER_DISPATCH) ", %edi\n"
+    "    mov $" STR(PR_SYS_DISPATCH_ON) ", %esi\n"
+    "    lea __executable_start(%rip), %rdx\n"
+    "    lea __etext+1(%rip), %r10\n"
+    "    sub %rdx, %r10\n"
+    "    mov %r15, %r8\n"
+    "    syscall\n"
+    "    test %rax, %rax\n"
+    "    jnz 4f\n"
+    "    mov $" STR(__NR_prctl) ", %eax\n"
+    "    mov $" STR(PR_SET_SECCOMP) ", %edi\n"
+    "    mov $" STR(SECCOMP_MODE_STRICT) ", %esi\n"
+    "    syscall\n"
+    "    test %rax, %rax\n"
+    "    jnz 4f\n"
+    /* Confined: C from here, on the (unused) signal stack. */
+    "    lea " STR(SB_THREAD_BLOCK) "-64(%r13), %rsp\n"
+    "    mov %r13, %rdi\n"
+    "    mov %r12, %rsi\n"
+    "    xor %ebp, %ebp\n"
+    "    call sb_pool_join\n"
+    "    hlt\n"
+    "4:  mov $" STR(__NR_write) ", %eax\n"
+    "    mov %r12, %rdi\n"
+    "    lea 8f(%rip), %rsi\n"
+    "    mov $1, %edx\n"
+    "    syscall\n"
+    "    mov $" STR(__NR_exit) ", %eax\n"
+    "    mov $127, %edi\n"
+    "    syscall\n"
+    "    hlt\n"
+    "8:  .byte 'f'\n");
