@@ -115,7 +115,7 @@ ffibuilder.cdef(
     long sb_sigqueue_poke(int pid, int tid, int sig, uint64_t value);
     int sb_pidfd_exit_status(int pidfd);
     #define SB_CHANNEL_FDS ...
-    int sb_make_channels(int n, int *fds, int arena_fd, uint64_t blocks, int pid);
+    int sb_make_channel(int *fds, int arena_fd, uint64_t block, int tid);
     int sched_getcpu(void);
     """
 )
@@ -280,50 +280,45 @@ ffibuilder.set_source(
         return r < 0 ? -errno : r;
     }
 
-    /* Each thread slot's channel and wake pipe, SB_CHANNEL_FDS fds per slot:
-     * our end of the channel, the stub's end, the pipe's read and write ends
-     * for the stub, and our own open of the read end (its flags are not the
-     * stub's); ours and the write end are non-blocking, all close-on-exec
-     * (Popen's pass_fds hands the stub its three).  Each slot's block in the
-     * arena (at blocks + slot * SB_THREAD_BLOCK) gets its head: the stub's
-     * fds, the first thread's id (pid), no signal stack yet.  In C, because
-     * a sandbox makes 64 of them on every start.  0, or -errno with nothing
-     * left open. */
+    /* A thread slot's channel and wake pipe, SB_CHANNEL_FDS fds: our end of
+     * the channel, the sandbox's end, the pipe's read and write ends for the
+     * sandbox, and our own open of the read end (its flags are not the
+     * sandbox's); ours and the write end are non-blocking, all close-on-exec.
+     * The slot's block in the arena (at offset block) gets its head: the
+     * sandbox's fds (the spawner rewrites them with the numbers they get
+     * there), its thread id tid (0: clone names it), no signal stack yet.
+     * 0, or -errno with nothing left open. */
     #define SB_CHANNEL_FDS 5
-    static int sb_make_channels(int n, int *fds, int arena_fd, uint64_t blocks, int pid)
+    static int sb_make_channel(int *f, int arena_fd, uint64_t block, int tid)
     {
-        int i;
-        for (i = 0; i < n; i++) {
-            int *f = fds + SB_CHANNEL_FDS * i, sv[2], p[2];
-            char path[40];
-            if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv))
-                goto fail;
-            if (pipe2(p, O_CLOEXEC)) {
-                close(sv[0]), close(sv[1]);
-                goto fail;
-            }
-            f[0] = sv[0], f[1] = sv[1], f[2] = p[0], f[3] = p[1];
-            snprintf(path, sizeof path, "/proc/self/fd/%d", p[0]);
-            f[4] = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-            struct sb_thread head;
-            memset(&head, 0, sizeof head);
-            head.magic = SB_MAGIC;
-            head.chan_fd = f[1], head.wake_rfd = f[2], head.wake_wfd = f[3];
-            head.tid = i == 0 ? pid : 0; /* clone names the rest */
-            head.alt_flags = 2;          /* SS_DISABLE */
-            size_t len = offsetof(struct sb_thread, req);
-            if (f[4] < 0 || fcntl(f[0], F_SETFL, O_NONBLOCK) || fcntl(f[3], F_SETFL, O_NONBLOCK) ||
-                pwrite(arena_fd, &head, len, blocks + (uint64_t)i * SB_THREAD_BLOCK) != (ssize_t)len) {
-                i++; /* this slot's fds are made: close them too */
-                goto fail;
-            }
-        }
+        int sv[2], p[2];
+        char path[40];
+        for (int k = 0; k < SB_CHANNEL_FDS; k++)
+            f[k] = -1;
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv))
+            goto fail;
+        f[0] = sv[0], f[1] = sv[1];
+        if (pipe2(p, O_CLOEXEC))
+            goto fail;
+        f[2] = p[0], f[3] = p[1];
+        snprintf(path, sizeof path, "/proc/self/fd/%d", p[0]);
+        f[4] = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+        struct sb_thread head;
+        memset(&head, 0, sizeof head);
+        head.magic = SB_MAGIC;
+        head.chan_fd = f[1], head.wake_rfd = f[2], head.wake_wfd = f[3];
+        head.tid = tid;
+        head.alt_flags = 2; /* SS_DISABLE */
+        size_t len = offsetof(struct sb_thread, req);
+        if (f[4] < 0 || fcntl(f[0], F_SETFL, O_NONBLOCK) || fcntl(f[3], F_SETFL, O_NONBLOCK) ||
+            pwrite(arena_fd, &head, len, block) != (ssize_t)len)
+            goto fail;
         return 0;
     fail:;
         int e = errno ? errno : EIO;
-        for (int k = 0; k < SB_CHANNEL_FDS * i; k++)
-            if (fds[k] >= 0)
-                close(fds[k]);
+        for (int k = 0; k < SB_CHANNEL_FDS; k++)
+            if (f[k] >= 0)
+                close(f[k]);
         return -e;
     }
 

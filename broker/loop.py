@@ -88,7 +88,8 @@ class Broker:
                 _give_back_shared_cpu()
         self.sandboxes.append(sb)
         for ch in sb.chans:
-            self.sel.register(ch.fd, selectors.EVENT_READ, ("chan", sb, ch))
+            self._watch_channel(sb, ch)
+        sb.watch_channel = self._watch_channel  # the channels of threads to come
         self.sel.register(sb.pidfd, selectors.EVENT_READ, ("exit", sb, None))
         for fd, buf in (capture or {}).items():
             os.set_blocking(fd, False)
@@ -102,6 +103,9 @@ class Broker:
                 self.sel.register(fd, selectors.EVENT_WRITE, ("in", sb, None))
             else:
                 os.close(fd)
+
+    def _watch_channel(self, sb: Sandbox, ch: Channel) -> None:
+        self.sel.register(ch.fd, selectors.EVENT_READ, ("chan", sb, ch))
 
     def close(self) -> None:
         """Releases the selector's epoll fd.  The selector is part of a

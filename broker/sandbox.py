@@ -161,9 +161,11 @@ class Sandbox:
         self.threads_ep: select.epoll | None = None  # ... and an epoll of them
         self._threads_watched = False
         self.host_tids: set[int] = set()
-        self.spawn_fd = -1  # our end of the spawn socket (trusted_stub/spawner.c)
+        self.watch_channel = None  # the loop's: called with each new channel
+        self.spawner: socket.socket | None = None  # our end of the spawn socket (trusted_stub/spawner.c)
         self.spawned = 0  # pool threads started, slot 0's included
         self.spawning = False  # a spawn request is out
+        self.spawn_failed: str | None = None  # ... and why the pool can grow no more
         self.timers = calls.timers.Timers()
         self.started = 0.0
         self.deadline: float | None = None
@@ -177,10 +179,9 @@ class Sandbox:
         try:
             prog, loaded = self._load()
             try:
-                child_fds = self._make_channels()
-                ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-                self.spawn_fd = ours.detach()
-                os.set_blocking(self.spawn_fd, False)
+                child_fds = self._make_channel(0)
+                self.spawner, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+                self.spawner.setblocking(False)
                 child_fds.append(theirs.detach())
                 self.clock.hold()
                 self._clock_held = True
@@ -203,8 +204,8 @@ class Sandbox:
             self._release_clock()
             for ch in self.chans:
                 ch.close()
-            if self.spawn_fd >= 0:
-                os.close(self.spawn_fd)
+            if self.spawner is not None:
+                self.spawner.close()
             for f in self.fds.values():
                 if f.hostfd >= 0:
                     os.close(f.hostfd)
@@ -225,22 +226,21 @@ class Sandbox:
         if self.limits.wall is not None:
             self.deadline = self.started + self.limits.wall
 
-    def _make_channels(self) -> list[int]:
-        """Each slot's channel and wake pipe, named in its block of the arena;
-        returns the sandbox's ends, which the caller passes to the stub and
-        then closes."""
-        n = self.limits.threads
-        fds = ffi.new("int[]", lib.SB_CHANNEL_FDS * n)
-        err = lib.sb_make_channels(n, fds, self.arena.fd, self.thread_block(0) - loader.BASE,
-                                   self.identity.pid)
+    def _make_channel(self, slot: int) -> list[int]:
+        """The slot's channel and wake pipe, named in its block of the arena;
+        returns the sandbox's ends (channel, pipe's read and write ends),
+        which the caller hands over and then closes."""
+        fds = ffi.new("int[]", lib.SB_CHANNEL_FDS)
+        err = lib.sb_make_channel(fds, self.arena.fd, self.thread_block(slot) - loader.BASE,
+                                  self.identity.pid if slot == 0 else 0)
         if err < 0:
-            raise OSError(-err, f"cannot make the sandbox's channels: {os.strerror(-err)}")
-        child_fds: list[int] = []
-        for slot in range(n):
-            ours, theirs, r, w, wake = fds[lib.SB_CHANNEL_FDS * slot:lib.SB_CHANNEL_FDS * (slot + 1)]
-            self.chans.append(Channel(slot, ours, wake))
-            child_fds += (theirs, r, w)
-        return child_fds
+            raise OSError(-err, f"cannot make a channel for the sandbox: {os.strerror(-err)}")
+        ours, theirs, r, w, wake = fds
+        ch = Channel(slot, ours, wake)
+        self.chans.append(ch)
+        if self.watch_channel is not None:
+            self.watch_channel(self, ch)
+        return [theirs, r, w]
 
     def thread_block(self, slot: int) -> int:
         if self._threads_base is None:
@@ -521,38 +521,48 @@ class Sandbox:
         return len(new)
 
     def grow_pool(self) -> int:
-        """clone found no idle slot: have the spawner start one more pool
-        thread and answer 0 once it stands (the runtime claims a slot
-        again), or EAGAIN.  The spawn socket is the sandbox's to write to as
-        well: a byte there only makes us look at /proc, and a thread counts
-        only when it is there."""
+        """clone found no idle slot: have the spawner start a thread for the
+        next slot (sending it the slot's channel and wake pipe) and answer 0
+        once it stands (the runtime claims a slot again), or EAGAIN.  The
+        spawn socket is the sandbox's to write to as well: a byte there only
+        makes us look at /proc, and a thread counts only when it is there.
+        After a failure the pool grows no more: the spawner has moved on to
+        the next block, we would not know which."""
         if self.pending is None:  # the first time this call is served
-            if self.spawned >= self.limits.threads:
-                self.deny("clone", f"thread limit ({self.limits.threads}) reached: "
-                          "raise --max-threads", errno.EAGAIN)
+            if self.spawned >= self.limits.threads or self.spawn_failed:
+                why = self.spawn_failed or (f"thread limit ({self.limits.threads}) reached: "
+                                            "raise --max-threads")
+                self.deny("clone", why, errno.EAGAIN)
                 return -errno.EAGAIN
             if not self.spawning:
-                self.spawning = True
+                fds = self._make_channel(self.spawned)
                 try:
-                    os.write(self.spawn_fd, b"s")
+                    self.spawner.sendmsg([b"s"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
+                                                   struct.pack("3i", *fds))])
                 except OSError as e:  # (it never fills: we ask one at a time)
                     self.kill(f"cannot reach the stub's spawner: {e.strerror}")
                     return -errno.EAGAIN
-            raise calls.Wait([(self.spawn_fd, selectors.EVENT_READ)],
+                finally:
+                    for fd in fds:
+                        os.close(fd)
+                self.spawning = True
+            raise calls.Wait([(self.spawner.fileno(), selectors.EVENT_READ)],
                              time.monotonic() + SPAWN_TIMEOUT)
         news = b""
         for _ in range(SPAWN_NEWS):
             try:
-                news += os.read(self.spawn_fd, 16)
+                news += self.spawner.recv(16)
             except BlockingIOError:
                 break
-        if not news and time.monotonic() < self.pending_deadline:
-            return 0  # another thread's clone took the news: look again
+        if not self.spawning or (not news and time.monotonic() < self.pending_deadline):
+            return 0  # another thread's clone took the news: claim again
         self.spawning = False
         if self._adopt_threads():
             return 0
-        why = "the spawner failed" if news else f"no new thread within {SPAWN_TIMEOUT:g} s"
-        self.deny("clone", f"cannot start another thread: {why}", errno.EAGAIN)
+        self.spawn_failed = ("cannot start another thread: " +
+                             ("the spawner failed" if news else
+                              f"none stood within {SPAWN_TIMEOUT:g} s"))
+        self.deny("clone", self.spawn_failed, errno.EAGAIN)
         return -errno.EAGAIN
 
     @property
@@ -749,7 +759,7 @@ class Sandbox:
         self.fds.clear()
         for ch in self.chans:
             ch.close()
-        os.close(self.spawn_fd)
+        self.spawner.close()
         self.close_thread_pidfds()
         os.close(self.pidfd)
         self.arena.close()

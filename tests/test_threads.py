@@ -421,6 +421,7 @@ PY_SCRIPTS = {
             while not done.wait(0.05):
                 signal.pthread_kill(main_ident, signal.SIGUSR1)
         t = threading.Thread(target=poker, args=(threading.get_ident(),))
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR2})  # the worker inherits it
         try:
             t.start()
             time.sleep(20)
@@ -428,9 +429,9 @@ PY_SCRIPTS = {
         except Poke:
             print("main thread's sleep cut short by pthread_kill from a worker")
         done.set()
-        t.join()  # the only thread left blocks SIGUSR2: the kill below stays pending
+        t.join()
         print("handlers ran in the main thread", all(hits))
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR2})
+        # Every thread blocks SIGUSR2 (a worker still leaving too): it stays pending.
         os.kill(os.getpid(), signal.SIGUSR2)
         print("pending", sorted(s.name for s in signal.sigpending()))
         print("sigwait", signal.sigwait({signal.SIGUSR2}).name)

@@ -1,34 +1,52 @@
 /* The spawner: the stub's first thread, once the program runs.  It starts a
- * pool thread each time the broker asks (a message on the spawn socket), so
- * a program pays only for the threads it uses.
+ * pool thread each time the broker asks (a message on the spawn socket
+ * carrying the new slot's channel and wake pipe), so a program pays only
+ * for the threads it uses.
  *
  * It is the one thread of the sandbox not in strict mode, in an address
  * space the program controls, so it trusts nothing the program can touch:
  *   - it is written in assembly and keeps its state in registers (the
  *     stack is the program's to overwrite: no call, push or return);
  *   - every signal is blocked (a handler would be the program's code);
- *   - it reads no memory; the only memory it writes, the kernel writes for
- *     it (the message byte, the new thread's host id and signal stack
- *     record), all in the arena and only ever read by the sandbox itself;
- *   - its calls: read and write on the spawn socket, clone with fixed
+ *   - memory the program can write decides nothing it does: it builds its
+ *     recvmsg in the arena (the program may redirect where the kernel puts
+ *     the message: its own memory), and copies the three fd numbers it
+ *     received into the new slot's block unread (wrong ones only break the
+ *     program's own thread);
+ *   - its calls: recvmsg and write on the spawn socket, clone with fixed
  *     flags, and in the new thread, before anything else, the same
- *     confinement as every pool thread (parent-death signal, signal stack,
- *     Syscall User Dispatch, strict mode).  Only then does the new thread
- *     run C, as an ordinary pool thread (sb_pool_join).
- * The broker trusts nothing it says: a byte on the spawn socket only makes
- * it look at /proc for a thread it asked for (see Sandbox.grow_pool). */
+ *     confinement as slot 0's (parent-death signal, signal stack, Syscall
+ *     User Dispatch, strict mode).  Only then does the new thread run C, as
+ *     an ordinary pool thread (sb_pool_join).
+ * The broker trusts nothing it says: an 'r' on the spawn socket only makes
+ * it look at /proc for the thread it asked for (Sandbox.grow_pool). */
 #include "runtime.h"
 
 #define STR_(x) #x
 #define STR(x) STR_(x)
-#define SPAWN_HOST_TID 96 /* offsetof(struct sb_thread, host_tid) */
-_Static_assert(__builtin_offsetof(struct sb_thread, host_tid) == SPAWN_HOST_TID, "host_tid moved");
+#define OFF(type, field) __builtin_offsetof(struct type, field)
+/* Offsets the assembly uses, checked against the structs. */
+#define T_CHAN 8
+#define T_WAKE_R 88
+#define T_WAKE_W 92
+#define T_HOST_TID 96
+#define BOX_IOV 56
+#define BOX_BYTE 72
+#define BOX_CMSG 80
+#define BOX_FDS 96
+#define CMSG_ROOM 32 /* CMSG_SPACE(3 * sizeof(int)) */
+_Static_assert(OFF(sb_thread, chan_fd) == T_CHAN && OFF(sb_thread, wake_rfd) == T_WAKE_R &&
+               OFF(sb_thread, wake_wfd) == T_WAKE_W && OFF(sb_thread, host_tid) == T_HOST_TID,
+               "struct sb_thread moved");
+_Static_assert(OFF(sb_spawn_box, iov) == BOX_IOV && OFF(sb_spawn_box, byte) == BOX_BYTE &&
+               OFF(sb_spawn_box, cmsg) == BOX_CMSG && OFF(sb_spawn_box, fds) == BOX_FDS &&
+               sizeof(struct sb_spawn_box) == BOX_CMSG + CMSG_ROOM, "struct sb_spawn_box moved");
 _Static_assert(sizeof(stack_t) == 24, "stack_t");
 
 /* sb_spawner(rdi = slot 0's wake fd, rsi = spawn socket, rdx = the next
  * slot's block, rcx = the end of the thread blocks, r8 = &ST->selector,
- * r9 = a scratch byte in the arena).  Starts the program (a byte to slot 0's
- * wake pipe), then serves spawn requests until the broker closes its end. */
+ * r9 = &ST->spawn).  Starts the program (a byte to slot 0's wake pipe), then
+ * serves spawn requests until the broker closes its end. */
 __asm__(
     "    .text\n"
     "    .globl sb_spawner\n"
@@ -37,25 +55,46 @@ __asm__(
     "    mov %rdx, %r13\n" /* the next slot's block */
     "    mov %rcx, %r14\n" /* end of the blocks */
     "    mov %r8, %r15\n"  /* the dispatch selector */
-    "    mov %r9, %rbx\n"  /* scratch byte */
+    "    mov %r9, %rbx\n"  /* struct sb_spawn_box */
     "    mov $" STR(__NR_write) ", %eax\n"
     "    lea sb_spawner(%rip), %rsi\n" /* any byte will do */
     "    mov $1, %edx\n"
     "    syscall\n"
-    "1:  mov $" STR(__NR_read) ", %eax\n"
+    "1:  xor %eax, %eax\n" /* struct msghdr: one byte and the fds */
+    "    mov %rax, 0(%rbx)\n"
+    "    mov %rax, 8(%rbx)\n"
+    "    lea " STR(BOX_IOV) "(%rbx), %rax\n"
+    "    mov %rax, 16(%rbx)\n"
+    "    movq $1, 24(%rbx)\n"
+    "    lea " STR(BOX_CMSG) "(%rbx), %rax\n"
+    "    mov %rax, 32(%rbx)\n"
+    "    movq $" STR(CMSG_ROOM) ", 40(%rbx)\n"
+    "    movq $0, 48(%rbx)\n"
+    "    lea " STR(BOX_BYTE) "(%rbx), %rax\n"
+    "    mov %rax, " STR(BOX_IOV) "(%rbx)\n"
+    "    movq $1, " STR(BOX_IOV) "+8(%rbx)\n"
+    "    movq $-1, " STR(BOX_FDS) "(%rbx)\n" /* no fds came: -1 */
+    "    movl $-1, " STR(BOX_FDS) "+8(%rbx)\n"
+    "    mov $" STR(__NR_recvmsg) ", %eax\n"
     "    mov %r12, %rdi\n"
     "    mov %rbx, %rsi\n"
-    "    mov $1, %edx\n"
+    "    xor %edx, %edx\n"
     "    syscall\n"
     "    test %rax, %rax\n"
     "    jle 9f\n" /* the broker closed its end (or the socket broke) */
     "    cmp %r14, %r13\n"
     "    jae 2f\n" /* every slot is started */
+    "    mov " STR(BOX_FDS) "(%rbx), %eax\n" /* the slot's fds, copied unread */
+    "    mov %eax, " STR(T_CHAN) "(%r13)\n"
+    "    mov " STR(BOX_FDS) "+4(%rbx), %eax\n"
+    "    mov %eax, " STR(T_WAKE_R) "(%r13)\n"
+    "    mov " STR(BOX_FDS) "+8(%rbx), %eax\n"
+    "    mov %eax, " STR(T_WAKE_W) "(%r13)\n"
     "    mov $" STR(__NR_clone) ", %eax\n"
     "    mov $" STR(CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM |
                     CLONE_PARENT_SETTID) ", %edi\n"
     "    lea " STR(SB_THREAD_BLOCK) "-64(%r13), %rsi\n"
-    "    lea " STR(SPAWN_HOST_TID) "(%r13), %rdx\n"
+    "    lea " STR(T_HOST_TID) "(%r13), %rdx\n"
     "    xor %r10d, %r10d\n"
     "    xor %r8d, %r8d\n"
     "    syscall\n"

@@ -18,7 +18,7 @@ long sb_spawn_thread(unsigned long flags, unsigned long stack, int *ptid,
                      void (*fn)(struct sb_thread *), struct sb_thread *arg);
 __attribute__((noreturn)) void sb_spawner(long wake_fd, long spawn_fd, unsigned long next_block,
                                           unsigned long end_block, unsigned char *selector,
-                                          unsigned char *scratch);
+                                          struct sb_spawn_box *box);
 
 extern const char __ehdr_start[] __attribute__((visibility("hidden")));
 extern const char __executable_start[] __attribute__((visibility("hidden")));
@@ -224,5 +224,5 @@ void sb_stub_main(long *sp)
     unsigned long all = ~0UL;
     sys4(__NR_rt_sigprocmask, SIG_SETMASK, &all, NULL, 8);
     sb_spawner(t->wake_wfd, spawn_fd, (unsigned long)sb_thread_at(1),
-               (unsigned long)sb_thread_at(b->max_threads), &ST->selector, &ST->spawn_scratch);
+               (unsigned long)sb_thread_at(b->max_threads), &ST->selector, &ST->spawn);
 }

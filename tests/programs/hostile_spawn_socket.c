@@ -1,7 +1,7 @@
 /* The spawn socket (trusted_stub/spawner.c) from the program's side: it
  * finds the socket (the one fd of the sandbox that is not stdio, a
  * channel or a wake pipe), writes forged "thread ready" and junk messages to
- * the broker over it, scribbles over the spawner's scratch byte and the next
+ * the broker over it, scribbles over the spawner's message box and the next
  * slot's stack record, then starts threads.  A forged message may cost one
  * EAGAIN (pthread_create is retried); every thread that runs is a confined
  * pool thread, and the program ends normally. */
@@ -37,7 +37,7 @@ int main(void)
             found++;
     }
     show("spawn_socket_found", found);
-    ST->spawn_scratch = 0xff;
+    memset((void *)&ST->spawn, 0xff, sizeof ST->spawn);
     memset((char *)ST->boot.threads_base + SB_THREAD_BLOCK + SB_IDLE_STACK - 24, 0xff, 24);
     int started = 0;
     for (int i = 0; i < 4; i++) {

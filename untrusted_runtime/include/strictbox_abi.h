@@ -18,7 +18,7 @@ typedef __s64 int64_t;
 #endif
 
 #define SB_MAGIC 0x7862746369727473
-#define SB_ABI_VERSION 10
+#define SB_ABI_VERSION 11
 #define SB_ARENA_BASE 0x10000
 #define SB_STATE_SIZE 0x300000 /* sb_state, then the prefetch slots */
 #define SB_IMAGE_BASE 0x400000
@@ -152,6 +152,18 @@ struct sb_boot {
     uint32_t cpu;
 };
 
+/* The spawner's recvmsg (trusted_stub/spawner.c): the message it builds,
+ * the byte and the three fds the broker sends for the new slot (channel,
+ * wake pipe's read and write ends), which it copies into the slot's block
+ * and acts on in no other way. */
+struct sb_spawn_box {
+    uint64_t msg[7];  /* struct msghdr */
+    uint64_t iov[2];  /* struct iovec: the byte */
+    uint64_t byte;
+    uint64_t cmsg[2]; /* SCM_RIGHTS header ... */
+    int32_t fds[4];   /* ... then the fds (and room to align) */
+};
+
 struct sb_trace_rec {
     int64_t nr;
     uint64_t args[6];
@@ -215,8 +227,7 @@ struct sb_state {
     /* threads and signals (see struct sb_thread) */
     uint32_t live_threads;
     uint32_t pool_ready; /* pooled threads that reached strict mode */
-    uint8_t spawn_scratch; /* where the spawner's messages land (it reads none) */
-    uint8_t pad7[7];
+    struct sb_spawn_box spawn; /* where the spawner's messages land */
     uint64_t sigpending; /* process-directed signals no thread has taken yet */
     uint64_t sigpoked;   /* ... of those, the ones a thread was poked to take (SB_OP_POKE) */
     struct sb_sigq sigq[65];
