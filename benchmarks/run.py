@@ -326,6 +326,8 @@ def bench_python(runs: int, notes: Notes) -> list[tuple]:
 
 # -- 6. threads ---------------------------------------------------------------
 
+SPAWN = 32
+
 def bench_threads(prog: str, quick: bool, notes: Notes) -> list[tuple]:
     """threads_bench: ns per uncontended mutex lock+unlock pair and per
     round of a two-thread condvar ping-pong, native and sandboxed."""
@@ -333,7 +335,10 @@ def bench_threads(prog: str, quick: bool, notes: Notes) -> list[tuple]:
         ("mutex", "pthread_mutex lock+unlock, uncontended", 10_000_000, 10_000_000),
         ("pingpong", "condvar ping-pong, 2 threads, per round", 50_000, 2_000),
     ]
-    return self_timed(prog, "threads_bench", plan, quick, notes, least=200)
+    # 32 threads at once: each grows a fresh sandbox's pool (never scaled down)
+    spawn = [("spawn", "pthread_create+join, 32 live at once, per thread", SPAWN, SPAWN)]
+    return (self_timed(prog, "threads_bench", plan, quick, notes, least=200)
+            + self_timed(prog, "threads_bench", spawn, False, notes, least=SPAWN))
 
 
 # -- the table ---------------------------------------------------------------

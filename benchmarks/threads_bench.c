@@ -3,13 +3,17 @@
  *   threads_bench mutex ITERATIONS      uncontended pthread_mutex_lock + unlock
  *   threads_bench pingpong ROUNDS       two threads hand a turn back and forth
  *                                       through one mutex and two condvars
+ *   threads_bench spawn THREADS         start THREADS threads that all live at
+ *                                       once (a barrier), then join them
  *
  * Prints "WHAT ITERATIONS TOTAL_NS NS_PER_ITERATION" (ns per lock/unlock
- * pair, or per round: A hands to B and B hands back, two wake-ups).  The
+ * pair, per round: A hands to B and B hands back, two wake-ups, or per
+ * thread started and joined).  The
  * loop is timed with two clock_gettime reads only.  An uncontended mutex
  * never enters the kernel, so inside strictbox it should cost what it
  * costs natively; the ping-pong is futex waits and wakes, which strictbox
- * serves in the sandbox. */
+ * serves in the sandbox.  Each thread spawn starts in a fresh sandbox
+ * grows its thread pool by one. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +25,13 @@ static pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t to_b = PTHREAD_COND_INITIALIZER, to_a = PTHREAD_COND_INITIALIZER;
 static int turn; /* 0: A's, 1: B's; under m */
 static long rounds;
+static pthread_barrier_t all_up;
+
+static void *wait_for_all(void *arg)
+{
+    pthread_barrier_wait(&all_up);
+    return arg;
+}
 
 static void *player_b(void *arg)
 {
@@ -39,7 +50,7 @@ static void *player_b(void *arg)
 int main(int argc, char **argv)
 {
     if (argc < 3) {
-        fprintf(stderr, "usage: %s mutex|pingpong ITERATIONS\n", argv[0]);
+        fprintf(stderr, "usage: %s mutex|pingpong|spawn ITERATIONS\n", argv[0]);
         return 2;
     }
     const char *what = argv[1];
@@ -77,6 +88,20 @@ int main(int argc, char **argv)
         pthread_mutex_unlock(&m);
         t1 = now_ns();
         pthread_join(b, NULL);
+    } else if (!strcmp(what, "spawn")) {
+        pthread_t *ts = calloc((size_t)n, sizeof *ts);
+        pthread_barrier_init(&all_up, NULL, (unsigned)n + 1);
+        t0 = now_ns();
+        for (long i = 0; i < n; i++)
+            if (pthread_create(&ts[i], NULL, wait_for_all, NULL)) {
+                fprintf(stderr, "pthread_create failed\n");
+                return 1;
+            }
+        pthread_barrier_wait(&all_up);
+        for (long i = 0; i < n; i++)
+            pthread_join(ts[i], NULL);
+        t1 = now_ns();
+        free(ts);
     } else {
         fprintf(stderr, "unknown benchmark %s\n", what);
         return 2;

@@ -42,11 +42,33 @@ static void trace_local(struct sb_call *c, long r)
     rec->flags = 0;
 }
 
-/* The memory map is one table for all threads. */
+/* The memory map is one table for all threads.  (madvise only zeroes the
+ * caller's memory: a dying thread's stack must not wait for the lock.) */
 static int touches_memory_map(long nr)
 {
     return nr == __NR_brk || nr == __NR_mmap || nr == __NR_munmap || nr == __NR_mremap ||
-           nr == __NR_mprotect || nr == __NR_madvise;
+           nr == __NR_mprotect;
+}
+
+/* The runtime's locks guard a few table entries, but a holder can lose its
+ * CPU (a wake it writes preempts it) or wait for the broker (mmap).  Spin a
+ * little, then give the CPU away: strict mode has no sched_yield, but a
+ * round trip blocks us until the broker answers.  Without it, threads
+ * spinning through whole time slices held a 33-thread barrier up for
+ * hundreds of milliseconds. */
+#define SPINS 128
+
+void sb_lock(uint32_t *l)
+{
+    while (__atomic_exchange_n(l, 1, __ATOMIC_ACQUIRE)) {
+        for (int i = 0; __atomic_load_n(l, __ATOMIC_RELAXED); i++) {
+            if (i == SPINS) {
+                sb_broker(sb_current_thread(), SB_OP_YIELD, NULL, 0, NULL, 0);
+                i = 0;
+            }
+            __builtin_ia32_pause();
+        }
+    }
 }
 
 static long route(struct sb_call *c)

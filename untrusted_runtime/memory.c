@@ -22,7 +22,7 @@ void sb_zero(unsigned long start, unsigned long len)
 /* Forget the file mapping remembered for sys_mmap: its bytes may change. */
 static void fmap_forget(void)
 {
-    ST->fmap_end = 0;
+    __atomic_store_n(&ST->fmap_end, 0, __ATOMIC_RELEASE); /* (madvise holds no lock) */
 }
 
 /* [addr, addr + len) of fd at off already holds exactly what a fresh mapping

@@ -32,12 +32,7 @@ struct sb_call {
 #define ERESTARTSYS 512
 #define ERESTARTNOHAND 514
 
-static inline void sb_lock(uint32_t *l)
-{
-    while (__atomic_exchange_n(l, 1, __ATOMIC_ACQUIRE))
-        while (__atomic_load_n(l, __ATOMIC_RELAXED))
-            __builtin_ia32_pause();
-}
+void sb_lock(uint32_t *l);
 static inline void sb_unlock(uint32_t *l) { __atomic_store_n(l, 0, __ATOMIC_RELEASE); }
 
 /* The kernel's rt_sigframe: what rt_sigreturn loads (from rsp - 8). */

@@ -61,6 +61,7 @@ typedef __s64 int64_t;
 #define SB_OP_READY -6 /* the stub, first on slot 0's channel: the main thread stands */
 #define SB_OP_POKE -7  /* [slot]: nudge that thread to look at the process's pending signals */
 #define SB_OP_SPREAD -8 /* the program has a second thread: its main one may leave the broker's CPU */
+#define SB_OP_YIELD -9 /* a runtime lock stays taken: a round trip gives the CPU to its holder */
 /* The poke: a real signal with si_code SI_QUEUE and this si_value. */
 #define SB_POKE_VALUE 0x656b6f705b
 
