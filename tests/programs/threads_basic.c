@@ -1358,6 +1358,58 @@ static int do_blocking(void)
     return 0;
 }
 
+/* Threads started under a 1 ms interval timer whose handler has no
+ * SA_RESTART, all alive at once: in the sandbox each grows the pool while
+ * signals cut into the wait for it, and pthread_create must still succeed
+ * every time (clone never answers EINTR). */
+static volatile int gs_ticks;
+static pthread_barrier_t gs_all;
+
+static void on_gs_tick(int sig)
+{
+    (void)sig;
+    gs_ticks++;
+}
+
+static void *gs_worker(void *a)
+{
+    pthread_barrier_wait(&gs_all);
+    return a;
+}
+
+static int do_grow_signals(void)
+{
+    enum { N = 40 };
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_gs_tick; /* no SA_RESTART */
+    sigaction(SIGALRM, &sa, NULL);
+    struct itimerval it = {{0, 1000}, {0, 1000}};
+    setitimer(ITIMER_REAL, &it, NULL);
+    pthread_barrier_init(&gs_all, NULL, N + 1);
+    pthread_t ts[N];
+    int made = 0, failed = 0;
+    for (int i = 0; i < N; i++) {
+        int e = pthread_create(&ts[i], NULL, gs_worker, NULL);
+        if (e) {
+            printf("FAILED pthread_create %d: %s\n", i, ename(e));
+            failed++;
+            break;
+        }
+        made++;
+    }
+    while (made == N && gs_ticks < 3)
+        ; /* the timer runs on the host's clock: a few ticks always come */
+    if (made == N)
+        pthread_barrier_wait(&gs_all);
+    for (int i = 0; i < made; i++)
+        pthread_join(ts[i], NULL);
+    struct itimerval off = {{0, 0}, {0, 0}};
+    setitimer(ITIMER_REAL, &off, NULL);
+    printf("grow_signals created %d failed %d ticks 1\n", made, failed);
+    return failed != 0;
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -1382,6 +1434,7 @@ int main(int argc, char **argv)
     else if (!strcmp(cmd, "timer")) rc = do_timer();
     else if (!strcmp(cmd, "raise_default")) rc = do_raise_default();
     else if (!strcmp(cmd, "blocking")) rc = do_blocking();
+    else if (!strcmp(cmd, "grow_signals")) rc = do_grow_signals();
     else {
         fprintf(stderr, "threads_basic: unknown subcommand %s\n", cmd);
         return 2;
