@@ -116,6 +116,10 @@ ffibuilder.cdef(
     int sb_pidfd_exit_status(int pidfd);
     #define SB_CHANNEL_FDS ...
     int sb_make_channel(int *fds, int arena_fd, uint64_t block, int tid);
+    int sb_spawn_socket(int *fds);
+    long sb_send_fds(int sock, char byte, const int *fds, int n);
+    long sb_renameat2(int sfd, const char *spath, int dfd, const char *dpath, unsigned flags);
+    long sb_utimensat(int fd, const char *path, const char *times, int flags);
     int sched_getcpu(void);
     """
 )
@@ -320,6 +324,51 @@ ffibuilder.set_source(
             if (f[k] >= 0)
                 close(f[k]);
         return -e;
+    }
+
+    /* The spawn socket (trusted_stub/spawner.c): ours non-blocking, both
+     * close-on-exec.  0, or -errno. */
+    static int sb_spawn_socket(int *fds)
+    {
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds))
+            return -errno;
+        if (fcntl(fds[0], F_SETFL, O_NONBLOCK)) {
+            int e = errno;
+            close(fds[0]), close(fds[1]);
+            return -e;
+        }
+        return 0;
+    }
+
+    /* One byte with n fds (SCM_RIGHTS, n <= 4). */
+    static long sb_send_fds(int sock, char byte, const int *fds, int n)
+    {
+        union { char buf[CMSG_SPACE(4 * sizeof(int))]; struct cmsghdr align; } u;
+        struct iovec iov = {&byte, 1};
+        struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+                             .msg_controllen = CMSG_SPACE(n * sizeof(int))};
+        if (n < 0 || n > 4)
+            return -EINVAL;
+        memset(u.buf, 0, sizeof u.buf);
+        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(n * sizeof(int));
+        memcpy(CMSG_DATA(c), fds, n * sizeof(int));
+        return sendmsg(sock, &msg, MSG_NOSIGNAL) < 0 ? -errno : 0;
+    }
+
+    /* Python has no renameat2, and its utime cannot set one time and leave
+     * the other (UTIME_OMIT); glibc's utimensat refuses the NULL path that
+     * futimens needs.  The system calls themselves: 0 or -errno. */
+    static long sb_renameat2(int sfd, const char *spath, int dfd, const char *dpath, unsigned flags)
+    {
+        return syscall(SYS_renameat2, sfd, spath, dfd, dpath, flags) < 0 ? -errno : 0;
+    }
+
+    static long sb_utimensat(int fd, const char *path, const char *times, int flags)
+    {
+        return syscall(SYS_utimensat, fd, path, times, flags) < 0 ? -errno : 0;
     }
 
     static long sb_getdents64(int fd, void *buf, size_t n)

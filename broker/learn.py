@@ -33,7 +33,7 @@ import posixpath
 from collections import Counter, defaultdict
 
 from .policy import GROUPS, Policy, dumps, loads
-from .policy.expr import CONSTANTS
+from .policy.expr import constants
 from .policy.model import toml_key, toml_str
 from .syscall_table import BY_NAME, DENIED, SANDBOX
 
@@ -84,7 +84,7 @@ class Learner:
 
 
 def _read_only(flags: int) -> bool:
-    c = CONSTANTS
+    c = constants()
     return (flags & c["O_ACCMODE"]) == c["O_RDONLY"] and not flags & c["O_CREAT"]
 
 

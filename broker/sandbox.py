@@ -9,14 +9,12 @@ import resource
 import select
 import selectors
 import signal
-import socket
 import stat as stat_mod
 import struct
 import subprocess
 import termios
 import time
 from dataclasses import dataclass, field
-from importlib import resources
 
 from . import calls, clock, kernel, loader, protocol, virtual
 from .arena import Arena
@@ -107,7 +105,7 @@ def stub_path() -> str:
     override = os.environ.get("STRICTBOX_STUB")
     if override:
         return override
-    return str(resources.files("strictbox").joinpath(STUB))
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)), STUB)
 
 
 def _stdio_record(fd: int):
@@ -162,7 +160,7 @@ class Sandbox:
         self._threads_watched = False
         self.host_tids: set[int] = set()
         self.watch_channel = None  # the loop's: called with each new channel
-        self.spawner: socket.socket | None = None  # our end of the spawn socket (trusted_stub/spawner.c)
+        self.spawn_fd = -1  # our end of the spawn socket (trusted_stub/spawner.c)
         self.spawned = 0  # pool threads started, slot 0's included
         self.spawning = False  # a spawn request is out
         self.spawn_failed: str | None = None  # ... and why the pool can grow no more
@@ -180,9 +178,12 @@ class Sandbox:
             prog, loaded = self._load()
             try:
                 child_fds = self._make_channel(0)
-                self.spawner, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-                self.spawner.setblocking(False)
-                child_fds.append(theirs.detach())
+                pair = ffi.new("int[2]")
+                err = lib.sb_spawn_socket(pair)
+                if err < 0:
+                    raise OSError(-err, f"cannot make the spawn socket: {os.strerror(-err)}")
+                self.spawn_fd = pair[0]
+                child_fds.append(pair[1])
                 self.clock.hold()
                 self._clock_held = True
                 self.proc = subprocess.Popen(
@@ -204,8 +205,8 @@ class Sandbox:
             self._release_clock()
             for ch in self.chans:
                 ch.close()
-            if self.spawner is not None:
-                self.spawner.close()
+            if self.spawn_fd >= 0:
+                os.close(self.spawn_fd)
             for f in self.fds.values():
                 if f.hostfd >= 0:
                     os.close(f.hostfd)
@@ -538,22 +539,19 @@ class Sandbox:
                 return -errno.EAGAIN
             if not self.spawning:
                 fds = self._make_channel(self.spawned)
-                try:
-                    self.spawner.sendmsg([b"s"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
-                                                   struct.pack("3i", *fds))])
-                except OSError as e:  # (it never fills: we ask one at a time)
-                    self.kill(f"cannot reach the stub's spawner: {e.strerror}")
+                err = lib.sb_send_fds(self.spawn_fd, b"s", fds, len(fds))
+                for fd in fds:
+                    os.close(fd)
+                if err < 0:  # (it never fills: we ask one at a time)
+                    self.kill(f"cannot reach the stub's spawner: {os.strerror(-err)}")
                     return -errno.EAGAIN
-                finally:
-                    for fd in fds:
-                        os.close(fd)
                 self.spawning = True
-            raise calls.Wait([(self.spawner.fileno(), selectors.EVENT_READ)],
+            raise calls.Wait([(self.spawn_fd, selectors.EVENT_READ)],
                              time.monotonic() + SPAWN_TIMEOUT)
         news = b""
         for _ in range(SPAWN_NEWS):
             try:
-                news += self.spawner.recv(16)
+                news += os.read(self.spawn_fd, 16)
             except BlockingIOError:
                 break
         if not self.spawning or (not news and time.monotonic() < self.pending_deadline):
@@ -761,7 +759,7 @@ class Sandbox:
         self.fds.clear()
         for ch in self.chans:
             ch.close()
-        self.spawner.close()
+        os.close(self.spawn_fd)
         self.close_thread_pidfds()
         os.close(self.pidfd)
         self.arena.close()

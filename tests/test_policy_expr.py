@@ -8,7 +8,7 @@ from hypothesis import given, settings, strategies as st
 from strictbox.policy import PolicyError, expr
 from strictbox.policy.expr import Binary, Name, Num, Str, Unary
 
-C = expr.CONSTANTS
+C = expr.constants()
 
 
 def ev(text, **env):

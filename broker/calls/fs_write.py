@@ -17,7 +17,6 @@ writable directory are on their own, as with any untrusted file."""
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import os
 import stat as stat_mod
@@ -43,19 +42,9 @@ FALLOC_MODES = (lib.FALLOC_FL_KEEP_SIZE | lib.FALLOC_FL_PUNCH_HOLE | lib.FALLOC_
                 | lib.FALLOC_FL_UNSHARE_RANGE)
 NSEC = 1_000_000_000
 
-# Python has no renameat2 and no utimensat taking UTIME_NOW/UTIME_OMIT per
-# field; libc has both.  (Candidates for the cffi build.)
-_libc = ctypes.CDLL(None, use_errno=True)
-_libc.renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
-                            ctypes.c_uint]
-_libc.utimensat.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_int]
-_libc.futimens.argtypes = [ctypes.c_int, ctypes.c_char_p]  # glibc's utimensat refuses a NULL path
-
-
 def _check(r: int) -> None:
-    if r != 0:
-        e = ctypes.get_errno()
-        raise OSError(e, os.strerror(e))
+    if r < 0:
+        raise OSError(-r, os.strerror(-r))
 
 
 # -- where a call acts ---------------------------------------------------------
@@ -345,7 +334,7 @@ def sys_renameat2(sb, olddirfd, oldpath, newdirfd, newpath, flags, *_):
             if moved is not None and (moved.st_dev, moved.st_ino) == (gone.st_dev, gone.st_ino):
                 gone = None
         if flags:
-            _check(_libc.renameat2(sfd, os.fsencode(sname), dfd, os.fsencode(dname), flags))
+            _check(lib.sb_renameat2(sfd, os.fsencode(sname), dfd, os.fsencode(dname), flags))
         else:
             os.rename(sname, dname, src_dir_fd=sfd, dst_dir_fd=dfd)
         disk.removed(sb, gone)
@@ -450,13 +439,17 @@ def sys_fchmod(sb, fd, mode, *_):
     return 0
 
 
+def _times(times: bytes | None):
+    return ffi.NULL if times is None else times
+
+
 def _utimens_fd(sb, fd: int, times: bytes | None) -> int:
     if fd == AT_FDCWD:
         return -errno.EFAULT
     f = _fd_in_writable_mount(sb, "utimensat", fd)
     if f.hostfd < 0:
         return -errno.EROFS
-    _check(_libc.futimens(f.hostfd, times))
+    _check(lib.sb_utimensat(f.hostfd, ffi.NULL, _times(times), 0))
     return 0
 
 
@@ -471,7 +464,7 @@ def _utimens(sb, dirfd: int, path: int, times: bytes | None, flags: int) -> int:
     node = resolve_at(sb, dirfd, p, follow=not flags & AT_SYMLINK_NOFOLLOW,
                       empty_ok=bool(flags & AT_EMPTY_PATH))
     with _existing(sb, node) as fd:  # a symlink here (NOFOLLOW, or a race) gets its own times
-        _check(_libc.utimensat(fd, b"", times, AT_EMPTY_PATH))
+        _check(lib.sb_utimensat(fd, b"", _times(times), AT_EMPTY_PATH))
     return 0
 
 

@@ -29,6 +29,7 @@ value is not 0.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Mapping, Union
@@ -91,9 +92,11 @@ Expr = Union[Num, Str, Name, Unary, Binary]
 
 # -- constants --------------------------------------------------------------
 
-def _constants() -> dict[str, int]:
+@functools.cache
+def constants() -> dict[str, int]:
     """Every named integer cffi read from the kernel headers, but for the
-    syscall numbers (calls are named, never numbered) and strictbox's own."""
+    syscall numbers (calls are named, never numbered) and strictbox's own.
+    (Made at first use: reading them all takes milliseconds.)"""
     from .._native import lib
     out = {}
     for n in dir(lib):
@@ -103,9 +106,6 @@ def _constants() -> dict[str, int]:
         if isinstance(v, int):
             out[n] = v
     return out
-
-
-CONSTANTS: dict[str, int] = _constants()
 
 
 # -- tokens -----------------------------------------------------------------
@@ -369,10 +369,10 @@ def _type(node: Expr, types: Mapping[str, str], source: str | None) -> str:
     if isinstance(node, Name):
         if node.id in types:
             return types[node.id]
-        if node.id in CONSTANTS:
+        if node.id in constants():
             return INT
         import difflib
-        close = difflib.get_close_matches(node.id, list(types) + list(CONSTANTS), 3, 0.7)
+        close = difflib.get_close_matches(node.id, list(types) + list(constants()), 3, 0.7)
         args = ", ".join(n for n in types if not n.startswith("arg")) or "none by name"
         hint = f"did you mean {' or '.join(close)}? " if close else ""
         hint += f"arguments here: {args}; arg0..arg5 are the raw registers"
@@ -414,8 +414,8 @@ def evaluate(node: Expr, env: Mapping[str, int | str]) -> int | str:
     if isinstance(node, Name):
         if node.id in env:
             return env[node.id]
-        if node.id in CONSTANTS:
-            return CONSTANTS[node.id]
+        if node.id in constants():
+            return constants()[node.id]
         raise PolicyError(f"unknown name {node.id!r}")
     if isinstance(node, Unary):
         v = evaluate(node.operand, env)

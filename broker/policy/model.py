@@ -197,7 +197,7 @@ def writes(call: str, args: Mapping[str, int | str]) -> bool:
         flags = args.get("flags")
         if not isinstance(flags, int):
             return True  # unknown (openat2's flags are behind a pointer): assume the worst
-        c = expr.CONSTANTS
+        c = expr.constants()
         return bool((flags & c["O_ACCMODE"]) != c["O_RDONLY"]
                     or flags & (c["O_CREAT"] | c["O_TRUNC"] | c["O_APPEND"])
                     or (flags & c["O_TMPFILE"]) == c["O_TMPFILE"])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from importlib import resources
 
 from .errors import PolicyError
 from .model import Policy
@@ -15,7 +14,9 @@ PROFILES = ("minimal", "python", "compute")
 def profile_text(name: str) -> str:
     if name not in PROFILES:
         raise PolicyError(f"no built-in profile {name!r}", hint=f"profiles: {', '.join(PROFILES)}")
-    return resources.files(__package__).joinpath("profiles", f"{name}.toml").read_text("utf-8")
+    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "profiles", f"{name}.toml"),
+              encoding="utf-8") as f:
+        return f.read()
 
 
 def profile(name: str) -> Policy:

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 
 from . import expr
 from .errors import PolicyError
@@ -117,6 +116,7 @@ class _Lines:
         self.i += 1
         raw = t[start + 1:self.i - 1]
         if q == '"':
+            import tomllib  # (only this module reads TOML, and only for a policy file)
             try:
                 return tomllib.loads(f"k = {t[start:self.i]}")["k"]
             except tomllib.TOMLDecodeError:
@@ -366,6 +366,7 @@ def loads(text: str, source: str | None = None) -> Policy:
 
 def check_text(text: str, source: str | None = None) -> tuple[Policy | None, list[PolicyError]]:
     """The policy and every problem in it, each placed on its line."""
+    import tomllib  # (not at start-up: most runs have no policy file)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
