@@ -161,9 +161,11 @@ class Sandbox:
         self.host_tids: set[int] = set()
         self.watch_channel = None  # the loop's: called with each new channel
         self.spawn_fd = -1  # our end of the spawn socket (trusted_stub/spawner.c)
-        self.spawned = 0  # pool threads started, slot 0's included
-        self.spawning = False  # a spawn request is out
-        self.spawn_failed: str | None = None  # ... and why the pool can grow no more
+        self.next_slot = 1  # the slot the next spawn request is for
+        self.spawning = False  # a spawn request is out (until SPAWN_TIMEOUT after spawn_deadline)
+        self.spawn_deadline = 0.0
+        self.spawns_ended = 0  # spawn requests answered ('r' or 'f') ...
+        self.spawn_failed: set[int] = set()  # ... and which of them with 'f'
         self.timers = calls.timers.Timers()
         self.started = 0.0
         self.deadline: float | None = None
@@ -366,11 +368,16 @@ class Sandbox:
                 self.kill(f"protocol violation: {e}")
                 return
             ch.seq = req.seq
-            if (req.op == lib.SB_OP_READY) != (ch.slot == 0 and req.seq == 1):
-                self.kill("protocol violation: the stub's ready message is the first on slot 0, and only there")
+            if (req.op == lib.SB_OP_READY) != (req.seq == 1):
+                self.kill("protocol violation: a ready message is the first on each channel, and only there")
                 return
             if req.op == lib.SB_OP_READY:
-                self._watch_threads()
+                if ch.slot == 0:
+                    self._watch_threads()
+                elif self._adopt_threads() != 1:
+                    self.kill(f"protocol violation: a ready message on slot {ch.slot}, "
+                              "but no one new thread")
+                    return
                 if not self._reply(ch, req, (0,)):
                     return
                 continue
@@ -490,7 +497,7 @@ class Sandbox:
 
     def resume(self, ch: Channel) -> None:
         """A waiting call's fd is ready or its deadline passed: serve it again."""
-        if ch.pending is not None and not self.done and self.outcome.reason is None:
+        if ch.pending is not None and not self.done and not self.ending:
             if self._serve(ch, ch.pending[0]):
                 self.on_channel(ch)
 
@@ -504,8 +511,9 @@ class Sandbox:
             self.kill("the stub did not start exactly one thread")
 
     def _adopt_threads(self) -> int:
-        """Watches the threads /proc shows that we do not know yet (there is
-        one after each spawn we asked for); returns how many."""
+        """Watches the threads /proc shows that we do not know yet: the one a
+        new pool thread's ready message speaks for (spawns go one at a
+        time); returns how many."""
         try:
             tids = {int(t) for t in os.listdir(f"/proc/{self.pid}/task")}
         except OSError:
@@ -520,50 +528,82 @@ class Sandbox:
             self.thread_pidfds.append(fd)
             self.threads_ep.register(fd, select.EPOLLIN)
             self.host_tids.add(tid)
-        self.spawned += len(new)
         return len(new)
 
     def grow_pool(self) -> int:
         """clone found no idle slot: have the spawner start a thread for the
-        next slot (sending it the slot's channel and wake pipe) and answer 0
-        once it stands (the runtime claims a slot again), or EAGAIN.  The
-        spawn socket is the sandbox's to write to as well: a byte there only
-        makes us look at /proc, and a thread counts only when it is there.
-        After a failure the pool grows no more: the spawner has moved on to
-        the next block, we would not know which."""
-        if self.pending is None:  # the first time this call is served
-            if self.spawned >= self.limits.threads or self.spawn_failed:
-                why = self.spawn_failed or (f"thread limit ({self.limits.threads}) reached: "
-                                            "raise --max-threads")
-                self.deny("clone", why, errno.EAGAIN)
-                return -errno.EAGAIN
+        next slot, sending it the slot's channel and wake pipe, and answer 0
+        once it is idle (the runtime claims a slot again), or EAGAIN.
+
+        The thread's ready message on its channel comes first: we watch it
+        (its pidfd) before it can be claimed.  Then a byte on the spawn
+        socket: 'r', it is idle, or 'f', no thread.  The program can write
+        there too, so a byte only makes the waiting clones look again; a
+        spawn that has not ended within SPAWN_TIMEOUT ends the sandbox.
+        Each request takes the next slot, as the spawner counts them."""
+        w = self.pending[1] if self.pending is not None else None
+        if w is None or not hasattr(w, "spawn"):  # served the first time
             if not self.spawning:
-                fds = self._make_channel(self.spawned)
-                err = lib.sb_send_fds(self.spawn_fd, b"s", fds, len(fds))
-                for fd in fds:
-                    os.close(fd)
-                if err < 0:  # (it never fills: we ask one at a time)
-                    self.kill(f"cannot reach the stub's spawner: {os.strerror(-err)}")
+                if self.next_slot >= self.limits.threads:
+                    self.deny("clone", f"thread limit ({self.limits.threads}) reached: "
+                              "raise --max-threads", errno.EAGAIN)
                     return -errno.EAGAIN
-                self.spawning = True
-            raise calls.Wait([(self.spawn_fd, selectors.EVENT_READ)],
-                             time.monotonic() + SPAWN_TIMEOUT)
-        news = b""
+                err = self._ask_spawner()
+                if err:
+                    self.deny("clone", f"cannot start another thread: {os.strerror(err)}", err)
+                    return -err
+            return self._wait_for_spawn()
+        self._spawn_news()
+        if w.spawn in self.spawn_failed:
+            self.deny("clone", "cannot start another thread: the spawner's clone failed",
+                      errno.EAGAIN)
+            return -errno.EAGAIN
+        if w.spawn < self.spawns_ended:
+            return 0
+        if time.monotonic() >= self.spawn_deadline:
+            self.kill(f"a new thread did not start within {SPAWN_TIMEOUT:g} s")
+            return -errno.EAGAIN
+        return self._wait_for_spawn()
+
+    def _ask_spawner(self) -> int:
+        """Sends the spawner the next slot's fds; 0 or an errno.  Bytes left
+        on the spawn socket from before (the program's) are dropped first."""
+        self._spawn_news()
+        try:
+            fds = self._make_channel(self.next_slot)
+        except OSError as e:  # out of fds here, say
+            return e.errno or errno.EAGAIN
+        err = lib.sb_send_fds(self.spawn_fd, b"s", fds, len(fds))
+        for fd in fds:
+            os.close(fd)
+        if err < 0:  # (it never fills: we ask one at a time)
+            self.kill(f"cannot reach the stub's spawner: {os.strerror(-err)}")
+            return errno.EAGAIN
+        self.next_slot += 1
+        self.spawning = True
+        self.spawn_deadline = time.monotonic() + SPAWN_TIMEOUT
+        return 0
+
+    def _wait_for_spawn(self):
+        w = calls.Wait([(self.spawn_fd, selectors.EVENT_READ)], self.spawn_deadline)
+        w.spawn = self.spawns_ended  # the spawn this call waits for
+        raise w
+
+    def _spawn_news(self) -> None:
+        """Reads the spawn socket: each 'r' or 'f' ends the spawn under way."""
         for _ in range(SPAWN_NEWS):
             try:
-                news += os.read(self.spawn_fd, 16)
+                news = os.read(self.spawn_fd, 16)
             except BlockingIOError:
-                break
-        if not self.spawning or (not news and time.monotonic() < self.pending_deadline):
-            return 0  # another thread's clone took the news: claim again
-        self.spawning = False
-        if self._adopt_threads():
-            return 0
-        self.spawn_failed = ("cannot start another thread: " +
-                             ("the spawner failed" if news else
-                              f"none stood within {SPAWN_TIMEOUT:g} s"))
-        self.deny("clone", self.spawn_failed, errno.EAGAIN)
-        return -errno.EAGAIN
+                return
+            except OSError:  # the process is ending; its pidfd will say how
+                return
+            for b in news:
+                if self.spawning and b in b"rf":
+                    if b == ord("f"):
+                        self.spawn_failed.add(self.spawns_ended)
+                    self.spawning = False
+                    self.spawns_ended += 1
 
     @property
     def ending(self) -> bool:

@@ -349,7 +349,7 @@ def machine_for(peer_prog, healthy_prog):
                 "status": (msgpack.packb([s, -1, 999]), "exit status"),
                 "signal": (msgpack.packb([s, -2, 0, 0, 0, 0]), "signal number"),
                 "cancel": (msgpack.packb([s, -4, s + 5]), "cancel of a call that is not waiting"),
-                "ready": (msgpack.packb([s, -6]), "ready message is the first on slot 0"),
+                "ready": (msgpack.packb([s, -6]), "ready message is the first on each channel"),
             }[kind]
             self.peer.command(b"S", data)
             self._expect_end(why)

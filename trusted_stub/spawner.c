@@ -81,7 +81,8 @@ __asm__(
     "    xor %edx, %edx\n"
     "    syscall\n"
     "    test %rax, %rax\n"
-    "    jle 9f\n" /* the broker closed its end (or the socket broke) */
+    "    jz 9f\n"  /* the broker closed its end */
+    "    js 1b\n"  /* (the program spoilt the message header: again) */
     "    cmp %r14, %r13\n"
     "    jae 2f\n" /* every slot is started */
     "    mov " STR(BOX_FDS) "(%rbx), %eax\n" /* the slot's fds, copied unread */
@@ -100,9 +101,9 @@ __asm__(
     "    syscall\n"
     "    test %rax, %rax\n"
     "    jz 3f\n"
-    "    js 2f\n"
-    "    add $" STR(SB_THREAD_BLOCK) ", %r13\n"
-    "    jmp 1b\n"
+    "    add $" STR(SB_THREAD_BLOCK) ", %r13\n" /* each request takes a block, as the broker counts */
+    "    test %rax, %rax\n"
+    "    jns 1b\n"
     "2:  mov $" STR(__NR_write) ", %eax\n" /* no thread: 'f' tells the broker */
     "    mov %r12, %rdi\n"
     "    lea 8f(%rip), %rsi\n"

@@ -112,7 +112,7 @@ void sb_sigsys(int sig, k_siginfo *si, struct ucontext *uc)
     struct sb_call c = {t, uc, (long)(int)m->rax, {m->rdi, m->rsi, m->rdx, m->r10, m->r8, m->r9}, 0, 0};
     long r = route(&c);
     if (c.keep_regs) {
-    } else if (r == -ERESTARTSYS || r == -ERESTARTNOHAND) {
+    } else if (r == -ERESTARTSYS || r == -ERESTARTNOHAND || r == -ERESTARTNOINTR) {
         /* Interrupted: rewind to the syscall instruction.  A handler about
          * to run decides whether it is restarted or answers EINTR. */
         m->rip -= 2;

@@ -22,7 +22,7 @@ void sb_zero(unsigned long start, unsigned long len)
 /* Forget the file mapping remembered for sys_mmap: its bytes may change. */
 static void fmap_forget(void)
 {
-    __atomic_store_n(&ST->fmap_end, 0, __ATOMIC_RELEASE); /* (madvise holds no lock) */
+    ST->fmap_end = 0;
 }
 
 /* [addr, addr + len) of fd at off already holds exactly what a fresh mapping
@@ -266,8 +266,14 @@ long sys_madvise(struct sb_call *c)
     if (!sb_arena_ok(addr, len))
         return -ENOMEM;
     if (advice == MADV_DONTNEED || advice == MADV_FREE || advice == MADV_REMOVE) {
-        fmap_forget();
+        /* Without the memory map's lock while the broker punches (a dying
+         * thread's stack must not hold the others up), then the cached file
+         * mapping is forgotten under it: whatever order this and a mmap of
+         * another thread take, the cache never claims bytes zeroed here. */
         sb_zero(addr, len);
+        sb_lock(&ST->mem_lock);
+        fmap_forget();
+        sb_unlock(&ST->mem_lock);
     } /* private anonymous memory reads back as zeros */
     return 0;
 }

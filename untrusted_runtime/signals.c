@@ -337,7 +337,8 @@ static void deliver_async(struct sb_thread *t, int sig, const k_siginfo *info, s
     if (ST->sig[sig].handler == 0)
         sb_die(t, sig, NULL, m->rip); /* the default action: the process ends */
     if (t->restart_kind && m->rip == t->restart_rip) {
-        if (!(t->restart_kind == ERESTARTSYS && (ST->sig[sig].flags & SA_RESTART))) {
+        if (t->restart_kind == ERESTARTNOHAND ||
+            (t->restart_kind == ERESTARTSYS && !(ST->sig[sig].flags & SA_RESTART))) {
             m->rip += 2;
             m->rax = (unsigned long)-EINTR;
         }

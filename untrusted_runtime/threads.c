@@ -112,7 +112,8 @@ long sys_clone(struct sb_call *c)
     struct sb_thread *n;
     while (!(n = claim_slot())) {
         /* No idle slot: the broker has the spawner start one (0: claim
-         * again), or answers EAGAIN at the thread limit. */
+         * again), or answers EAGAIN (at the thread limit, or the spawn
+         * failed); a signal meanwhile restarts the call after its handler. */
         long r = sb_forward(c);
         if (r)
             return r;
@@ -190,11 +191,13 @@ __attribute__((noreturn)) static void to_pool(struct sb_thread *t, struct uconte
 }
 
 /* A thread the spawner just started, confined now but with every signal
- * blocked (the spawner's mask): into the pool, telling the broker on the
- * spawn socket once it is idle. */
+ * blocked (the spawner's mask): its ready message first, so the broker
+ * watches it before it can be claimed, then into the pool, telling the
+ * broker on the spawn socket once it is idle. */
 void sb_pool_join(struct sb_thread *t, long spawn_fd)
 {
     __atomic_add_fetch(&ST->pool_ready, 1, __ATOMIC_RELEASE);
+    sb_broker(t, SB_OP_READY, NULL, 0, NULL, 0);
     struct ucontext uc;
     memset(&uc, 0, sizeof uc);
     uc.uc_mcontext.cs = 0x33; /* __USER_CS */
@@ -275,7 +278,9 @@ void sb_pool_idle(struct sb_thread *t, long notify_fd)
         sys3(__NR_write, notify_fd, "r", 1);
     for (;;) {
         char b;
-        sys3(__NR_read, t->wake_rfd, &b, 1);
+        long r = sys3(__NR_read, t->wake_rfd, &b, 1);
+        if (r < 0 && r != -EINTR && r != -EAGAIN)
+            sys1(__NR_exit, 125); /* no wake pipe (as for a lost channel): the broker ends the sandbox */
         if (__atomic_load_n(&t->state, __ATOMIC_ACQUIRE) == SB_THREAD_LIVE) {
             wrfsbase(t->start_fs);
             sb_sigreturn_to(t->start_frame);

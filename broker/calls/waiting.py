@@ -205,7 +205,7 @@ def sys_pause(sb, *_):
 # the others restart if the handler has SA_RESTART (ERESTARTSYS).
 NO_RESTART_AFTER_HANDLER = {"poll", "ppoll", "select", "pselect6", "nanosleep", "clock_nanosleep",
                             "pause", "rt_sigsuspend"}
-ERESTARTSYS, ERESTARTNOHAND = 512, 514
+ERESTARTSYS, ERESTARTNOINTR, ERESTARTNOHAND = 512, 513, 514
 
 
 def interrupted(sb, req, wait: Wait) -> int:
@@ -214,8 +214,8 @@ def interrupted(sb, req, wait: Wait) -> int:
     if req.op < 0:  # SB_OP_WAKE_WAIT
         return -ERESTARTNOHAND
     name = kernel.SYSCALL_NAME.get(req.op)
-    if name == "clone":  # waiting for the pool to grow: the runtime claims a slot
-        return 0         # again, and the signal waits for clone's end, as on Linux
+    if name == "clone":  # waiting for the pool to grow: after the handler, as on
+        return -ERESTARTNOINTR  # Linux, the call starts again (and claims a slot)
 
     rem = {"nanosleep": req.args[1], "clock_nanosleep": req.args[3]}.get(name, 0)
     relative = name != "clock_nanosleep" or not req.args[1] & TIMER_ABSTIME

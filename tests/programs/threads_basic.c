@@ -1361,14 +1361,21 @@ static int do_blocking(void)
 /* Threads started under a 1 ms interval timer whose handler has no
  * SA_RESTART, all alive at once: in the sandbox each grows the pool while
  * signals cut into the wait for it, and pthread_create must still succeed
- * every time (clone never answers EINTR). */
-static volatile int gs_ticks;
+ * every time (clone never answers EINTR).  Each new thread can take a
+ * signal of its own at once (the broker watches it before it runs). */
+static volatile int gs_ticks, gs_usr1;
 static pthread_barrier_t gs_all;
 
 static void on_gs_tick(int sig)
 {
     (void)sig;
     gs_ticks++;
+}
+
+static void on_gs_usr1(int sig)
+{
+    (void)sig;
+    __atomic_add_fetch(&gs_usr1, 1, __ATOMIC_RELAXED);
 }
 
 static void *gs_worker(void *a)
@@ -1384,6 +1391,8 @@ static int do_grow_signals(void)
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_gs_tick; /* no SA_RESTART */
     sigaction(SIGALRM, &sa, NULL);
+    sa.sa_handler = on_gs_usr1;
+    sigaction(SIGUSR1, &sa, NULL);
     struct itimerval it = {{0, 1000}, {0, 1000}};
     setitimer(ITIMER_REAL, &it, NULL);
     pthread_barrier_init(&gs_all, NULL, N + 1);
@@ -1397,16 +1406,21 @@ static int do_grow_signals(void)
             break;
         }
         made++;
+        int k = pthread_kill(ts[i], SIGUSR1);
+        if (k)
+            printf("FAILED pthread_kill %d: %s\n", i, ename(k));
     }
     while (made == N && gs_ticks < 3)
         ; /* the timer runs on the host's clock: a few ticks always come */
+    while (made == N && gs_usr1 < N)
+        ; /* each signal reaches its thread, the barrier's futex wait or not */
     if (made == N)
         pthread_barrier_wait(&gs_all);
     for (int i = 0; i < made; i++)
         pthread_join(ts[i], NULL);
     struct itimerval off = {{0, 0}, {0, 0}};
     setitimer(ITIMER_REAL, &off, NULL);
-    printf("grow_signals created %d failed %d ticks 1\n", made, failed);
+    printf("grow_signals created %d failed %d ticks 1 signalled %d\n", made, failed, gs_usr1);
     return failed != 0;
 }
 

@@ -28,8 +28,10 @@ struct sb_call {
 #define SB_ASYNC_SIGNALS (~0UL & ~SB_SYNC_SIGNALS & ~SB_BIT(SIGKILL) & ~SB_BIT(SIGSTOP))
 /* Internal results: the call was interrupted by a signal; restart it unless
  * a handler without SA_RESTART runs (ERESTARTSYS), or whenever a handler
- * runs (ERESTARTNOHAND), as the kernel does. */
+ * runs (ERESTARTNOHAND), or always, after any handler (ERESTARTNOINTR: clone
+ * waiting for a new pool thread), as the kernel does. */
 #define ERESTARTSYS 512
+#define ERESTARTNOINTR 513
 #define ERESTARTNOHAND 514
 
 void sb_lock(uint32_t *l);

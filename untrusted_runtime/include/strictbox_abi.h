@@ -275,7 +275,7 @@ struct sb_thread {
     uint64_t start_fs;
     uint64_t outer_uc;     /* the ucontext our handler will return to */
     uint64_t restart_rip;  /* an interrupted call was rewound to here ... */
-    uint32_t restart_kind; /* ... as ERESTARTSYS (512) or ERESTARTNOHAND (514) */
+    uint32_t restart_kind; /* ... as ERESTARTSYS (512), ERESTARTNOINTR (513) or ERESTARTNOHAND (514) */
     uint32_t in_exit;      /* our handler is past its last look at pending signals */
     uint64_t suspend_mask; /* rt_sigsuspend: the mask to restore after the handler */
     uint32_t suspended;
