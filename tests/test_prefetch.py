@@ -28,6 +28,19 @@ def test_prefetch_saves_round_trips(compile_c, tmp_path):
     assert got.stats["broker"] < 50, got.stats
 
 
+def test_sequential_reads_move_the_window(compile_c, tmp_path):
+    """A 1 MiB file read 4 bytes at a time: the window moves on 64 KiB at a
+    time, about 16 round trips, not 250,000 (nor the 16,000 of 64-byte
+    preads without the window)."""
+    data = (TEXT * 28400)[: 1 << 20]
+    (tmp_path / "big.txt").write_bytes(data)
+    prog = str(compile_c("prefetch.c", "-static"))
+    got = sandboxed([prog, str(tmp_path / "big.txt"), "small-reads"], ro=[str(tmp_path)])
+    assert got.reason is None, got.reason
+    assert got.stdout == b"read %d bytes\n" % len(data)
+    assert got.stats["broker"] < 50, got.stats
+
+
 def test_writable_mount_files_are_not_prefetched(compile_c, tmp_path):
     """A file on a rw mount can change under its reader: it is read live."""
     (tmp_path / "f").write_bytes(b"one\n")

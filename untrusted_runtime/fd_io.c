@@ -31,37 +31,59 @@ static const unsigned char *slot_of(const struct sb_fdcache *e)
     return (const unsigned char *)(SB_PREFETCH_BASE + (unsigned long)(e->slot % SB_PREFETCH_SLOTS) * SB_PREFETCH_SLOT);
 }
 
-static unsigned long slot_size(const struct sb_fdcache *e)
-{
-    return e->size < SB_PREFETCH_SLOT ? e->size : SB_PREFETCH_SLOT;
-}
-
-/* Bytes of a prefetched file at `pos`, as pread would give them. */
-static long copy_out(const struct sb_fdcache *e, void *buf, unsigned long count, unsigned long pos)
-{
-    if (!SB_ARENA_OK(buf, count))
-        return -EFAULT;
-    unsigned long size = slot_size(e);
-    unsigned long n = pos < size ? size - pos : 0;
-    if (n > count)
-        n = count;
-    memcpy(buf, slot_of(e) + pos, n);
-    return (long)n;
-}
-
-/* Whether count bytes at pos are past what the slot holds of a larger file:
- * those are read by the broker (pread at our offset). */
-static int past_slot(const struct sb_fdcache *e, unsigned long pos, unsigned long count)
-{
-    return e->size > SB_PREFETCH_SLOT && pos < e->size &&
-           !(pos <= SB_PREFETCH_SLOT && count <= SB_PREFETCH_SLOT - pos);
-}
-
 static long pread_at(struct sb_call *c, unsigned long fd, unsigned long buf, unsigned long count,
                      unsigned long pos)
 {
     unsigned long a[6] = {fd, buf, count, pos, 0, 0};
     return sb_broker(c->t, __NR_pread64, a, 6, NULL, 0);
+}
+
+/* Bytes of a prefetched file at `pos`, as pread would give them, from the
+ * window the slot holds (the caller checked they are there: in_window). */
+static long copy_out(const struct sb_fdcache *e, void *buf, unsigned long count, unsigned long pos)
+{
+    if (!SB_ARENA_OK(buf, count))
+        return -EFAULT;
+    unsigned long end = e->win + e->held;
+    unsigned long n = pos >= e->win && pos < end ? end - pos : 0;
+    if (n > count)
+        n = count;
+    memcpy(buf, slot_of(e) + (n ? pos - e->win : 0), n);
+    return (long)n;
+}
+
+/* Whether the window answers count bytes at pos: it holds them all, or all
+ * there are up to the file's end (its size at open, as fstat says). */
+static int in_window(const struct sb_fdcache *e, unsigned long pos, unsigned long count)
+{
+    unsigned long end = e->win + e->held;
+    if (pos >= e->size)
+        return 1; /* at the end: 0 bytes */
+    return pos >= e->win && pos <= end && (count <= end - pos || end >= e->size);
+}
+
+/* count bytes of a prefetched file at pos: from the window if it holds
+ * them.  A small sequential read it does not hold moves the window on to
+ * pos: one round trip per slot's worth (busybox reads 4 KiB at a time).
+ * Other reads, and buffers the arena does not wholly hold (Linux's short
+ * count or EFAULT), go to the broker as a pread. */
+static long window_read(struct sb_call *c, struct sb_fdcache *e, unsigned long fd, unsigned char *buf,
+                        unsigned long count, unsigned long pos, int sequential)
+{
+    if (!SB_ARENA_OK(buf, count))
+        return pread_at(c, fd, (unsigned long)buf, count, pos);
+    if (in_window(e, pos, count))
+        return copy_out(e, buf, count, pos);
+    if (!sequential || count > SB_PREFETCH_SLOT / 2)
+        return pread_at(c, fd, (unsigned long)buf, count, pos);
+    long done = copy_out(e, buf, count, pos); /* the window's part, if it has one */
+    pos += (unsigned long)done;
+    long n = pread_at(c, fd, (unsigned long)slot_of(e), SB_PREFETCH_SLOT, pos);
+    if (n < 0)
+        return done ? done : n;
+    e->win = pos;
+    e->held = (unsigned long)n;
+    return done + copy_out(e, buf + done, count - (unsigned long)done, pos);
 }
 
 /* Hand a prefetched fd back to the broker: tell it our offset first. */
@@ -102,14 +124,8 @@ long sys_read(struct sb_call *c)
      * gives Linux's short count or EFAULT): the broker reads at our offset. */
     if (e && !c->a[2])
         return 0; /* read(fd, NULL, 0), as Linux */
-    if (e && (past_slot(e, e->pos, c->a[2]) || !SB_ARENA_OK(c->a[1], c->a[2]))) {
-        long n = pread_at(c, c->a[0], c->a[1], c->a[2], e->pos);
-        if (n > 0)
-            e->pos += (unsigned long)n;
-        return n;
-    }
     if (e) {
-        long n = copy_out(e, (void *)c->a[1], c->a[2], e->pos);
+        long n = window_read(c, e, c->a[0], (unsigned char *)c->a[1], c->a[2], e->pos, 1);
         if (n > 0)
             e->pos += (unsigned long)n;
         return n;
@@ -340,9 +356,9 @@ long sys_pread64(struct sb_call *c)
         return -EINVAL;
     if (!c->a[2])
         return 0;
-    if (past_slot(e, c->a[3], c->a[2]) || !SB_ARENA_OK(c->a[1], c->a[2]))
-        return sb_forward(c);
-    return copy_out(e, (void *)c->a[1], c->a[2], c->a[3]);
+    unsigned long pos = c->a[3]; /* sequential: it goes on from the window */
+    return window_read(c, e, c->a[0], (unsigned char *)c->a[1], c->a[2], pos,
+                       pos >= e->win && pos <= e->win + e->held);
 }
 
 /* A listing that returned the last entries costs a second round trip only

@@ -130,7 +130,9 @@ def publish(sb, fd: int, f: OpenFile) -> None:
         if f.slot >= 0:
             sb.arena.write(lib.SB_PREFETCH_BASE + f.slot * lib.SB_PREFETCH_SLOT, f.data)
             flags, size = flags | lib.SB_FD_DATA, len(f.data)
-    entry = struct.pack("<IIQQ", flags, max(f.slot, 0), size, f.pos if f.kind == "data" else 0)
+    held = min(size, lib.SB_PREFETCH_SLOT) if flags & lib.SB_FD_DATA else 0  # the slot: from offset 0
+    entry = struct.pack("<IIQQQQ", flags, max(f.slot, 0), size, f.pos if f.kind == "data" else 0,
+                        0, held)
     sb.arena.write(FDC + fd * FDC_SIZE, entry + st.ljust(FDC_SIZE - len(entry), b"\0"))
 
 

@@ -1,5 +1,6 @@
 /* A read-only file larger than a prefetch slot: its first 64 KiB are in the
- * sandbox, the rest is read through the broker at the runtime's offset.
+ * sandbox; a small read past them moves that window on, the rest is read
+ * through the broker at the runtime's offset.
  * Every read, pread, readv, lseek and dup here must give what Linux gives.
  * argv: head_prefetch FILE (made by the test: byte i is pattern(i)). */
 #include <fcntl.h>
@@ -55,5 +56,22 @@ int main(int argc, char **argv)
     lseek(again, 70000, SEEK_SET);
     check("read_after_seek_past_slot", read(again, buf, 5000), 5000, 70000);
     check("read_back_in_slot", pread(again, buf, 5000, 100), 5000, 100);
+    /* 1000-byte reads, which straddle each window's end, then preads that
+     * go on from the window and one far behind it */
+    int seq = open(argv[1], O_RDONLY);
+    long total = 0, n, same = 1;
+    while ((n = read(seq, buf, 1000)) > 0) {
+        same &= !memcmp(buf, want + total, n);
+        total += n;
+    }
+    printf("read_sequential %ld %s\n", total, same ? "ok" : "wrong");
+    memset(buf, 0, sizeof buf);
+    check("pread_after_end", pread(seq, buf, 10, SIZE - 3), 3, SIZE - 3);
+    lseek(seq, 130000, SEEK_SET);
+    check("read_window_moved", read(seq, buf, 3000), 3000, 130000);
+    check("pread_on_from_window", pread(seq, buf, 2000, 133000), 2000, 133000);
+    check("pread_straddling", pread(seq, buf, 3000, 130000 + 65536 - 1000), 3000, 130000 + 65536 - 1000);
+    check("pread_far_behind", pread(seq, buf, 50, 7), 50, 7);
+    check("read_resumes", read(seq, buf, 10), 10, 133000);
     return 0;
 }

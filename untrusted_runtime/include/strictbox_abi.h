@@ -18,7 +18,7 @@ typedef __s64 int64_t;
 #endif
 
 #define SB_MAGIC 0x7862746369727473
-#define SB_ABI_VERSION 11
+#define SB_ABI_VERSION 12
 #define SB_ARENA_BASE 0x10000
 #define SB_STATE_SIZE 0x300000 /* sb_state, then the prefetch slots */
 #define SB_IMAGE_BASE 0x400000
@@ -35,8 +35,9 @@ typedef __s64 int64_t;
 /* sb_fdcache.flags */
 #define SB_FD_STAT 1  /* stat holds fstat of the fd (a read-only mount) */
 #define SB_FD_NOTTY 2 /* a file or directory: terminal ioctls answer ENOTTY */
-#define SB_FD_DATA 4  /* the file's first min(size, SB_PREFETCH_SLOT) bytes are in
-                       * prefetch slot `slot`; pos is ours (reads past them are preads) */
+#define SB_FD_DATA 4  /* the file's bytes [win, win + held) are in prefetch slot `slot`
+                       * (at open its first ones); pos is ours: a small read past
+                       * them moves the window, a large one is a pread */
 #define SB_FD_DIREND 8 /* a read-only directory read to its end: getdents64 gives 0 */
 #define SB_FD_FDKNOWN 16 /* F_GETFD answers from SB_FD_CLOEXEC */
 #define SB_FD_CLOEXEC 32
@@ -100,8 +101,10 @@ struct sb_clock {
 struct sb_fdcache {
     uint32_t flags;
     uint32_t slot;
-    uint64_t size;
+    uint64_t size; /* the file's size at open (a read-only mount) */
     uint64_t pos;
+    uint64_t win;  /* SB_FD_DATA: the file offset of the slot's first byte ... */
+    uint64_t held; /* ... and how many bytes it holds */
     uint8_t stat[144];
 };
 
