@@ -118,6 +118,9 @@ ffibuilder.cdef(
     int sb_make_channel(int *fds, int arena_fd, uint64_t block, int tid);
     int sb_spawn_socket(int *fds);
     long sb_send_fds(int sock, char byte, const int *fds, int n);
+    long sb_recv_fds(int sock, unsigned char *buf, int len, int *fds, int *nfds);
+    int sb_pidfd_ids(int pidfd, int *pid, int *tgid);
+    #define SB_RECV_FDS ...
     long sb_renameat2(int sfd, const char *spath, int dfd, const char *dpath, unsigned flags);
     long sb_utimensat(int fd, const char *path, const char *times, int flags);
     int sched_getcpu(void);
@@ -356,6 +359,48 @@ ffibuilder.set_source(
         c->cmsg_len = CMSG_LEN(n * sizeof(int));
         memcpy(CMSG_DATA(c), fds, n * sizeof(int));
         return sendmsg(sock, &msg, MSG_NOSIGNAL) < 0 ? -errno : 0;
+    }
+
+    /* One message (non-blocking) with up to 4 fds (SB_RECV_FDS), which
+     * arrive close-on-exec; more are closed.  Its length (0: the other end
+     * closed), or -errno. */
+    #define SB_RECV_FDS 4
+    _Static_assert(SCM_RIGHTS == 1, "trusted_stub/spawner.c writes SCM_RIGHTS as 1");
+    static long sb_recv_fds(int sock, unsigned char *buf, int len, int *fds, int *nfds)
+    {
+        union { char buf[CMSG_SPACE(16 * sizeof(int))]; struct cmsghdr align; } u;
+        struct iovec iov = {buf, (size_t)len};
+        struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+                             .msg_controllen = sizeof u.buf};
+        long n = recvmsg(sock, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+        if (n < 0)
+            return -errno;
+        *nfds = 0;
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+            if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+                continue;
+            int k = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+            for (int i = 0; i < k; i++) {
+                int fd;
+                memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+                if (*nfds < SB_RECV_FDS)
+                    fds[(*nfds)++] = fd;
+                else
+                    close(fd);
+            }
+        }
+        return n;
+    }
+
+    /* The thread id and thread group of the task behind pidfd: 0, or
+     * -errno (ESRCH once it has ended; EINVAL or ENOTTY: not a pidfd). */
+    static int sb_pidfd_ids(int pidfd, int *pid, int *tgid)
+    {
+        struct pidfd_info info = {.mask = 0};
+        if (ioctl(pidfd, PIDFD_GET_INFO, &info))
+            return -errno;
+        *pid = (int)info.pid, *tgid = (int)info.tgid;
+        return 0;
     }
 
     /* Python has no renameat2, and its utime cannot set one time and leave

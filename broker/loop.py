@@ -90,6 +90,7 @@ class Broker:
         for ch in sb.chans:
             self._watch_channel(sb, ch)
         sb.watch_channel = self._watch_channel  # the channels of threads to come
+        self.sel.register(sb.spawn_fd, selectors.EVENT_READ, ("spawn", sb, None))
         self.sel.register(sb.pidfd, selectors.EVENT_READ, ("exit", sb, None))
         for fd, buf in (capture or {}).items():
             os.set_blocking(fd, False)
@@ -127,7 +128,7 @@ class Broker:
         """Runs until every sandbox has ended and its output is drained."""
         while self._busy():
             now = time.monotonic()
-            deadlines = [sb.deadline for sb in self.sandboxes if sb.deadline and not sb.done]
+            deadlines = [sb.next_deadline for sb in self.sandboxes if sb.next_deadline and not sb.done]
             deadlines += [ch.pending_deadline for ch in self.waiting if ch.pending_deadline]
             deadlines += [sb.timers.next for sb in self.sandboxes if sb.timers.next and not sb.done]
             timeout = max(0.0, min(deadlines) - now) if deadlines else None
@@ -225,8 +226,12 @@ class Broker:
                 sb.threads_ended()
             if sb.ending:
                 self._unwatch_threads(sb)
+        elif kind == "spawn":
+            for c in sb.spawn_news():  # clones waiting for a spawn that ended
+                self._guarded(sb, "wake", lambda: self._wake(sb, c), c)
         elif kind == "exit":
             self.sel.unregister(key.fileobj)
+            self.sel.unregister(sb.spawn_fd)
             self._unwatch_threads(sb)
             for c in sb.chans:
                 self._unwatch(c)

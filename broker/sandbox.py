@@ -85,6 +85,7 @@ class Channel:
     wake: int  # a non-blocking open of the pipe's read end, ours alone
     seq: int = 0
     pending: tuple | None = None  # (request, calls.Wait) while its call waits
+    ready: object = None  # a new pool thread's ready message, answered once it is watched
 
     @property
     def pending_deadline(self) -> float | None:
@@ -162,10 +163,12 @@ class Sandbox:
         self.watch_channel = None  # the loop's: called with each new channel
         self.spawn_fd = -1  # our end of the spawn socket (trusted_stub/spawner.c)
         self.next_slot = 1  # the slot the next spawn request is for
-        self.spawning = False  # a spawn request is out (until SPAWN_TIMEOUT after spawn_deadline)
+        self.spawning = False  # a spawn request is out, until spawn_deadline
+        self.spawn_adopted = self.spawn_idle = False  # ... its thread is watched, is idle
         self.spawn_deadline = 0.0
-        self.spawns_ended = 0  # spawn requests answered ('r' or 'f') ...
+        self.spawns_ended = 0  # spawn requests that ended ...
         self.spawn_failed: set[int] = set()  # ... and which of them with 'f'
+        self.growers: set[Channel] = set()  # channels whose clones wait for a spawn
         self.timers = calls.timers.Timers()
         self.started = 0.0
         self.deadline: float | None = None
@@ -371,13 +374,15 @@ class Sandbox:
             if (req.op == lib.SB_OP_READY) != (req.seq == 1):
                 self.kill("protocol violation: a ready message is the first on each channel, and only there")
                 return
+            if ch.ready is not None:
+                self.kill("protocol violation: a request before the ready message's answer")
+                return
             if req.op == lib.SB_OP_READY:
                 if ch.slot == 0:
                     self._watch_threads()
-                elif self._adopt_threads() != 1:
-                    self.kill(f"protocol violation: a ready message on slot {ch.slot}, "
-                              "but no one new thread")
-                    return
+                elif not self.spawn_adopted:  # the spawner's pidfd of it is still to come
+                    ch.ready = req
+                    continue
                 if not self._reply(ch, req, (0,)):
                     return
                 continue
@@ -511,9 +516,9 @@ class Sandbox:
             self.kill("the stub did not start exactly one thread")
 
     def _adopt_threads(self) -> int:
-        """Watches the threads /proc shows that we do not know yet: the one a
-        new pool thread's ready message speaks for (spawns go one at a
-        time); returns how many."""
+        """Watches the threads /proc shows that we do not know yet (slot 0's,
+        when the stub says it stands: no program code has run); returns how
+        many."""
         try:
             tids = {int(t) for t in os.listdir(f"/proc/{self.pid}/task")}
         except OSError:
@@ -521,54 +526,52 @@ class Sandbox:
         new = tids - self.host_tids - {self.pid}
         for tid in new:
             try:
-                fd = os.pidfd_open(tid, lib.PIDFD_THREAD)
+                self._watch_thread(os.pidfd_open(tid, lib.PIDFD_THREAD), tid)
             except OSError:  # gone already: as if strict mode had killed it
                 self.kill(KILLED_STRICT)
-                continue
-            self.thread_pidfds.append(fd)
-            self.threads_ep.register(fd, select.EPOLLIN)
-            self.host_tids.add(tid)
         return len(new)
+
+    def _watch_thread(self, pidfd: int, tid: int | None) -> None:
+        self.thread_pidfds.append(pidfd)
+        self.threads_ep.register(pidfd, select.EPOLLIN)
+        if tid is not None:
+            self.host_tids.add(tid)
+
+    # -- growing the thread pool (trusted_stub/spawner.c) ----------------------
 
     def grow_pool(self) -> int:
         """clone found no idle slot: have the spawner start a thread for the
         next slot, sending it the slot's channel and wake pipe, and answer 0
-        once it is idle (the runtime claims a slot again), or EAGAIN.
-
-        The thread's ready message on its channel comes first: we watch it
-        (its pidfd) before it can be claimed.  Then a byte on the spawn
-        socket: 'r', it is idle, or 'f', no thread.  The program can write
-        there too, so a byte only makes the waiting clones look again; a
-        spawn that has not ended within SPAWN_TIMEOUT ends the sandbox.
-        Each request takes the next slot, as the spawner counts them."""
+        once the spawn has ended (the runtime claims a slot again), EAGAIN
+        at the thread limit or if the spawner says it failed.  Spawns go
+        one at a time; clones that find one under way wait for its end."""
         w = self.pending[1] if self.pending is not None else None
-        if w is None or not hasattr(w, "spawn"):  # served the first time
-            if not self.spawning:
-                if self.next_slot >= self.limits.threads:
-                    self.deny("clone", f"thread limit ({self.limits.threads}) reached: "
-                              "raise --max-threads", errno.EAGAIN)
-                    return -errno.EAGAIN
-                err = self._ask_spawner()
-                if err:
-                    self.deny("clone", f"cannot start another thread: {os.strerror(err)}", err)
-                    return -err
-            return self._wait_for_spawn()
-        self._spawn_news()
-        if w.spawn in self.spawn_failed:
-            self.deny("clone", "cannot start another thread: the spawner's clone failed",
-                      errno.EAGAIN)
-            return -errno.EAGAIN
-        if w.spawn < self.spawns_ended:
-            return 0
-        if time.monotonic() >= self.spawn_deadline:
-            self.kill(f"a new thread did not start within {SPAWN_TIMEOUT:g} s")
-            return -errno.EAGAIN
-        return self._wait_for_spawn()
+        if w is not None and hasattr(w, "spawn"):  # served again
+            if w.spawn in self.spawn_failed:
+                self.deny("clone", "cannot start another thread: the spawner's clone failed",
+                          errno.EAGAIN)
+                return -errno.EAGAIN
+            if w.spawn < self.spawns_ended:
+                return 0
+            if time.monotonic() >= self.spawn_deadline:  # (check_deadline ends the sandbox)
+                return -errno.EAGAIN
+        elif not self.spawning:
+            if self.next_slot >= self.limits.threads:
+                self.deny("clone", f"thread limit ({self.limits.threads}) reached: "
+                          "raise --max-threads", errno.EAGAIN)
+                return -errno.EAGAIN
+            err = self._ask_spawner()
+            if err:
+                self.deny("clone", f"cannot start another thread: {os.strerror(err)}",
+                          errno.EAGAIN)
+                return -errno.EAGAIN
+        self.growers.add(self.cur)
+        wait = calls.Wait([], self.spawn_deadline)  # the spawn socket's news wakes it sooner
+        wait.spawn = self.spawns_ended  # the spawn this call waits for
+        raise wait
 
     def _ask_spawner(self) -> int:
-        """Sends the spawner the next slot's fds; 0 or an errno.  Bytes left
-        on the spawn socket from before (the program's) are dropped first."""
-        self._spawn_news()
+        """Sends the spawner the next slot's fds; 0 or an errno."""
         try:
             fds = self._make_channel(self.next_slot)
         except OSError as e:  # out of fds here, say
@@ -581,29 +584,71 @@ class Sandbox:
             return errno.EAGAIN
         self.next_slot += 1
         self.spawning = True
+        self.spawn_adopted = self.spawn_idle = False
         self.spawn_deadline = time.monotonic() + SPAWN_TIMEOUT
         return 0
 
-    def _wait_for_spawn(self):
-        w = calls.Wait([(self.spawn_fd, selectors.EVENT_READ)], self.spawn_deadline)
-        w.spawn = self.spawns_ended  # the spawn this call waits for
-        raise w
-
-    def _spawn_news(self) -> None:
-        """Reads the spawn socket: each 'r' or 'f' ends the spawn under way."""
+    def spawn_news(self) -> list[Channel]:
+        """The spawn socket is readable (the loop watches it always): the
+        spawner's 'p' with a new thread's pidfd, which we watch from then on,
+        or 'f' (no thread); the new thread's 'r' once it is idle.  A spawn
+        ends with 'f', or with its thread watched and idle.  Returns the
+        channels whose clones wait for a spawn that ended.  The program can
+        write here too: 'r' and 'f' cost it at most a spawn; anything else
+        ends the sandbox, as does 'r' or 'f' when no spawn is under way."""
+        buf = ffi.new("unsigned char[16]")
+        fds = ffi.new("int[]", lib.SB_RECV_FDS)
+        nfds = ffi.new("int *")
         for _ in range(SPAWN_NEWS):
-            try:
-                news = os.read(self.spawn_fd, 16)
-            except BlockingIOError:
-                return
-            except OSError:  # the process is ending; its pidfd will say how
-                return
-            for b in news:
-                if self.spawning and b in b"rf":
-                    if b == ord("f"):
-                        self.spawn_failed.add(self.spawns_ended)
-                    self.spawning = False
-                    self.spawns_ended += 1
+            n = lib.sb_recv_fds(self.spawn_fd, buf, 16, fds, nfds)
+            if n <= 0:  # EAGAIN; or the process is ending, its pidfd will say how
+                break
+            msg, got = bytes(buf[0:n]), [fds[i] for i in range(nfds[0])]
+            if self.ending:  # drained, so the loop does not spin on it
+                for fd in got:
+                    os.close(fd)
+                continue
+            if msg == b"p" and len(got) == 1 and self._adopt_pidfd(got[0]):
+                self.spawn_adopted = True
+                for ch in self.chans:  # the new thread's ready message, if it came first
+                    if ch.ready is not None:
+                        req, ch.ready = ch.ready, None
+                        self._reply(ch, req, (0,))
+            elif msg in (b"r", b"f") and not got and self.spawning:
+                if msg == b"f":
+                    self.spawn_failed.add(self.spawns_ended)
+                    self._end_spawn()
+                self.spawn_idle = True
+            else:
+                for fd in got:
+                    os.close(fd)
+                self.kill("protocol violation: a message on the spawn socket that is not the "
+                          "spawner's or a new thread's")
+                return []
+        if self.spawning and self.spawn_adopted and self.spawn_idle:
+            self._end_spawn()
+        woken = [ch for ch in self.growers if ch.pending and hasattr(ch.pending[1], "spawn")
+                 and ch.pending[1].spawn < self.spawns_ended]
+        self.growers.difference_update(woken)
+        return woken
+
+    def _end_spawn(self) -> None:
+        self.spawning = False
+        self.spawns_ended += 1
+
+    def _adopt_pidfd(self, pidfd: int) -> bool:
+        """The spawner's pidfd of a new thread: checked to be one (of this
+        sandbox, not watched yet) before we watch it.  One that has ended
+        already is watched too: its pidfd says how."""
+        pid, tgid = ffi.new("int *"), ffi.new("int *")
+        err = lib.sb_pidfd_ids(pidfd, pid, tgid)
+        if err == -errno.ESRCH or (err == 0 and tgid[0] == self.pid and pid[0] != self.pid
+                                   and pid[0] not in self.host_tids):
+            self._watch_thread(pidfd, pid[0] if err == 0 else None)
+            return True
+        os.close(pidfd)
+        self.kill("protocol violation: the spawn socket carried an fd that is not a new thread's pidfd")
+        return False
 
     @property
     def ending(self) -> bool:
@@ -749,6 +794,16 @@ class Sandbox:
         if self.deadline is not None and now >= self.deadline and not self.done:
             self.deadline = None
             self.kill(f"wall-clock timeout after {self.limits.wall:g} s")
+        if self.spawning and now >= self.spawn_deadline and not self.done:
+            self.spawning = False
+            self.kill(f"a new thread did not start within {SPAWN_TIMEOUT:g} s")
+
+    @property
+    def next_deadline(self) -> float | None:
+        """The earliest of the wall-clock limit and a spawn's deadline."""
+        times = [t for t in (self.deadline, self.spawn_deadline if self.spawning else None)
+                 if t is not None]
+        return min(times) if times else None
 
     def reap(self) -> None:
         """The process has exited: decide what happened and release everything."""

@@ -275,8 +275,11 @@ CASES = {
         ("fork", "-ENOSYS"), ("vfork", "-ENOSYS"), ("clone3", "-ENOSYS")),
         log=("denied clone: thread limit (64) reached", "denied clone: a thread with flags",
              "denied fork:", "denied vfork:")),
-    "spawn_socket_forged": Case("hostile_spawn_socket.c", out=lines(
-        ("spawn_socket_found", "1"), ("threads_started", "4"))),
+    "spawn_box_scribbled": Case("hostile_spawn_socket.c", ("scribble",),
+                                out=lines(("threads_started", "4"))),
+    "spawn_socket_forged": Case("hostile_spawn_socket.c", ("forge",), returncode=-9,
+                                reason=r"protocol violation: a message on the spawn socket that is not the spawner's or a new thread's",
+                                out=("forging",)),
     "log_bomb": Case("hostile_logbomb.c", out=("socket -EACCES",), timeout=60,
                      log=("denied socket: no network (EACCES)", "more log lines not kept"),
                      check="log_is_bounded"),

@@ -13,14 +13,17 @@
  *     the message: its own memory), and copies the three fd numbers it
  *     received into the new slot's block unread (wrong ones only break the
  *     program's own thread);
- *   - its calls: recvmsg and write on the spawn socket, clone with fixed
- *     flags, and in the new thread, before anything else, the same
- *     confinement as slot 0's (parent-death signal, signal stack, Syscall
- *     User Dispatch, strict mode).  Only then does the new thread run C, as
- *     an ordinary pool thread (sb_pool_join).
- * The broker trusts nothing it says: an 'r' on the spawn socket only makes
- * it look at /proc for the thread it asked for (Sandbox.grow_pool). */
+ *   - its calls: recvmsg, sendmsg, write and close on the spawn socket and
+ *     the fds it carries, clone with fixed flags, and in the new thread,
+ *     before anything else, the same confinement as slot 0's (parent-death
+ *     signal, signal stack, Syscall User Dispatch, strict mode).  Only then
+ *     does the new thread run C, as an ordinary pool thread (sb_pool_join).
+ * Each thread's pidfd (CLONE_PIDFD) goes to the broker at once, which no
+ * strict-mode thread can send: the broker watches the thread from its first
+ * instruction, and checks that the fd is a pidfd of a new thread of this
+ * sandbox before it trusts it (Sandbox.spawn_news). */
 #include "runtime.h"
+#include <asm/socket.h>
 
 #define STR_(x) #x
 #define STR(x) STR_(x)
@@ -35,6 +38,9 @@
 #define BOX_CMSG 80
 #define BOX_FDS 96
 #define CMSG_ROOM 32 /* CMSG_SPACE(3 * sizeof(int)) */
+#define CMSG_ONE 24 /* CMSG_SPACE(sizeof(int)) */
+#define CMSG_ONE_LEN 20 /* CMSG_LEN(sizeof(int)) */
+#define SCM_RIGHTS 1 /* (not in the kernel's uapi headers; the cffi build checks it) */
 _Static_assert(OFF(sb_thread, chan_fd) == T_CHAN && OFF(sb_thread, wake_rfd) == T_WAKE_R &&
                OFF(sb_thread, wake_wfd) == T_WAKE_W && OFF(sb_thread, host_tid) == T_HOST_TID,
                "struct sb_thread moved");
@@ -91,11 +97,11 @@ __asm__(
     "    mov %eax, " STR(T_WAKE_R) "(%r13)\n"
     "    mov " STR(BOX_FDS) "+8(%rbx), %eax\n"
     "    mov %eax, " STR(T_WAKE_W) "(%r13)\n"
-    "    mov $" STR(__NR_clone) ", %eax\n"
+    "    mov $" STR(__NR_clone) ", %eax\n" /* its pidfd lands in the box */
     "    mov $" STR(CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM |
-                    CLONE_PARENT_SETTID) ", %edi\n"
+                    CLONE_PIDFD) ", %edi\n"
     "    lea " STR(SB_THREAD_BLOCK) "-64(%r13), %rsi\n"
-    "    lea " STR(T_HOST_TID) "(%r13), %rdx\n"
+    "    lea " STR(BOX_FDS) "(%rbx), %rdx\n"
     "    xor %r10d, %r10d\n"
     "    xor %r8d, %r8d\n"
     "    syscall\n"
@@ -103,7 +109,34 @@ __asm__(
     "    jz 3f\n"
     "    add $" STR(SB_THREAD_BLOCK) ", %r13\n" /* each request takes a block, as the broker counts */
     "    test %rax, %rax\n"
-    "    jns 1b\n"
+    "    js 2f\n"
+    /* 'p' with the pidfd: the broker watches the thread from its first
+     * instruction on, whatever the program does to it meanwhile. */
+    "    xor %eax, %eax\n"
+    "    mov %rax, 0(%rbx)\n"
+    "    mov %rax, 8(%rbx)\n"
+    "    lea " STR(BOX_IOV) "(%rbx), %rax\n"
+    "    mov %rax, 16(%rbx)\n"
+    "    movq $1, 24(%rbx)\n"
+    "    lea " STR(BOX_CMSG) "(%rbx), %rax\n"
+    "    mov %rax, 32(%rbx)\n"
+    "    movq $" STR(CMSG_ONE) ", 40(%rbx)\n"
+    "    movq $0, 48(%rbx)\n"
+    "    lea 7f(%rip), %rax\n"
+    "    mov %rax, " STR(BOX_IOV) "(%rbx)\n"
+    "    movq $1, " STR(BOX_IOV) "+8(%rbx)\n"
+    "    movq $" STR(CMSG_ONE_LEN) ", " STR(BOX_CMSG) "(%rbx)\n"
+    "    movl $" STR(SOL_SOCKET) ", " STR(BOX_CMSG) "+8(%rbx)\n"
+    "    movl $" STR(SCM_RIGHTS) ", " STR(BOX_CMSG) "+12(%rbx)\n"
+    "    mov $" STR(__NR_sendmsg) ", %eax\n"
+    "    mov %r12, %rdi\n"
+    "    mov %rbx, %rsi\n"
+    "    xor %edx, %edx\n"
+    "    syscall\n"
+    "    mov $" STR(__NR_close) ", %eax\n" /* (a number the program may have changed: its own fd) */
+    "    movslq " STR(BOX_FDS) "(%rbx), %rdi\n"
+    "    syscall\n"
+    "    jmp 1b\n"
     "2:  mov $" STR(__NR_write) ", %eax\n" /* no thread: 'f' tells the broker */
     "    mov %r12, %rdi\n"
     "    lea 8f(%rip), %rsi\n"
@@ -116,7 +149,10 @@ __asm__(
     "    hlt\n"
 
     /* The new thread, r13 its block: confine it, registers only. */
-    "3:  mov $" STR(__NR_prctl) ", %eax\n"
+    "3:  mov $" STR(__NR_gettid) ", %eax\n" /* the runtime's record of its host id */
+    "    syscall\n"
+    "    mov %eax, " STR(T_HOST_TID) "(%r13)\n"
+    "    mov $" STR(__NR_prctl) ", %eax\n"
     "    mov $" STR(PR_SET_PDEATHSIG) ", %edi\n"
     "    mov $" STR(SIGKILL) ", %esi\n"
     "    syscall\n"
@@ -162,4 +198,5 @@ __asm__(
     "    mov $127, %edi\n"
     "    syscall\n"
     "    hlt\n"
+    "7:  .byte 'p'\n"
     "8:  .byte 'f'\n");

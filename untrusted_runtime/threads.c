@@ -191,12 +191,14 @@ __attribute__((noreturn)) static void to_pool(struct sb_thread *t, struct uconte
 }
 
 /* A thread the spawner just started, confined now but with every signal
- * blocked (the spawner's mask): its ready message first, so the broker
- * watches it before it can be claimed, then into the pool, telling the
- * broker on the spawn socket once it is idle. */
+ * blocked (the spawner's mask).  Its ready message first: the broker answers
+ * once it watches the thread (the spawner's pidfd of it), so no clone can
+ * claim it before.  Then into the pool, telling the broker on the spawn
+ * socket once it is idle. */
 void sb_pool_join(struct sb_thread *t, long spawn_fd)
 {
     __atomic_add_fetch(&ST->pool_ready, 1, __ATOMIC_RELEASE);
+    t->sigmask = ~0UL; /* no program signal is for it yet: its wait is not cancelled */
     sb_broker(t, SB_OP_READY, NULL, 0, NULL, 0);
     struct ucontext uc;
     memset(&uc, 0, sizeof uc);

@@ -18,7 +18,7 @@ typedef __s64 int64_t;
 #endif
 
 #define SB_MAGIC 0x7862746369727473
-#define SB_ABI_VERSION 12
+#define SB_ABI_VERSION 13
 #define SB_ARENA_BASE 0x10000
 #define SB_STATE_SIZE 0x300000 /* sb_state, then the prefetch slots */
 #define SB_IMAGE_BASE 0x400000
@@ -156,10 +156,11 @@ struct sb_boot {
     uint32_t cpu;
 };
 
-/* The spawner's recvmsg (trusted_stub/spawner.c): the message it builds,
- * the byte and the three fds the broker sends for the new slot (channel,
- * wake pipe's read and write ends), which it copies into the slot's block
- * and acts on in no other way. */
+/* The spawner's messages (trusted_stub/spawner.c): the header it builds,
+ * the byte, and the fds: the three the broker sends for the new slot
+ * (channel, wake pipe's read and write ends), which it copies into the
+ * slot's block and acts on in no other way, then the new thread's pidfd,
+ * which it sends back. */
 struct sb_spawn_box {
     uint64_t msg[7];  /* struct msghdr */
     uint64_t iov[2];  /* struct iovec: the byte */
