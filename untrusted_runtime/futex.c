@@ -77,8 +77,11 @@ static long futex_wait(struct sb_call *c, unsigned long uaddr, unsigned val, uns
     __atomic_store_n(&t->futex_queued, 1, __ATOMIC_RELEASE);
     sb_unlock(l);
     for (;;) {
-        long r;
-        if (deadline < 0) {
+        long r = -EINTR;
+        if (sb_must_stop(t)) {
+            /* a signal that came before we were queued: our handler wrote
+             * no byte for it (one that comes after does) */
+        } else if (deadline < 0) {
             char b;
             r = sys3(__NR_read, t->wake_rfd, &b, 1);
         } else {
@@ -89,7 +92,9 @@ static long futex_wait(struct sb_call *c, unsigned long uaddr, unsigned val, uns
         }
         if (!__atomic_load_n(&t->futex_queued, __ATOMIC_ACQUIRE))
             return 0; /* woken */
-        if (r == -ETIMEDOUT || ((r == -EINTR || r == -ERESTARTNOHAND) && sb_must_stop(t))) {
+        /* A signal ends the wait however it came: EINTR, or the byte our
+         * handler writes when it landed just before the read (sb_async). */
+        if (r == -ETIMEDOUT || sb_must_stop(t)) {
             if (!dequeue_self(t))
                 return 0; /* a waker won the race: the wake counts */
             if (r == -ETIMEDOUT)
