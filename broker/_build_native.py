@@ -119,7 +119,6 @@ ffibuilder.cdef(
     int sb_spawn_socket(int *fds);
     long sb_send_fds(int sock, char byte, const int *fds, int n);
     long sb_recv_fds(int sock, unsigned char *buf, int len, int *fds, int *nfds);
-    int sb_pidfd_ids(int pidfd, int *pid, int *tgid);
     #define SB_RECV_FDS ...
     long sb_renameat2(int sfd, const char *spath, int dfd, const char *dpath, unsigned flags);
     long sb_utimensat(int fd, const char *path, const char *times, int flags);
@@ -390,17 +389,6 @@ ffibuilder.set_source(
             }
         }
         return n;
-    }
-
-    /* The thread id and thread group of the task behind pidfd: 0, or
-     * -errno (ESRCH once it has ended; EINVAL or ENOTTY: not a pidfd). */
-    static int sb_pidfd_ids(int pidfd, int *pid, int *tgid)
-    {
-        struct pidfd_info info = {.mask = 0};
-        if (ioctl(pidfd, PIDFD_GET_INFO, &info))
-            return -errno;
-        *pid = (int)info.pid, *tgid = (int)info.tgid;
-        return 0;
     }
 
     /* Python has no renameat2, and its utime cannot set one time and leave

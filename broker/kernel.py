@@ -36,6 +36,23 @@ def pidfd_exit_status(pidfd: int) -> int | None:
     return None if status < 0 else status
 
 
+def pidfd_pid(fd: int) -> int | None:
+    """The id of the task behind a pidfd (-1: it has ended), from its
+    fdinfo; None if fd is no pidfd."""
+    try:
+        with open(f"/proc/self/fdinfo/{fd}", "rb") as f:
+            info = f.read(4096)
+    except OSError:
+        return None
+    for line in info.splitlines():
+        if line.startswith(b"Pid:"):
+            try:
+                return int(line[4:])
+            except ValueError:
+                return None
+    return None
+
+
 def stat_bytes(fd: int, path: str = "", flags: int = 0) -> bytes:
     """struct stat exactly as the kernel lays it out (fstatat)."""
     buf = ffi.new("struct stat *")
@@ -92,8 +109,9 @@ def host_problem() -> str | None:
     if os.uname().machine != "x86_64":
         return "strictbox needs x86_64"
     release = tuple(int(x) for x in os.uname().release.split("-")[0].split(".")[:2])
-    if release < (5, 11):
-        return f"strictbox needs Syscall User Dispatch (Linux >= 5.11); this kernel is {os.uname().release}"
+    if release < (6, 9):
+        return (f"strictbox needs thread pidfds (PIDFD_THREAD, Linux >= 6.9); "
+                f"this kernel is {os.uname().release}")
     with open("/proc/self/auxv", "rb") as f:
         raw = f.read()
     auxv = dict(struct.iter_unpack("<QQ", raw))

@@ -90,6 +90,7 @@ class Broker:
         for ch in sb.chans:
             self._watch_channel(sb, ch)
         sb.watch_channel = self._watch_channel  # the channels of threads to come
+        sb.unwatch = self._unwatch_fd
         self.sel.register(sb.spawn_fd, selectors.EVENT_READ, ("spawn", sb, None))
         self.sel.register(sb.pidfd, selectors.EVENT_READ, ("exit", sb, None))
         for fd, buf in (capture or {}).items():
@@ -107,6 +108,10 @@ class Broker:
 
     def _watch_channel(self, sb: Sandbox, ch: Channel) -> None:
         self.sel.register(ch.fd, selectors.EVENT_READ, ("chan", sb, ch))
+
+    def _unwatch_fd(self, fd: int) -> None:
+        if fd in self.sel.get_map():
+            self.sel.unregister(fd)
 
     def close(self) -> None:
         """Releases the selector's epoll fd.  The selector is part of a
@@ -231,7 +236,7 @@ class Broker:
                 self._guarded(sb, "wake", lambda: self._wake(sb, c), c)
         elif kind == "exit":
             self.sel.unregister(key.fileobj)
-            self.sel.unregister(sb.spawn_fd)
+            self._unwatch_fd(sb.spawn_fd)
             self._unwatch_threads(sb)
             for c in sb.chans:
                 self._unwatch(c)

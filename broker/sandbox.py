@@ -31,7 +31,8 @@ KERNEL_TERMIOS = 36
 MAX_BURST = 16  # requests served from one sandbox before the loop turns to the others
 LOG_LIMIT = 1000  # log lines kept per sandbox; a program can make denied calls forever
 KILLED_STRICT = "forbidden direct system call: killed by seccomp strict mode"
-RUNTIME_EXITS = {125: "the runtime lost its broker channel",
+RUNTIME_EXITS = {124: "the spawner could not hand over a new thread's pidfd",
+                 125: "the runtime lost its broker channel",
                  126: "the runtime received a malformed reply"}
 STUB_FAILED = {127: "the stub failed to start (see its message on stderr)"}
 SPAWN_TIMEOUT = 10.0  # seconds a new pool thread may take to stand
@@ -161,6 +162,7 @@ class Sandbox:
         self._threads_watched = False
         self.host_tids: set[int] = set()
         self.watch_channel = None  # the loop's: called with each new channel
+        self.unwatch = None  # the loop's: called with an fd at its end (no more news)
         self.spawn_fd = -1  # our end of the spawn socket (trusted_stub/spawner.c)
         self.next_slot = 1  # the slot the next spawn request is for
         self.spawning = False  # a spawn request is out, until spawn_deadline
@@ -364,6 +366,8 @@ class Sandbox:
                     return
                 if more:
                     self.kill("protocol violation: empty message")
+                if self.unwatch is not None:  # (so the loop does not spin on it meanwhile)
+                    self.unwatch(ch.fd)
                 return  # end of file: the process is ending; its pidfd will say how
             try:
                 req = protocol.parse(data, ch.seq + 1)
@@ -380,7 +384,7 @@ class Sandbox:
             if req.op == lib.SB_OP_READY:
                 if ch.slot == 0:
                     self._watch_threads()
-                elif not self.spawn_adopted:  # the spawner's pidfd of it is still to come
+                elif self._host_tid(ch.slot) is None:  # its pidfd is still to come
                     ch.ready = req
                     continue
                 if not self._reply(ch, req, (0,)):
@@ -410,8 +414,7 @@ class Sandbox:
             elif req.op == lib.SB_OP_YIELD:  # the round trip was the point
                 out = (0,)
             elif req.op == lib.SB_OP_EXIT:
-                self.exit_status = req.args[0] & 0xFF
-                self._signal(signal.SIGKILL)
+                self.exit_requested(req.args[0] & 0xFF)
                 return
             else:  # SB_OP_FAULT: the program died of a fault or signal it did not handle
                 sig, code, addr, rip = req.args
@@ -591,30 +594,35 @@ class Sandbox:
     def spawn_news(self) -> list[Channel]:
         """The spawn socket is readable (the loop watches it always): the
         spawner's 'p' with a new thread's pidfd, which we watch from then on,
-        or 'f' (no thread); the new thread's 'r' once it is idle.  A spawn
+        or 'f' (clone failed); the new thread's 'r' once it is idle.  A spawn
         ends with 'f', or with its thread watched and idle.  Returns the
         channels whose clones wait for a spawn that ended.  The program can
-        write here too: 'r' and 'f' cost it at most a spawn; anything else
-        ends the sandbox, as does 'r' or 'f' when no spawn is under way."""
+        write here too: an 'r' or 'f' costs it at most that spawn; anything
+        else, a second 'r', or either when no spawn is under way ends the
+        sandbox."""
         buf = ffi.new("unsigned char[16]")
         fds = ffi.new("int[]", lib.SB_RECV_FDS)
         nfds = ffi.new("int *")
         for _ in range(SPAWN_NEWS):
             n = lib.sb_recv_fds(self.spawn_fd, buf, 16, fds, nfds)
-            if n <= 0:  # EAGAIN; or the process is ending, its pidfd will say how
+            if n == 0 and lib.sb_recv_fds(self.spawn_fd, buf, 16, fds, nfds) == -errno.EAGAIN:
+                n = -1  # a zero-length record, not the end: the program's
+            elif n == 0 or n == -errno.EAGAIN:
+                if n == 0 and self.unwatch is not None:  # the process has ended
+                    self.unwatch(self.spawn_fd)
                 break
-            msg, got = bytes(buf[0:n]), [fds[i] for i in range(nfds[0])]
+            msg = bytes(buf[0:n]) if n > 0 else b""
+            got = [fds[i] for i in range(nfds[0])] if n > 0 else []
             if self.ending:  # drained, so the loop does not spin on it
                 for fd in got:
                     os.close(fd)
                 continue
-            if msg == b"p" and len(got) == 1 and self._adopt_pidfd(got[0]):
+            if msg == b"p" and len(got) == 1:
+                if not self._adopt_pidfd(got[0]):
+                    return []
                 self.spawn_adopted = True
-                for ch in self.chans:  # the new thread's ready message, if it came first
-                    if ch.ready is not None:
-                        req, ch.ready = ch.ready, None
-                        self._reply(ch, req, (0,))
-            elif msg in (b"r", b"f") and not got and self.spawning:
+                self._answer_ready()
+            elif (msg == b"f" or (msg == b"r" and not self.spawn_idle)) and not got and self.spawning:
                 if msg == b"f":
                     self.spawn_failed.add(self.spawns_ended)
                     self._end_spawn()
@@ -636,19 +644,38 @@ class Sandbox:
         self.spawning = False
         self.spawns_ended += 1
 
+    def _answer_ready(self) -> None:
+        """Answers the ready messages of new threads we now watch (the tid
+        the thread wrote in its block, before strict mode, is one we have
+        a pidfd of)."""
+        for ch in self.chans:
+            if ch.ready is not None and self._host_tid(ch.slot) is not None:
+                req, ch.ready = ch.ready, None
+                self._reply(ch, req, (0,))
+
     def _adopt_pidfd(self, pidfd: int) -> bool:
-        """The spawner's pidfd of a new thread: checked to be one (of this
-        sandbox, not watched yet) before we watch it.  One that has ended
-        already is watched too: its pidfd says how."""
-        pid, tgid = ffi.new("int *"), ffi.new("int *")
-        err = lib.sb_pidfd_ids(pidfd, pid, tgid)
-        if err == -errno.ESRCH or (err == 0 and tgid[0] == self.pid and pid[0] != self.pid
-                                   and pid[0] not in self.host_tids):
-            self._watch_thread(pidfd, pid[0] if err == 0 else None)
+        """The spawner's pidfd of a new thread, checked to be one (of this
+        sandbox, not watched yet) before we watch it.  One whose thread has
+        ended already is watched too: it says how it ended."""
+        tid = kernel.pidfd_pid(pidfd)
+        if tid == -1 or (tid is not None and tid != self.pid and tid not in self.host_tids
+                         and os.path.isdir(f"/proc/{self.pid}/task/{tid}")):
+            self._watch_thread(pidfd, tid if tid != -1 else None)
             return True
         os.close(pidfd)
         self.kill("protocol violation: the spawn socket carried an fd that is not a new thread's pidfd")
         return False
+
+    def exit_requested(self, status: int) -> None:
+        """SB_OP_EXIT: the program ends with status, unless one of its
+        threads has died meanwhile (a pidfd still on the spawn socket
+        included): then that is how it ended."""
+        self.spawn_news()
+        if self.threads_ep is not None:
+            self.threads_ended()
+        if not self.ending:
+            self.exit_status = status
+        self._signal(signal.SIGKILL)
 
     @property
     def ending(self) -> bool:

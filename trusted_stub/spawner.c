@@ -18,10 +18,12 @@
  *     before anything else, the same confinement as slot 0's (parent-death
  *     signal, signal stack, Syscall User Dispatch, strict mode).  Only then
  *     does the new thread run C, as an ordinary pool thread (sb_pool_join).
- * Each thread's pidfd (CLONE_PIDFD) goes to the broker at once, which no
- * strict-mode thread can send: the broker watches the thread from its first
- * instruction, and checks that the fd is a pidfd of a new thread of this
- * sandbox before it trusts it (Sandbox.spawn_news). */
+ * Each thread's pidfd (pidfd_open, kept in a register) goes to the broker at
+ * once, which no strict-mode thread can send: the broker watches the thread
+ * from then on, and checks that the fd is a pidfd of a thread of this
+ * sandbox it does not watch yet before it trusts it (Sandbox.spawn_news).
+ * What the program can do to the message (it is built in the arena) ends
+ * the sandbox with a reason: a wrong fd or none, or a send that fails. */
 #include "runtime.h"
 #include <asm/socket.h>
 
@@ -41,6 +43,9 @@
 #define CMSG_ONE 24 /* CMSG_SPACE(sizeof(int)) */
 #define CMSG_ONE_LEN 20 /* CMSG_LEN(sizeof(int)) */
 #define SCM_RIGHTS 1 /* (not in the kernel's uapi headers; the cffi build checks it) */
+#ifndef PIDFD_THREAD
+#define PIDFD_THREAD O_EXCL /* Linux 6.9's <linux/pidfd.h>, which older headers lack */
+#endif
 _Static_assert(OFF(sb_thread, chan_fd) == T_CHAN && OFF(sb_thread, wake_rfd) == T_WAKE_R &&
                OFF(sb_thread, wake_wfd) == T_WAKE_W && OFF(sb_thread, host_tid) == T_HOST_TID,
                "struct sb_thread moved");
@@ -97,11 +102,11 @@ __asm__(
     "    mov %eax, " STR(T_WAKE_R) "(%r13)\n"
     "    mov " STR(BOX_FDS) "+8(%rbx), %eax\n"
     "    mov %eax, " STR(T_WAKE_W) "(%r13)\n"
-    "    mov $" STR(__NR_clone) ", %eax\n" /* its pidfd lands in the box */
-    "    mov $" STR(CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM |
-                    CLONE_PIDFD) ", %edi\n"
+    "    mov $" STR(__NR_clone) ", %eax\n"
+    "    mov $" STR(CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM)
+    ", %edi\n"
     "    lea " STR(SB_THREAD_BLOCK) "-64(%r13), %rsi\n"
-    "    lea " STR(BOX_FDS) "(%rbx), %rdx\n"
+    "    xor %edx, %edx\n"
     "    xor %r10d, %r10d\n"
     "    xor %r8d, %r8d\n"
     "    syscall\n"
@@ -110,8 +115,18 @@ __asm__(
     "    add $" STR(SB_THREAD_BLOCK) ", %r13\n" /* each request takes a block, as the broker counts */
     "    test %rax, %rax\n"
     "    js 2f\n"
-    /* 'p' with the pidfd: the broker watches the thread from its first
-     * instruction on, whatever the program does to it meanwhile. */
+    /* Its pidfd, kept in a register (rbp), to the broker as 'p': the
+     * broker watches the thread from then on, whatever the program does to
+     * it meanwhile (a thread that died already is reported from it).  If
+     * there is none, or it cannot go, no thread may run unwatched: the
+     * whole sandbox ends (SB_EXIT_UNWATCHED). */
+    "    mov %rax, %rdi\n"
+    "    mov $" STR(__NR_pidfd_open) ", %eax\n"
+    "    mov $" STR(PIDFD_THREAD) ", %esi\n"
+    "    syscall\n"
+    "    test %rax, %rax\n"
+    "    js 6f\n"
+    "    mov %rax, %rbp\n"
     "    xor %eax, %eax\n"
     "    mov %rax, 0(%rbx)\n"
     "    mov %rax, 8(%rbx)\n"
@@ -128,15 +143,22 @@ __asm__(
     "    movq $" STR(CMSG_ONE_LEN) ", " STR(BOX_CMSG) "(%rbx)\n"
     "    movl $" STR(SOL_SOCKET) ", " STR(BOX_CMSG) "+8(%rbx)\n"
     "    movl $" STR(SCM_RIGHTS) ", " STR(BOX_CMSG) "+12(%rbx)\n"
+    "    mov %ebp, " STR(BOX_FDS) "(%rbx)\n"
     "    mov $" STR(__NR_sendmsg) ", %eax\n"
     "    mov %r12, %rdi\n"
     "    mov %rbx, %rsi\n"
     "    xor %edx, %edx\n"
     "    syscall\n"
-    "    mov $" STR(__NR_close) ", %eax\n" /* (a number the program may have changed: its own fd) */
-    "    movslq " STR(BOX_FDS) "(%rbx), %rdi\n"
+    "    test %rax, %rax\n"
+    "    js 6f\n"
+    "    mov $" STR(__NR_close) ", %eax\n"
+    "    mov %rbp, %rdi\n"
     "    syscall\n"
     "    jmp 1b\n"
+    "6:  mov $" STR(__NR_exit_group) ", %eax\n"
+    "    mov $" STR(SB_EXIT_UNWATCHED) ", %edi\n"
+    "    syscall\n"
+    "    hlt\n"
     "2:  mov $" STR(__NR_write) ", %eax\n" /* no thread: 'f' tells the broker */
     "    mov %r12, %rdi\n"
     "    lea 8f(%rip), %rsi\n"

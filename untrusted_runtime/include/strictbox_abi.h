@@ -54,6 +54,10 @@ typedef __s64 int64_t;
 #define SB_CLOCK_TICK_NS 200000
 
 /* Channel ops that are not system calls (system calls use their number). */
+/* The spawner could not hand the broker a new thread's pidfd: it ends the
+ * sandbox with this status rather than let the thread run unwatched. */
+#define SB_EXIT_UNWATCHED 124
+
 #define SB_OP_EXIT -1
 #define SB_OP_FAULT -2
 #define SB_OP_TIME -3
