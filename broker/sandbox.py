@@ -604,15 +604,22 @@ class Sandbox:
         fds = ffi.new("int[]", lib.SB_RECV_FDS)
         nfds = ffi.new("int *")
         for _ in range(SPAWN_NEWS):
+            msg: bytes | None = b""
             n = lib.sb_recv_fds(self.spawn_fd, buf, 16, fds, nfds)
-            if n == 0 and lib.sb_recv_fds(self.spawn_fd, buf, 16, fds, nfds) == -errno.EAGAIN:
-                n = -1  # a zero-length record, not the end: the program's
-            elif n == 0 or n == -errno.EAGAIN:
-                if n == 0 and self.unwatch is not None:  # the process has ended
+            if n == -errno.EAGAIN:
+                break
+            if n == 0:  # the end, or a zero-length record (never ours): the next read tells
+                n = lib.sb_recv_fds(self.spawn_fd, buf, 16, fds, nfds)
+                if n == 0 or (n < 0 and n != -errno.EAGAIN):
+                    n = -1
+                else:
+                    n, msg = max(n, 0), None  # (the record after it, if any, is dropped)
+            if n < 0:  # the process has ended (its pidfd says how): no more news
+                if self.unwatch is not None:
                     self.unwatch(self.spawn_fd)
                 break
-            msg = bytes(buf[0:n]) if n > 0 else b""
             got = [fds[i] for i in range(nfds[0])] if n > 0 else []
+            msg = bytes(buf[0:n]) if n > 0 and msg is not None else b""
             if self.ending:  # drained, so the loop does not spin on it
                 for fd in got:
                     os.close(fd)

@@ -2,9 +2,10 @@
  *   scribble: overwrite the spawner's message box and the next slot's stack
  *             record, then start threads: every one starts, confined.
  *   forge:    find the socket (the one fd of the sandbox that is not stdio,
- *             a channel or a wake pipe) and write a forged "thread idle" to
- *             the broker over it: a protocol violation that ends the
- *             sandbox; the broker and the others carry on. */
+ *             a channel or a wake pipe) and write a zero-length record and
+ *             a forged "thread idle" to the broker over it: a protocol
+ *             violation that ends the sandbox; the broker and the others
+ *             carry on. */
 #include "hostile.h"
 #include <pthread.h>
 
@@ -50,6 +51,7 @@ int main(int argc, char **argv)
         if (known(fd))
             continue;
         allow_direct();
+        raw3(SYS_write, fd, "", 0);
         raw3(SYS_write, fd, "r", 1);
         trap_again();
     }
