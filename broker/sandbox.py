@@ -31,7 +31,7 @@ KERNEL_TERMIOS = 36
 MAX_BURST = 16  # requests served from one sandbox before the loop turns to the others
 LOG_LIMIT = 1000  # log lines kept per sandbox; a program can make denied calls forever
 KILLED_STRICT = "forbidden direct system call: killed by seccomp strict mode"
-RUNTIME_EXITS = {124: "the spawner could not hand over a new thread's pidfd",
+RUNTIME_EXITS = {124: "the spawner could not start a new thread or hand over its pidfd",
                  125: "the runtime lost its broker channel",
                  126: "the runtime received a malformed reply"}
 STUB_FAILED = {127: "the stub failed to start (see its message on stderr)"}
@@ -168,8 +168,8 @@ class Sandbox:
         self.spawning = False  # a spawn request is out, until spawn_deadline
         self.spawn_adopted = self.spawn_idle = False  # ... its thread is watched, is idle
         self.spawn_deadline = 0.0
-        self.spawns_ended = 0  # spawn requests that ended ...
-        self.spawn_failed: set[int] = set()  # ... and which of them with 'f'
+        self.spawns_ended = 0  # spawn requests that ended
+        self.slot_tids: dict[int, int] = {}  # slot -> host tid of its thread, from its pidfd
         self.growers: set[Channel] = set()  # channels whose clones wait for a spawn
         self.timers = calls.timers.Timers()
         self.started = 0.0
@@ -384,7 +384,7 @@ class Sandbox:
             if req.op == lib.SB_OP_READY:
                 if ch.slot == 0:
                     self._watch_threads()
-                elif self._host_tid(ch.slot) is None:  # its pidfd is still to come
+                elif ch.slot not in self.slot_tids:  # its pidfd is still to come
                     ch.ready = req
                     continue
                 if not self._reply(ch, req, (0,)):
@@ -517,6 +517,8 @@ class Sandbox:
         self.threads_ep = select.epoll()
         if self._adopt_threads() != 1:
             self.kill("the stub did not start exactly one thread")
+        elif self.host_tids:
+            self.slot_tids[0] = next(iter(self.host_tids))
 
     def _adopt_threads(self) -> int:
         """Watches the threads /proc shows that we do not know yet (slot 0's,
@@ -550,10 +552,6 @@ class Sandbox:
         one at a time; clones that find one under way wait for its end."""
         w = self.pending[1] if self.pending is not None else None
         if w is not None and hasattr(w, "spawn"):  # served again
-            if w.spawn in self.spawn_failed:
-                self.deny("clone", "cannot start another thread: the spawner's clone failed",
-                          errno.EAGAIN)
-                return -errno.EAGAIN
             if w.spawn < self.spawns_ended:
                 return 0
             if time.monotonic() >= self.spawn_deadline:  # (check_deadline ends the sandbox)
@@ -624,15 +622,12 @@ class Sandbox:
                 for fd in got:
                     os.close(fd)
                 continue
-            if msg == b"p" and len(got) == 1:
+            if msg == b"p" and len(got) == 1 and self.spawning and not self.spawn_adopted:
                 if not self._adopt_pidfd(got[0]):
                     return []
                 self.spawn_adopted = True
                 self._answer_ready()
-            elif (msg == b"f" or (msg == b"r" and not self.spawn_idle)) and not got and self.spawning:
-                if msg == b"f":
-                    self.spawn_failed.add(self.spawns_ended)
-                    self._end_spawn()
+            elif msg == b"r" and not got and self.spawning and not self.spawn_idle:
                 self.spawn_idle = True
             else:
                 for fd in got:
@@ -652,11 +647,10 @@ class Sandbox:
         self.spawns_ended += 1
 
     def _answer_ready(self) -> None:
-        """Answers the ready messages of new threads we now watch (the tid
-        the thread wrote in its block, before strict mode, is one we have
-        a pidfd of)."""
+        """Answers the ready messages of new threads we now watch (slots we
+        hold a pidfd for)."""
         for ch in self.chans:
-            if ch.ready is not None and self._host_tid(ch.slot) is not None:
+            if ch.ready is not None and ch.slot in self.slot_tids:
                 req, ch.ready = ch.ready, None
                 self._reply(ch, req, (0,))
 
@@ -668,6 +662,7 @@ class Sandbox:
         if tid == -1 or (tid is not None and tid != self.pid and tid not in self.host_tids
                          and os.path.isdir(f"/proc/{self.pid}/task/{tid}")):
             self._watch_thread(pidfd, tid if tid != -1 else None)
+            self.slot_tids[self.next_slot - 1] = tid  # (the slot this spawn was for)
             return True
         os.close(pidfd)
         self.kill("protocol violation: the spawn socket carried an fd that is not a new thread's pidfd")
@@ -774,9 +769,11 @@ class Sandbox:
         return 0
 
     def _host_tid(self, slot: int) -> int | None:
+        """The kernel's id of slot's thread, as its pidfd said, while the
+        block in the arena says the same (a forged one reaches nobody)."""
+        tid = self.slot_tids.get(slot)
         raw = self.arena.read(self.thread_block(slot) + HOST_TID, 4)
-        tid = int.from_bytes(raw, "little", signed=True)
-        return tid if tid in self.host_tids else None
+        return tid if tid is not None and tid > 0 and int.from_bytes(raw, "little", signed=True) == tid else None
 
     def current_tid(self) -> int:
         """The (virtual) id of the thread whose call is being served, as its

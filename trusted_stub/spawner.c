@@ -10,20 +10,22 @@
  *   - every signal is blocked (a handler would be the program's code);
  *   - memory the program can write decides nothing it does: it builds its
  *     recvmsg in the arena (the program may redirect where the kernel puts
- *     the message: its own memory), and copies the three fd numbers it
- *     received into the new slot's block unread (wrong ones only break the
- *     program's own thread);
- *   - its calls: recvmsg, sendmsg, write and close on the spawn socket and
- *     the fds it carries, clone with fixed flags, and in the new thread,
- *     before anything else, the same confinement as slot 0's (parent-death
- *     signal, signal stack, Syscall User Dispatch, strict mode).  Only then
- *     does the new thread run C, as an ordinary pool thread (sb_pool_join).
- * Each thread's pidfd (pidfd_open, kept in a register) goes to the broker at
- * once, which no strict-mode thread can send: the broker watches the thread
- * from then on, and checks that the fd is a pidfd of a thread of this
- * sandbox it does not watch yet before it trusts it (Sandbox.spawn_news).
- * What the program can do to the message (it is built in the arena) ends
- * the sandbox with a reason: a wrong fd or none, or a send that fails. */
+ *     the request: its own memory, or lose it), and copies the three fd
+ *     numbers it received into the new slot's block unread (wrong ones
+ *     only break the program's own thread);
+ *   - its calls: recvmsg, sendmsg and close on the spawn socket and the
+ *     fds it carries, clone with fixed flags, pidfd_open and dup3, and in
+ *     the new thread, before anything else, the same confinement as slot
+ *     0's (parent-death signal, signal stack, Syscall User Dispatch, strict
+ *     mode).  Only then does the new thread run C, as an ordinary pool
+ *     thread (sb_pool_join).
+ * Each new thread's pidfd goes to the broker at once as 'p', a message no
+ * strict-mode thread can send, from a page the stub made read-only before
+ * the program ran (struct spawn_note): its header, its byte and its fd
+ * number (the pidfd is dup3'd there) are out of the program's reach.  The
+ * broker watches the thread from then on.  If there is no pidfd or it
+ * cannot go, the spawner ends the sandbox (SB_EXIT_UNWATCHED) rather than
+ * let a thread run unwatched. */
 #include "runtime.h"
 #include <asm/socket.h>
 
@@ -40,8 +42,7 @@
 #define BOX_CMSG 80
 #define BOX_FDS 96
 #define CMSG_ROOM 32 /* CMSG_SPACE(3 * sizeof(int)) */
-#define CMSG_ONE 24 /* CMSG_SPACE(sizeof(int)) */
-#define CMSG_ONE_LEN 20 /* CMSG_LEN(sizeof(int)) */
+#define NOTE_FD 144 /* offsetof(struct spawn_note, fd) */
 #define SCM_RIGHTS 1 /* (not in the kernel's uapi headers; the cffi build checks it) */
 #ifndef PIDFD_THREAD
 #define PIDFD_THREAD O_EXCL /* Linux 6.9's <linux/pidfd.h>, which older headers lack */
@@ -54,14 +55,51 @@ _Static_assert(OFF(sb_spawn_box, iov) == BOX_IOV && OFF(sb_spawn_box, byte) == B
                sizeof(struct sb_spawn_box) == BOX_CMSG + CMSG_ROOM, "struct sb_spawn_box moved");
 _Static_assert(sizeof(stack_t) == 24, "stack_t");
 
+/* The 'p' message, on a page read-only once the program runs. */
+struct spawn_note {
+    struct msghdr_raw {
+        void *name;
+        unsigned long namelen, iov, iovlen, control, controllen, flags;
+    } msg;
+    unsigned long iov[2]; /* the byte 'p' (in the stub's text) */
+    unsigned char pad[128 - 56 - 16];
+    unsigned long cmsg_len; /* one SCM_RIGHTS header ... */
+    int level, type;
+    int fd; /* ... and the fd number the pidfd is put at */
+};
+_Static_assert(OFF(spawn_note, fd) == NOTE_FD, "struct spawn_note moved");
+
+extern const char sb_spawner_p[];
+
+/* Fills the note at page (fd: where each pidfd goes) and makes it
+ * read-only; 0 or -errno.  The stub calls it before the program runs. */
+long sb_spawner_note(void *page, int fd)
+{
+    struct spawn_note *n = page;
+    n->msg.iov = (unsigned long)n->iov;
+    n->msg.iovlen = 1;
+    n->msg.control = (unsigned long)&n->cmsg_len;
+    n->msg.controllen = 24; /* CMSG_SPACE(sizeof(int)) */
+    n->iov[0] = (unsigned long)sb_spawner_p;
+    n->iov[1] = 1;
+    n->cmsg_len = 20; /* CMSG_LEN(sizeof(int)) */
+    n->level = SOL_SOCKET;
+    n->type = SCM_RIGHTS;
+    n->fd = fd;
+    return sys3(__NR_mprotect, (unsigned long)page, 4096, PROT_READ);
+}
+
 /* sb_spawner(rdi = slot 0's wake fd, rsi = spawn socket, rdx = the next
  * slot's block, rcx = the end of the thread blocks, r8 = &ST->selector,
- * r9 = &ST->spawn).  Starts the program (a byte to slot 0's wake pipe), then
- * serves spawn requests until the broker closes its end. */
+ * r9 = &ST->spawn, 8(%rsp) = the read-only note).  Starts the program (a
+ * byte to slot 0's wake pipe), then serves spawn requests until the broker
+ * closes its end.  (It reads its seventh argument before the program can
+ * run: until then the stack is still ours.) */
 __asm__(
     "    .text\n"
     "    .globl sb_spawner\n"
     "sb_spawner:\n"
+    "    mov 8(%rsp), %rbp\n" /* struct spawn_note, read-only */
     "    mov %rsi, %r12\n" /* spawn socket */
     "    mov %rdx, %r13\n" /* the next slot's block */
     "    mov %rcx, %r14\n" /* end of the blocks */
@@ -95,7 +133,7 @@ __asm__(
     "    jz 9f\n"  /* the broker closed its end */
     "    js 1b\n"  /* (the program spoilt the message header: again) */
     "    cmp %r14, %r13\n"
-    "    jae 2f\n" /* every slot is started */
+    "    jae 6f\n" /* past the last slot: the broker never asks that */
     "    mov " STR(BOX_FDS) "(%rbx), %eax\n" /* the slot's fds, copied unread */
     "    mov %eax, " STR(T_CHAN) "(%r13)\n"
     "    mov " STR(BOX_FDS) "+4(%rbx), %eax\n"
@@ -112,59 +150,39 @@ __asm__(
     "    syscall\n"
     "    test %rax, %rax\n"
     "    jz 3f\n"
+    "    js 6f\n"
     "    add $" STR(SB_THREAD_BLOCK) ", %r13\n" /* each request takes a block, as the broker counts */
-    "    test %rax, %rax\n"
-    "    js 2f\n"
-    /* Its pidfd, kept in a register (rbp), to the broker as 'p': the
-     * broker watches the thread from then on, whatever the program does to
-     * it meanwhile (a thread that died already is reported from it).  If
-     * there is none, or it cannot go, no thread may run unwatched: the
-     * whole sandbox ends (SB_EXIT_UNWATCHED). */
+    /* Its pidfd, at the note's fd number, to the broker as 'p'. */
     "    mov %rax, %rdi\n"
     "    mov $" STR(__NR_pidfd_open) ", %eax\n"
     "    mov $" STR(PIDFD_THREAD) ", %esi\n"
     "    syscall\n"
     "    test %rax, %rax\n"
     "    js 6f\n"
-    "    mov %rax, %rbp\n"
-    "    xor %eax, %eax\n"
-    "    mov %rax, 0(%rbx)\n"
-    "    mov %rax, 8(%rbx)\n"
-    "    lea " STR(BOX_IOV) "(%rbx), %rax\n"
-    "    mov %rax, 16(%rbx)\n"
-    "    movq $1, 24(%rbx)\n"
-    "    lea " STR(BOX_CMSG) "(%rbx), %rax\n"
-    "    mov %rax, 32(%rbx)\n"
-    "    movq $" STR(CMSG_ONE) ", 40(%rbx)\n"
-    "    movq $0, 48(%rbx)\n"
-    "    lea 7f(%rip), %rax\n"
-    "    mov %rax, " STR(BOX_IOV) "(%rbx)\n"
-    "    movq $1, " STR(BOX_IOV) "+8(%rbx)\n"
-    "    movq $" STR(CMSG_ONE_LEN) ", " STR(BOX_CMSG) "(%rbx)\n"
-    "    movl $" STR(SOL_SOCKET) ", " STR(BOX_CMSG) "+8(%rbx)\n"
-    "    movl $" STR(SCM_RIGHTS) ", " STR(BOX_CMSG) "+12(%rbx)\n"
-    "    mov %ebp, " STR(BOX_FDS) "(%rbx)\n"
-    "    mov $" STR(__NR_sendmsg) ", %eax\n"
-    "    mov %r12, %rdi\n"
-    "    mov %rbx, %rsi\n"
-    "    xor %edx, %edx\n"
+    "    mov %rax, %rdi\n"
+    "    mov $" STR(__NR_dup3) ", %eax\n"
+    "    movslq " STR(NOTE_FD) "(%rbp), %rsi\n"
+    "    mov $" STR(O_CLOEXEC) ", %edx\n"
     "    syscall\n"
     "    test %rax, %rax\n"
     "    js 6f\n"
+    "    mov $" STR(__NR_close) ", %eax\n" /* rdi: the pidfd where pidfd_open put it */
+    "    syscall\n"
+    "    mov $" STR(__NR_sendmsg) ", %eax\n"
+    "    mov %r12, %rdi\n"
+    "    mov %rbp, %rsi\n"
+    "    xor %edx, %edx\n"
+    "    syscall\n"
+    "    test %rax, %rax\n"
+    "    jle 6f\n"
     "    mov $" STR(__NR_close) ", %eax\n"
-    "    mov %rbp, %rdi\n"
+    "    movslq " STR(NOTE_FD) "(%rbp), %rdi\n"
     "    syscall\n"
     "    jmp 1b\n"
-    "6:  mov $" STR(__NR_exit_group) ", %eax\n"
+    "6:  mov $" STR(__NR_exit_group) ", %eax\n" /* no thread, or none the broker can watch */
     "    mov $" STR(SB_EXIT_UNWATCHED) ", %edi\n"
     "    syscall\n"
     "    hlt\n"
-    "2:  mov $" STR(__NR_write) ", %eax\n" /* no thread: 'f' tells the broker */
-    "    mov %r12, %rdi\n"
-    "    lea 8f(%rip), %rsi\n"
-    "    mov $1, %edx\n"
-    "    syscall\n"
-    "    jmp 1b\n"
     "9:  mov $" STR(__NR_exit) ", %eax\n"
     "    xor %edi, %edi\n"
     "    syscall\n"
@@ -211,14 +229,10 @@ __asm__(
     "    xor %ebp, %ebp\n"
     "    call sb_pool_join\n"
     "    hlt\n"
-    "4:  mov $" STR(__NR_write) ", %eax\n"
-    "    mov %r12, %rdi\n"
-    "    lea 8f(%rip), %rsi\n"
-    "    mov $1, %edx\n"
-    "    syscall\n"
-    "    mov $" STR(__NR_exit) ", %eax\n"
-    "    mov $127, %edi\n"
+    "4:  mov $" STR(__NR_exit_group) ", %eax\n" /* it cannot confine itself: the sandbox ends */
+    "    mov $" STR(SB_EXIT_UNWATCHED) ", %edi\n"
     "    syscall\n"
     "    hlt\n"
-    "7:  .byte 'p'\n"
-    "8:  .byte 'f'\n");
+    "    .globl sb_spawner_p\n"
+    "sb_spawner_p:\n"
+    "    .byte 'p'\n");

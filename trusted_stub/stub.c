@@ -10,6 +10,7 @@
 #include "runtime.h"
 #include <linux/elf.h>
 #include <asm/stat.h>
+#include <asm/resource.h>
 
 void sb_sigsys(int sig, k_siginfo *si, struct ucontext *uc);
 void sb_fault(int sig, k_siginfo *si, struct ucontext *uc);
@@ -18,7 +19,8 @@ long sb_spawn_thread(unsigned long flags, unsigned long stack, int *ptid,
                      void (*fn)(struct sb_thread *), struct sb_thread *arg);
 __attribute__((noreturn)) void sb_spawner(long wake_fd, long spawn_fd, unsigned long next_block,
                                           unsigned long end_block, unsigned char *selector,
-                                          struct sb_spawn_box *box);
+                                          struct sb_spawn_box *box, void *note);
+long sb_spawner_note(void *page, int fd);
 
 extern const char __ehdr_start[] __attribute__((visibility("hidden")));
 extern const char __executable_start[] __attribute__((visibility("hidden")));
@@ -221,8 +223,20 @@ void sb_stub_main(long *sp)
     uc.uc_mcontext.ss = 0x2b;      /* __USER_DS */
     t->state = SB_THREAD_STARTING;
     sb_ready_thread(t, &uc, 0); /* no fpstate: the kernel starts it with a clean FPU */
+    /* The spawner's 'p' message, read-only from here on; each pidfd goes
+     * out at the highest fd number this process may have. */
+    struct { unsigned long cur, max; } nofile;
+    r = sys2(__NR_getrlimit, RLIMIT_NOFILE, &nofile);
+    if (r || nofile.cur < 64)
+        fail("getrlimit(RLIMIT_NOFILE) failed", r);
+    long note = sys6(__NR_mmap, 0, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (note < 0)
+        fail("cannot map the spawner's note", note);
+    r = sb_spawner_note((void *)note, (int)(nofile.cur > 0x7fffffff ? 0x7fffffff : nofile.cur - 1));
+    if (r)
+        fail("cannot make the spawner's note read-only", r);
     unsigned long all = ~0UL;
     sys4(__NR_rt_sigprocmask, SIG_SETMASK, &all, NULL, 8);
     sb_spawner(t->wake_wfd, spawn_fd, (unsigned long)sb_thread_at(1),
-               (unsigned long)sb_thread_at(b->max_threads), &ST->selector, &ST->spawn);
+               (unsigned long)sb_thread_at(b->max_threads), &ST->selector, &ST->spawn, (void *)note);
 }

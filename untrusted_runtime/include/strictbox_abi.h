@@ -18,7 +18,7 @@ typedef __s64 int64_t;
 #endif
 
 #define SB_MAGIC 0x7862746369727473
-#define SB_ABI_VERSION 13
+#define SB_ABI_VERSION 14
 #define SB_ARENA_BASE 0x10000
 #define SB_STATE_SIZE 0x300000 /* sb_state, then the prefetch slots */
 #define SB_IMAGE_BASE 0x400000
@@ -54,8 +54,9 @@ typedef __s64 int64_t;
 #define SB_CLOCK_TICK_NS 200000
 
 /* Channel ops that are not system calls (system calls use their number). */
-/* The spawner could not hand the broker a new thread's pidfd: it ends the
- * sandbox with this status rather than let the thread run unwatched. */
+/* The spawner could not start a new thread or hand the broker its pidfd:
+ * it ends the sandbox with this status rather than let a thread run
+ * unwatched. */
 #define SB_EXIT_UNWATCHED 124
 
 #define SB_OP_EXIT -1
@@ -160,11 +161,10 @@ struct sb_boot {
     uint32_t cpu;
 };
 
-/* The spawner's messages (trusted_stub/spawner.c): the header it builds,
- * the byte, and the fds: the three the broker sends for the new slot
+/* Where the spawner receives the broker's requests (trusted_stub/spawner.c):
+ * the header it builds, the byte, and the three fds for the new slot
  * (channel, wake pipe's read and write ends), which it copies into the
- * slot's block and acts on in no other way, then the new thread's pidfd,
- * which it sends back. */
+ * slot's block and acts on in no other way. */
 struct sb_spawn_box {
     uint64_t msg[7];  /* struct msghdr */
     uint64_t iov[2];  /* struct iovec: the byte */
