@@ -224,7 +224,9 @@ void sb_stub_main(long *sp)
     t->state = SB_THREAD_STARTING;
     sb_ready_thread(t, &uc, 0); /* no fpstate: the kernel starts it with a clean FPU */
     /* The spawner's 'p' message, read-only from here on; each pidfd goes
-     * out at the highest fd number this process may have. */
+     * out at a number far above the sandbox's fds (3 per slot, at most 256
+     * slots) and no higher than it may have: the fd table grows to it, and
+     * a limit of millions would cost megabytes. */
     struct { unsigned long cur, max; } nofile;
     r = sys2(__NR_getrlimit, RLIMIT_NOFILE, &nofile);
     if (r || nofile.cur < 64)
@@ -232,7 +234,7 @@ void sb_stub_main(long *sp)
     long note = sys6(__NR_mmap, 0, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (note < 0)
         fail("cannot map the spawner's note", note);
-    r = sb_spawner_note((void *)note, (int)(nofile.cur > 0x7fffffff ? 0x7fffffff : nofile.cur - 1));
+    r = sb_spawner_note((void *)note, (int)(nofile.cur < 4096 ? nofile.cur : 4096) - 1);
     if (r)
         fail("cannot make the spawner's note read-only", r);
     unsigned long all = ~0UL;
