@@ -160,13 +160,12 @@ class Sandbox:
         self.thread_pidfds: list[int] = []  # one per pool thread, once the stub is ready
         self.threads_ep: select.epoll | None = None  # ... and an epoll of them
         self._threads_watched = False
-        self.host_tids: set[int] = set()
         self.watch_channel = None  # the loop's: called with each new channel
         self.unwatch = None  # the loop's: called with an fd at its end (no more news)
         self.spawn_fd = -1  # our end of the spawn socket (trusted_stub/spawner.c)
         self.next_slot = 1  # the slot the next spawn request is for
         self.spawning = False  # a spawn request is out, until spawn_deadline
-        self.spawn_adopted = self.spawn_idle = False  # ... its thread is watched, is idle
+        self.spawn_idle = False  # ... its thread is idle
         self.spawn_deadline = 0.0
         self.spawns_ended = 0  # spawn requests that ended
         self.slot_tids: dict[int, int] = {}  # slot -> host tid of its thread, from its pidfd
@@ -511,45 +510,37 @@ class Sandbox:
 
     def _watch_threads(self) -> None:
         """The main thread stands (the stub says so before the program
-        runs): watch it, and each pool thread the spawner starts later,
-        through a pidfd.  None of them ever exits on its own, so one that
-        does was killed by strict mode for a forbidden call."""
+        runs, so /proc's word is good): watch it, and each pool thread the
+        spawner starts later, through a pidfd.  None of them ever exits on
+        its own, so one that does was killed by strict mode for a forbidden
+        call."""
         self.threads_ep = select.epoll()
-        if self._adopt_threads() != 1:
-            self.kill("the stub did not start exactly one thread")
-        elif self.host_tids:
-            self.slot_tids[0] = next(iter(self.host_tids))
-
-    def _adopt_threads(self) -> int:
-        """Watches the threads /proc shows that we do not know yet (slot 0's,
-        when the stub says it stands: no program code has run); returns how
-        many."""
         try:
-            tids = {int(t) for t in os.listdir(f"/proc/{self.pid}/task")}
+            tids = [int(t) for t in os.listdir(f"/proc/{self.pid}/task") if int(t) != self.pid]
         except OSError:
-            return 0  # already gone; its pidfd will say how
-        new = tids - self.host_tids - {self.pid}
-        for tid in new:
-            try:
-                self._watch_thread(os.pidfd_open(tid, lib.PIDFD_THREAD), tid)
-            except OSError:  # gone already: as if strict mode had killed it
-                self.kill(KILLED_STRICT)
-        return len(new)
+            return  # already gone; its pidfd will say how
+        if len(tids) != 1:
+            self.kill("the stub did not start exactly one thread")
+            return
+        try:
+            self._watch_thread(os.pidfd_open(tids[0], lib.PIDFD_THREAD), 0, tids[0])
+        except OSError:  # gone already: as if strict mode had killed it
+            self.kill(KILLED_STRICT)
 
-    def _watch_thread(self, pidfd: int, tid: int | None) -> None:
+    def _watch_thread(self, pidfd: int, slot: int, tid: int) -> None:
+        """Watches slot's thread, host id tid (-1: it has ended already)."""
         self.thread_pidfds.append(pidfd)
         self.threads_ep.register(pidfd, select.EPOLLIN)
-        if tid is not None:
-            self.host_tids.add(tid)
+        self.slot_tids[slot] = tid
 
     # -- growing the thread pool (trusted_stub/spawner.c) ----------------------
 
     def grow_pool(self) -> int:
         """clone found no idle slot: have the spawner start a thread for the
         next slot, sending it the slot's channel and wake pipe, and answer 0
-        once the spawn has ended (the runtime claims a slot again), EAGAIN
-        at the thread limit or if the spawner says it failed.  Spawns go
-        one at a time; clones that find one under way wait for its end."""
+        once the spawn has ended (the runtime claims a slot again), or
+        EAGAIN at the thread limit.  Spawns go one at a time; clones that
+        find one under way wait for its end."""
         w = self.pending[1] if self.pending is not None else None
         if w is not None and hasattr(w, "spawn"):  # served again
             if w.spawn < self.spawns_ended:
@@ -585,19 +576,17 @@ class Sandbox:
             return errno.EAGAIN
         self.next_slot += 1
         self.spawning = True
-        self.spawn_adopted = self.spawn_idle = False
+        self.spawn_idle = False
         self.spawn_deadline = time.monotonic() + SPAWN_TIMEOUT
         return 0
 
     def spawn_news(self) -> list[Channel]:
         """The spawn socket is readable (the loop watches it always): the
-        spawner's 'p' with a new thread's pidfd, which we watch from then on,
-        or 'f' (clone failed); the new thread's 'r' once it is idle.  A spawn
-        ends with 'f', or with its thread watched and idle.  Returns the
-        channels whose clones wait for a spawn that ended.  The program can
-        write here too: an 'r' or 'f' costs it at most that spawn; anything
-        else, a second 'r', or either when no spawn is under way ends the
-        sandbox."""
+        spawner's 'p' with a new thread's pidfd, which we watch from then on;
+        the new thread's 'r' once it is idle.  A spawn ends with its thread
+        watched and idle.  Returns the channels whose clones wait for a spawn
+        that ended.  The program can write here too: anything but one 'r'
+        during a spawn ends the sandbox."""
         buf = ffi.new("unsigned char[16]")
         fds = ffi.new("int[]", lib.SB_RECV_FDS)
         nfds = ffi.new("int *")
@@ -622,10 +611,9 @@ class Sandbox:
                 for fd in got:
                     os.close(fd)
                 continue
-            if msg == b"p" and len(got) == 1 and self.spawning and not self.spawn_adopted:
+            if msg == b"p" and len(got) == 1 and self.spawning and not self._spawn_watched:
                 if not self._adopt_pidfd(got[0]):
                     return []
-                self.spawn_adopted = True
                 self._answer_ready()
             elif msg == b"r" and not got and self.spawning and not self.spawn_idle:
                 self.spawn_idle = True
@@ -635,12 +623,17 @@ class Sandbox:
                 self.kill("protocol violation: a message on the spawn socket that is not the "
                           "spawner's or a new thread's")
                 return []
-        if self.spawning and self.spawn_adopted and self.spawn_idle:
+        if self.spawning and self._spawn_watched and self.spawn_idle:
             self._end_spawn()
         woken = [ch for ch in self.growers if ch.pending and hasattr(ch.pending[1], "spawn")
                  and ch.pending[1].spawn < self.spawns_ended]
         self.growers.difference_update(woken)
         return woken
+
+    @property
+    def _spawn_watched(self) -> bool:
+        """The thread of the spawn under way is watched (we have its pidfd)."""
+        return self.next_slot - 1 in self.slot_tids
 
     def _end_spawn(self) -> None:
         self.spawning = False
@@ -659,10 +652,9 @@ class Sandbox:
         sandbox, not watched yet) before we watch it.  One whose thread has
         ended already is watched too: it says how it ended."""
         tid = kernel.pidfd_pid(pidfd)
-        if tid == -1 or (tid is not None and tid != self.pid and tid not in self.host_tids
+        if tid == -1 or (tid is not None and tid != self.pid and tid not in self.slot_tids.values()
                          and os.path.isdir(f"/proc/{self.pid}/task/{tid}")):
-            self._watch_thread(pidfd, tid if tid != -1 else None)
-            self.slot_tids[self.next_slot - 1] = tid  # (the slot this spawn was for)
+            self._watch_thread(pidfd, self.next_slot - 1, tid)  # (the slot this spawn is for)
             return True
         os.close(pidfd)
         self.kill("protocol violation: the spawn socket carried an fd that is not a new thread's pidfd")

@@ -83,16 +83,26 @@ def test_running_sandbox_is_in_strict_mode_with_only_its_fds():
         p.kill()
 
 
+def _python_started(code: str, *options: str) -> tuple[subprocess.Popen, int]:
+    """strictbox run of python3 code that prints "started" once its threads
+    stand: the CLI process and the sandbox's pid, after that line."""
+    p = subprocess.Popen(["strictbox", "run", *options, "--", "/usr/bin/python3", "-I", "-c", code],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        assert p.stdout.readline() == b"started\n"
+        return p, _children(p.pid)[0]
+    except BaseException:
+        p.kill()
+        raise
+
+
 def test_the_pool_grows_as_the_program_starts_threads():
     """Each thread the program has at once is a pool thread, started when
     the program first needs it, confined like the first."""
     code = ("import sys, threading; ts = [threading.Thread(target=sys.stdin.readline) for _ in range(5)]; "
             "[t.start() for t in ts]; print('started', flush=True); [t.join() for t in ts]")
-    p = subprocess.Popen(["strictbox", "run", "--", "/usr/bin/python3", "-I", "-c", code],
-                         stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    p, child = _python_started(code)
     try:
-        assert p.stdout.readline() == b"started\n"
-        child = _children(p.pid)[0]
         tasks = _tasks(child)
         assert len(tasks) == 6
         for tid in tasks:
@@ -146,12 +156,9 @@ def test_a_second_thread_ends_the_sharing():
     everywhere = os.sched_getaffinity(0)
     code = ("import sys, threading; t = threading.Thread(target=sys.stdin.read); t.start(); "
             "print('started', flush=True); t.join()")
-    p = subprocess.Popen(["strictbox", "run", "--max-threads", "3", "--", "/usr/bin/python3", "-I", "-c", code],
-                         stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    # (after "started": pthread_create has returned, and with it the runtime's word to the broker)
+    p, child = _python_started(code, "--max-threads", "3")
     try:
-        # pthread_create has returned, and with it the runtime's word to the broker
-        assert p.stdout.readline() == b"started\n"
-        child = _children(p.pid)[0]
         tasks = _tasks(child)
         assert len(tasks) == 2
         assert _cpus(p.pid) == everywhere  # the broker's thread

@@ -204,11 +204,8 @@ void sb_stub_main(long *sp)
 
     /* Tell the broker the thread stands (it watches it from now on) and
      * wait for its answer. */
-    static const unsigned char ready[] = {0x92, 0x01, 0x100 + SB_OP_READY};
-    if (sys3(__NR_write, t->chan_fd, ready, sizeof ready) != sizeof ready ||
-        sys3(__NR_read, t->chan_fd, t->rep, sizeof t->rep) <= 0)
+    if (sb_send_ready(t))
         fail("the broker did not answer", 0);
-    t->seq = 1;
 
     /* Hand slot 0 the program's entry, block every signal for good, and
      * become the spawner, whose first act starts the program.  No program

@@ -89,6 +89,19 @@ static void send_request(struct sb_thread *t, unsigned long seq, long op, const 
         sb_give_up(125); /* the broker is gone */
 }
 
+/* A thread's first message, the ready op, and the broker's answer: sent
+ * plainly, not by sb_broker, as no program signal may cancel it (the
+ * thread has none yet).  0, or -1 if the channel failed. */
+int sb_send_ready(struct sb_thread *t)
+{
+    static const unsigned char ready[] = {0x92, 0x01, 0x100 + SB_OP_READY};
+    if (sys3(__NR_write, t->chan_fd, ready, sizeof ready) != sizeof ready ||
+        sys3(__NR_read, t->chan_fd, t->rep, sizeof t->rep) <= 0)
+        return -1;
+    t->seq = 1;
+    return 0;
+}
+
 /* A signal for this thread while its request waits for an answer: ask the
  * broker to end the call now, once.  Called from the reading loop and from
  * sb_async, so a signal that lands just before the read still cancels. */

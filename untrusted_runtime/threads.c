@@ -198,13 +198,8 @@ __attribute__((noreturn)) static void to_pool(struct sb_thread *t, struct uconte
 void sb_pool_join(struct sb_thread *t, long spawn_fd)
 {
     __atomic_add_fetch(&ST->pool_ready, 1, __ATOMIC_RELEASE);
-    /* As the stub sends slot 0's: no program signal is this thread's yet,
-     * so none may cancel the wait (sb_broker would). */
-    static const unsigned char ready[] = {0x92, 0x01, 0x100 + SB_OP_READY};
-    if (sys3(__NR_write, t->chan_fd, ready, sizeof ready) != sizeof ready ||
-        sys3(__NR_read, t->chan_fd, t->rep, sizeof t->rep) <= 0)
+    if (sb_send_ready(t))
         sys1(__NR_exit, 125); /* no channel: the broker ends the sandbox */
-    t->seq = 1;
     struct ucontext uc;
     memset(&uc, 0, sizeof uc);
     uc.uc_mcontext.cs = 0x33; /* __USER_CS */

@@ -52,6 +52,7 @@ int sb_in_stub_text(unsigned long addr);
 long sb_broker(struct sb_thread *t, long op, const unsigned long *args, int nargs,
                long *extra, int nextra);
 long sb_forward(struct sb_call *c);
+int sb_send_ready(struct sb_thread *t);
 void sb_cancel_if_signalled(struct sb_thread *t);
 long sb_wake_wait(struct sb_thread *t, unsigned long ns);
 __attribute__((noreturn)) void sb_exit_process(struct sb_thread *t, long status);
