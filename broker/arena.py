@@ -2,10 +2,17 @@
 
 The broker reads sandbox memory only through `read`/`read_cstr`, which copy
 the bytes into broker memory once; every check is then made on that copy.
-Addresses outside the arena raise Fault (the caller answers EFAULT)."""
+Addresses outside the arena raise Fault (the caller answers EFAULT).
+
+The first image's read-only segments are pinned: the stub maps them from
+their files over the arena (struct sb_pin), so the arena does not hold
+them.  Reads there come from the file, which is what the sandbox sees (no
+strict-mode thread can write a read-only mapping); writes there are a
+Fault, as they are for the program, until `unpin`."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 
 from . import kernel
@@ -22,9 +29,45 @@ class Fault(Exception):
 class Arena:
     def __init__(self, size: int):
         self.size = size
-        self.fd = os.memfd_create("strictbox-arena", os.MFD_CLOEXEC)
+        self.fd = os.memfd_create("strictbox-arena", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
         os.ftruncate(self.fd, size)
+        # The sandbox keeps an fd of it (for the spawner), which strict mode
+        # lets it write(): it must not grow past the memory limit.
+        fcntl.fcntl(self.fd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_GROW | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_SEAL)
         self._state_written = False  # write_state: the state area is still all zeros
+        self.pins: list[tuple[int, int, int, int]] = []  # (start, end, host fd, file offset)
+
+    def sandbox_fd(self) -> int:
+        """An fd of the arena for the stub, on its own open file description:
+        the offset our sendfile moves is not one the sandbox can move."""
+        return os.open(f"/proc/self/fd/{self.fd}", os.O_RDWR | os.O_CLOEXEC)
+
+    def pin(self, start: int, end: int, fd: int, offset: int) -> None:
+        """[start, end) shows the file at fd from offset (we keep fd open)."""
+        self._offset(start, end - start)
+        self.pins.append((start, end, fd, offset))
+
+    def materialize(self) -> None:
+        """Copies each pinned range's bytes into the arena, where they will
+        be once the spawner maps the arena back over them; then `unpin`.
+        (The arena there was never written: past a file's end it is zeros.)"""
+        for start, end, fd, offset in self.pins:
+            self._copy(start - BASE, fd, offset, end - start)
+
+    def unpin(self) -> None:
+        """The arena shows the pinned ranges again (the spawner said so)."""
+        for fd in {p[2] for p in self.pins}:
+            os.close(fd)
+        self.pins.clear()
+
+    def _pinned(self, addr: int, n: int) -> bool:
+        return any(addr < end and start < addr + n for start, end, _, _ in self.pins)
+
+    def _writable(self, addr: int, n: int) -> int:
+        off = self._offset(addr, n)
+        if self.pins and self._pinned(addr, n):
+            raise Fault(f"{n} bytes at {addr:#x} overlap a read-only segment of the program")
+        return off
 
     def _offset(self, addr: int, n: int) -> int:
         if n < 0 or addr < BASE or n > self.size or addr - BASE > self.size - n:
@@ -45,7 +88,19 @@ class Arena:
         data = os.pread(self.fd, n, off)
         if len(data) != n:
             raise Fault(f"short read of the arena at {addr:#x}")
+        if self.pins and self._pinned(addr, n):
+            return self._read_pinned(addr, bytearray(data))
         return data
+
+    def _read_pinned(self, addr: int, buf: bytearray) -> bytes:
+        """buf (the arena's bytes at addr) with the pinned parts from their
+        files (zeros past a file's end, as its mapping shows)."""
+        for start, end, fd, offset in self.pins:
+            lo, hi = max(start, addr), min(end, addr + len(buf))
+            if lo < hi:
+                got = os.pread(fd, hi - lo, offset + lo - start)
+                buf[lo - addr:hi - addr] = got.ljust(hi - lo, b"\0")
+        return bytes(buf)
 
     def read_cstr(self, addr: int, limit: int = PATH_MAX) -> bytes:
         """A NUL-terminated string, copied once; OSError(ENAMETOOLONG) past limit."""
@@ -57,7 +112,7 @@ class Arena:
         return chunk[:end]
 
     def write(self, addr: int, data: bytes) -> None:
-        off = self._offset(addr, len(data))
+        off = self._writable(addr, len(data))
         if os.pwrite(self.fd, data, off) != len(data):
             raise Fault(f"short write to the arena at {addr:#x}")
 
@@ -65,7 +120,9 @@ class Arena:
         """Copies up to n bytes of the file at fd (from offset, leaving its
         file position alone) to addr; returns how many (fewer at end of file).
         sendfile copies kernel to kernel: 5x faster than pread + pwrite here."""
-        dst = self._offset(addr, n)
+        return self._copy(self._writable(addr, n), fd, offset, n)
+
+    def _copy(self, dst: int, fd: int, offset: int, n: int) -> int:
         os.lseek(self.fd, dst, os.SEEK_SET)
         done = 0
         while done < n:
@@ -89,9 +146,10 @@ class Arena:
         return int.from_bytes(self.read(addr, 8), "little")
 
     def zero(self, addr: int, n: int) -> None:
-        kernel.punch_hole(self.fd, self._offset(addr, n), n)
+        kernel.punch_hole(self.fd, self._writable(addr, n), n)
 
     def close(self) -> None:
+        self.unpin()
         os.close(self.fd)
 
     def state(self):

@@ -152,6 +152,7 @@ class Harness:
             # so the process stays blocked on its channel with its arena mapped.
             self.sb = api.prepare([os.path.realpath(sys.executable)], ro=[f"{ro}:/ro"],
                                   rw=[f"{rw}:/rw"], memory=MEMORY, stdio=(devnull,) * 3)
+            self.sb.pin_image = False  # an execve would wait for a spawner that never runs
             self.sb.start()
         finally:
             os.close(devnull)

@@ -45,7 +45,7 @@ class Image:
     base: int = 0  # where an ET_DYN image was placed (AT_BASE for ld.so)
 
 
-def _page_down(x: int) -> int:
+def page_down(x: int) -> int:
     return x & ~(PAGE - 1)
 
 
@@ -77,7 +77,7 @@ class Elf:
 
     @property
     def span(self) -> int:
-        low = min(_page_down(p[3]) for p in self.loads)
+        low = min(page_down(p[3]) for p in self.loads)
         return _page_up(max(p[3] + p[5] for p in self.loads)) - low
 
 
@@ -126,23 +126,30 @@ class Segment:
     addr: int
     offset: int
     size: int
+    memsz: int = 0
+    prot: int = 0
+
+    @property
+    def pages(self) -> tuple[int, int]:
+        return page_down(self.addr), _page_up(self.addr + max(self.size, self.memsz))
 
 
 def place_elf(elf: Elf, base: int, limit: int) -> tuple[Image, list[Segment]]:
     """Where the PT_LOAD segments go: an ET_EXEC image where it was linked,
     an ET_DYN one from `base`; all of it must lie in [SB_IMAGE_BASE, limit)."""
-    low = min(_page_down(p[3]) for p in elf.loads)
+    low = min(page_down(p[3]) for p in elf.loads)
     bias = base - low if elf.e_type == ET_DYN else 0
     ranges, phdr_addr, high = [], 0, 0
     for _, flags, off, vaddr, _, filesz, memsz, _ in elf.loads:
         start, end = vaddr + bias, vaddr + bias + memsz
         if start < lib.SB_IMAGE_BASE or end > limit:
             raise ExecError(f"{elf.name}: a segment lies outside the sandbox's image area")
-        ranges.append((_page_down(start), _page_up(end), _prot(flags)))
+        ranges.append((page_down(start), _page_up(end), _prot(flags)))
         if off <= elf.phoff < off + filesz:
             phdr_addr = start + (elf.phoff - off)
         high = max(high, _page_up(end))
-    segments = [Segment(elf, vaddr + bias, off, filesz) for _, _, off, vaddr, _, filesz, _, _ in elf.loads]
+    segments = [Segment(elf, vaddr + bias, off, filesz, memsz, _prot(flags))
+                for _, flags, off, vaddr, _, filesz, memsz, _ in elf.loads]
     image = Image(elf.entry + bias, phdr_addr, len(elf.phdrs), high, ranges, elf.interp,
                   bias + low if elf.e_type == ET_DYN else 0)
     return image, segments
@@ -230,6 +237,21 @@ class Loaded:
     ranges: list[tuple[int, int, int]]
     segments: list[Segment]  # still to copy in: copy_segments
 
+    def pin_segments(self) -> list["Segment"]:
+        """Takes the read-only segments the stub can map straight from their
+        files (whole pages of file bytes, no page shared with another
+        segment) off the list to copy, and returns them: at most SB_MAX_PINS."""
+        pins: list[Segment] = []
+        for s in self.segments:
+            lo, hi = s.pages
+            if (len(pins) < lib.SB_MAX_PINS and not s.prot & 2 and s.size and s.memsz == s.size
+                    and s.addr % PAGE == s.offset % PAGE
+                    and not any(o is not s and o.pages[0] < hi and lo < o.pages[1]
+                                for o in self.segments)):
+                pins.append(s)
+        self.segments = [s for s in self.segments if all(s is not p for p in pins)]
+        return pins
+
     def copy_segments(self, arena: Arena) -> None:
         """Copies the file bytes in (the program's fds must still be open).
         Apart from the rest, so a start can overlap it with the stub's."""
@@ -244,7 +266,7 @@ def place_program(prog: Program, lay: "Layout") -> Loaded:
     top = lay.mmap_top
     ibase = 0
     if prog.interp is not None:
-        ibase = _page_down(top - prog.interp.span)
+        ibase = page_down(top - prog.interp.span)
         top = ibase
     image, segments = place_elf(prog.main, lib.SB_IMAGE_BASE, top)
     ranges = list(image.ranges)
@@ -323,7 +345,8 @@ _STATE = {f: ffi.offsetof("struct sb_state", f) for f in ("selector", "brk_cur",
 def boot_state(lay: Layout, arena_size: int, loaded: Loaded, sp: int, *, max_threads: int,
                pid: int, uid: int, gid: int, utsname: bytes, stdio: list,
                fd_host: dict[int, int], signals: list[tuple[int, int, int, int]] | None = None,
-               trace: bool = False, cpu: int | None = None) -> list[tuple[int, bytes]]:
+               trace: bool = False, cpu: int | None = None,
+               pins: list[Segment] = ()) -> list[tuple[int, bytes]]:
     """The initial struct sb_state as (offset, bytes) pieces, every other
     byte zero: boot block, memory map, fd table, signal actions.  (The
     whole struct is 400 KB, of which a start sets a few.)"""
@@ -335,6 +358,11 @@ def boot_state(lay: Layout, arena_size: int, loaded: Loaded, sp: int, *, max_thr
     b.pid, b.ppid, b.uid, b.gid = pid, pid - 1, uid, gid
     b.trace = int(trace)  # the runtime reports the calls it serves itself (trace ring)
     b.cpu = 0 if cpu is None else cpu + 1  # the stub keeps the main thread there
+    b.npins = len(pins)
+    for i, seg in enumerate(pins):  # the stub maps each from the fd it inherits
+        lo, hi = seg.pages
+        b.pins[i].start, b.pins[i].len, b.pins[i].off = lo, hi - lo, page_down(seg.offset)
+        b.pins[i].fd, b.pins[i].prot = seg.elf.fd, seg.prot
     ffi.memmove(b.utsname, utsname, min(len(utsname), 390))
     ffi.memmove(b.random_seed, os.urandom(32), 32)
     for i, entry in enumerate(stdio):

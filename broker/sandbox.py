@@ -25,6 +25,7 @@ from ._native import ffi, lib
 STUB = "strictbox-stub"
 CLOSING = loader.BASE + ffi.offsetof("struct sb_state", "nclosing")
 CALLS_LOCAL = loader.BASE + ffi.offsetof("struct sb_state", "calls_local")
+NPINS = loader.BASE + ffi.offsetof("struct sb_state", "boot") + ffi.offsetof("struct sb_boot", "npins")
 HOST_TID = ffi.offsetof("struct sb_thread", "host_tid")
 TID = ffi.offsetof("struct sb_thread", "tid")
 KERNEL_TERMIOS = 36
@@ -140,6 +141,7 @@ class Sandbox:
     tracer: object = None  # trace.Tracer for `strictbox trace` and `learn`; None: no tracing
     cpu: int | None = None  # the CPU its main thread shares with the broker (loop.Broker); None: any
     cpus: set[int] | None = None  # ... and the CPUs both get back once the program has two threads
+    pin_image: bool = True  # the stub maps the first image's read-only segments from their files
 
     def __post_init__(self):
         self.fds: dict[int, calls.OpenFile] = {}
@@ -165,6 +167,7 @@ class Sandbox:
         self.spawn_fd = -1  # our end of the spawn socket (trusted_stub/spawner.c)
         self.next_slot = 1  # the slot the next spawn request is for
         self.spawning = False  # a spawn request is out, until spawn_deadline
+        self.unpinning = False  # ... and it is a remap of the pinned image, not a spawn
         self.spawn_idle = False  # ... its thread is idle
         self.spawn_deadline = 0.0
         self.spawns_ended = 0  # spawn requests that ended
@@ -192,12 +195,14 @@ class Sandbox:
                 child_fds.append(pair[1])
                 self.clock.hold()
                 self._clock_held = True
+                child_fds.append(self.arena.sandbox_fd())
+                image_fds = {e.fd for e in (prog.main, prog.interp) if e is not None}
                 self.proc = subprocess.Popen(
-                    [stub_path(), str(self.arena.fd), str(self.clock.fd), str(os.getpid()),
-                     str(child_fds[-1])],
+                    [stub_path(), str(child_fds[-1]), str(self.clock.fd), str(os.getpid()),
+                     str(child_fds[-2])],
                     stdin=self.stdio[0], stdout=self.stdio[1], stderr=self.stdio[2],
-                    pass_fds=(self.arena.fd, self.clock.fd, *child_fds), close_fds=True,
-                    env={}, process_group=0,
+                    pass_fds=(self.clock.fd, *child_fds, *image_fds),
+                    close_fds=True, env={}, process_group=0,
                 )
                 # The stub starts its threads meanwhile; it reads the image
                 # only once we answer its ready message.
@@ -270,17 +275,23 @@ class Sandbox:
                                                               self.argv)
         prog = loader.open_program(self._open_exec, self.vprogram)
         try:
-            return prog, self._lay_out(prog, self.argv, self.env, self.vprogram)
+            return prog, self._lay_out(prog, self.argv, self.env, self.vprogram,
+                                       pin=self.pin_image)
         except BaseException:
             prog.close()
             raise
 
     def _lay_out(self, prog: loader.Program, argv: list[bytes], env: list[bytes], vpath: str,
-                 signals: list | None = None) -> loader.Loaded:
+                 signals: list | None = None, pin: bool = False) -> loader.Loaded:
         """Places prog in the (empty) image area and writes its stack and a
-        fresh sb_state; the segments' bytes are the caller's to copy."""
+        fresh sb_state; the segments' bytes are the caller's to copy.  With
+        pin (a start: the stub maps them), the read-only ones are pinned."""
         lay = loader.layout(self.limits.memory, self.limits.threads)
         loaded = loader.place_program(prog, lay)
+        pins = loaded.pin_segments() if pin else []
+        for seg in pins:
+            lo, hi = seg.pages
+            self.arena.pin(lo, hi, os.dup(seg.elf.fd), loader.page_down(seg.offset))
         sp = loader.build_stack(self.arena, lay.stack_top, argv, env, loaded.image,
                                 self.identity.uid, self.identity.gid, vpath.encode(),
                                 loaded.interp_base)
@@ -289,7 +300,8 @@ class Sandbox:
                                   max_threads=self.limits.threads, pid=self.identity.pid,
                                   uid=self.identity.uid, gid=self.identity.gid,
                                   utsname=self._utsname, stdio=self._stdio, fd_host=fd_host,
-                                  signals=signals, trace=self.tracer is not None, cpu=self.cpu)
+                                  signals=signals, trace=self.tracer is not None, cpu=self.cpu,
+                                  pins=pins)
         self.arena.write_state(state)
         for vfd, f in self.fds.items():  # what the runtime may answer about stdio
             if f.kind == "stdio":
@@ -399,7 +411,7 @@ class Sandbox:
             self._apply_closes()
             if self.tracer is not None:  # the calls served in the sandbox come first
                 self.tracer.request(self, req)
-            if req.op >= 0 or req.op == lib.SB_OP_WAKE_WAIT:  # calls that may wait
+            if req.op >= 0 or req.op in (lib.SB_OP_WAKE_WAIT, lib.SB_OP_UNPIN):  # calls that may wait
                 if not self._serve(ch, req):
                     return
                 continue
@@ -482,6 +494,8 @@ class Sandbox:
         try:
             if req.op == lib.SB_OP_WAKE_WAIT:
                 out = (calls.waiting.wake_wait(self, ch, req.args[0]),)
+            elif req.op == lib.SB_OP_UNPIN:
+                out = (self.unpin(),)
             else:
                 out = calls.serve(self, req.op, req.args)
         except calls.Wait as w:
@@ -580,6 +594,43 @@ class Sandbox:
         self.spawn_deadline = time.monotonic() + SPAWN_TIMEOUT
         return 0
 
+    # -- the pinned image (struct sb_pin): arena memory again, on demand ------
+
+    def unpin(self) -> int:
+        """SB_OP_UNPIN (the program is about to change a pinned segment) or
+        an exec: copy the pinned bytes into the arena, have the spawner map
+        the arena back over them ('x', answered 'X'), and answer 0 once it
+        has.  It goes in turn with spawns; the calls wait meanwhile."""
+        if not self.arena.pins:
+            return 0
+        if not self.spawning:
+            self.arena.materialize()
+            err = lib.sb_send_fds(self.spawn_fd, b"x", ffi.NULL, 0)
+            if err < 0:
+                self.kill(f"cannot reach the stub's spawner: {os.strerror(-err)}")
+                return -errno.EAGAIN
+            self.spawning = self.unpinning = True
+            self.spawn_deadline = time.monotonic() + SPAWN_TIMEOUT
+        self.growers.add(self.cur)
+        wait = calls.Wait([], self.spawn_deadline)  # woken by the spawn socket's news
+        wait.spawn = self.spawns_ended
+        raise wait
+
+    def _unpinned(self, fd: int) -> bool:
+        """The spawner's 'X' came with an fd, which must be our arena's."""
+        try:
+            st, ours = os.fstat(fd), os.fstat(self.arena.fd)
+        finally:
+            os.close(fd)
+        if (st.st_dev, st.st_ino) != (ours.st_dev, ours.st_ino):
+            self.kill("protocol violation: the spawn socket carried an fd that is not the arena")
+            return False
+        self.arena.unpin()
+        self.arena.write(NPINS, bytes(4))  # the runtime asks no more
+        self.unpinning = False
+        self._end_spawn()
+        return True
+
     def spawn_news(self) -> list[Channel]:
         """The spawn socket is readable (the loop watches it always): the
         spawner's 'p' with a new thread's pidfd, which we watch from then on;
@@ -611,19 +662,23 @@ class Sandbox:
                 for fd in got:
                     os.close(fd)
                 continue
-            if msg == b"p" and len(got) == 1 and self.spawning and not self._spawn_watched:
+            spawn = self.spawning and not self.unpinning
+            if msg == b"p" and len(got) == 1 and spawn and not self._spawn_watched:
                 if not self._adopt_pidfd(got[0]):
                     return []
                 self._answer_ready()
-            elif msg == b"r" and not got and self.spawning and not self.spawn_idle:
+            elif msg == b"r" and not got and spawn and not self.spawn_idle:
                 self.spawn_idle = True
+            elif msg == b"X" and len(got) == 1 and self.unpinning:
+                if not self._unpinned(got[0]):
+                    return []
             else:
                 for fd in got:
                     os.close(fd)
                 self.kill("protocol violation: a message on the spawn socket that is not the "
                           "spawner's or a new thread's")
                 return []
-        if self.spawning and self._spawn_watched and self.spawn_idle:
+        if self.spawning and not self.unpinning and self._spawn_watched and self.spawn_idle:
             self._end_spawn()
         woken = [ch for ch in self.growers if ch.pending and hasattr(ch.pending[1], "spawn")
                  and ch.pending[1].spawn < self.spawns_ended]
@@ -819,7 +874,8 @@ class Sandbox:
             self.kill(f"wall-clock timeout after {self.limits.wall:g} s")
         if self.spawning and now >= self.spawn_deadline and not self.done:
             self.spawning = False
-            self.kill(f"a new thread did not start within {SPAWN_TIMEOUT:g} s")
+            what = "the program's image was not remapped" if self.unpinning else "a new thread did not start"
+            self.kill(f"{what} within {SPAWN_TIMEOUT:g} s")
 
     @property
     def next_deadline(self) -> float | None:

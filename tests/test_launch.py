@@ -1,6 +1,7 @@
 """The sandbox process as seen from outside: strict mode, its fds, its life."""
 
 import os
+import resource
 import signal
 import subprocess
 import threading
@@ -70,12 +71,20 @@ def test_running_sandbox_is_in_strict_mode_with_only_its_fds():
         assert spawner["Seccomp"] == "0" and int(spawner["SigBlk"], 16) == ALL_SIGNALS
         fd_dir = f"/proc/{child}/fd"
         fds = sorted(int(fd) for fd in os.listdir(fd_dir))
-        # stdio; the main thread's channel and wake pipe; the spawn socket
-        assert fds[:3] == [0, 1, 2] and len(fds) == 3 + 3 + 1
+        # stdio; the main thread's channel and wake pipe; the spawn socket;
+        # the arena, kept for the spawner at a number far above the rest
+        assert fds[:3] == [0, 1, 2] and len(fds) == 3 + 3 + 1 + 1
         targets = [os.readlink(f"{fd_dir}/{fd}") for fd in fds]
-        assert not any("memfd" in t for t in targets)  # the arena fd is closed
+        assert [t for t in targets if "memfd" in t] == [targets[-1]] and fds[-1] > 1000
+        assert "strictbox-arena" in targets[-1]
         assert sum(t.startswith("socket:") for t in targets[3:]) == 2
         assert sum(t.startswith("pipe:") for t in targets[3:]) == 2
+        # busybox's read-only segments are the file's own pages (pinned), its
+        # writable one a copy in the arena
+        with open(f"/proc/{child}/maps") as f:
+            maps = [line.split() for line in f]
+        pinned = [m for m in maps if len(m) == 6 and m[5] == os.path.realpath(BUSYBOX)]
+        assert pinned and all("w" not in m[1] for m in pinned)
         out, _ = p.communicate(b"through the sandbox\n", timeout=30)
         assert out == b"through the sandbox\n"
         assert p.returncode == 0
@@ -277,3 +286,37 @@ def test_syscalls_command_prints_the_table():
     lines = out.stdout.splitlines()
     assert any(l.split()[1:3] == ["getpid", "sandbox"] for l in lines if len(l.split()) > 2)
     assert any(l.split()[1:3] == ["openat", "broker"] for l in lines if len(l.split()) > 2)
+
+
+def test_a_broker_holding_thousands_of_fds_starts_sandboxes(compile_c):
+    """The stub's inherited fds keep the broker's numbers, here the very ones
+    it keeps the arena and each new thread's pidfd at (4094, 4095) and above:
+    it moves them down first, so threads start and the pinned image is
+    mapped back as ever."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard < 8192:
+        pytest.skip("needs RLIMIT_NOFILE >= 8192")
+    prog = str(compile_c("pinned_image.c", "-static", "-pthread"))
+    want = subprocess.run([prog, "threads"], capture_output=True)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (8192, hard))
+    null = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+    held, got = {}, []
+    try:
+        while not held or max(held) < 4300:  # every number up to 4300 taken ...
+            fd = os.dup(null)
+            held[fd] = fd
+        full = len(held)
+        for k in range(1, 25):  # ... but the last k below 4096: the sandbox's first fds go there
+            for fd in range(4096 - k, 4096):
+                os.close(held.pop(fd))
+            got.append(strictbox.run([prog, "threads"], capture_output=True, timeout=60))
+            while len(held) < full:  # (lowest first: the same holes)
+                fd = os.dup(null)
+                held[fd] = fd
+    finally:
+        for fd in list(held) + [null]:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    for g in got:
+        assert g.reason is None, g.reason
+        assert (g.stdout, g.returncode) == (want.stdout, 0)

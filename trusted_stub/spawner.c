@@ -13,8 +13,13 @@
  *     the request: its own memory, or lose it), and copies the three fd
  *     numbers it received into the new slot's block unread (wrong ones
  *     only break the program's own thread);
+ *   - a request whose byte is 'x' (the program can make any request one:
+ *     both are safe) maps the arena back over the pinned segments the
+ *     read-only note lists, at their own offsets, and answers 'X' from the
+ *     note with the arena's fd, which no strict-mode thread can send;
  *   - its calls: recvmsg, sendmsg and close on the spawn socket and the
- *     fds it carries, clone with fixed flags, pidfd_open and dup3, and in
+ *     fds it carries, mmap of the arena's fd, clone with fixed flags,
+ *     pidfd_open and dup3, and in
  *     the new thread, before anything else, the same confinement as slot
  *     0's (parent-death signal, signal stack, Syscall User Dispatch, strict
  *     mode).  Only then does the new thread run C, as an ordinary pool
@@ -43,6 +48,10 @@
 #define BOX_FDS 96
 #define CMSG_ROOM 32 /* CMSG_SPACE(3 * sizeof(int)) */
 #define NOTE_FD 144 /* offsetof(struct spawn_note, fd) */
+#define NOTE_ARENA_FD 148
+#define NOTE_XMSG 152
+#define NOTE_BOX 248
+#define NOTE_PINS 256
 #define SCM_RIGHTS 1 /* (not in the kernel's uapi headers; the cffi build checks it) */
 #ifndef PIDFD_THREAD
 #define PIDFD_THREAD O_EXCL /* Linux 6.9's <linux/pidfd.h>, which older headers lack */
@@ -55,7 +64,8 @@ _Static_assert(OFF(sb_spawn_box, iov) == BOX_IOV && OFF(sb_spawn_box, byte) == B
                sizeof(struct sb_spawn_box) == BOX_CMSG + CMSG_ROOM, "struct sb_spawn_box moved");
 _Static_assert(sizeof(stack_t) == 24, "stack_t");
 
-/* The 'p' message, on a page read-only once the program runs. */
+/* The spawner's messages and its list of pinned segments, on a page
+ * read-only once the program runs. */
 struct spawn_note {
     struct msghdr_raw {
         void *name;
@@ -66,26 +76,50 @@ struct spawn_note {
     unsigned long cmsg_len; /* one SCM_RIGHTS header ... */
     int level, type;
     int fd; /* ... and the fd number the pidfd is put at */
+    int arena_fd; /* where the arena stays open, to map it back over the pins */
+    struct msghdr_raw xmsg; /* 'X': the pins are arena memory again ... */
+    unsigned long xiov[2];
+    unsigned long xcmsg_len; /* ... with the arena's fd, which no strict-mode thread can send */
+    int xlevel, xtype, xfd, xpad;
+    struct sb_spawn_box *box; /* (rbx, reloaded after the pins' loop borrows it) */
+    struct { unsigned long start, len; } pins[SB_MAX_PINS]; /* len 0: the end */
 };
-_Static_assert(OFF(spawn_note, fd) == NOTE_FD, "struct spawn_note moved");
+_Static_assert(OFF(spawn_note, fd) == NOTE_FD && OFF(spawn_note, arena_fd) == NOTE_ARENA_FD &&
+               OFF(spawn_note, xmsg) == NOTE_XMSG && OFF(spawn_note, box) == NOTE_BOX &&
+               OFF(spawn_note, pins) == NOTE_PINS && sizeof(struct spawn_note) <= 4096,
+               "struct spawn_note moved");
 
-extern const char sb_spawner_p[];
+extern const char sb_spawner_p[], sb_spawner_x[];
 
-/* Fills the note at page (fd: where each pidfd goes) and makes it
- * read-only; 0 or -errno.  The stub calls it before the program runs. */
-long sb_spawner_note(void *page, int fd)
+static void rights_message(struct msghdr_raw *m, unsigned long *iov, const char *byte,
+                           unsigned long *cmsg)
+{
+    m->iov = (unsigned long)iov;
+    m->iovlen = 1;
+    m->control = (unsigned long)cmsg;
+    m->controllen = 24; /* CMSG_SPACE(sizeof(int)) */
+    iov[0] = (unsigned long)byte;
+    iov[1] = 1;
+    cmsg[0] = 20; /* CMSG_LEN(sizeof(int)) */
+    cmsg[1] = SOL_SOCKET | (unsigned long)SCM_RIGHTS << 32;
+}
+
+/* Fills the note at page (fd: where each pidfd goes; arena_fd: the arena,
+ * kept open; b: the pins the stub mapped) and makes it read-only; 0 or
+ * -errno.  The stub calls it before the program runs. */
+long sb_spawner_note(void *page, int fd, int arena_fd, struct sb_spawn_box *box,
+                     const struct sb_boot *b)
 {
     struct spawn_note *n = page;
-    n->msg.iov = (unsigned long)n->iov;
-    n->msg.iovlen = 1;
-    n->msg.control = (unsigned long)&n->cmsg_len;
-    n->msg.controllen = 24; /* CMSG_SPACE(sizeof(int)) */
-    n->iov[0] = (unsigned long)sb_spawner_p;
-    n->iov[1] = 1;
-    n->cmsg_len = 20; /* CMSG_LEN(sizeof(int)) */
-    n->level = SOL_SOCKET;
-    n->type = SCM_RIGHTS;
+    rights_message(&n->msg, n->iov, sb_spawner_p, &n->cmsg_len);
     n->fd = fd;
+    rights_message(&n->xmsg, n->xiov, sb_spawner_x, &n->xcmsg_len);
+    n->xfd = n->arena_fd = arena_fd;
+    n->box = box;
+    for (unsigned i = 0; i < b->npins && i < SB_MAX_PINS; i++) {
+        n->pins[i].start = b->pins[i].start;
+        n->pins[i].len = b->pins[i].len;
+    }
     return sys3(__NR_mprotect, (unsigned long)page, 4096, PROT_READ);
 }
 
@@ -132,6 +166,8 @@ __asm__(
     "    test %rax, %rax\n"
     "    jz 9f\n"  /* the broker closed its end */
     "    js 1b\n"  /* (the program spoilt the message header: again) */
+    "    cmpb $'x', " STR(BOX_BYTE) "(%rbx)\n" /* (its byte too: a spawn or a remap, both checked) */
+    "    je 7f\n"
     "    cmp %r14, %r13\n"
     "    jae 6f\n" /* past the last slot: the broker never asks that */
     "    mov " STR(BOX_FDS) "(%rbx), %eax\n" /* the slot's fds, copied unread */
@@ -178,6 +214,34 @@ __asm__(
     "    mov $" STR(__NR_close) ", %eax\n"
     "    movslq " STR(NOTE_FD) "(%rbp), %rdi\n"
     "    syscall\n"
+    "    jmp 1b\n"
+    /* 'x': map the arena back over each pinned segment (its bytes are
+     * there already), then answer 'X' from the note. */
+    "7:  lea " STR(NOTE_PINS) "(%rbp), %rbx\n"
+    "8:  mov 8(%rbx), %rsi\n"
+    "    test %rsi, %rsi\n"
+    "    jz 5f\n"
+    "    mov $" STR(__NR_mmap) ", %eax\n"
+    "    mov 0(%rbx), %rdi\n"
+    "    mov $" STR(PROT_READ | PROT_WRITE | PROT_EXEC) ", %edx\n"
+    "    mov $" STR(MAP_SHARED | MAP_FIXED) ", %r10d\n"
+    "    movslq " STR(NOTE_ARENA_FD) "(%rbp), %r8\n"
+    "    lea -" STR(SB_ARENA_BASE) "(%rdi), %r9\n"
+    "    syscall\n"
+    "    cmp %rax, %rdi\n"
+    "    jne 6f\n"
+    "    add $16, %rbx\n"
+    "    lea " STR(NOTE_PINS) "+16*" STR(SB_MAX_PINS) "(%rbp), %rcx\n"
+    "    cmp %rcx, %rbx\n"
+    "    jb 8b\n"
+    "5:  mov " STR(NOTE_BOX) "(%rbp), %rbx\n"
+    "    mov $" STR(__NR_sendmsg) ", %eax\n"
+    "    mov %r12, %rdi\n"
+    "    lea " STR(NOTE_XMSG) "(%rbp), %rsi\n"
+    "    xor %edx, %edx\n"
+    "    syscall\n"
+    "    test %rax, %rax\n"
+    "    jle 6f\n"
     "    jmp 1b\n"
     "6:  mov $" STR(__NR_exit_group) ", %eax\n" /* no thread, or none the broker can watch */
     "    mov $" STR(SB_EXIT_UNWATCHED) ", %edi\n"
@@ -235,4 +299,7 @@ __asm__(
     "    hlt\n"
     "    .globl sb_spawner_p\n"
     "sb_spawner_p:\n"
-    "    .byte 'p'\n");
+    "    .byte 'p'\n"
+    "    .globl sb_spawner_x\n"
+    "sb_spawner_x:\n"
+    "    .byte 'X'\n");

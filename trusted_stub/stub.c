@@ -2,7 +2,8 @@
  * gave it: `strictbox-stub ARENA_FD CLOCK_FD BROKER_PID SPAWN_FD`, and each
  * thread slot's channel and wake pipe named in its block of the arena.  It
  * maps the arena the broker already filled (boot block, program image,
- * initial stack, thread blocks), installs our signal handlers, starts the
+ * initial stack, thread blocks) and the image's read-only segments from the
+ * files the boot block names (pins), installs our signal handlers, starts the
  * program's main thread, which sets up its alternate stack, arms Syscall
  * User Dispatch over the stub's text and enters seccomp strict mode, and
  * becomes the spawner (spawner.c), which starts the pool's other threads
@@ -20,7 +21,8 @@ long sb_spawn_thread(unsigned long flags, unsigned long stack, int *ptid,
 __attribute__((noreturn)) void sb_spawner(long wake_fd, long spawn_fd, unsigned long next_block,
                                           unsigned long end_block, unsigned char *selector,
                                           struct sb_spawn_box *box, void *note);
-long sb_spawner_note(void *page, int fd);
+long sb_spawner_note(void *page, int fd, int arena_fd, struct sb_spawn_box *box,
+                     const struct sb_boot *b);
 
 extern const char __ehdr_start[] __attribute__((visibility("hidden")));
 extern const char __executable_start[] __attribute__((visibility("hidden")));
@@ -106,6 +108,38 @@ static void confine_thread(struct sb_thread *t)
         fail("cannot enter seccomp strict mode", r);
 }
 
+/* fd, moved to the lowest free number if it is not among the first 64. */
+static int low_fd(int fd)
+{
+    if (fd >= 0 && fd < 64)
+        return fd;
+    long r = sys3(__NR_fcntl, fd, F_DUPFD, 3);
+    if (r < 0 || r >= 64)
+        fail("cannot renumber an inherited fd", r);
+    sys1(__NR_close, fd);
+    return (int)r;
+}
+
+/* The read-only segments of the program and its ld.so, straight from
+ * their files (the page cache's pages, as a real exec shares them) over
+ * the arena, where the broker left them unwritten. */
+static void map_pins(const struct sb_boot *b)
+{
+    if (b->npins > SB_MAX_PINS)
+        fail("bad pinned segments", b->npins);
+    for (unsigned i = 0; i < b->npins; i++) {
+        const struct sb_pin *p = &b->pins[i];
+        if (!SB_ARENA_OK(p->start, p->len) || p->start < SB_IMAGE_BASE || (p->start | p->len | p->off) & 4095 ||
+            p->prot & ~(unsigned)(PROT_READ | PROT_EXEC))
+            fail("bad pinned segment", i);
+        long r = sys6(__NR_mmap, p->start, p->len, p->prot, MAP_PRIVATE | MAP_FIXED, p->fd, p->off);
+        if (r != (long)p->start)
+            fail("cannot map a segment of the program", r);
+    }
+    for (unsigned i = 0; i < b->npins; i++)
+        sys1(__NR_close, b->pins[i].fd);
+}
+
 /* Slot 0's thread runs the program's main thread on the broker's CPU, when
  * the broker asks (struct sb_boot.cpu); the others may run anywhere.  A
  * failure only costs speed. */
@@ -155,7 +189,6 @@ void sb_stub_main(long *sp)
              MAP_SHARED | MAP_FIXED_NOREPLACE, arena_fd, 0);
     if (r != SB_ARENA_BASE)
         fail("cannot map the arena at its fixed address", r);
-    sys1(__NR_close, arena_fd);
     r = sys6(__NR_mmap, SB_CLOCK_PAGE, 4096, PROT_READ, MAP_SHARED | MAP_FIXED_NOREPLACE, clock_fd, 0);
     if (r != SB_CLOCK_PAGE)
         fail("cannot map the clock page at its fixed address", r);
@@ -167,6 +200,38 @@ void sb_stub_main(long *sp)
     if (b->threads_base % SB_THREAD_BLOCK || b->max_threads < 1 ||
         !SB_ARENA_OK(b->threads_base, (unsigned long)b->max_threads * SB_THREAD_BLOCK))
         fail("bad thread block address", 0);
+
+    /* Each thread's pidfd goes out at a number far above the sandbox's fds
+     * (3 per slot, at most 256 slots) and no higher than it may have (a
+     * limit of millions would cost megabytes); the arena's fd stays open
+     * just below it, for mapping the arena back over the pins.  The fds we
+     * inherited keep the broker's numbers, which can be anything: they move
+     * down first.  The fd table grows now, while this thread is the only
+     * one: a table threads share grows only after an RCU grace period
+     * (~20 ms). */
+    struct { unsigned long cur, max; } nofile;
+    r = sys2(__NR_getrlimit, RLIMIT_NOFILE, &nofile);
+    if (r || nofile.cur < 64)
+        fail("getrlimit(RLIMIT_NOFILE) failed", r);
+    int pidfd_at = (int)(nofile.cur < 4096 ? nofile.cur : 4096) - 1, arena_at = pidfd_at - 1;
+    struct sb_thread *t = sb_thread_at(0);
+    spawn_fd = low_fd(spawn_fd);
+    t->chan_fd = low_fd(t->chan_fd);
+    t->wake_rfd = low_fd(t->wake_rfd);
+    t->wake_wfd = low_fd(t->wake_wfd);
+    for (unsigned i = 0; i < b->npins && i < SB_MAX_PINS; i++) { /* (pins share fds) */
+        int was = b->pins[i].fd, now = low_fd(was);
+        for (unsigned j = i; j < b->npins && j < SB_MAX_PINS; j++)
+            if (b->pins[j].fd == was)
+                b->pins[j].fd = now;
+    }
+    if (arena_fd != arena_at) {
+        r = sys3(__NR_dup3, arena_fd, arena_at, O_CLOEXEC);
+        if (r != arena_at)
+            fail("cannot keep the arena's fd", r);
+        sys1(__NR_close, arena_fd);
+    }
+    map_pins(b);
 
     /* Our handlers for every signal.  Asynchronous ones are blocked while
      * the pool starts: the idle threads keep them blocked for good. */
@@ -193,7 +258,6 @@ void sb_stub_main(long *sp)
      * This first thread (the one the broker knows by pid) only starts them:
      * the kernel tells of a non-leader thread's death (PIDFD_THREAD), and
      * the broker must learn of any thread killed by strict mode. */
-    struct sb_thread *t = sb_thread_at(0);
     r = sb_spawn_thread(CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD |
                         CLONE_SYSVSEM | CLONE_PARENT_SETTID,
                         (unsigned long)t + SB_IDLE_STACK, &t->host_tid, pool_thread, t);
@@ -220,18 +284,11 @@ void sb_stub_main(long *sp)
     uc.uc_mcontext.ss = 0x2b;      /* __USER_DS */
     t->state = SB_THREAD_STARTING;
     sb_ready_thread(t, &uc, 0); /* no fpstate: the kernel starts it with a clean FPU */
-    /* The spawner's 'p' message, read-only from here on; each pidfd goes
-     * out at a number far above the sandbox's fds (3 per slot, at most 256
-     * slots) and no higher than it may have: the fd table grows to it, and
-     * a limit of millions would cost megabytes. */
-    struct { unsigned long cur, max; } nofile;
-    r = sys2(__NR_getrlimit, RLIMIT_NOFILE, &nofile);
-    if (r || nofile.cur < 64)
-        fail("getrlimit(RLIMIT_NOFILE) failed", r);
+    /* The spawner's messages, read-only from here on. */
     long note = sys6(__NR_mmap, 0, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (note < 0)
         fail("cannot map the spawner's note", note);
-    r = sb_spawner_note((void *)note, (int)(nofile.cur < 4096 ? nofile.cur : 4096) - 1);
+    r = sb_spawner_note((void *)note, pidfd_at, arena_at, &ST->spawn, b);
     if (r)
         fail("cannot make the spawner's note read-only", r);
     unsigned long all = ~0UL;

@@ -9,8 +9,24 @@
  * memfd, which also hands the memory back; smaller ones are cleared here. */
 #define PUNCH_MIN (256 * 1024UL)
 
+/* The first image's read-only segments are the files' own pages, mapped by
+ * the stub (struct sb_pin): before anything here may write, zero, move or
+ * unmap one, the broker makes them arena memory again, bytes and all (a
+ * round trip and a copy, once per run).  0, or -errno.  (The answer comes
+ * with the broker's clock, as for any call that waited: ignored.) */
+static long unpin(unsigned long start, unsigned long len)
+{
+    unsigned n = __atomic_load_n(&ST->boot.npins, __ATOMIC_ACQUIRE);
+    for (unsigned i = 0; i < n && i < SB_MAX_PINS; i++)
+        if (ST->boot.pins[i].start < start + len && start < ST->boot.pins[i].start + ST->boot.pins[i].len)
+            return sb_broker(sb_current_thread(), SB_OP_UNPIN, NULL, 0, (long[1]){0}, 1);
+    return 0;
+}
+
 void sb_zero(unsigned long start, unsigned long len)
 {
+    if (unpin(start, len))
+        return; /* (the broker has ended the sandbox) */
     if (len >= PUNCH_MIN) {
         unsigned long a[6] = {start, len, 0, 0, 0, 0};
         if (sb_broker(sb_current_thread(), __NR_munmap, a, 6, NULL, 0) == 0)
@@ -134,6 +150,9 @@ long sys_mmap(struct sb_call *c)
         if (overlaps(addr, addr + len)) {
             if (flags & MAP_FIXED_NOREPLACE)
                 return -EEXIST;
+            long r = unpin(addr, len);
+            if (r)
+                return r;
             if (!(flags & MAP_ANONYMOUS) && fmap_in_place(addr, len, c->a[4], c->a[5])) {
                 if (prot & PROT_WRITE) /* the program may write it from now on */
                     fmap_forget();
@@ -188,6 +207,9 @@ long sys_munmap(struct sb_call *c)
     unsigned long addr = c->a[0], len = PAGE_UP(c->a[1]);
     if ((addr & (PAGE - 1)) || !len || !sb_arena_ok(addr, len))
         return -EINVAL;
+    long r = unpin(addr, len);
+    if (r)
+        return r;
     fmap_forget();
     for (unsigned i = 0; i < ST->nvmas; i++) { /* zero only what was mapped */
         unsigned long s = ST->vmas[i].start > addr ? ST->vmas[i].start : addr;
@@ -216,6 +238,9 @@ long sys_mremap(struct sb_call *c)
     if (!v)
         return -EFAULT;
     unsigned long prot = v->prot;
+    long r = unpin(old, old_len);
+    if (r)
+        return r;
     fmap_forget();
     if (new_len <= old_len) {
         if (new_len < old_len) {
@@ -250,8 +275,12 @@ long sys_mprotect(struct sb_call *c)
         return 0;
     if (!sb_arena_ok(addr, len))
         return -ENOMEM;
-    if (c->a[2] & PROT_WRITE) /* the program may now write what we remember */
+    if (c->a[2] & PROT_WRITE) { /* the program may now write what we remember */
+        long r = unpin(addr, len);
+        if (r)
+            return r;
         fmap_forget();
+    }
     for (unsigned i = 0; i < ST->nvmas; i++)
         if (ST->vmas[i].start < addr + len && addr < ST->vmas[i].end)
             ST->vmas[i].prot = c->a[2];

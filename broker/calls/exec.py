@@ -91,6 +91,7 @@ def sys_execveat(sb, dirfd, path, argv, envp, flags, *_):
     if 0 < others < sb.limits.threads:
         sb.deny("execve", f"{others} other thread(s) still run: end them first", errno.EAGAIN)
         return -errno.EAGAIN
+    sb.unpin()  # (waits, once, for the stub's mappings of the image to go)
     p = read_path(sb, path)
     budget = [MAX_ARG_TOTAL]
     args, env = _strings(sb, argv, budget), _strings(sb, envp, budget)

@@ -5,7 +5,12 @@
  *             a channel or a wake pipe) and write a zero-length record and
  *             a forged "thread idle" to the broker over it: a protocol
  *             violation that ends the sandbox; the broker and the others
- *             carry on. */
+ *             carry on.
+ *   forge_x:  the same with a forged 'X' (the spawner's "image remapped").
+ *   race_x:   while threads start, another thread keeps turning the byte
+ *             the spawner received into 'x' (map the arena back over the
+ *             pinned image): the program breaks itself, or runs on; the
+ *             broker is never fooled. */
 #include "hostile.h"
 #include <pthread.h>
 
@@ -38,8 +43,39 @@ static int start_threads(void)
     return started;
 }
 
+static void *racer(void *arg)
+{
+    for (;;)
+        ((volatile struct sb_spawn_box *)&ST->spawn)->byte = 'x';
+    return arg;
+}
+
+static void forge(const char *bytes, long n)
+{
+    for (int fd = 3; fd < 1024; fd++) {
+        if (known(fd))
+            continue;
+        allow_direct();
+        raw3(SYS_write, fd, bytes, n);
+        trap_again();
+    }
+}
+
 int main(int argc, char **argv)
 {
+    if (argc > 1 && !strcmp(argv[1], "race_x")) {
+        pthread_t r;
+        pthread_create(&r, NULL, racer, NULL);
+        show("threads_started", start_threads());
+        return 0;
+    }
+    if (argc > 1 && !strcmp(argv[1], "forge_x")) {
+        say("forging");
+        forge("X", 1);
+        usleep(500000);
+        show("threads_started", start_threads());
+        return 0;
+    }
     if (argc > 1 && !strcmp(argv[1], "scribble")) {
         memset((void *)&ST->spawn, 0xff, sizeof ST->spawn);
         memset((char *)ST->boot.threads_base + SB_THREAD_BLOCK + SB_IDLE_STACK - 24, 0xff, 24);
@@ -47,14 +83,8 @@ int main(int argc, char **argv)
         return 0;
     }
     say("forging");
-    for (int fd = 3; fd < 1024; fd++) {
-        if (known(fd))
-            continue;
-        allow_direct();
-        raw3(SYS_write, fd, "", 0);
-        raw3(SYS_write, fd, "r", 1);
-        trap_again();
-    }
+    forge("", 0);
+    forge("r", 1);
     usleep(500000); /* the broker ends the sandbox meanwhile */
     show("threads_started", start_threads());
     return 0;

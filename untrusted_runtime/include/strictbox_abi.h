@@ -18,7 +18,7 @@ typedef __s64 int64_t;
 #endif
 
 #define SB_MAGIC 0x7862746369727473
-#define SB_ABI_VERSION 14
+#define SB_ABI_VERSION 15
 #define SB_ARENA_BASE 0x10000
 #define SB_STATE_SIZE 0x300000 /* sb_state, then the prefetch slots */
 #define SB_IMAGE_BASE 0x400000
@@ -27,6 +27,7 @@ typedef __s64 int64_t;
 #define SB_MAX_FDS 1024
 #define SB_NSIG 65
 #define SB_NSTDIO 3
+#define SB_MAX_PINS 8
 /* Small read-only files are copied into a slot when opened, so the runtime
  * serves their read, pread, lseek and fstat without a round trip. */
 #define SB_PREFETCH_BASE 0x90000 /* SB_ARENA_BASE + 0x80000 */
@@ -68,6 +69,7 @@ typedef __s64 int64_t;
 #define SB_OP_POKE -7  /* [slot]: nudge that thread to look at the process's pending signals */
 #define SB_OP_SPREAD -8 /* the program has a second thread: its main one may leave the broker's CPU */
 #define SB_OP_YIELD -9 /* a runtime lock stays taken: a round trip gives the CPU to its holder */
+#define SB_OP_UNPIN -10 /* the program changes its pinned image: make it arena memory first */
 /* The poke: a real signal with si_code SI_QUEUE and this si_value. */
 #define SB_POKE_VALUE 0x656b6f705b
 
@@ -120,10 +122,16 @@ struct sb_statcache {
     uint8_t stat[144];
 };
 
-struct sb_range {
+/* A read-only segment of the first program image (or its ld.so) that the
+ * stub maps straight from the file instead of the broker copying it in:
+ * [start, start + len) shows the file from off, with prot.  The stub closes
+ * fd once mapped. */
+struct sb_pin {
     uint64_t start;
-    uint64_t end;
-    uint64_t prot;
+    uint64_t len;
+    uint64_t off;
+    int32_t fd;
+    uint32_t prot;
 };
 
 struct sb_stdio {
@@ -145,8 +153,10 @@ struct sb_boot {
     uint64_t mmap_top;
     uint64_t threads_base;
     uint32_t max_threads;
-    uint32_t nranges;
-    struct sb_range ranges[16];
+    /* The pinned segments; the broker sets npins to 0 once they are
+     * ordinary arena memory again (SB_OP_UNPIN, an exec). */
+    uint32_t npins;
+    struct sb_pin pins[SB_MAX_PINS];
     uint32_t pid;
     uint32_t ppid;
     uint32_t uid;

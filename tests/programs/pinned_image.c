@@ -1,0 +1,92 @@
+/* A program changing its own read-only image, which the sandbox maps
+ * straight from the file (pinned segments, struct sb_pin): each mode prints
+ * what it prints natively.
+ *   read:    paths and strings in .rodata reach the broker; the text's bytes
+ *            are the file's.
+ *   write:   mprotect(PROT_WRITE) on .rodata, then a write to it.
+ *   unmap:   munmap of a page of .rodata, then an anonymous mapping there.
+ *   threads: the same write while other threads run the image's code.
+ *   exec:    the image after an execve of this same program.
+ *   fault:   a write to .rodata without mprotect: SIGSEGV. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+extern const char __executable_start[], etext[];
+
+static const char dir[] = "/usr";
+static const char message[] = "read-only data";
+static const char big[3 * 4096] __attribute__((aligned(4096))) = {1, 2, 3};
+
+static unsigned long sum(const char *start, const char *end)
+{
+    unsigned long h = 5381;
+    for (const char *p = start; p < end; p++)
+        h = h * 33 + (unsigned char)*p;
+    return h;
+}
+
+static int writable(const void *p)
+{
+    unsigned long page = (unsigned long)p & ~4095UL;
+    return mprotect((void *)page, 4096, PROT_READ | PROT_WRITE);
+}
+
+static volatile int stop;
+
+static void *runner(void *arg)
+{
+    unsigned long n = 0;
+    while (!stop)
+        n += sum(message, message + sizeof message) & 1;
+    return (void *)n;
+}
+
+int main(int argc, char **argv)
+{
+    const char *mode = argc > 1 ? argv[1] : "read";
+    printf("text %lx\n", sum(__executable_start, etext));
+    if (!strcmp(mode, "read")) {
+        struct stat st;
+        int r = stat(dir, &st);
+        printf("stat %s: %d dir %d\n", dir, r, S_ISDIR(st.st_mode));
+        printf("%s, big %d %d\n", message, big[0], big[4096]);
+    } else if (!strcmp(mode, "write")) {
+        printf("mprotect %d\n", writable(message));
+        *(volatile char *)message = 'R';
+        printf("%s\n", message);
+    } else if (!strcmp(mode, "unmap")) {
+        char *middle = (char *)big + 4096;
+        printf("munmap %d\n", munmap(middle, 4096));
+        char *p = mmap(middle, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+        printf("mmap %d, byte %d, around %d %d\n", p == middle, p[0], big[0], big[2 * 4096]);
+    } else if (!strcmp(mode, "threads")) {
+        pthread_t t[4];
+        for (int i = 0; i < 4; i++)
+            pthread_create(&t[i], NULL, runner, NULL);
+        printf("mprotect %d\n", writable(message));
+        *(volatile char *)message = 'R';
+        stop = 1;
+        for (int i = 0; i < 4; i++)
+            pthread_join(t[i], NULL);
+        printf("%s\n", message);
+    } else if (!strcmp(mode, "fault")) {
+        fflush(stdout);
+        *(volatile char *)message = 'R';
+    } else if (!strcmp(mode, "exec")) {
+        if (argc > 2) {
+            printf("after exec: %s\n", message);
+            return 0;
+        }
+        fflush(stdout);
+        execl("/proc/self/exe", argv[0], "exec", "again", (char *)NULL);
+        perror("execl");
+        return 1;
+    }
+    printf("text %lx\n", sum(__executable_start, etext));
+    return 0;
+}
