@@ -76,6 +76,14 @@ class View:
     # Sandbox.  They act like mounts at those points: a longer mount wins.
     virtual: object = field(default=None, repr=False)
 
+    def __post_init__(self):
+        # For the lookups every path makes: the mounts by virtual path, the
+        # depths they sit at (deepest first), and every directory on the way
+        # to a mount point.
+        self._by_vparts = {m.vparts: m for m in self.mounts}
+        self._depths = sorted({len(m.vparts) for m in self.mounts}, reverse=True)
+        self._parents = {m.vparts[:i] for m in self.mounts for i in range(len(m.vparts))}
+
     @classmethod
     def build(cls, specs: list[tuple[str, str, bool]]) -> "View":
         """specs: (host path, virtual path, writable).  Later specs win."""
@@ -100,14 +108,15 @@ class View:
                 m.dirfd = -1
 
     def _mount_of(self, parts: tuple[str, ...]) -> Mount | None:
-        for m in self.mounts:  # longest first
-            if parts[: len(m.vparts)] == m.vparts:
-                return m
+        for depth in self._depths:  # the deepest mount point on the way wins
+            if depth <= len(parts):
+                m = self._by_vparts.get(parts[:depth])
+                if m is not None:
+                    return m
         return None
 
     def _is_mount_parent(self, parts: tuple[str, ...]) -> bool:
-        return any(m.vparts[: len(parts)] == parts and len(m.vparts) > len(parts)
-                   for m in self.mounts)
+        return parts in self._parents
 
     def _node(self, parts: tuple[str, ...]) -> Node:
         m = self._mount_of(parts)
