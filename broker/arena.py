@@ -12,6 +12,7 @@ Fault, as they are for the program, until `unpin`."""
 
 from __future__ import annotations
 
+import collections
 import fcntl
 import os
 
@@ -24,6 +25,16 @@ PATH_MAX = 4096
 
 class Fault(Exception):
     """A sandbox pointer that does not lie inside the arena."""
+
+
+# Files some sandbox of this broker runs from a pinned mapping, by (st_dev,
+# st_ino): opening one for writing answers ETXTBSY, as for a running
+# program on Linux (which a real exec gets from the kernel).
+PINNED_FILES: collections.Counter = collections.Counter()
+
+
+def pinned_file(st: os.stat_result) -> bool:
+    return (st.st_dev, st.st_ino) in PINNED_FILES
 
 
 class Arena:
@@ -46,6 +57,8 @@ class Arena:
         """[start, end) shows the file at fd from offset (we keep fd open)."""
         self._offset(start, end - start)
         self.pins.append((start, end, fd, offset))
+        st = os.fstat(fd)
+        PINNED_FILES[st.st_dev, st.st_ino] += 1
 
     def materialize(self) -> None:
         """Copies each pinned range's bytes into the arena, where they will
@@ -56,6 +69,11 @@ class Arena:
 
     def unpin(self) -> None:
         """The arena shows the pinned ranges again (the spawner said so)."""
+        for _, _, fd, _ in self.pins:
+            st = os.fstat(fd)
+            PINNED_FILES[st.st_dev, st.st_ino] -= 1
+            if not PINNED_FILES[st.st_dev, st.st_ino]:
+                del PINNED_FILES[st.st_dev, st.st_ino]
         for fd in {p[2] for p in self.pins}:
             os.close(fd)
         self.pins.clear()
@@ -79,9 +97,18 @@ class Arena:
         self._offset(addr, n)
 
     def room(self, addr: int) -> int:
-        """Bytes from addr to the arena's end; Fault if addr is outside it."""
+        """Bytes the broker may write from addr: to the arena's end or the
+        first pinned segment; Fault if addr is outside the arena or pinned
+        (as Linux: a short count at the first page it cannot write, EFAULT
+        for none)."""
         self._offset(addr, 0)
-        return BASE + self.size - addr
+        end = BASE + self.size
+        for start, stop, _, _ in self.pins:
+            if start <= addr < stop:
+                raise Fault(f"{addr:#x} lies in a read-only segment of the program")
+            if addr < start < end:
+                end = start
+        return end - addr
 
     def read(self, addr: int, n: int) -> bytes:
         off = self._offset(addr, n)

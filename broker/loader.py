@@ -11,7 +11,7 @@ from __future__ import annotations
 import errno
 import os
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .arena import BASE, Arena
 from ._native import ffi, lib
@@ -236,20 +236,23 @@ class Loaded:
     mmap_top: int  # anonymous mappings go below this
     ranges: list[tuple[int, int, int]]
     segments: list[Segment]  # still to copy in: copy_segments
+    pinned: list[Segment] = field(default_factory=list)  # mapped by the stub instead: pin_segments
 
-    def pin_segments(self) -> list["Segment"]:
-        """Takes the read-only segments the stub can map straight from their
-        files (whole pages of file bytes, no page shared with another
+    def pin_segments(self, files: list[Elf]) -> list["Segment"]:
+        """Takes the read-only segments of files the stub can map straight
+        from the file (whole pages of file bytes, no page shared with another
         segment) off the list to copy, and returns them: at most SB_MAX_PINS."""
+        spans = [s.pages for s in self.segments]
         pins: list[Segment] = []
-        for s in self.segments:
-            lo, hi = s.pages
-            if (len(pins) < lib.SB_MAX_PINS and not s.prot & 2 and s.size and s.memsz == s.size
+        for i, s in enumerate(self.segments):
+            lo, hi = spans[i]
+            if (len(pins) < lib.SB_MAX_PINS and any(s.elf is e for e in files)
+                    and not s.prot & 2 and s.size and s.memsz == s.size
                     and s.addr % PAGE == s.offset % PAGE
-                    and not any(o is not s and o.pages[0] < hi and lo < o.pages[1]
-                                for o in self.segments)):
+                    and not any(j != i and a < hi and lo < b for j, (a, b) in enumerate(spans))):
                 pins.append(s)
         self.segments = [s for s in self.segments if all(s is not p for p in pins)]
+        self.pinned = pins
         return pins
 
     def copy_segments(self, arena: Arena) -> None:
@@ -362,7 +365,7 @@ def boot_state(lay: Layout, arena_size: int, loaded: Loaded, sp: int, *, max_thr
     for i, seg in enumerate(pins):  # the stub maps each from the fd it inherits
         lo, hi = seg.pages
         b.pins[i].start, b.pins[i].len, b.pins[i].off = lo, hi - lo, page_down(seg.offset)
-        b.pins[i].fd, b.pins[i].prot = seg.elf.fd, seg.prot
+        b.pins[i].fd = seg.elf.fd
     ffi.memmove(b.utsname, utsname, min(len(utsname), 390))
     ffi.memmove(b.random_seed, os.urandom(32), 32)
     for i, entry in enumerate(stdio):

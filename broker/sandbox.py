@@ -196,7 +196,7 @@ class Sandbox:
                 self.clock.hold()
                 self._clock_held = True
                 child_fds.append(self.arena.sandbox_fd())
-                image_fds = {e.fd for e in (prog.main, prog.interp) if e is not None}
+                image_fds = {s.elf.fd for s in loaded.pinned}  # the stub maps and closes them
                 self.proc = subprocess.Popen(
                     [stub_path(), str(child_fds[-1]), str(self.clock.fd), str(os.getpid()),
                      str(child_fds[-2])],
@@ -288,7 +288,11 @@ class Sandbox:
         pin (a start: the stub maps them), the read-only ones are pinned."""
         lay = loader.layout(self.limits.memory, self.limits.threads)
         loaded = loader.place_program(prog, lay)
-        pins = loaded.pin_segments() if pin else []
+        # Only from read-only mounts: a file the sandbox (or another sharing
+        # the mount) may write is copied, as it was when it started.
+        files = [e for e in (prog.main, prog.interp) if pin and e is not None
+                 and self._read_only_file(e.name)]
+        pins = loaded.pin_segments(files)
         for seg in pins:
             lo, hi = seg.pages
             self.arena.pin(lo, hi, os.dup(seg.elf.fd), loader.page_down(seg.offset))
@@ -333,6 +337,10 @@ class Sandbox:
                 f.slot = -1
         self._lay_out(prog, argv, env, vpath, signals).copy_segments(self.arena)
         self.argv, self.env, self.vprogram = argv, env, vpath
+
+    def _read_only_file(self, vpath: str) -> bool:
+        node = self.view.resolve(vpath, self.cwd)
+        return node.mount is not None and not node.mount.writable
 
     def _open_exec(self, vpath: str) -> int:
         """A host fd to read a program from: a regular file in the view."""
@@ -613,7 +621,7 @@ class Sandbox:
             self.spawn_deadline = time.monotonic() + SPAWN_TIMEOUT
         self.growers.add(self.cur)
         wait = calls.Wait([], self.spawn_deadline)  # woken by the spawn socket's news
-        wait.spawn = self.spawns_ended
+        wait.spawn, wait.unpin = self.spawns_ended, True
         raise wait
 
     def _unpinned(self, fd: int) -> bool:

@@ -9,12 +9,13 @@ program changes one."""
 from __future__ import annotations
 
 import re
+import shutil
 
 import pytest
 
-from conftest import native, sandboxed
+from conftest import Fleet, native, sandboxed
 
-MODES = ["read", "write", "unmap", "threads", "exec"]
+MODES = ["read", "write", "unmap", "threads", "exec", "rodata_x", "read_ro", "signals"]
 
 
 @pytest.fixture(scope="module", params=["static", "dynamic"])
@@ -55,3 +56,59 @@ def test_a_spawner_turned_to_remapping_fools_nobody(compile_c):
         else:
             assert re.match(r"protocol violation: a message on the spawn socket that is not the "
                             r"spawner's|program killed by SIG(SEGV|ILL|BUS)", got.reason), got.reason
+
+
+def test_only_whole_pages_of_read_only_file_bytes_are_pinned():
+    """What the stub may map from the file: read-only, no bss, its file
+    offset page-aligned like its address, and no page shared with another
+    segment (the mapping would hide the other's bytes); at most SB_MAX_PINS."""
+    from strictbox import loader
+    from strictbox._native import lib
+
+    elf, other = object(), object()
+
+    def seg(addr, size, prot, memsz=None, offset=None, of=elf):
+        return loader.Segment(of, addr, addr - 0x400000 if offset is None else offset, size,
+                              size if memsz is None else memsz, prot)
+
+    text = seg(0x401000, 0x2000, 5)
+    shares = seg(0x403000, 0x800, 1)  # its page holds the start of data too
+    data = seg(0x403800, 0x100, 3)
+    bss = seg(0x405000, 0x100, 1, memsz=0x2000)
+    odd = seg(0x408000, 0x100, 1, offset=0x8010)
+    elsewhere = seg(0x40a000, 0x1000, 5, of=other)  # a file on a writable mount
+    loaded = loader.Loaded(0, None, 0, 0, [], [text, shares, data, bss, odd, elsewhere])
+    assert loaded.pin_segments([elf]) == loaded.pinned == [text]
+    assert loaded.segments == [shares, data, bss, odd, elsewhere]  # still copied
+    many = [seg(0x400000 + 0x2000 * i, 0x1000, 1) for i in range(lib.SB_MAX_PINS + 2)]
+    loaded = loader.Loaded(0, None, 0, 0, [], many)
+    assert loaded.pin_segments([elf]) == many[:lib.SB_MAX_PINS]
+    assert loaded.segments == many[lib.SB_MAX_PINS:]
+
+
+def test_a_program_on_a_writable_mount_is_copied(program, tmp_path):
+    """The sandbox could write it (or another sharing the mount): its
+    running code must not change under it, so it is copied as before, and
+    opening it for writing is not refused (a real exec would say ETXTBSY)."""
+    prog = tmp_path / "prog"
+    shutil.copy(program, prog)
+    got = sandboxed([str(prog), "open_rw", str(prog)], rw=[f"{tmp_path}:{tmp_path}"])
+    assert got.reason is None, got.reason
+    assert got.stdout.endswith(b"open_rw: ok\n"), got.stdout
+
+
+def test_a_running_program_cannot_be_opened_for_writing(compile_c, tmp_path):
+    """As on Linux (ETXTBSY): another sandbox of the same broker with the
+    program's directory mounted read-write cannot open it for writing while
+    it runs from a pinned mapping, and can once it has ended."""
+    opener = compile_c("pinned_image.c", "-static", "-pthread")
+    prog = tmp_path / "prog"
+    shutil.copy(opener, prog)
+    fleet = Fleet()
+    fleet.add([prog, "sleep"], ro=[str(tmp_path)])  # pinned: its mount is read-only
+    _, out, _ = fleet.add([opener, "open_rw", "/w/prog"], rw=[f"{tmp_path}:/w"])
+    fleet.run()
+    assert out.endswith(b"open_rw: Text file busy\n"), out
+    assert [sb.outcome.reason for sb in fleet.sbs] == [None, None]
+    got = sandboxed([opener, "open_rw", "/w/prog"], rw=[f"{tmp_path}:/w"])
+    assert got.stdout.endswith(b"open_rw: ok\n"), got.stdout

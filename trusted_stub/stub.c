@@ -129,10 +129,9 @@ static void map_pins(const struct sb_boot *b)
         fail("bad pinned segments", b->npins);
     for (unsigned i = 0; i < b->npins; i++) {
         const struct sb_pin *p = &b->pins[i];
-        if (!SB_ARENA_OK(p->start, p->len) || p->start < SB_IMAGE_BASE || (p->start | p->len | p->off) & 4095 ||
-            p->prot & ~(unsigned)(PROT_READ | PROT_EXEC))
+        if (!SB_ARENA_OK(p->start, p->len) || p->start < SB_IMAGE_BASE || (p->start | p->len | p->off) & 4095)
             fail("bad pinned segment", i);
-        long r = sys6(__NR_mmap, p->start, p->len, p->prot, MAP_PRIVATE | MAP_FIXED, p->fd, p->off);
+        long r = sys6(__NR_mmap, p->start, p->len, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_FIXED, p->fd, p->off);
         if (r != (long)p->start)
             fail("cannot map a segment of the program", r);
     }

@@ -25,8 +25,8 @@ static long unpin(unsigned long start, unsigned long len)
 
 void sb_zero(unsigned long start, unsigned long len)
 {
-    if (unpin(start, len))
-        return; /* (the broker has ended the sandbox) */
+    if (unpin(start, len)) /* (each call that zeroes has unpinned already: */
+        return;            /* this fails only in a sandbox being ended) */
     if (len >= PUNCH_MIN) {
         unsigned long a[6] = {start, len, 0, 0, 0, 0};
         if (sb_broker(sb_current_thread(), __NR_munmap, a, 6, NULL, 0) == 0)
@@ -295,6 +295,9 @@ long sys_madvise(struct sb_call *c)
     if (!sb_arena_ok(addr, len))
         return -ENOMEM;
     if (advice == MADV_DONTNEED || advice == MADV_FREE || advice == MADV_REMOVE) {
+        long r = unpin(addr, len);
+        if (r)
+            return r;
         /* Without the memory map's lock while the broker punches (a dying
          * thread's stack must not hold the others up), then the cached file
          * mapping is forgotten under it: whatever order this and a mmap of

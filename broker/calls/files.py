@@ -8,7 +8,7 @@ import os
 import stat as stat_mod
 import struct
 
-from .. import kernel, virtual
+from .. import arena, kernel, virtual
 from ..arena import Fault
 from ..fsview import Node
 from .._native import lib
@@ -50,17 +50,34 @@ def _open_node(sb, node: Node, flags: int, mode: int) -> int:
     passed = (flags & OPEN_PASS) | (lib.O_TMPFILE if tmpfile else 0)
     passed |= 0 if flags & lib.O_PATH else os.O_NOCTTY
     cut = _size_before_trunc(sb, node) if flags & lib.O_TRUNC and not flags & lib.O_PATH else None
+    if writing and not tmpfile and arena.PINNED_FILES and _runs_pinned(sb, node):
+        raise OSError(errno.ETXTBSY, "a sandbox runs this file")  # before O_TRUNC cuts it
     if creating:
         with kernel.no_umask():
             hostfd = sb.view.open(node, passed, mode & 0o777 & ~sb.umask)
     else:
         hostfd = sb.view.open(node, passed, 0)
     st = os.fstat(hostfd)
+    if writing and arena.pinned_file(st):  # (it was renamed here meanwhile)
+        os.close(hostfd)
+        raise OSError(errno.ETXTBSY, "a sandbox runs this file")
     if cut is not None and (st.st_dev, st.st_ino) == (cut.st_dev, cut.st_ino):
         disk.charge(sb, -cut.st_size)  # O_TRUNC gave these bytes back
     kind = "dir" if stat_mod.S_ISDIR(st.st_mode) else "file"
     return fdtable.install(sb, OpenFile(kind, node, hostfd, writable=bool(writing),
                                 cloexec=bool(flags & lib.O_CLOEXEC)))
+
+
+def _runs_pinned(sb, node: Node) -> bool:
+    """node is a file some sandbox of this broker runs from (arena.PINNED_FILES)."""
+    try:
+        fd = sb.view.open(node, lib.O_PATH)
+    except OSError:
+        return False  # not there yet
+    try:
+        return arena.pinned_file(os.fstat(fd))
+    finally:
+        os.close(fd)
 
 
 def _size_before_trunc(sb, node: Node) -> os.stat_result | None:

@@ -23,7 +23,7 @@ import stat as stat_mod
 import struct
 from contextlib import contextmanager
 
-from .. import kernel
+from .. import arena, kernel
 from ..fsview import O_PATH, STRICT, Mount, Node
 from .._native import ffi, lib
 from . import disk, fdtable, files
@@ -180,7 +180,10 @@ def sys_truncate(sb, path, length, *_):
         return -errno.EINVAL
     fdtable.room_to(sb, length)
     with _existing(sb, node) as fd:
-        size = _not_symlink(fd, errno.ELOOP).st_size
+        st = _not_symlink(fd, errno.ELOOP)
+        if arena.pinned_file(st):
+            raise OSError(errno.ETXTBSY, "a sandbox runs this file")
+        size = st.st_size
         fdtable.room_to(sb, length, size)
         os.truncate(_via_proc(fd), length)
         disk.charge(sb, length - size)

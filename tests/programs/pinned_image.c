@@ -7,7 +7,16 @@
  *   unmap:   munmap of a page of .rodata, then an anonymous mapping there.
  *   threads: the same write while other threads run the image's code.
  *   exec:    the image after an execve of this same program.
- *   fault:   a write to .rodata without mprotect: SIGSEGV. */
+ *   fault:   a write to .rodata without mprotect: SIGSEGV.
+ *   rodata_x: mprotect(PROT_EXEC) on code kept in .rodata, then a call.
+ *   read_ro: a read from a pipe into .rodata: EFAULT, the bytes stay.
+ *   signals: the write's mprotect while another thread signals this one
+ *            (a handler without SA_RESTART): it never fails with EINTR.
+ *   sleep:   sleeps 1 s (while another sandbox tries its file).
+ *   open_rw PATH: opens PATH for writing (a running program: ETXTBSY). */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +30,8 @@ extern const char __executable_start[], etext[];
 static const char dir[] = "/usr";
 static const char message[] = "read-only data";
 static const char big[3 * 4096] __attribute__((aligned(4096))) = {1, 2, 3};
+static const unsigned char code[4096] __attribute__((aligned(4096))) = {
+    0xb8, 42, 0, 0, 0, 0xc3}; /* mov $42, %eax; ret */
 
 static unsigned long sum(const char *start, const char *end)
 {
@@ -37,6 +48,20 @@ static int writable(const void *p)
 }
 
 static volatile int stop;
+static volatile int handled;
+static pthread_t main_thread;
+
+static void on_usr1(int sig)
+{
+    handled += sig == SIGUSR1;
+}
+
+static void *signaller(void *arg)
+{
+    while (!stop)
+        pthread_kill(main_thread, SIGUSR1);
+    return arg;
+}
 
 static void *runner(void *arg)
 {
@@ -74,6 +99,35 @@ int main(int argc, char **argv)
         for (int i = 0; i < 4; i++)
             pthread_join(t[i], NULL);
         printf("%s\n", message);
+    } else if (!strcmp(mode, "rodata_x")) {
+        printf("mprotect %d\n", mprotect((void *)code, 4096, PROT_READ | PROT_EXEC));
+        printf("code() = %d\n", ((int (*)(void))(unsigned long)code)());
+    } else if (!strcmp(mode, "read_ro")) {
+        int p[2];
+        char got[8] = {0};
+        pipe(p);
+        write(p[1], "hello", 5);
+        long r = read(p[0], (char *)message, 5);
+        printf("read into .rodata: %ld %s\n", r, r < 0 ? strerror(errno) : "");
+        printf("then: %ld %s\n", (long)read(p[0], got, 5), got);
+    } else if (!strcmp(mode, "signals")) {
+        struct sigaction sa = {.sa_handler = on_usr1};
+        sigaction(SIGUSR1, &sa, NULL);
+        main_thread = pthread_self();
+        pthread_t t;
+        pthread_create(&t, NULL, signaller, NULL);
+        while (!handled)
+            ;
+        int r = writable(message);
+        printf("mprotect %d %s\n", r, r ? strerror(errno) : "");
+        stop = 1;
+        pthread_join(t, NULL);
+    } else if (!strcmp(mode, "sleep")) {
+        sleep(1);
+    } else if (!strcmp(mode, "open_rw") && argc > 2) {
+        int fd = open(argv[2], O_RDWR);
+        printf("open_rw: %s\n", fd < 0 ? strerror(errno) : "ok");
+        return 0;
     } else if (!strcmp(mode, "fault")) {
         fflush(stdout);
         *(volatile char *)message = 'R';

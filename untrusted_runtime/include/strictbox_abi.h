@@ -124,14 +124,15 @@ struct sb_statcache {
 
 /* A read-only segment of the first program image (or its ld.so) that the
  * stub maps straight from the file instead of the broker copying it in:
- * [start, start + len) shows the file from off, with prot.  The stub closes
- * fd once mapped. */
+ * [start, start + len) shows the file from off, readable and executable
+ * (protections are bookkeeping, as in the arena: only a write needs the
+ * segment unpinned).  The stub closes fd once mapped. */
 struct sb_pin {
     uint64_t start;
     uint64_t len;
     uint64_t off;
     int32_t fd;
-    uint32_t prot;
+    uint32_t pad;
 };
 
 struct sb_stdio {
