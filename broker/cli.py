@@ -100,7 +100,7 @@ def add_run_options(r, policy: bool = True) -> None:
                    help="memory limit, the size of the arena (default 1G)")
     r.add_argument("--cpu", type=float, default=None, metavar="SECONDS", help="CPU time limit")
     r.add_argument("--max-threads", type=int, default=None, metavar="N",
-                   help="threads that can run at once (default 64; the stub starts them all)")
+                   help="threads that can run at once (default 64; each starts when the program first needs it)")
     r.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
                    help="wall-clock limit")
     r.add_argument("--env", type=parse_env, action="append", metavar="NAME=VALUE",
