@@ -15,6 +15,7 @@ from __future__ import annotations
 import collections
 import fcntl
 import os
+import threading
 
 from . import kernel
 from ._native import ffi, lib
@@ -27,14 +28,24 @@ class Fault(Exception):
     """A sandbox pointer that does not lie inside the arena."""
 
 
-# Files some sandbox of this broker runs from a pinned mapping, by (st_dev,
-# st_ino): opening one for writing answers ETXTBSY, as for a running
-# program on Linux (which a real exec gets from the kernel).
+# Programs some sandbox of this broker runs from a pinned mapping, by
+# (st_dev, st_ino): opening one for writing answers ETXTBSY, as Linux does
+# for a running program (not for its ld.so).  Sandboxes may start and end
+# on several threads.
 PINNED_FILES: collections.Counter = collections.Counter()
+_pinned_lock = threading.Lock()
 
 
 def pinned_file(st: os.stat_result) -> bool:
     return (st.st_dev, st.st_ino) in PINNED_FILES
+
+
+def _count_pinned(fd: int, n: int) -> None:
+    st = os.fstat(fd)
+    with _pinned_lock:
+        PINNED_FILES[st.st_dev, st.st_ino] += n
+        if PINNED_FILES[st.st_dev, st.st_ino] <= 0:
+            del PINNED_FILES[st.st_dev, st.st_ino]
 
 
 class Arena:
@@ -47,18 +58,21 @@ class Arena:
         fcntl.fcntl(self.fd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_GROW | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_SEAL)
         self._state_written = False  # write_state: the state area is still all zeros
         self.pins: list[tuple[int, int, int, int]] = []  # (start, end, host fd, file offset)
+        self._running: set[int] = set()  # the pins' fds that count in PINNED_FILES
 
     def sandbox_fd(self) -> int:
         """An fd of the arena for the stub, on its own open file description:
         the offset our sendfile moves is not one the sandbox can move."""
         return os.open(f"/proc/self/fd/{self.fd}", os.O_RDWR | os.O_CLOEXEC)
 
-    def pin(self, start: int, end: int, fd: int, offset: int) -> None:
-        """[start, end) shows the file at fd from offset (we keep fd open)."""
+    def pin(self, start: int, end: int, fd: int, offset: int, running: bool) -> None:
+        """[start, end) shows the file at fd from offset (we keep fd open);
+        running: the file is the program's (PINNED_FILES)."""
         self._offset(start, end - start)
         self.pins.append((start, end, fd, offset))
-        st = os.fstat(fd)
-        PINNED_FILES[st.st_dev, st.st_ino] += 1
+        if running and fd not in self._running:
+            _count_pinned(fd, 1)
+            self._running.add(fd)
 
     def materialize(self) -> None:
         """Copies each pinned range's bytes into the arena, where they will
@@ -69,11 +83,9 @@ class Arena:
 
     def unpin(self) -> None:
         """The arena shows the pinned ranges again (the spawner said so)."""
-        for _, _, fd, _ in self.pins:
-            st = os.fstat(fd)
-            PINNED_FILES[st.st_dev, st.st_ino] -= 1
-            if not PINNED_FILES[st.st_dev, st.st_ino]:
-                del PINNED_FILES[st.st_dev, st.st_ino]
+        for fd in self._running:
+            _count_pinned(fd, -1)
+        self._running.clear()
         for fd in {p[2] for p in self.pins}:
             os.close(fd)
         self.pins.clear()
@@ -93,8 +105,9 @@ class Arena:
         return addr - BASE
 
     def check(self, addr: int, n: int) -> None:
-        """Raises Fault unless [addr, addr + n) lies in the arena."""
-        self._offset(addr, n)
+        """Raises Fault unless the broker may write [addr, addr + n): it
+        lies in the arena, clear of the pinned segments."""
+        self._writable(addr, n)
 
     def room(self, addr: int) -> int:
         """Bytes the broker may write from addr: to the arena's end or the

@@ -114,9 +114,14 @@ class Broker:
             self.sel.unregister(fd)
 
     def close(self) -> None:
-        """Releases the selector's epoll fd.  The selector is part of a
-        reference cycle: without this its fd would stay open until the
-        garbage collector ran."""
+        """Ends what run() left running (it was interrupted: an exception,
+        a KeyboardInterrupt) and releases the selector's epoll fd.  The
+        selector is part of a reference cycle: without this its fd would
+        stay open until the garbage collector ran."""
+        for sb in self.sandboxes:
+            if not sb.done and sb.proc is not None:
+                sb.kill("the broker stopped before the program ended")
+                sb.reap()
         self.sel.close()
         if self._own_cpus is not None:
             try:

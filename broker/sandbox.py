@@ -14,6 +14,7 @@ import struct
 import subprocess
 import termios
 import time
+import weakref
 from dataclasses import dataclass, field
 
 from . import calls, clock, kernel, loader, protocol, virtual
@@ -104,6 +105,23 @@ class Outcome:
     reason: str | None = None  # set when strictbox (not the program) ended the run
 
 
+LIVE: "weakref.WeakSet[Sandbox]" = weakref.WeakSet()  # every sandbox of this process
+
+
+def _written(st: os.stat_result) -> bool:
+    """Some sandbox of this process has the file open for writing."""
+    for sb in list(LIVE):
+        for f in list(sb.fds.values()):
+            if f.writable and f.kind == "file" and f.hostfd >= 0:
+                try:
+                    w = os.fstat(f.hostfd)
+                except OSError:
+                    continue
+                if (w.st_dev, w.st_ino) == (st.st_dev, st.st_ino):
+                    return True
+    return False
+
+
 def stub_path() -> str:
     override = os.environ.get("STRICTBOX_STUB")
     if override:
@@ -144,6 +162,7 @@ class Sandbox:
     pin_image: bool = True  # the stub maps the first image's read-only segments from their files
 
     def __post_init__(self):
+        LIVE.add(self)
         self.fds: dict[int, calls.OpenFile] = {}
         self.checked_paths: dict[int, str] | None = None  # paths the policy judged, this call
         self.view.virtual = virtual.Files(self)  # /dev, /proc/self, /etc/passwd
@@ -290,12 +309,18 @@ class Sandbox:
         loaded = loader.place_program(prog, lay)
         # Only from read-only mounts: a file the sandbox (or another sharing
         # the mount) may write is copied, as it was when it started.
+        # Nor while a sandbox of this broker has the file open for writing
+        # (where Linux would refuse the exec: ETXTBSY).
         files = [e for e in (prog.main, prog.interp) if pin and e is not None
-                 and self._read_only_file(e.name)]
+                 and self._read_only_file(e.name) and not _written(os.fstat(e.fd))]
         pins = loaded.pin_segments(files)
+        dups: dict[int, int] = {}
         for seg in pins:
             lo, hi = seg.pages
-            self.arena.pin(lo, hi, os.dup(seg.elf.fd), loader.page_down(seg.offset))
+            if seg.elf.fd not in dups:
+                dups[seg.elf.fd] = os.dup(seg.elf.fd)
+            fd = dups[seg.elf.fd]
+            self.arena.pin(lo, hi, fd, loader.page_down(seg.offset), running=seg.elf is prog.main)
         sp = loader.build_stack(self.arena, lay.stack_top, argv, env, loaded.image,
                                 self.identity.uid, self.identity.gid, vpath.encode(),
                                 loaded.interp_base)

@@ -8,14 +8,19 @@ program changes one."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import signal
+import threading
+import time
 
 import pytest
 
 from conftest import Fleet, native, sandboxed
+from strictbox import arena
 
-MODES = ["read", "write", "unmap", "threads", "exec", "rodata_x", "read_ro", "signals"]
+MODES = ["read", "write", "unmap", "threads", "exec", "rodata_x", "read_ro", "pipe_ro", "signals"]
 
 
 @pytest.fixture(scope="module", params=["static", "dynamic"])
@@ -111,4 +116,65 @@ def test_a_running_program_cannot_be_opened_for_writing(compile_c, tmp_path):
     assert out.endswith(b"open_rw: Text file busy\n"), out
     assert [sb.outcome.reason for sb in fleet.sbs] == [None, None]
     got = sandboxed([opener, "open_rw", "/w/prog"], rw=[f"{tmp_path}:/w"])
+    assert got.stdout.endswith(b"open_rw: ok\n"), got.stdout
+
+
+def test_a_read_from_a_prefetched_file_into_rodata_is_efault(program, tmp_path):
+    """The runtime serves it from its prefetched copy: it hands a buffer it
+    may not write to the broker, which answers as Linux (EFAULT, nothing read)."""
+    data = tmp_path / "data"
+    data.write_bytes(b"hello world\n")
+    want = native([program, "read_file_ro", str(data)])
+    got = sandboxed([program, "read_file_ro", str(data)], ro=[str(tmp_path)])
+    assert got.reason is None, got.reason
+    assert (got.stdout, got.returncode) == (want.stdout, 0)
+    assert b"then: 5 hello" in got.stdout
+
+
+def test_a_file_open_for_writing_is_not_pinned(compile_c, tmp_path):
+    """While another sandbox of the broker has the program open for writing
+    (Linux would refuse the exec: ETXTBSY), it is copied: what that sandbox
+    writes then does not reach the running program."""
+    prog = tmp_path / "prog"
+    shutil.copy(compile_c("pinned_image.c", "-static", "-pthread"), prog)
+    offset = prog.read_bytes().index(b"read-only data")
+    writer = {}
+
+    def scribble():
+        writer["got"] = sandboxed([compile_c("pinned_image.c", "-static", "-pthread"), "scribble",
+                                   "/w/prog", hex(offset), "600"], rw=[f"{tmp_path}:/w"])
+
+    t = threading.Thread(target=scribble)
+    t.start()
+    time.sleep(0.3)  # it has opened the file, and waits before it writes
+    got = sandboxed([prog, "twice"], ro=[str(tmp_path)])
+    t.join()
+    assert writer["got"].stdout.endswith(b"open: ok\npwrite 14\n"), writer["got"].stdout
+    assert got.reason is None, got.reason
+    assert got.stdout.splitlines()[1:3] == [b"read-only data", b"read-only data"], got.stdout
+    assert b"WRITTEN-OVER!!" in prog.read_bytes()  # it did write
+
+
+def test_an_interrupted_broker_ends_its_sandboxes(compile_c, tmp_path):
+    """A KeyboardInterrupt (here: an exception from a signal handler) out of
+    strictbox.run: the sandbox is killed and released, nothing stays pinned,
+    and no fd is left behind."""
+    prog = tmp_path / "prog"
+    shutil.copy(compile_c("pinned_image.c", "-static", "-pthread"), prog)
+    fds = len(os.listdir("/proc/self/fd"))
+
+    def interrupt(*_):
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGALRM, interrupt)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.3)
+        with pytest.raises(KeyboardInterrupt):
+            sandboxed([prog, "sleep"], ro=[str(tmp_path)])
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+    assert not arena.PINNED_FILES
+    assert len(os.listdir("/proc/self/fd")) == fds
+    got = sandboxed([prog, "open_rw", str(prog)], rw=[f"{tmp_path}:{tmp_path}"])
     assert got.stdout.endswith(b"open_rw: ok\n"), got.stdout

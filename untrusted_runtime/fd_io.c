@@ -65,12 +65,13 @@ static int in_window(const struct sb_fdcache *e, unsigned long pos, unsigned lon
 /* count bytes of a prefetched file at pos: from the window if it holds
  * them.  A small sequential read it does not hold moves the window on to
  * pos: one round trip per slot's worth (busybox reads 4 KiB at a time).
- * Other reads, and buffers the arena does not wholly hold (Linux's short
- * count or EFAULT), go to the broker as a pread. */
+ * Other reads, and buffers the arena does not wholly hold or the program
+ * may not write (Linux's short count or EFAULT), go to the broker as a
+ * pread. */
 static long window_read(struct sb_call *c, struct sb_fdcache *e, unsigned long fd, unsigned char *buf,
                         unsigned long count, unsigned long pos, int sequential)
 {
-    if (!SB_ARENA_OK(buf, count))
+    if (!SB_ARENA_OK(buf, count) || sb_pinned((unsigned long)buf, count))
         return pread_at(c, fd, (unsigned long)buf, count, pos);
     if (in_window(e, pos, count))
         return copy_out(e, buf, count, pos);
@@ -216,6 +217,11 @@ long sys_readv(struct sb_call *c)
     long err = check_iov(v, n, &total);
     if (err)
         return err;
+    for (unsigned long i = 0; e && i < n; i++)
+        if (sb_pinned(v[i].base, v[i].len)) { /* the broker answers as Linux: EFAULT or short */
+            uncache(c->t, c->a[0]);
+            return sb_forward(c);
+        }
     if (e) {
         long done = 0;
         for (unsigned long i = 0; i < n; i++) {

@@ -14,13 +14,20 @@
  * unmap one, the broker makes them arena memory again, bytes and all (a
  * round trip and a copy, once per run).  0, or -errno.  (The answer comes
  * with the broker's clock, as for any call that waited: ignored.) */
-static long unpin(unsigned long start, unsigned long len)
+int sb_pinned(unsigned long start, unsigned long len)
 {
     unsigned n = __atomic_load_n(&ST->boot.npins, __ATOMIC_ACQUIRE);
     for (unsigned i = 0; i < n && i < SB_MAX_PINS; i++)
         if (ST->boot.pins[i].start < start + len && start < ST->boot.pins[i].start + ST->boot.pins[i].len)
-            return sb_broker(sb_current_thread(), SB_OP_UNPIN, NULL, 0, (long[1]){0}, 1);
+            return 1;
     return 0;
+}
+
+static long unpin(unsigned long start, unsigned long len)
+{
+    if (!sb_pinned(start, len))
+        return 0;
+    return sb_broker(sb_current_thread(), SB_OP_UNPIN, NULL, 0, (long[1]){0}, 1);
 }
 
 void sb_zero(unsigned long start, unsigned long len)

@@ -12,6 +12,10 @@
  *   read_ro: a read from a pipe into .rodata: EFAULT, the bytes stay.
  *   signals: the write's mprotect while another thread signals this one
  *            (a handler without SA_RESTART): it never fails with EINTR.
+ *   read_file_ro PATH: a read from a (prefetched) file into .rodata: EFAULT.
+ *   pipe_ro: pipe() with its fds' array in .rodata: EFAULT, no fds made.
+ *   twice:   prints the message, sleeps 1 s, prints it again.
+ *   scribble PATH OFFSET MS: opens PATH for writing, waits, writes there.
  *   sleep:   sleeps 1 s (while another sandbox tries its file).
  *   open_rw PATH: opens PATH for writing (a running program: ETXTBSY). */
 #include <errno.h>
@@ -122,6 +126,28 @@ int main(int argc, char **argv)
         printf("mprotect %d %s\n", r, r ? strerror(errno) : "");
         stop = 1;
         pthread_join(t, NULL);
+    } else if (!strcmp(mode, "read_file_ro") && argc > 2) {
+        char got[8] = {0};
+        int fd = open(argv[2], O_RDONLY);
+        long r = read(fd, (char *)message, 5);
+        printf("read into .rodata: %ld %s\n", r, r < 0 ? strerror(errno) : "");
+        printf("then: %ld %s\n", (long)read(fd, got, 5), got);
+    } else if (!strcmp(mode, "pipe_ro")) {
+        int r = pipe((int *)message), p[2];
+        printf("pipe into .rodata: %d %s\n", r, r < 0 ? strerror(errno) : "");
+        printf("then: %d %d\n", pipe(p), p[0]);
+    } else if (!strcmp(mode, "twice")) {
+        printf("%s\n", message);
+        fflush(stdout);
+        sleep(1);
+        printf("%s\n", message);
+    } else if (!strcmp(mode, "scribble") && argc > 4) {
+        int fd = open(argv[2], O_RDWR);
+        printf("open: %s\n", fd < 0 ? strerror(errno) : "ok");
+        fflush(stdout);
+        usleep(atoi(argv[4]) * 1000);
+        printf("pwrite %ld\n", (long)pwrite(fd, "WRITTEN-OVER!!", 14, strtol(argv[3], NULL, 0)));
+        return 0;
     } else if (!strcmp(mode, "sleep")) {
         sleep(1);
     } else if (!strcmp(mode, "open_rw") && argc > 2) {
