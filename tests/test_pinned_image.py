@@ -18,7 +18,7 @@ import time
 import pytest
 
 from conftest import Fleet, native, sandboxed
-from strictbox import arena
+from strictbox import arena, sandbox
 
 MODES = ["read", "write", "unmap", "threads", "exec", "rodata_x", "read_ro", "pipe_ro", "signals"]
 
@@ -142,11 +142,14 @@ def test_a_file_open_for_writing_is_not_pinned(compile_c, tmp_path):
 
     def scribble():
         writer["got"] = sandboxed([compile_c("pinned_image.c", "-static", "-pthread"), "scribble",
-                                   "/w/prog", hex(offset), "600"], rw=[f"{tmp_path}:/w"])
+                                   "/w/prog", hex(offset), "500"], rw=[f"{tmp_path}:/w"])
 
     t = threading.Thread(target=scribble)
     t.start()
-    time.sleep(0.3)  # it has opened the file, and waits before it writes
+    deadline = time.monotonic() + 20
+    while not sandbox._written(os.stat(prog)):  # until it has the file open (it then waits)
+        assert time.monotonic() < deadline and t.is_alive()
+        time.sleep(0.01)
     got = sandboxed([prog, "twice"], ro=[str(tmp_path)])
     t.join()
     assert writer["got"].stdout.endswith(b"open: ok\npwrite 14\n"), writer["got"].stdout
