@@ -209,6 +209,14 @@ long sys_mmap(struct sb_call *c)
     return (long)addr;
 }
 
+static struct sb_vma *vma_containing(unsigned long start, unsigned long end)
+{
+    for (unsigned i = 0; i < ST->nvmas; i++)
+        if (ST->vmas[i].start <= start && end <= ST->vmas[i].end)
+            return &ST->vmas[i];
+    return NULL;
+}
+
 long sys_munmap(struct sb_call *c)
 {
     unsigned long addr = c->a[0], len = PAGE_UP(c->a[1]);
@@ -218,6 +226,17 @@ long sys_munmap(struct sb_call *c)
     if (r)
         return r;
     fmap_forget();
+    if (len >= PUNCH_MIN && vma_containing(addr, addr + len)) {
+        /* One mapping, zeroed by a broker round trip: not under the memory
+         * map's lock, which every other thread's mmap and munmap would wait
+         * for too (a thread's exit frees its stack).  It stays in the table
+         * meanwhile, so nothing else is placed there (a MAP_FIXED over it
+         * from another thread meanwhile is the program's own race). */
+        sb_unlock(&ST->mem_lock);
+        sb_zero(addr, len);
+        sb_lock(&ST->mem_lock);
+        return vma_remove(addr, addr + len);
+    }
     for (unsigned i = 0; i < ST->nvmas; i++) { /* zero only what was mapped */
         unsigned long s = ST->vmas[i].start > addr ? ST->vmas[i].start : addr;
         unsigned long e = ST->vmas[i].end < addr + len ? ST->vmas[i].end : addr + len;
@@ -225,14 +244,6 @@ long sys_munmap(struct sb_call *c)
             sb_zero(s, e - s);
     }
     return vma_remove(addr, addr + len);
-}
-
-static struct sb_vma *vma_containing(unsigned long start, unsigned long end)
-{
-    for (unsigned i = 0; i < ST->nvmas; i++)
-        if (ST->vmas[i].start <= start && end <= ST->vmas[i].end)
-            return &ST->vmas[i];
-    return NULL;
 }
 
 long sys_mremap(struct sb_call *c)
