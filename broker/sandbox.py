@@ -307,10 +307,9 @@ class Sandbox:
         pin (a start: the stub maps them), the read-only ones are pinned."""
         lay = loader.layout(self.limits.memory, self.limits.threads)
         loaded = loader.place_program(prog, lay)
-        # Only from read-only mounts: a file the sandbox (or another sharing
-        # the mount) may write is copied, as it was when it started.
-        # Nor while a sandbox of this broker has the file open for writing
-        # (where Linux would refuse the exec: ETXTBSY).
+        # What runs must not change under the program: a file is pinned only
+        # from a read-only mount, and not while a sandbox of this process has
+        # it open for writing (Linux would refuse the exec: ETXTBSY).
         files = [e for e in (prog.main, prog.interp) if pin and e is not None
                  and self._read_only_file(e.name) and not _written(os.fstat(e.fd))]
         pins = loaded.pin_segments(files)
