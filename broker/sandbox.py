@@ -603,10 +603,7 @@ class Sandbox:
                 self.deny("clone", f"cannot start another thread: {os.strerror(err)}",
                           errno.EAGAIN)
                 return -errno.EAGAIN
-        self.growers.add(self.cur)
-        wait = calls.Wait([], self.spawn_deadline)  # the spawn socket's news wakes it sooner
-        wait.spawn = self.spawns_ended  # the spawn this call waits for
-        raise wait
+        self._wait_for_spawner()
 
     def _ask_spawner(self) -> int:
         """Sends the spawner the next slot's fds; 0 or an errno."""
@@ -643,9 +640,16 @@ class Sandbox:
                 return -errno.EAGAIN
             self.spawning = self.unpinning = True
             self.spawn_deadline = time.monotonic() + SPAWN_TIMEOUT
+        self._wait_for_spawner(unpin=True)
+
+    def _wait_for_spawner(self, unpin: bool = False):
+        """The call being served waits for the spawner's request under way
+        to end (a spawn, or with unpin a remap): the spawn socket's news wakes
+        it sooner than the deadline.  A signal meanwhile restarts a waiting
+        unpin after the handler (calls.waiting.interrupted)."""
         self.growers.add(self.cur)
-        wait = calls.Wait([], self.spawn_deadline)  # woken by the spawn socket's news
-        wait.spawn, wait.unpin = self.spawns_ended, True
+        wait = calls.Wait([], self.spawn_deadline)
+        wait.spawn, wait.unpin = self.spawns_ended, unpin  # the request it waits for
         raise wait
 
     def _unpinned(self, fd: int) -> bool:

@@ -68,16 +68,22 @@ def _open_node(sb, node: Node, flags: int, mode: int) -> int:
                                 cloexec=bool(flags & lib.O_CLOEXEC)))
 
 
-def _runs_pinned(sb, node: Node) -> bool:
-    """node is a file some sandbox of this broker runs from (arena.PINNED_FILES)."""
+def _existing_stat(sb, node: Node) -> os.stat_result | None:
+    """What is at node now, or None if nothing is there yet (O_CREAT makes it)."""
     try:
         fd = sb.view.open(node, lib.O_PATH)
     except OSError:
-        return False  # not there yet
+        return None
     try:
-        return arena.pinned_file(os.fstat(fd))
+        return os.fstat(fd)
     finally:
         os.close(fd)
+
+
+def _runs_pinned(sb, node: Node) -> bool:
+    """node is a file some sandbox of this broker runs from (arena.PINNED_FILES)."""
+    st = _existing_stat(sb, node)
+    return st is not None and arena.pinned_file(st)
 
 
 def _size_before_trunc(sb, node: Node) -> os.stat_result | None:
@@ -85,15 +91,8 @@ def _size_before_trunc(sb, node: Node) -> os.stat_result | None:
     is on."""
     if disk.limit(sb) is None:
         return None
-    try:
-        fd = sb.view.open(node, lib.O_PATH)
-    except OSError:
-        return None  # not there yet: O_CREAT makes it
-    try:
-        st = os.fstat(fd)
-    finally:
-        os.close(fd)
-    return st if stat_mod.S_ISREG(st.st_mode) else None
+    st = _existing_stat(sb, node)
+    return st if st is not None and stat_mod.S_ISREG(st.st_mode) else None
 
 
 @handles("openat")
