@@ -117,7 +117,7 @@ ffibuilder.cdef(
     #define SB_CHANNEL_FDS ...
     int sb_make_channel(int *fds, int arena_fd, uint64_t block, int tid);
     int sb_spawn_socket(int *fds);
-    long sb_send_fds(int sock, char byte, const int *fds, int n);
+    long sb_send_fds(int sock, const char *data, int len, const int *fds, int n);
     long sb_recv_fds(int sock, unsigned char *buf, int len, int *fds, int *nfds);
     #define SB_RECV_FDS ...
     long sb_renameat2(int sfd, const char *spath, int dfd, const char *dpath, unsigned flags);
@@ -342,11 +342,11 @@ ffibuilder.set_source(
         return 0;
     }
 
-    /* One byte with n fds (SCM_RIGHTS, n <= 4). */
-    static long sb_send_fds(int sock, char byte, const int *fds, int n)
+    /* len bytes with n fds (SCM_RIGHTS, n <= 4). */
+    static long sb_send_fds(int sock, const char *data, int len, const int *fds, int n)
     {
         union { char buf[CMSG_SPACE(4 * sizeof(int))]; struct cmsghdr align; } u;
-        struct iovec iov = {&byte, 1};
+        struct iovec iov = {(void *)data, (size_t)len};
         struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
                              .msg_controllen = CMSG_SPACE(n * sizeof(int))};
         if (n < 0 || n > 4)

@@ -4,24 +4,28 @@ The broker reads sandbox memory only through `read`/`read_cstr`, which copy
 the bytes into broker memory once; every check is then made on that copy.
 Addresses outside the arena raise Fault (the caller answers EFAULT).
 
-The first image's read-only segments are pinned: the stub maps them from
+Read-only file pages may be pinned: the stub (the first image's read-only
+segments) or the spawner (large read-only file mappings) maps them from
 their files over the arena (struct sb_pin), so the arena does not hold
 them.  Reads there come from the file, which is what the sandbox sees (no
 strict-mode thread can write a read-only mapping); writes there are a
-Fault, as they are for the program, until `unpin`."""
+Fault, as they are for the program, until `drop_pins`."""
 
 from __future__ import annotations
 
+import bisect
 import collections
 import fcntl
 import os
 import threading
+from typing import NamedTuple
 
 from . import kernel
 from ._native import ffi, lib
 
 BASE = lib.SB_ARENA_BASE
 PATH_MAX = 4096
+PAGE = 4096
 
 
 class Fault(Exception):
@@ -48,6 +52,13 @@ def _count_pinned(fd: int, n: int) -> None:
             del PINNED_FILES[st.st_dev, st.st_ino]
 
 
+class Pin(NamedTuple):
+    start: int
+    end: int
+    fd: int  # ours, open while a pin uses it
+    offset: int  # the file's, at start
+
+
 class Arena:
     def __init__(self, size: int):
         self.size = size
@@ -57,7 +68,8 @@ class Arena:
         # lets it write(): it must not grow past the memory limit.
         fcntl.fcntl(self.fd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_GROW | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_SEAL)
         self._state_written = False  # write_state: the state area is still all zeros
-        self.pins: list[tuple[int, int, int, int]] = []  # (start, end, host fd, file offset)
+        self.pins: list[Pin] = []  # by start, none overlapping
+        self._starts: list[int] = []  # each pin's start, for bisect
         self._running: set[int] = set()  # the pins' fds that count in PINNED_FILES
 
     def sandbox_fd(self) -> int:
@@ -65,37 +77,91 @@ class Arena:
         the offset our sendfile moves is not one the sandbox can move."""
         return os.open(f"/proc/self/fd/{self.fd}", os.O_RDWR | os.O_CLOEXEC)
 
-    def pin(self, start: int, end: int, fd: int, offset: int, running: bool) -> None:
-        """[start, end) shows the file at fd from offset (we keep fd open);
-        running: the file is the program's (PINNED_FILES)."""
+    def pin(self, start: int, end: int, fd: int, offset: int, running: bool = False) -> None:
+        """[start, end) shows the file at fd from offset (we keep fd open
+        while a pin uses it); running: the file is the program's
+        (PINNED_FILES).  Nothing may be pinned there already."""
         self._offset(start, end - start)
-        self.pins.append((start, end, fd, offset))
+        if self.pinned(start, end - start):
+            raise ValueError(f"{start:#x}-{end:#x} is pinned already")
+        i = bisect.bisect(self._starts, start)
+        self.pins.insert(i, Pin(start, end, fd, offset))
+        self._starts.insert(i, start)
         if running and fd not in self._running:
             _count_pinned(fd, 1)
             self._running.add(fd)
 
-    def materialize(self) -> None:
-        """Copies each pinned range's bytes into the arena, where they will
-        be once the spawner maps the arena back over them; then `unpin`.
-        (The arena there was never written: past a file's end it is zeros.)"""
-        for start, end, fd, offset in self.pins:
-            self._copy(start - BASE, fd, offset, end - start)
+    def span(self, lo: int, hi: int) -> tuple[int, int] | None:
+        """The pages to make arena memory again so that nothing in [lo, hi)
+        is pinned: the pinned part of [lo, hi) in whole pages (whole pins
+        when splitting would list more than SB_MAX_PINS), or None."""
+        lo, hi = max(lo & ~(PAGE - 1), BASE), min((hi + PAGE - 1) & ~(PAGE - 1), BASE + self.size)
+        hit = [p for p in self.pins if p.start < hi and lo < p.end]
+        if not hit:
+            return None
+        lo, hi = max(lo, hit[0].start), min(hi, hit[-1].end)
+        pieces = sum((p.start < lo) + (hi < p.end) - 1 for p in hit)
+        if len(self.pins) + pieces > lib.SB_MAX_PINS:
+            lo, hi = hit[0].start, hit[-1].end
+        return lo, hi
 
-    def unpin(self) -> None:
-        """The arena shows the pinned ranges again (the spawner said so)."""
-        for fd in self._running:
-            _count_pinned(fd, -1)
-        self._running.clear()
-        for fd in {p[2] for p in self.pins}:
+    def materialize(self, lo: int, hi: int) -> None:
+        """Copies the pinned bytes in [lo, hi) into the arena, where they
+        will be once the spawner maps the arena back over them; then
+        `drop_pins`.  (Zeros past a file's end, as its mapping shows.)"""
+        for p in self.pins:
+            a, b = max(p.start, lo), min(p.end, hi)
+            if a < b:
+                done = self._copy(a - BASE, p.fd, p.offset + a - p.start, b - a)
+                if done < b - a:
+                    self._zero_at(a - BASE + done, b - a - done)
+
+    def drop_pins(self, lo: int = BASE, hi: int | None = None) -> None:
+        """[lo, hi) (all: the whole arena) shows the arena again (the
+        spawner said so, or the sandbox is gone): the pins there end or are
+        cut short, and files no pin uses any more are closed."""
+        hi = BASE + self.size if hi is None else hi
+        kept: list[Pin] = []
+        for p in self.pins:
+            if p.end <= lo or hi <= p.start:
+                kept.append(p)
+                continue
+            if p.start < lo:
+                kept.append(p._replace(end=lo))
+            if hi < p.end:
+                kept.append(Pin(hi, p.end, p.fd, p.offset + hi - p.start))
+        used = {p.fd for p in kept}
+        for fd in {p.fd for p in self.pins} - used:
+            if fd in self._running:
+                _count_pinned(fd, -1)
+                self._running.discard(fd)
             os.close(fd)
-        self.pins.clear()
+        self.pins = kept
+        self._starts = [p.start for p in kept]
 
-    def _pinned(self, addr: int, n: int) -> bool:
-        return any(addr < end and start < addr + n for start, end, _, _ in self.pins)
+    def pinned(self, addr: int, n: int) -> bool:
+        """Whether any of [addr, addr + n) is pinned."""
+        if n <= 0:
+            return False
+        i = bisect.bisect_left(self._starts, addr + n) - 1
+        return i >= 0 and self.pins[i].end > addr
+
+    def pin_at(self, addr: int) -> int:
+        """The length of the pin that starts at addr, or 0."""
+        i = bisect.bisect_left(self._starts, addr)
+        return self.pins[i].end - addr if i < len(self.pins) and self.pins[i].start == addr else 0
+
+    def pinned_exactly(self, start: int, end: int, offset: int, st: os.stat_result) -> bool:
+        """[start, end) is one pin of that file from offset."""
+        i = bisect.bisect_left(self._starts, start)
+        if i == len(self.pins) or self.pins[i][:2] != (start, end) or self.pins[i].offset != offset:
+            return False
+        pst = os.fstat(self.pins[i].fd)
+        return (pst.st_dev, pst.st_ino) == (st.st_dev, st.st_ino)
 
     def _writable(self, addr: int, n: int) -> int:
         off = self._offset(addr, n)
-        if self.pins and self._pinned(addr, n):
+        if self.pins and self.pinned(addr, n):
             raise Fault(f"{n} bytes at {addr:#x} overlap a read-only segment of the program")
         return off
 
@@ -116,19 +182,17 @@ class Arena:
         for none)."""
         self._offset(addr, 0)
         end = BASE + self.size
-        for start, stop, _, _ in self.pins:
-            if start <= addr < stop:
-                raise Fault(f"{addr:#x} lies in a read-only segment of the program")
-            if addr < start < end:
-                end = start
-        return end - addr
+        if self.pinned(addr, 1):
+            raise Fault(f"{addr:#x} lies in a read-only segment of the program")
+        i = bisect.bisect(self._starts, addr)
+        return (self.pins[i].start if i < len(self.pins) else end) - addr
 
     def read(self, addr: int, n: int) -> bytes:
         off = self._offset(addr, n)
         data = os.pread(self.fd, n, off)
         if len(data) != n:
             raise Fault(f"short read of the arena at {addr:#x}")
-        if self.pins and self._pinned(addr, n):
+        if self.pins and self.pinned(addr, n):
             return self._read_pinned(addr, bytearray(data))
         return data
 
@@ -188,8 +252,19 @@ class Arena:
     def zero(self, addr: int, n: int) -> None:
         kernel.punch_hole(self.fd, self._writable(addr, n), n)
 
+    def _zero_at(self, off: int, n: int) -> None:
+        """Zeros n bytes at offset off of the memfd (a hole for whole pages)."""
+        head = min(n, -off % PAGE)
+        if head:
+            os.pwrite(self.fd, bytes(head), off)
+        body = (n - head) & ~(PAGE - 1)
+        if body:
+            kernel.punch_hole(self.fd, off + head, body)
+        if n - head - body:
+            os.pwrite(self.fd, bytes(n - head - body), off + head + body)
+
     def close(self) -> None:
-        self.unpin()
+        self.drop_pins()
         os.close(self.fd)
 
     def state(self):

@@ -119,6 +119,23 @@ def parse_elf(fd: int, name: str) -> Elf:
     return Elf(name, fd, e_type, e_entry, e_phoff, phdrs, interp)
 
 
+def read_only_prefix(fd: int) -> int | None:
+    """ld.so maps a shared object whole first (the file from its first
+    segment's page on), then each segment over that: how many bytes of the
+    first mapping stay as they are.  Those are its read-only segments in
+    place, up to the first that is writable or lies elsewhere in the file.
+    None: not an ELF file."""
+    try:
+        loads = sorted(parse_elf(fd, "").loads, key=lambda p: p[3])
+    except (ExecError, OSError):
+        return None
+    v0, o0 = page_down(loads[0][3]), page_down(loads[0][2])
+    for _, flags, off, vaddr, *_ in loads:
+        if flags & PF_W or page_down(vaddr) - v0 != page_down(off) - o0:
+            return page_down(vaddr) - v0
+    return _page_up(loads[-1][3] + loads[-1][5]) - v0
+
+
 @dataclass
 class Segment:
     """File bytes a loaded program needs at addr (the rest of its pages stay zero)."""

@@ -27,13 +27,14 @@ STUB = "strictbox-stub"
 CLOSING = loader.BASE + ffi.offsetof("struct sb_state", "nclosing")
 CALLS_LOCAL = loader.BASE + ffi.offsetof("struct sb_state", "calls_local")
 NPINS = loader.BASE + ffi.offsetof("struct sb_state", "boot") + ffi.offsetof("struct sb_boot", "npins")
+PINS = loader.BASE + ffi.offsetof("struct sb_state", "boot") + ffi.offsetof("struct sb_boot", "pins")
 HOST_TID = ffi.offsetof("struct sb_thread", "host_tid")
 TID = ffi.offsetof("struct sb_thread", "tid")
 KERNEL_TERMIOS = 36
 MAX_BURST = 16  # requests served from one sandbox before the loop turns to the others
 LOG_LIMIT = 1000  # log lines kept per sandbox; a program can make denied calls forever
 KILLED_STRICT = "forbidden direct system call: killed by seccomp strict mode"
-RUNTIME_EXITS = {124: "the spawner could not start a new thread or hand over its pidfd",
+RUNTIME_EXITS = {124: "the spawner failed a request (a thread, a mapping, or the fd it hands over)",
                  125: "the runtime lost its broker channel",
                  126: "the runtime received a malformed reply"}
 STUB_FAILED = {127: "the stub failed to start (see its message on stderr)"}
@@ -186,7 +187,10 @@ class Sandbox:
         self.spawn_fd = -1  # our end of the spawn socket (trusted_stub/spawner.c)
         self.next_slot = 1  # the slot the next spawn request is for
         self.spawning = False  # a spawn request is out, until spawn_deadline
-        self.unpinning = False  # ... and it is a remap of the pinned image, not a spawn
+        self.asked: bytes | None = None  # ... and it is not a spawn but a remap (b"x") or a mapping (b"m")
+        self._remap: tuple[int, int] | None = None  # the range a remap is for
+        self._mapping: tuple[int, int] | None = None  # ... a mapping's, and its file's (st_dev, st_ino)
+        self._mapped_file: tuple[int, int] | None = None
         self.spawn_idle = False  # ... its thread is idle
         self.spawn_deadline = 0.0
         self.spawns_ended = 0  # spawn requests that ended
@@ -527,7 +531,8 @@ class Sandbox:
             if req.op == lib.SB_OP_WAKE_WAIT:
                 out = (calls.waiting.wake_wait(self, ch, req.args[0]),)
             elif req.op == lib.SB_OP_UNPIN:
-                out = (self.unpin(),)
+                start, length, discard = req.args
+                out = (self.unpin(start, start + length, keep=not discard),)
             else:
                 out = calls.serve(self, req.op, req.args)
         except calls.Wait as w:
@@ -611,7 +616,7 @@ class Sandbox:
             fds = self._make_channel(self.next_slot)
         except OSError as e:  # out of fds here, say
             return e.errno or errno.EAGAIN
-        err = lib.sb_send_fds(self.spawn_fd, b"s", fds, len(fds))
+        err = lib.sb_send_fds(self.spawn_fd, b"s", 1, fds, len(fds))
         for fd in fds:
             os.close(fd)
         if err < 0:  # (it never fills: we ask one at a time)
@@ -623,49 +628,112 @@ class Sandbox:
         self.spawn_deadline = time.monotonic() + SPAWN_TIMEOUT
         return 0
 
-    # -- the pinned image (struct sb_pin): arena memory again, on demand ------
+    # -- pinned pages (struct sb_pin): mapped by the spawner, on demand --------
 
-    def unpin(self) -> int:
-        """SB_OP_UNPIN (the program is about to change a pinned segment) or
-        an exec: copy the pinned bytes into the arena, have the spawner map
-        the arena back over them ('x', answered 'X'), and answer 0 once it
-        has.  It goes in turn with spawns; the calls wait meanwhile."""
-        if not self.arena.pins:
-            return 0
-        if not self.spawning:
-            self.arena.materialize()
-            err = lib.sb_send_fds(self.spawn_fd, b"x", ffi.NULL, 0)
+    def unpin(self, lo: int = loader.BASE, hi: int | None = None, keep: bool = True) -> int:
+        """SB_OP_UNPIN (the program is about to change pinned pages in
+        [lo, hi)) or an exec (all): copy their bytes into the arena (unless
+        not keep: the runtime zeroes them next), have the spawner map the
+        arena back over them ('x', answered 'X' with the arena's fd), and
+        answer 0 once it has."""
+        hi = loader.BASE + self.limits.memory if hi is None else hi
+        span = self.arena.span(lo, hi)
+        if span is not None:
+            def ask() -> tuple[tuple[int, ...], list[int]]:
+                if keep:
+                    self.arena.materialize(*span)
+                self._remap = span
+                return (span[0], span[1] - span[0]), []
+            self._spawner_turn(b"x", ask)
+        return 0
+
+    def may_pin(self, fd: int, st: os.stat_result) -> bool:
+        """The file at fd may be pinned (the caller has checked that its
+        mount is read-only): a regular file, mappable executable, that no
+        sandbox of this process has open for writing."""
+        return (stat_mod.S_ISREG(st.st_mode) and not os.fstatvfs(fd).f_flag & os.ST_NOEXEC
+                and not _written(st))
+
+    def map_pinned(self, addr: int, n: int, fd: int, offset: int) -> None:
+        """Has the spawner map n bytes of the file at fd from offset over
+        [addr, addr + n), private and read-only ('m' carrying the file,
+        answered 'M' with it back), and returns once it has.  Pinned
+        before the request goes (to a duplicate of fd, kept while pinned):
+        the broker may not write there either meanwhile."""
+        st = os.fstat(fd)
+        if self.arena.pinned_exactly(addr, addr + n, offset, st) and self._mapping != (addr, addr + n):
+            return  # (the runtime restarted the mmap after a signal)
+
+        def ask() -> tuple[tuple[int, ...], list[int]]:
+            self.arena.pin(addr, addr + n, os.dup(fd), offset)
+            self._publish_pins()  # (an interrupted call unpins before it zeroes)
+            self._mapping, self._mapped_file = (addr, addr + n), (st.st_dev, st.st_ino)
+            return (addr, n, lib.PROT_READ | lib.PROT_EXEC, offset), [fd]
+
+        self._spawner_turn(b"m", ask)
+
+    def _spawner_turn(self, byte: bytes, ask) -> None:
+        """The call being served has the spawner remap ('x') or map ('m'):
+        ask() readies the request (its numbers and fds) when no other is
+        under way; the call then waits for the answer (the spawn socket's
+        news wakes it sooner than the deadline), and this returns once it
+        came.  A signal meanwhile restarts the call after the handler
+        (calls.waiting.interrupted)."""
+        w = self.pending[1] if self.pending is not None else None
+        sent = w is not None and getattr(w, "sent", False)
+        if sent and w.spawn < self.spawns_ended:
+            return
+        if not sent and not self.spawning:
+            args, fds = ask()
+            data = byte + struct.pack(f"<{len(args)}Q", *args)
+            err = lib.sb_send_fds(self.spawn_fd, data, len(data), fds, len(fds))
             if err < 0:
                 self.kill(f"cannot reach the stub's spawner: {os.strerror(-err)}")
-                return -errno.EAGAIN
-            self.spawning = self.unpinning = True
+                raise calls.Wait([], None)  # (never answered: the sandbox ends)
+            sent, self.asked, self.spawning = True, byte, True
             self.spawn_deadline = time.monotonic() + SPAWN_TIMEOUT
-        self._wait_for_spawner(unpin=True)
+        self._wait_for_spawner(remap=True, sent=sent)
 
-    def _wait_for_spawner(self, unpin: bool = False):
+    def _wait_for_spawner(self, remap: bool = False, sent: bool = False):
         """The call being served waits for the spawner's request under way
-        to end (a spawn, or with unpin a remap): the spawn socket's news wakes
-        it sooner than the deadline.  A signal meanwhile restarts a waiting
-        unpin after the handler (calls.waiting.interrupted)."""
+        to end (a spawn; with remap a remap or mapping, which a signal
+        restarts): the spawn socket's news wakes it sooner than the deadline."""
         self.growers.add(self.cur)
         wait = calls.Wait([], self.spawn_deadline)
-        wait.spawn, wait.unpin = self.spawns_ended, unpin  # the request it waits for
+        wait.spawn, wait.unpin, wait.sent = self.spawns_ended, remap, sent  # the request it waits for
         raise wait
 
-    def _unpinned(self, fd: int) -> bool:
-        """The spawner's 'X' came with an fd, which must be our arena's."""
+    def _answered(self, fd: int) -> bool:
+        """The spawner's 'X' or 'M' came with an fd, which must be the
+        arena's or the file it mapped."""
         try:
-            st, ours = os.fstat(fd), os.fstat(self.arena.fd)
+            st = os.fstat(fd)
         finally:
             os.close(fd)
-        if (st.st_dev, st.st_ino) != (ours.st_dev, ours.st_ino):
-            self.kill("protocol violation: the spawn socket carried an fd that is not the arena")
+        if self.asked == b"x":
+            ours = os.fstat(self.arena.fd)
+            want, what = (ours.st_dev, ours.st_ino), "the arena"
+        else:
+            want, what = self._mapped_file, "the file it was to map"
+        if (st.st_dev, st.st_ino) != want:
+            self.kill(f"protocol violation: the spawn socket carried an fd that is not {what}")
             return False
-        self.arena.unpin()
-        self.arena.write(NPINS, bytes(4))  # the runtime asks no more
-        self.unpinning = False
+        if self.asked == b"x":
+            self.arena.drop_pins(*self._remap)
+        self._mapping = None
+        self._publish_pins()
+        self.asked = None
         self._end_spawn()
         return True
+
+    def _publish_pins(self) -> None:
+        """The runtime's copy of the pin list (struct sb_boot.pins): it asks
+        SB_OP_UNPIN before changing pinned pages.  Its word is not needed:
+        at worst the program faults on its own write."""
+        pins = self.arena.pins
+        self.arena.write(PINS, b"".join(struct.pack("<QQQiI", p.start, p.end - p.start, p.offset, -1, 0)
+                                        for p in pins))
+        self.arena.write(NPINS, struct.pack("<I", len(pins)))
 
     def spawn_news(self) -> list[Channel]:
         """The spawn socket is readable (the loop watches it always): the
@@ -698,15 +766,15 @@ class Sandbox:
                 for fd in got:
                     os.close(fd)
                 continue
-            spawn = self.spawning and not self.unpinning
+            spawn = self.spawning and self.asked is None
             if msg == b"p" and len(got) == 1 and spawn and not self._spawn_watched:
                 if not self._adopt_pidfd(got[0]):
                     return []
                 self._answer_ready()
             elif msg == b"r" and not got and spawn and not self.spawn_idle:
                 self.spawn_idle = True
-            elif msg == b"X" and len(got) == 1 and self.unpinning:
-                if not self._unpinned(got[0]):
+            elif len(got) == 1 and self.asked is not None and msg == self.asked.upper():
+                if not self._answered(got[0]):
                     return []
             else:
                 for fd in got:
@@ -714,7 +782,7 @@ class Sandbox:
                 self.kill("protocol violation: a message on the spawn socket that is not the "
                           "spawner's or a new thread's")
                 return []
-        if self.spawning and not self.unpinning and self._spawn_watched and self.spawn_idle:
+        if self.spawning and self.asked is None and self._spawn_watched and self.spawn_idle:
             self._end_spawn()
         woken = [ch for ch in self.growers if ch.pending and hasattr(ch.pending[1], "spawn")
                  and ch.pending[1].spawn < self.spawns_ended]
@@ -910,7 +978,8 @@ class Sandbox:
             self.kill(f"wall-clock timeout after {self.limits.wall:g} s")
         if self.spawning and now >= self.spawn_deadline and not self.done:
             self.spawning = False
-            what = "the program's image was not remapped" if self.unpinning else "a new thread did not start"
+            what = {None: "a new thread did not start", b"x": "pinned pages were not remapped",
+                    b"m": "a file was not mapped"}[self.asked]
             self.kill(f"{what} within {SPAWN_TIMEOUT:g} s")
 
     @property

@@ -283,6 +283,9 @@ CASES = {
     "spawn_socket_forged_remapped": Case("hostile_spawn_socket.c", ("forge_x",), returncode=-9,
                                          reason=r"protocol violation: a message on the spawn socket that is not the spawner's or a new thread's",
                                          out=("forging",)),
+    "spawn_socket_forged_mapped": Case("hostile_spawn_socket.c", ("forge_m",), returncode=-9,
+                                       reason=r"protocol violation: a message on the spawn socket that is not the spawner's or a new thread's",
+                                       out=("forging",)),
     "arena_fd_written_past_its_end": Case("hostile_arena_fd.c", memory=32 << 20, out=lines(
         ("found", "1"), ("rewrote_all", "1"), ("grow", "-EPERM"), ("elf", "1"))),
     "log_bomb": Case("hostile_logbomb.c", out=("socket -EACCES",), timeout=60,

@@ -49,10 +49,11 @@ def test_a_write_to_a_pinned_segment_without_mprotect_faults(program):
 
 def test_a_spawner_turned_to_remapping_fools_nobody(compile_c):
     """A thread keeps rewriting the byte the spawner received to 'x' while
-    threads start: the spawner maps the arena back over the pinned image
-    (zeros there: it was never copied) and says 'X' where the broker waits
-    for a thread.  The program may break itself; the sandbox ends with a
-    reason, or the race was lost and it runs on; the broker is never fooled."""
+    threads start: the spawner maps the arena back over the range the box
+    names, if it lies in the arena, and says 'X' where the broker waits for
+    a thread; otherwise it ends the sandbox.  The program may break itself;
+    the sandbox ends with a reason, or the race was lost and it runs on; the
+    broker is never fooled."""
     prog = str(compile_c("hostile_spawn_socket.c", "-DSB_CFFI", "-static", "-pthread"))
     for _ in range(5):
         got = sandboxed([prog, "race_x"], timeout=30)
@@ -60,7 +61,30 @@ def test_a_spawner_turned_to_remapping_fools_nobody(compile_c):
             assert (got.returncode, got.stdout) == (0, b"threads_started 4\n")
         else:
             assert re.match(r"protocol violation: a message on the spawn socket that is not the "
-                            r"spawner's|program killed by SIG(SEGV|ILL|BUS)", got.reason), got.reason
+                            r"spawner's|program killed by SIG(SEGV|ILL|BUS)|the spawner failed a request",
+                            got.reason), got.reason
+
+
+def test_a_spawner_turned_outside_the_arena_maps_nothing_there(compile_c):
+    """A thread keeps rewriting the spawner's box into a mapping ('m') of a
+    range outside the arena, which the kernel would map (the clock page,
+    other user space), while the program maps a large file (pinned: 'm')
+    and starts threads.  The spawner checks every range, in registers, and
+    ends the sandbox, or the race was lost and the program runs on; the
+    clock page is never replaced.  (Without the check, half the runs go on
+    with the clock page replaced.)"""
+    prog = str(compile_c("hostile_spawn_socket.c", "-DSB_CFFI", "-static", "-pthread"))
+    libc = os.path.realpath("/usr/lib/x86_64-linux-gnu/libc.so.6")
+    ended = 0
+    for _ in range(8):
+        got = sandboxed([prog, "race_m", libc], timeout=30)
+        assert b"clock_page_kept 0" not in got.stdout
+        if got.reason is None:
+            assert got.stdout == b"mapped 50\nclock_page_kept 1\nthreads_started 4\n", got.stdout
+        else:
+            ended += 1
+            assert got.reason.startswith("the spawner failed a request"), got.reason
+    assert ended, "the racer never reached the spawner"
 
 
 def test_only_whole_pages_of_read_only_file_bytes_are_pinned():

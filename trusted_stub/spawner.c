@@ -13,13 +13,19 @@
  *     the request: its own memory, or lose it), and copies the three fd
  *     numbers it received into the new slot's block unread (wrong ones
  *     only break the program's own thread);
- *   - a request whose byte is 'x' (the program can make any request one:
- *     both are safe) maps the arena back over the pinned segments the
- *     read-only note lists, at their own offsets, and answers 'X' from the
- *     note with the arena's fd, which no strict-mode thread can send;
+ *   - a request whose byte is 'x' maps the arena back over a range at its
+ *     own offset, and answers 'X' from the note with the arena's fd; one
+ *     whose byte is 'm' maps the file it carries (moved to the note's fd
+ *     number) over a range, private, readable and executable at most, and
+ *     answers 'M' from the note with that fd.  No strict-mode thread can
+ *     send an fd, so neither answer can be forged.  The program can turn
+ *     any request into any other and change its numbers: each kind is safe
+ *     with any numbers, as the range is checked, in registers, to lie in
+ *     the arena (which holds nothing of the stub's): the program can only
+ *     show itself its own arena or the broker's file where it chose;
  *   - its calls: recvmsg, sendmsg and close on the spawn socket and the
- *     fds it carries, mmap of the arena's fd, clone with fixed flags,
- *     pidfd_open and dup3, and in
+ *     fds it carries, mmap of the arena's fd and of a received file,
+ *     clone with fixed flags, pidfd_open and dup3, and in
  *     the new thread, before anything else, the same confinement as slot
  *     0's (parent-death signal, signal stack, Syscall User Dispatch, strict
  *     mode).  Only then does the new thread run C, as an ordinary pool
@@ -43,15 +49,17 @@
 #define T_WAKE_W 92
 #define T_HOST_TID 96
 #define BOX_IOV 56
-#define BOX_BYTE 72
-#define BOX_CMSG 80
-#define BOX_FDS 96
+#define BOX_BYTE 88
+#define BOX_ARGS 96
+#define BOX_CMSG 128
+#define BOX_FDS 144
 #define CMSG_ROOM 32 /* CMSG_SPACE(3 * sizeof(int)) */
 #define NOTE_FD 144 /* offsetof(struct spawn_note, fd) */
 #define NOTE_ARENA_FD 148
 #define NOTE_XMSG 152
-#define NOTE_BOX 248
-#define NOTE_PINS 256
+#define NOTE_MMSG 248
+#define NOTE_MFD 336
+#define NOTE_ARENA_END 344
 #define SCM_RIGHTS 1 /* (not in the kernel's uapi headers; the cffi build checks it) */
 #ifndef PIDFD_THREAD
 #define PIDFD_THREAD O_EXCL /* Linux 6.9's <linux/pidfd.h>, which older headers lack */
@@ -60,12 +68,12 @@ _Static_assert(OFF(sb_thread, chan_fd) == T_CHAN && OFF(sb_thread, wake_rfd) == 
                OFF(sb_thread, wake_wfd) == T_WAKE_W && OFF(sb_thread, host_tid) == T_HOST_TID,
                "struct sb_thread moved");
 _Static_assert(OFF(sb_spawn_box, iov) == BOX_IOV && OFF(sb_spawn_box, byte) == BOX_BYTE &&
-               OFF(sb_spawn_box, cmsg) == BOX_CMSG && OFF(sb_spawn_box, fds) == BOX_FDS &&
+               OFF(sb_spawn_box, args) == BOX_ARGS && OFF(sb_spawn_box, cmsg) == BOX_CMSG && OFF(sb_spawn_box, fds) == BOX_FDS &&
                sizeof(struct sb_spawn_box) == BOX_CMSG + CMSG_ROOM, "struct sb_spawn_box moved");
 _Static_assert(sizeof(stack_t) == 24, "stack_t");
 
-/* The spawner's messages and its list of pinned segments, on a page
- * read-only once the program runs. */
+/* The spawner's messages, and the arena's end, on a page read-only once
+ * the program runs. */
 struct spawn_note {
     struct msghdr_raw {
         void *name;
@@ -81,15 +89,18 @@ struct spawn_note {
     unsigned long xiov[2];
     unsigned long xcmsg_len; /* ... with the arena's fd, which no strict-mode thread can send */
     int xlevel, xtype, xfd, xpad;
-    struct sb_spawn_box *box; /* (rbx, reloaded after the pins' loop borrows it) */
-    struct { unsigned long start, len; } pins[SB_MAX_PINS]; /* len 0: the end */
+    struct msghdr_raw mmsg; /* 'M': the file is mapped ... */
+    unsigned long miov[2];
+    unsigned long mcmsg_len; /* ... and here it is back: the broker checks it is the one it sent */
+    int mlevel, mtype, mfd, mpad;
+    unsigned long arena_end; /* what 'x' and 'm' may map lies in [SB_ARENA_BASE, arena_end) */
 };
 _Static_assert(OFF(spawn_note, fd) == NOTE_FD && OFF(spawn_note, arena_fd) == NOTE_ARENA_FD &&
-               OFF(spawn_note, xmsg) == NOTE_XMSG && OFF(spawn_note, box) == NOTE_BOX &&
-               OFF(spawn_note, pins) == NOTE_PINS && sizeof(struct spawn_note) <= 4096,
-               "struct spawn_note moved");
+               OFF(spawn_note, xmsg) == NOTE_XMSG && OFF(spawn_note, mmsg) == NOTE_MMSG &&
+               OFF(spawn_note, mfd) == NOTE_MFD && OFF(spawn_note, arena_end) == NOTE_ARENA_END &&
+               sizeof(struct spawn_note) <= 4096, "struct spawn_note moved");
 
-extern const char sb_spawner_p[], sb_spawner_x[];
+extern const char sb_spawner_p[], sb_spawner_x[], sb_spawner_m[];
 
 static void rights_message(struct msghdr_raw *m, unsigned long *iov, const char *byte,
                            unsigned long *cmsg)
@@ -105,21 +116,19 @@ static void rights_message(struct msghdr_raw *m, unsigned long *iov, const char 
 }
 
 /* Fills the note at page (fd: where each pidfd goes; arena_fd: the arena,
- * kept open; b: the pins the stub mapped) and makes it read-only; 0 or
- * -errno.  The stub calls it before the program runs. */
-long sb_spawner_note(void *page, int fd, int arena_fd, struct sb_spawn_box *box,
-                     const struct sb_boot *b)
+ * kept open; map_fd: where a file to map goes; arena_size: the arena's) and
+ * makes it read-only; 0 or -errno.  The stub calls it before the program
+ * runs. */
+long sb_spawner_note(void *page, int fd, int arena_fd, int map_fd, unsigned long arena_size)
 {
     struct spawn_note *n = page;
     rights_message(&n->msg, n->iov, sb_spawner_p, &n->cmsg_len);
     n->fd = fd;
     rights_message(&n->xmsg, n->xiov, sb_spawner_x, &n->xcmsg_len);
     n->xfd = n->arena_fd = arena_fd;
-    n->box = box;
-    for (unsigned i = 0; i < b->npins && i < SB_MAX_PINS; i++) {
-        n->pins[i].start = b->pins[i].start;
-        n->pins[i].len = b->pins[i].len;
-    }
+    rights_message(&n->mmsg, n->miov, sb_spawner_m, &n->mcmsg_len);
+    n->mfd = map_fd;
+    n->arena_end = SB_ARENA_BASE + arena_size;
     return sys3(__NR_mprotect, (unsigned long)page, 4096, PROT_READ);
 }
 
@@ -143,12 +152,12 @@ __asm__(
     "    lea sb_spawner(%rip), %rsi\n" /* any byte will do */
     "    mov $1, %edx\n"
     "    syscall\n"
-    "1:  xor %eax, %eax\n" /* struct msghdr: one byte and the fds */
+    "1:  xor %eax, %eax\n" /* struct msghdr: the byte, the numbers and the fds */
     "    mov %rax, 0(%rbx)\n"
     "    mov %rax, 8(%rbx)\n"
     "    lea " STR(BOX_IOV) "(%rbx), %rax\n"
     "    mov %rax, 16(%rbx)\n"
-    "    movq $1, 24(%rbx)\n"
+    "    movq $2, 24(%rbx)\n"
     "    lea " STR(BOX_CMSG) "(%rbx), %rax\n"
     "    mov %rax, 32(%rbx)\n"
     "    movq $" STR(CMSG_ROOM) ", 40(%rbx)\n"
@@ -156,6 +165,9 @@ __asm__(
     "    lea " STR(BOX_BYTE) "(%rbx), %rax\n"
     "    mov %rax, " STR(BOX_IOV) "(%rbx)\n"
     "    movq $1, " STR(BOX_IOV) "+8(%rbx)\n"
+    "    lea " STR(BOX_ARGS) "(%rbx), %rax\n"
+    "    mov %rax, " STR(BOX_IOV) "+16(%rbx)\n"
+    "    movq $32, " STR(BOX_IOV) "+24(%rbx)\n"
     "    movq $-1, " STR(BOX_FDS) "(%rbx)\n" /* no fds came: -1 */
     "    movl $-1, " STR(BOX_FDS) "+8(%rbx)\n"
     "    mov $" STR(__NR_recvmsg) ", %eax\n"
@@ -165,9 +177,15 @@ __asm__(
     "    syscall\n"
     "    test %rax, %rax\n"
     "    jz 9f\n"  /* the broker closed its end */
-    "    js 1b\n"  /* (the program spoilt the message header: again) */
-    "    cmpb $'x', " STR(BOX_BYTE) "(%rbx)\n" /* (its byte too: a spawn or a remap, both checked) */
+    "    cmp $-" STR(EFAULT) ", %rax\n"
+    "    je 1b\n"  /* (the program spoilt the message header: again) */
+    "    test %rax, %rax\n"
+    "    js 6f\n"
+    "    movzbl " STR(BOX_BYTE) "(%rbx), %eax\n" /* (the program may change it: each kind is safe) */
+    "    cmp $'x', %al\n"
     "    je 7f\n"
+    "    cmp $'m', %al\n"
+    "    je 10f\n"
     "    cmp %r14, %r13\n"
     "    jae 6f\n" /* past the last slot: the broker never asks that */
     "    mov " STR(BOX_FDS) "(%rbx), %eax\n" /* the slot's fds, copied unread */
@@ -215,14 +233,11 @@ __asm__(
     "    movslq " STR(NOTE_FD) "(%rbp), %rdi\n"
     "    syscall\n"
     "    jmp 1b\n"
-    /* 'x': map the arena back over each pinned segment (its bytes are
-     * there already), then answer 'X' from the note. */
-    "7:  lea " STR(NOTE_PINS) "(%rbp), %rbx\n"
-    "8:  mov 8(%rbx), %rsi\n"
-    "    test %rsi, %rsi\n"
-    "    jz 5f\n"
-    "    mov $" STR(__NR_mmap) ", %eax\n"
-    "    mov 0(%rbx), %rdi\n"
+    /* 'x': map the arena back over [start, start + len) at its own offset
+     * (its bytes are there already), then answer 'X' from the note. */
+    "7:  lea 11f(%rip), %r11\n"
+    "    jmp 20f\n"
+    "11: mov $" STR(__NR_mmap) ", %eax\n"
     "    mov $" STR(PROT_READ | PROT_WRITE | PROT_EXEC) ", %edx\n"
     "    mov $" STR(MAP_SHARED | MAP_FIXED) ", %r10d\n"
     "    movslq " STR(NOTE_ARENA_FD) "(%rbp), %r8\n"
@@ -230,11 +245,6 @@ __asm__(
     "    syscall\n"
     "    cmp %rax, %rdi\n"
     "    jne 6f\n"
-    "    add $16, %rbx\n"
-    "    lea " STR(NOTE_PINS) "+16*" STR(SB_MAX_PINS) "(%rbp), %rcx\n"
-    "    cmp %rcx, %rbx\n"
-    "    jb 8b\n"
-    "5:  mov " STR(NOTE_BOX) "(%rbp), %rbx\n"
     "    mov $" STR(__NR_sendmsg) ", %eax\n"
     "    mov %r12, %rdi\n"
     "    lea " STR(NOTE_XMSG) "(%rbp), %rsi\n"
@@ -243,6 +253,56 @@ __asm__(
     "    test %rax, %rax\n"
     "    jle 6f\n"
     "    jmp 1b\n"
+    /* 'm': the file it carries, moved to the note's fd number, mapped
+     * private over [start, start + len) from offset, readable and
+     * executable at most, then 'M' from the note with that fd. */
+    "10: movslq " STR(BOX_FDS) "(%rbx), %rdi\n" /* (any fd: only a file maps) */
+    "    mov $" STR(__NR_dup3) ", %eax\n"
+    "    movslq " STR(NOTE_MFD) "(%rbp), %rsi\n"
+    "    mov $" STR(O_CLOEXEC) ", %edx\n"
+    "    syscall\n"
+    "    test %rax, %rax\n"
+    "    js 6f\n"
+    "    mov $" STR(__NR_close) ", %eax\n" /* rdi: where it came */
+    "    syscall\n"
+    "    lea 13f(%rip), %r11\n"
+    "    jmp 20f\n"
+    "13: mov " STR(BOX_ARGS) "+16(%rbx), %rdx\n"
+    "    and $" STR(PROT_READ | PROT_EXEC) ", %edx\n"
+    "    mov $" STR(MAP_PRIVATE | MAP_FIXED) ", %r10d\n"
+    "    movslq " STR(NOTE_MFD) "(%rbp), %r8\n"
+    "    mov " STR(BOX_ARGS) "+24(%rbx), %r9\n"
+    "    mov $" STR(__NR_mmap) ", %eax\n"
+    "    syscall\n"
+    "    cmp %rax, %rdi\n"
+    "    jne 6f\n"
+    "    mov $" STR(__NR_sendmsg) ", %eax\n"
+    "    mov %r12, %rdi\n"
+    "    lea " STR(NOTE_MMSG) "(%rbp), %rsi\n"
+    "    xor %edx, %edx\n"
+    "    syscall\n"
+    "    test %rax, %rax\n"
+    "    jle 6f\n"
+    "    mov $" STR(__NR_close) ", %eax\n"
+    "    movslq " STR(NOTE_MFD) "(%rbp), %rdi\n"
+    "    syscall\n"
+    "    jmp 1b\n"
+    /* The range of an 'x' or 'm' (r11: where each goes on), each number
+     * read once and checked in registers: rdi = start, rsi = len, and
+     * [start, start + len) must lie in the arena, which holds nothing of
+     * the stub's. */
+    "20: mov " STR(BOX_ARGS) "(%rbx), %rdi\n"
+    "    mov " STR(BOX_ARGS) "+8(%rbx), %rsi\n"
+    "    cmp $" STR(SB_ARENA_BASE) ", %rdi\n"
+    "    jb 6f\n"
+    "    test %rsi, %rsi\n"
+    "    jz 6f\n"
+    "    mov %rdi, %rax\n"
+    "    add %rsi, %rax\n"
+    "    jc 6f\n"
+    "    cmp " STR(NOTE_ARENA_END) "(%rbp), %rax\n"
+    "    ja 6f\n"
+    "    jmp *%r11\n"
     "6:  mov $" STR(__NR_exit_group) ", %eax\n" /* no thread, or none the broker can watch */
     "    mov $" STR(SB_EXIT_UNWATCHED) ", %edi\n"
     "    syscall\n"
@@ -302,4 +362,7 @@ __asm__(
     "    .byte 'p'\n"
     "    .globl sb_spawner_x\n"
     "sb_spawner_x:\n"
-    "    .byte 'X'\n");
+    "    .byte 'X'\n"
+    "    .globl sb_spawner_m\n"
+    "sb_spawner_m:\n"
+    "    .byte 'M'\n");

@@ -21,8 +21,7 @@ long sb_spawn_thread(unsigned long flags, unsigned long stack, int *ptid,
 __attribute__((noreturn)) void sb_spawner(long wake_fd, long spawn_fd, unsigned long next_block,
                                           unsigned long end_block, unsigned char *selector,
                                           struct sb_spawn_box *box, void *note);
-long sb_spawner_note(void *page, int fd, int arena_fd, struct sb_spawn_box *box,
-                     const struct sb_boot *b);
+long sb_spawner_note(void *page, int fd, int arena_fd, int map_fd, unsigned long arena_size);
 
 extern const char __ehdr_start[] __attribute__((visibility("hidden")));
 extern const char __executable_start[] __attribute__((visibility("hidden")));
@@ -203,7 +202,8 @@ void sb_stub_main(long *sp)
     /* Each thread's pidfd goes out at a number far above the sandbox's fds
      * (3 per slot, at most 256 slots) and no higher than it may have (a
      * limit of millions would cost megabytes); the arena's fd stays open
-     * just below it, for mapping the arena back over the pins.  The fds we
+     * just below it, for mapping the arena back over pinned pages, and a
+     * file the spawner maps goes just below that.  The fds we
      * inherited keep the broker's numbers, which can be anything: they move
      * down first.  The fd table grows now, while this thread is the only
      * one: a table threads share grows only after an RCU grace period
@@ -287,7 +287,7 @@ void sb_stub_main(long *sp)
     long note = sys6(__NR_mmap, 0, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (note < 0)
         fail("cannot map the spawner's note", note);
-    r = sb_spawner_note((void *)note, pidfd_at, arena_at, &ST->spawn, b);
+    r = sb_spawner_note((void *)note, pidfd_at, arena_at, arena_at - 1, b->arena_size);
     if (r)
         fail("cannot make the spawner's note read-only", r);
     unsigned long all = ~0UL;

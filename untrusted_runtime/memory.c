@@ -9,11 +9,12 @@
  * memfd, which also hands the memory back; smaller ones are cleared here. */
 #define PUNCH_MIN (256 * 1024UL)
 
-/* The first image's read-only segments are the files' own pages, mapped by
- * the stub (struct sb_pin): before anything here may write, zero, move or
- * unmap one, the broker makes them arena memory again, bytes and all (a
- * round trip and a copy, once per run).  0, or -errno.  (The answer comes
- * with the broker's clock, as for any call that waited: ignored.) */
+/* Pinned pages are the files' own, mapped by the stub or the spawner
+ * (struct sb_pin): before anything here may write, zero, move or unmap
+ * one, the broker makes the range's pinned pages arena memory again (a
+ * round trip), bytes and all (a copy) unless the caller discards them: it
+ * zeroes or overwrites the whole range next.  0, or -errno.  (The answer
+ * comes with the broker's clock, as for any call that waited: ignored.) */
 int sb_pinned(unsigned long start, unsigned long len)
 {
     unsigned n = __atomic_load_n(&ST->boot.npins, __ATOMIC_ACQUIRE);
@@ -23,16 +24,19 @@ int sb_pinned(unsigned long start, unsigned long len)
     return 0;
 }
 
-static long unpin(unsigned long start, unsigned long len)
+enum { KEEP, DISCARD };
+
+static long unpin(unsigned long start, unsigned long len, int discard)
 {
     if (!sb_pinned(start, len))
         return 0;
-    return sb_broker(sb_current_thread(), SB_OP_UNPIN, NULL, 0, (long[1]){0}, 1);
+    unsigned long a[3] = {start, len, discard};
+    return sb_broker(sb_current_thread(), SB_OP_UNPIN, a, 3, (long[1]){0}, 1);
 }
 
 void sb_zero(unsigned long start, unsigned long len)
 {
-    if (unpin(start, len)) /* (each call that zeroes has unpinned already: */
+    if (unpin(start, len, DISCARD)) /* (each call that zeroes has unpinned already: */
         return;            /* this fails only in a sandbox being ended) */
     if (len >= PUNCH_MIN) {
         unsigned long a[6] = {start, len, 0, 0, 0, 0};
@@ -154,13 +158,17 @@ long sys_mmap(struct sb_call *c)
     if (fixed) {
         if (!sb_arena_ok(addr, len))
             return -ENOMEM;
-        if (overlaps(addr, addr + len)) {
-            if (flags & MAP_FIXED_NOREPLACE)
-                return -EEXIST;
-            long r = unpin(addr, len);
+        int over = overlaps(addr, addr + len);
+        if (over && (flags & MAP_FIXED_NOREPLACE))
+            return -EEXIST;
+        int in_place = over && !(flags & MAP_ANONYMOUS) && fmap_in_place(addr, len, c->a[4], c->a[5]);
+        if (!in_place || (prot & PROT_WRITE)) { /* (pinned, the same bytes may stay) */
+            long r = unpin(addr, len, in_place ? KEEP : DISCARD); /* (else zeroed or filled whole) */
             if (r)
                 return r;
-            if (!(flags & MAP_ANONYMOUS) && fmap_in_place(addr, len, c->a[4], c->a[5])) {
+        }
+        if (over) {
+            if (in_place) {
                 if (prot & PROT_WRITE) /* the program may write it from now on */
                     fmap_forget();
                 vma_remove(addr, addr + len);
@@ -184,14 +192,17 @@ long sys_mmap(struct sb_call *c)
             addr = find_free(len);
         if (!addr)
             return -ENOMEM;
+        long r = unpin(addr, len, DISCARD); /* (a pin left by an interrupted mmap) */
+        if (r)
+            return r;
     }
     if (vma_insert(addr, addr + len, prot) < 0)
         return -ENOMEM;
     if (!(flags & MAP_ANONYMOUS)) {
-        /* A file mapping is a copy: the broker checks the fd and writes the
-         * file's bytes into the range we chose. */
+        /* The broker checks the fd and fills the range we chose: a copy of
+         * the file's bytes, or (read-only, large) the file's own pages. */
         unsigned long a[6] = {addr, len, prot, flags, c->a[4], c->a[5]};
-        long r = sb_broker(c->t, __NR_mmap, a, 6, NULL, 0);
+        long r = sb_broker(c->t, __NR_mmap, a, 6, (long[1]){0}, 1); /* (+ the clock, if it waited) */
         if (r >= 0 && !(prot & PROT_WRITE)) {
             ST->fmap_start = addr;
             ST->fmap_end = addr + len;
@@ -222,7 +233,7 @@ long sys_munmap(struct sb_call *c)
     unsigned long addr = c->a[0], len = PAGE_UP(c->a[1]);
     if ((addr & (PAGE - 1)) || !len || !sb_arena_ok(addr, len))
         return -EINVAL;
-    long r = unpin(addr, len);
+    long r = unpin(addr, len, DISCARD);
     if (r)
         return r;
     fmap_forget();
@@ -256,7 +267,7 @@ long sys_mremap(struct sb_call *c)
     if (!v)
         return -EFAULT;
     unsigned long prot = v->prot;
-    long r = unpin(old, old_len);
+    long r = unpin(old, old_len, KEEP);
     if (r)
         return r;
     fmap_forget();
@@ -294,7 +305,7 @@ long sys_mprotect(struct sb_call *c)
     if (!sb_arena_ok(addr, len))
         return -ENOMEM;
     if (c->a[2] & PROT_WRITE) { /* the program may now write what we remember */
-        long r = unpin(addr, len);
+        long r = unpin(addr, len, KEEP);
         if (r)
             return r;
         fmap_forget();
@@ -313,7 +324,7 @@ long sys_madvise(struct sb_call *c)
     if (!sb_arena_ok(addr, len))
         return -ENOMEM;
     if (advice == MADV_DONTNEED || advice == MADV_FREE || advice == MADV_REMOVE) {
-        long r = unpin(addr, len);
+        long r = unpin(addr, len, DISCARD);
         if (r)
             return r;
         /* Without the memory map's lock while the broker punches (a dying

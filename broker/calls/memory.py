@@ -1,9 +1,12 @@
-"""The memory calls the runtime forwards: hole punching and file copies."""
+"""The memory calls the runtime forwards: hole punching, and file mappings
+(copies, or for large read-only ones the file's own pages)."""
 
 from __future__ import annotations
 
 import errno
+import os
 
+from .. import loader
 from .._native import lib
 from . import fdtable
 from .registry import as_fd, as_signed, handles
@@ -17,6 +20,10 @@ def sys_munmap(sb, addr, length, *_):
 
 MAP_TYPE = 0x0F
 MAP_SHARED = lib.MAP_SHARED
+PAGE = 4096
+# Smaller mappings are copied: the spawner's round trip costs about as much
+# as copying this many bytes (and the copy is freed at the end).
+PIN_MIN = 128 * 1024
 
 
 @handles("mmap")
@@ -39,10 +46,48 @@ def sys_mmap(sb, addr, length, prot, flags, fd, offset):
     if flags & MAP_TYPE != lib.MAP_PRIVATE and prot & lib.PROT_WRITE:
         sb.deny("mmap", "writable MAP_SHARED of a file cannot be kept in sync", errno.ENODEV)
         return -errno.ENODEV
-    sb.arena.check(addr, length)
-    done = sb.arena.copy_in(addr, f.hostfd, offset, length)
+    n = _pinnable(sb, f, addr, length, prot, flags, offset)
+    if n:  # the file's own pages, then a copy of the rest
+        sb.map_pinned(addr, n, f.hostfd, offset)
+    sb.arena.check(addr + n, length - n)
+    done = n + sb.arena.copy_in(addr + n, f.hostfd, offset + n, length - n)
     _zero_tail(sb, addr + done, addr + length)
     return addr
+
+
+def _pinnable(sb, f, addr: int, length: int, prot: int, flags: int, offset: int) -> int:
+    """How many bytes from addr the spawner maps from the file itself: a
+    large private read-only mapping of a regular file on a read-only mount
+    that no sandbox of this process has open for writing (as for the
+    program's own image), whole pages within the file.  0: a copy.  (A
+    range pinned already is this call's own mapping, served again; else
+    the copy finds it pinned: EFAULT.)"""
+    if sb.arena.pinned(addr, length):
+        n = sb.arena.pin_at(addr)
+        return n if n and sb.arena.pinned_exactly(addr, addr + n, offset, os.fstat(f.hostfd)) else 0
+    if (not sb.pin_image or len(sb.arena.pins) >= lib.SB_MAX_PINS  # (the runtime's list is full)
+            or prot & lib.PROT_WRITE or flags & MAP_TYPE != lib.MAP_PRIVATE
+            or not f.readable or f.node is None or f.node.mount is None or f.node.mount.writable):
+        return 0
+    st = os.fstat(f.hostfd)
+    n = min(length, (st.st_size - offset + PAGE - 1) & ~(PAGE - 1))
+    if offset == 0 and n >= PIN_MIN:  # a shared object's first mapping: its read-only part
+        n = min(n, _read_only_prefix(f.hostfd, st))
+    return n if n >= PIN_MIN and sb.may_pin(f.hostfd, st) else 0
+
+
+_PREFIXES: dict[tuple[int, ...], int] = {}  # by file (and version): loader.read_only_prefix
+
+
+def _read_only_prefix(fd: int, st: os.stat_result) -> int:
+    key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    n = _PREFIXES.get(key)
+    if n is None:
+        if len(_PREFIXES) >= 1024:
+            _PREFIXES.clear()
+        prefix = loader.read_only_prefix(fd)
+        n = _PREFIXES[key] = st.st_size + PAGE if prefix is None else prefix
+    return n
 
 
 def _zero_tail(sb, start: int, end: int) -> None:

@@ -18,7 +18,7 @@ typedef __s64 int64_t;
 #endif
 
 #define SB_MAGIC 0x7862746369727473
-#define SB_ABI_VERSION 15
+#define SB_ABI_VERSION 16
 #define SB_ARENA_BASE 0x10000
 #define SB_STATE_SIZE 0x300000 /* sb_state, then the prefetch slots */
 #define SB_IMAGE_BASE 0x400000
@@ -27,7 +27,7 @@ typedef __s64 int64_t;
 #define SB_MAX_FDS 1024
 #define SB_NSIG 65
 #define SB_NSTDIO 3
-#define SB_MAX_PINS 8
+#define SB_MAX_PINS 64
 /* Small read-only files are copied into a slot when opened, so the runtime
  * serves their read, pread, lseek and fstat without a round trip. */
 #define SB_PREFETCH_BASE 0x90000 /* SB_ARENA_BASE + 0x80000 */
@@ -69,7 +69,8 @@ typedef __s64 int64_t;
 #define SB_OP_POKE -7  /* [slot]: nudge that thread to look at the process's pending signals */
 #define SB_OP_SPREAD -8 /* the program has a second thread: its main one may leave the broker's CPU */
 #define SB_OP_YIELD -9 /* a runtime lock stays taken: a round trip gives the CPU to its holder */
-#define SB_OP_UNPIN -10 /* the program changes its pinned image: make it arena memory first */
+#define SB_OP_UNPIN -10 /* [start, len, discard]: the program changes pinned pages: make them arena
+                         * memory first (with their bytes, unless discard: it zeroes them all) */
 /* The poke: a real signal with si_code SI_QUEUE and this si_value. */
 #define SB_POKE_VALUE 0x656b6f705b
 
@@ -122,11 +123,12 @@ struct sb_statcache {
     uint8_t stat[144];
 };
 
-/* A read-only segment of the first program image (or its ld.so) that the
- * stub maps straight from the file instead of the broker copying it in:
- * [start, start + len) shows the file from off, readable and executable
- * (protections are bookkeeping, as in the arena: only a write needs the
- * segment unpinned).  The stub closes fd once mapped. */
+/* Read-only file pages the sandbox sees straight from the file instead of a
+ * copy in the arena: [start, start + len) shows the file from off, readable
+ * and executable (protections are bookkeeping, as in the arena: only a
+ * write needs the pages unpinned).  The first image's read-only segments
+ * are pinned at start (the stub maps each from fd, then closes it); large
+ * read-only file mappings at run time by the spawner (fd -1 here). */
 struct sb_pin {
     uint64_t start;
     uint64_t len;
@@ -154,8 +156,8 @@ struct sb_boot {
     uint64_t mmap_top;
     uint64_t threads_base;
     uint32_t max_threads;
-    /* The pinned segments; the broker sets npins to 0 once they are
-     * ordinary arena memory again (SB_OP_UNPIN, an exec). */
+    /* The pinned pages, as the broker last wrote them (it keeps the list
+     * that counts): the runtime asks SB_OP_UNPIN before changing any. */
     uint32_t npins;
     struct sb_pin pins[SB_MAX_PINS];
     uint32_t pid;
@@ -173,13 +175,14 @@ struct sb_boot {
 };
 
 /* Where the spawner receives the broker's requests (trusted_stub/spawner.c):
- * the header it builds, the byte, and the three fds for the new slot
- * (channel, wake pipe's read and write ends), which it copies into the
- * slot's block and acts on in no other way. */
+ * the header it builds, the byte, up to four numbers, and the fds (for a new
+ * slot: channel, wake pipe's read and write ends, which it copies into the
+ * slot's block and acts on in no other way; for a mapping: the file). */
 struct sb_spawn_box {
     uint64_t msg[7];  /* struct msghdr */
-    uint64_t iov[2];  /* struct iovec: the byte */
+    uint64_t iov[4];  /* two struct iovec: the byte, the numbers */
     uint64_t byte;
+    uint64_t args[4]; /* 'x': start, len; 'm': start, len, prot, file offset */
     uint64_t cmsg[2]; /* SCM_RIGHTS header ... */
     int32_t fds[4];   /* ... then the fds (and room to align) */
 };

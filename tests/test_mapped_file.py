@@ -1,0 +1,113 @@
+"""Large read-only file mappings at run time (a shared object's code, a
+locale) are pinned: the spawner maps the file's own pages over the arena
+instead of the broker copying them in, as the stub does for the first
+image.  A program that reads, writes, unmaps or maps over such a mapping
+sees what it sees natively; the broker reads it from the file, and makes
+it arena memory again (SB_OP_UNPIN) before the program changes it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+
+from conftest import native, sandboxed
+from strictbox import loader
+from strictbox.calls import memory
+
+MODES = ["read", "write", "unmap", "fixed", "tail", "threads", "signals"]
+LIBC = "/usr/lib/x86_64-linux-gnu/libc.so.6"
+
+
+@pytest.fixture(scope="module")
+def program(compile_c):
+    return str(compile_c("mapped_file.c", "-pthread"))
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    """A file of 300 KB and some (past the pinning threshold; its last
+    page partly past its end), on a mount the sandbox sees read-only."""
+    d = tmp_path_factory.mktemp("mapped")
+    path = d / "data"
+    path.write_bytes(os.urandom(300 * 1024 + 123))
+    return path
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_mapped_file_reads_as_natively(program, data, mode):
+    want = native([program, mode, str(data)])
+    assert want.returncode == 0, want.stderr
+    got = sandboxed([program, mode, str(data)], ro=[str(data.parent)], timeout=60)
+    assert got.reason is None, (got.reason, got.log)
+    assert (got.stdout, got.stderr, got.returncode) == (want.stdout, want.stderr, 0)
+
+
+def test_a_write_to_a_mapped_file_without_mprotect_faults(program, data):
+    want = native([program, "fault", str(data)])
+    got = sandboxed([program, "fault", str(data)], ro=[str(data.parent)])
+    assert want.returncode == got.returncode == -11, (want, got.reason)
+    assert got.stdout == want.stdout == b"mapped\n"
+
+
+def test_the_sandbox_maps_the_files_own_pages():
+    """python3's libraries, at start and by dlopen, as the sandbox process
+    maps them (its /proc/PID/maps): their read-only part is the files' own
+    pages, never writable; their writable segment is in the arena."""
+    code = "import sys, decimal; print('started', flush=True); sys.stdin.readline()"
+    p = subprocess.Popen(["strictbox", "run", "--", "/usr/bin/python3", "-I", "-c", code],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        assert p.stdout.readline() == b"started\n"
+        with open(f"/proc/{p.pid}/task/{p.pid}/children") as f:
+            child = int(f.read().split()[0])
+        with open(f"/proc/{child}/maps") as f:
+            maps = [line.split() for line in f]
+        p.communicate(b"\n", timeout=30)
+    finally:
+        p.kill()
+    decimal = [m[5] for m in maps if len(m) == 6 and "_decimal" in m[5]]
+    assert decimal, maps
+    for path in (os.path.realpath(LIBC), decimal[0]):
+        mapped = [m for m in maps if len(m) == 6 and m[5] == path]
+        assert mapped and all("w" not in m[1] and m[1].endswith("p") for m in mapped), (path, mapped)
+        assert sum(int(m[0].split("-")[1], 16) - int(m[0].split("-")[0], 16) for m in mapped) >= memory.PIN_MIN
+
+
+@pytest.mark.parametrize("mode", ["write", "unmap", "tail"])
+def test_a_file_on_a_writable_mount_is_copied(program, data, tmp_path, mode):
+    """(A copy: the program's writes through the file would not show.)"""
+    (tmp_path / "data").write_bytes(data.read_bytes())
+    want = native([program, mode, str(tmp_path / "data")])
+    got = sandboxed([program, mode, str(tmp_path / "data")], rw=[str(tmp_path)])
+    assert got.reason is None and got.stdout == want.stdout
+
+
+def test_only_the_read_only_part_of_a_shared_object_is_pinned():
+    """ld.so maps a library whole, then its writable segment over that: only
+    the read-only segments before it stay, so only they are pinned."""
+    fd = os.open(LIBC, os.O_RDONLY)
+    try:
+        n = loader.read_only_prefix(fd)
+        loads = sorted(loader.parse_elf(fd, LIBC).loads, key=lambda p: p[3])
+    finally:
+        os.close(fd)
+    writable = [p for p in loads if p[1] & loader.PF_W]
+    assert n == loader.page_down(writable[0][3]) - loader.page_down(loads[0][3])
+    assert n % 4096 == 0 and n > memory.PIN_MIN
+    not_elf = os.open(__file__, os.O_RDONLY)
+    try:
+        assert loader.read_only_prefix(not_elf) is None
+    finally:
+        os.close(not_elf)
+
+
+@pytest.mark.parametrize("script", ["import json, decimal, sqlite3; print(decimal.Decimal(1) / 7)",
+                                    "import locale; print(locale.setlocale(locale.LC_ALL, 'C.UTF-8'))"])
+def test_python_with_mapped_libraries_runs_as_natively(script):
+    argv = ["/usr/bin/python3", "-I", "-c", script]
+    want = native(argv)
+    got = sandboxed(argv)
+    assert got.reason is None, (got.reason, got.log)
+    assert (got.stdout, got.stderr, got.returncode) == (want.stdout, want.stderr, want.returncode)
