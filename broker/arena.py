@@ -97,7 +97,7 @@ class Arena:
         when splitting would list more than SB_MAX_PINS), or None."""
         lo, hi = max(lo & ~(PAGE - 1), BASE), min((hi + PAGE - 1) & ~(PAGE - 1), BASE + self.size)
         hit = [p for p in self.pins if p.start < hi and lo < p.end]
-        if not hit:
+        if not hit or lo >= hi:
             return None
         lo, hi = max(lo, hit[0].start), min(hi, hit[-1].end)
         pieces = sum((p.start < lo) + (hi < p.end) - 1 for p in hit)
@@ -105,16 +105,20 @@ class Arena:
             lo, hi = hit[0].start, hit[-1].end
         return lo, hi
 
-    def materialize(self, lo: int, hi: int) -> None:
-        """Copies the pinned bytes in [lo, hi) into the arena, where they
+    def materialize(self, lo: int, hi: int, skip: tuple[int, int] = (0, 0)) -> None:
+        """Copies the pinned bytes in [lo, hi), but for the whole pages of
+        skip (whose bytes the sandbox discards), into the arena, where they
         will be once the spawner maps the arena back over them; then
         `drop_pins`.  (Zeros past a file's end, as its mapping shows.)"""
+        s_lo, s_hi = (skip[0] + PAGE - 1) & ~(PAGE - 1), skip[1] & ~(PAGE - 1)
         for p in self.pins:
             a, b = max(p.start, lo), min(p.end, hi)
-            if a < b:
-                done = self._copy(a - BASE, p.fd, p.offset + a - p.start, b - a)
-                if done < b - a:
-                    self._zero_at(a - BASE + done, b - a - done)
+            pieces = ((a, min(b, s_lo)), (max(a, s_hi), b)) if s_lo < s_hi else ((a, b),)
+            for start, end in pieces:
+                if start < end:
+                    done = self._copy(start - BASE, p.fd, p.offset + start - p.start, end - start)
+                    if done < end - start:
+                        self._zero_at(start - BASE + done, end - start - done)
 
     def drop_pins(self, lo: int = BASE, hi: int | None = None) -> None:
         """[lo, hi) (all: the whole arena) shows the arena again (the
@@ -169,6 +173,10 @@ class Arena:
         if n < 0 or addr < BASE or n > self.size or addr - BASE > self.size - n:
             raise Fault(f"{n} bytes at {addr:#x} fall outside the arena")
         return addr - BASE
+
+    def inside(self, addr: int, n: int) -> None:
+        """Raises Fault unless [addr, addr + n) lies in the arena."""
+        self._offset(addr, n)
 
     def check(self, addr: int, n: int) -> None:
         """Raises Fault unless the broker may write [addr, addr + n): it

@@ -28,6 +28,7 @@ CLOSING = loader.BASE + ffi.offsetof("struct sb_state", "nclosing")
 CALLS_LOCAL = loader.BASE + ffi.offsetof("struct sb_state", "calls_local")
 NPINS = loader.BASE + ffi.offsetof("struct sb_state", "boot") + ffi.offsetof("struct sb_boot", "npins")
 PINS = loader.BASE + ffi.offsetof("struct sb_state", "boot") + ffi.offsetof("struct sb_boot", "pins")
+PINS_SEQ = loader.BASE + ffi.offsetof("struct sb_state", "boot") + ffi.offsetof("struct sb_boot", "pins_seq")
 HOST_TID = ffi.offsetof("struct sb_thread", "host_tid")
 TID = ffi.offsetof("struct sb_thread", "tid")
 KERNEL_TERMIOS = 36
@@ -90,6 +91,7 @@ class Channel:
     seq: int = 0
     pending: tuple | None = None  # (request, calls.Wait) while its call waits
     ready: object = None  # a new pool thread's ready message, answered once it is watched
+    cancel: object = None  # a cancel that came while the call's spawner request was out
 
     @property
     def pending_deadline(self) -> float | None:
@@ -191,6 +193,7 @@ class Sandbox:
         self._remap: tuple[int, int] | None = None  # the range a remap is for
         self._mapping: tuple[int, int] | None = None  # ... a mapping's, and its file's (st_dev, st_ino)
         self._mapped_file: tuple[int, int] | None = None
+        self._pins_seq = 0  # the seqlock around the runtime's copy of the pins (even: stable)
         self.spawn_idle = False  # ... its thread is idle
         self.spawn_deadline = 0.0
         self.spawns_ended = 0  # spawn requests that ended
@@ -480,10 +483,16 @@ class Sandbox:
     def _cancel(self, ch: Channel, req) -> bool:
         """A signal interrupted the thread's waiting call: answer it now, as
         the kernel would (restart or EINTR, decided by the runtime), then
-        the cancel.  A cancel that crossed the answer gets ESRCH."""
+        the cancel.  A cancel that crossed the answer gets ESRCH, as does
+        one that comes while the call's request to the spawner is out: the
+        call ends when that does (its mapping is made: a restart would undo
+        it), and the cancel after it."""
         target = req.args[0]
         if ch.pending is not None and ch.pending[0].seq == target:
             waiting, wait = ch.pending
+            if getattr(wait, "sent", False):  # its spawner request is out: the call ends
+                ch.cancel = req  # with it, as if the signal came just after
+                return True
             ch.pending = None
             out = (calls.waiting.interrupted(self, waiting, wait), time.monotonic_ns())
             return self._reply(ch, waiting, out) and self._reply(ch, req, (0,))
@@ -541,7 +550,10 @@ class Sandbox:
         if ch.pending is not None:  # it waited: let the program's clock catch up
             out = (out[0], time.monotonic_ns())
         ch.pending = None
-        return self._reply(ch, req, out)
+        if not self._reply(ch, req, out):
+            return False
+        cancel, ch.cancel = ch.cancel, None
+        return cancel is None or self._reply(ch, cancel, (-errno.ESRCH,))  # (it crossed the answer)
 
     def _reply(self, ch: Channel, req, out) -> bool:
         try:
@@ -640,8 +652,8 @@ class Sandbox:
         span = self.arena.span(lo, hi)
         if span is not None:
             def ask() -> tuple[tuple[int, ...], list[int]]:
-                if keep:
-                    self.arena.materialize(*span)
+                # (the span may be wider than asked: those bytes are kept)
+                self.arena.materialize(*span, skip=(0, 0) if keep else (lo, hi))
                 self._remap = span
                 return (span[0], span[1] - span[0]), []
             self._spawner_turn(b"x", ask)
@@ -665,7 +677,12 @@ class Sandbox:
             return  # (the runtime restarted the mmap after a signal)
 
         def ask() -> tuple[tuple[int, ...], list[int]]:
-            self.arena.pin(addr, addr + n, os.dup(fd), offset)
+            dup = os.dup(fd)
+            try:
+                self.arena.pin(addr, addr + n, dup, offset)
+            except BaseException:
+                os.close(dup)
+                raise
             self._publish_pins()  # (an interrupted call unpins before it zeroes)
             self._mapping, self._mapped_file = (addr, addr + n), (st.st_dev, st.st_ino)
             return (addr, n, lib.PROT_READ | lib.PROT_EXEC, offset), [fd]
@@ -731,9 +748,12 @@ class Sandbox:
         SB_OP_UNPIN before changing pinned pages.  Its word is not needed:
         at worst the program faults on its own write."""
         pins = self.arena.pins
+        self._pins_seq += 2
+        self.arena.write(PINS_SEQ, struct.pack("<I", (self._pins_seq - 1) & 0xFFFFFFFF))
         self.arena.write(PINS, b"".join(struct.pack("<QQQiI", p.start, p.end - p.start, p.offset, -1, 0)
                                         for p in pins))
         self.arena.write(NPINS, struct.pack("<I", len(pins)))
+        self.arena.write(PINS_SEQ, struct.pack("<I", self._pins_seq & 0xFFFFFFFF))
 
     def spawn_news(self) -> list[Channel]:
         """The spawn socket is readable (the loop watches it always): the

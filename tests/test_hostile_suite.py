@@ -286,6 +286,8 @@ CASES = {
     "spawn_socket_forged_mapped": Case("hostile_spawn_socket.c", ("forge_m",), returncode=-9,
                                        reason=r"protocol violation: a message on the spawn socket that is not the spawner's or a new thread's",
                                        out=("forging",)),
+    "mmap_raw_outside_the_arena": Case("hostile_mmap_raw.c", ("/usr/lib/x86_64-linux-gnu/libc.so.6",),
+                                       out=lines(("outside_efault", "300"), ("across_the_end_efault", "300"))),
     "arena_fd_written_past_its_end": Case("hostile_arena_fd.c", memory=32 << 20, out=lines(
         ("found", "1"), ("rewrote_all", "1"), ("grow", "-EPERM"), ("elf", "1"))),
     "log_bomb": Case("hostile_logbomb.c", out=("socket -EACCES",), timeout=60,

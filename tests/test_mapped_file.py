@@ -16,7 +16,7 @@ from conftest import native, sandboxed
 from strictbox import loader
 from strictbox.calls import memory
 
-MODES = ["read", "write", "unmap", "fixed", "tail", "threads", "signals"]
+MODES = ["read", "write", "unmap", "fixed", "tail", "threads", "signals", "empty", "many"]
 LIBC = "/usr/lib/x86_64-linux-gnu/libc.so.6"
 
 

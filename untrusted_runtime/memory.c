@@ -17,11 +17,17 @@
  * comes with the broker's clock, as for any call that waited: ignored.) */
 int sb_pinned(unsigned long start, unsigned long len)
 {
-    unsigned n = __atomic_load_n(&ST->boot.npins, __ATOMIC_ACQUIRE);
-    for (unsigned i = 0; i < n && i < SB_MAX_PINS; i++)
-        if (ST->boot.pins[i].start < start + len && start < ST->boot.pins[i].start + ST->boot.pins[i].len)
-            return 1;
-    return 0;
+    if (!len)
+        return 0;
+    for (;;) {
+        unsigned seq = __atomic_load_n(&ST->boot.pins_seq, __ATOMIC_ACQUIRE), hit = 0;
+        unsigned n = __atomic_load_n(&ST->boot.npins, __ATOMIC_RELAXED);
+        for (unsigned i = 0; i < n && i < SB_MAX_PINS && !hit; i++)
+            hit = ST->boot.pins[i].start < start + len && start < ST->boot.pins[i].start + ST->boot.pins[i].len;
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        if (!(seq & 1) && __atomic_load_n(&ST->boot.pins_seq, __ATOMIC_RELAXED) == seq)
+            return hit;
+    }
 }
 
 enum { KEEP, DISCARD };
@@ -144,6 +150,8 @@ long sys_brk(struct sb_call *c)
     if (new_end < old_end) {
         fmap_forget();
         sb_zero(new_end, old_end - new_end);
+    } else if (new_end > old_end && unpin(old_end, new_end - old_end, DISCARD)) {
+        return (long)ST->brk_cur; /* (a pin an interrupted mmap left there) */
     }
     ST->brk_cur = want;
     return (long)want;
@@ -280,6 +288,8 @@ long sys_mremap(struct sb_call *c)
     }
     if (sb_arena_ok(old, new_len) && old + new_len <= ST->boot.mmap_top &&
         !overlaps(old + old_len, old + new_len)) {
+        if (unpin(old + old_len, new_len - old_len, DISCARD)) /* (a pin an interrupted mmap left) */
+            return -ENOMEM;
         vma_remove(old, old + old_len);
         vma_insert(old, old + new_len, prot);
         return (long)old;
@@ -287,7 +297,7 @@ long sys_mremap(struct sb_call *c)
     if (!(flags & 1)) /* MREMAP_MAYMOVE */
         return -ENOMEM;
     unsigned long to = find_free(new_len);
-    if (!to || vma_insert(to, to + new_len, prot) < 0)
+    if (!to || unpin(to, new_len, DISCARD) || vma_insert(to, to + new_len, prot) < 0)
         return -ENOMEM;
     memcpy((void *)to, (void *)old, old_len);
     sb_zero(old, old_len);

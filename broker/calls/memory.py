@@ -62,10 +62,11 @@ def _pinnable(sb, f, addr: int, length: int, prot: int, flags: int, offset: int)
     program's own image), whole pages within the file.  0: a copy.  (A
     range pinned already is this call's own mapping, served again; else
     the copy finds it pinned: EFAULT.)"""
+    sb.arena.inside(addr, length)  # (Fault: EFAULT)
     if sb.arena.pinned(addr, length):
         n = sb.arena.pin_at(addr)
         return n if n and sb.arena.pinned_exactly(addr, addr + n, offset, os.fstat(f.hostfd)) else 0
-    if (not sb.pin_image or len(sb.arena.pins) >= lib.SB_MAX_PINS  # (the runtime's list is full)
+    if (not sb.pin_image or addr & (PAGE - 1) or len(sb.arena.pins) >= lib.SB_MAX_PINS  # (list full)
             or prot & lib.PROT_WRITE or flags & MAP_TYPE != lib.MAP_PRIVATE
             or not f.readable or f.node is None or f.node.mount is None or f.node.mount.writable):
         return 0

@@ -11,6 +11,10 @@
  *   threads: four threads each map, check and unmap the file, over and over.
  *   signals: maps in a loop while another thread signals this one (a
  *            handler without SA_RESTART): mmap never fails with EINTR.
+ *   empty:   madvise, mprotect and munmap of no bytes inside it: no-ops.
+ *   many:    70 mappings at once (more than the runtime's list of pins
+ *            holds: the rest are copies), then a page unmapped in the
+ *            middle of the first: the rest of it is still the file.
  *   fault:   a write to the mapping without mprotect: SIGSEGV. */
 #include <errno.h>
 #include <fcntl.h>
@@ -153,15 +157,33 @@ int main(int argc, char **argv)
         sigaction(SIGUSR1, &sa, NULL);
         pthread_t self = pthread_self(), t;
         pthread_create(&t, NULL, signaller, &self);
-        int ok = 0;
-        for (int i = 0; i < 200; i++) {
+        int ok = 0, i = 0;
+        for (; i < 200 || (!handled && i < 1000000); i++) { /* (some signal lands meanwhile) */
             unsigned char *m = map(size, 0, NULL, 0);
             ok += same(m, 0, size);
             munmap(m, size);
         }
         stop = 1;
         pthread_join(t, NULL);
-        printf("mappings as the file: %d, handled some: %d\n", ok, handled > 0);
+        printf("every mapping as the file: %d, a signal handled: %d\n", ok == i, handled > 0);
+    } else if (!strcmp(mode, "empty")) {
+        unsigned char *m = map(size, 0, NULL, 0);
+        int a = madvise(m + mid, 0, MADV_DONTNEED), b = mprotect(m + mid, 0, PROT_READ | PROT_WRITE);
+        errno = 0;
+        int c = munmap(m + mid, 0);
+        printf("madvise %d, mprotect %d, munmap %d %s; same %d\n", a, b, c, strerror(errno),
+               same(m, 0, size));
+    } else if (!strcmp(mode, "many")) {
+        unsigned char *m[70];
+        int all = 1;
+        for (int i = 0; i < 70; i++) {
+            m[i] = map(size, 0, NULL, 0);
+            all &= same(m[i], 0, size);
+        }
+        int r = munmap(m[0] + mid, PAGE);
+        printf("all the file %d; munmap %d; before %d, after %d; last %d\n", all, r,
+               same(m[0], 0, mid), same(m[0] + mid + PAGE, mid + PAGE, size - mid - PAGE),
+               same(m[69], 0, size));
     } else if (!strcmp(mode, "fault")) {
         unsigned char *m = map(size, 0, NULL, 0);
         printf("mapped\n");

@@ -157,9 +157,12 @@ struct sb_boot {
     uint64_t threads_base;
     uint32_t max_threads;
     /* The pinned pages, as the broker last wrote them (it keeps the list
-     * that counts): the runtime asks SB_OP_UNPIN before changing any. */
+     * that counts): the runtime asks SB_OP_UNPIN before changing any.
+     * pins_seq is odd while the broker rewrites the list (a seqlock: other
+     * threads may be reading it). */
     uint32_t npins;
     struct sb_pin pins[SB_MAX_PINS];
+    uint32_t pins_seq;
     uint32_t pid;
     uint32_t ppid;
     uint32_t uid;
