@@ -99,7 +99,7 @@ int main(int argc, char **argv)
         int fd = open(argv[2], O_RDONLY), same = 0;
         volatile struct sb_clock *clock = (volatile struct sb_clock *)SB_CLOCK_PAGE;
         unsigned tick = clock->tick_ns;
-        for (int i = 0; i < 50; i++) {
+        for (int i = 0; i < 200; i++) {
             void *m = mmap(NULL, 1 << 20, PROT_READ, MAP_PRIVATE, fd, 0);
             if (clock->tick_ns != tick || tick != SB_CLOCK_TICK_NS) {
                 show("clock_page_kept", 0);
