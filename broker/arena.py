@@ -67,6 +67,8 @@ class Arena:
         # The sandbox keeps an fd of it (for the spawner), which strict mode
         # lets it write(): it must not grow past the memory limit.
         fcntl.fcntl(self.fd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_GROW | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_SEAL)
+        st = os.fstat(self.fd)
+        self.ident = (st.st_dev, st.st_ino)  # to know an fd of it when one comes back
         self._state_written = False  # write_state: the state area is still all zeros
         self.pins: list[Pin] = []  # by start, none overlapping
         self._starts: list[int] = []  # each pin's start, for bisect

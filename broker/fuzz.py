@@ -153,6 +153,7 @@ class Harness:
             self.sb = api.prepare([os.path.realpath(sys.executable)], ro=[f"{ro}:/ro"],
                                   rw=[f"{rw}:/rw"], memory=MEMORY, stdio=(devnull,) * 3)
             self.sb.pin_image = False  # an execve would wait for a spawner that never runs
+            self.sb.spawner_patience = 0  # (a clone would wait for it in place)
             self.sb.start()
         finally:
             os.close(devnull)

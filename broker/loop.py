@@ -137,6 +137,7 @@ class Broker:
     def run(self) -> None:
         """Runs until every sandbox has ended and its output is drained."""
         while self._busy():
+            self._serve_woken()
             now = time.monotonic()
             deadlines = [sb.next_deadline for sb in self.sandboxes if sb.next_deadline and not sb.done]
             deadlines += [ch.pending_deadline for ch in self.waiting if ch.pending_deadline]
@@ -161,6 +162,14 @@ class Broker:
             os.close(fd)
             del self.inputs[fd]
         self.sandboxes = [sb for sb in self.sandboxes if not sb.done]
+
+    def _serve_woken(self) -> None:
+        """Serves again the calls whose wait for the spawner ended while
+        another call waited for it in place (Sandbox._await_spawner)."""
+        for sb in self.sandboxes:
+            while sb.woken and not sb.done:
+                c = sb.woken.pop(0)
+                self._guarded(sb, "wake", lambda: self._wake(sb, c), c)
 
     def _guarded(self, sb: Sandbox, kind: str, action, ch: Channel | None = None) -> None:
         try:

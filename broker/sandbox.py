@@ -27,7 +27,8 @@ STUB = "strictbox-stub"
 CLOSING = loader.BASE + ffi.offsetof("struct sb_state", "nclosing")
 CALLS_LOCAL = loader.BASE + ffi.offsetof("struct sb_state", "calls_local")
 NPINS = loader.BASE + ffi.offsetof("struct sb_state", "boot") + ffi.offsetof("struct sb_boot", "npins")
-PINS = loader.BASE + ffi.offsetof("struct sb_state", "boot") + ffi.offsetof("struct sb_boot", "pins")
+if ffi.offsetof("struct sb_boot", "pins") != ffi.offsetof("struct sb_boot", "npins") + 4:
+    raise ImportError("struct sb_boot: pins must follow npins (one write sets both)")
 PINS_SEQ = loader.BASE + ffi.offsetof("struct sb_state", "boot") + ffi.offsetof("struct sb_boot", "pins_seq")
 HOST_TID = ffi.offsetof("struct sb_thread", "host_tid")
 TID = ffi.offsetof("struct sb_thread", "tid")
@@ -40,6 +41,11 @@ RUNTIME_EXITS = {124: "the spawner failed a request (a thread, a mapping, or the
                  126: "the runtime received a malformed reply"}
 STUB_FAILED = {127: "the stub failed to start (see its message on stderr)"}
 SPAWN_TIMEOUT = 10.0  # seconds a new pool thread may take to stand
+# Seconds a call waits in place for the spawner's answer (it usually comes
+# within tens of µs) before it waits through the loop: a round of the loop
+# and serving the call again cost more than the wait.  It holds up the
+# other sandboxes of the broker no longer than a large copy does.
+SPAWNER_PATIENCE = 0.001
 SPAWN_NEWS = 64  # messages read from the spawn socket at a time
 
 
@@ -163,6 +169,7 @@ class Sandbox:
     cpu: int | None = None  # the CPU its main thread shares with the broker (loop.Broker); None: any
     cpus: set[int] | None = None  # ... and the CPUs both get back once the program has two threads
     pin_image: bool = True  # the stub maps the first image's read-only segments from their files
+    spawner_patience: float = SPAWNER_PATIENCE  # (0: a call always waits for the spawner through the loop)
 
     def __post_init__(self):
         LIVE.add(self)
@@ -199,6 +206,8 @@ class Sandbox:
         self.spawns_ended = 0  # spawn requests that ended
         self.slot_tids: dict[int, int] = {}  # slot -> host tid of its thread, from its pidfd
         self.growers: set[Channel] = set()  # channels whose clones wait for a spawn
+        self.woken: list[Channel] = []  # ... whose wait ended while a call waited in place: the loop's to serve
+        self._spawn_poll = None  # (select.poll of spawn_fd, for those waits)
         self.timers = calls.timers.Timers()
         self.started = 0.0
         self.deadline: float | None = None
@@ -615,11 +624,14 @@ class Sandbox:
                 self.deny("clone", f"thread limit ({self.limits.threads}) reached: "
                           "raise --max-threads", errno.EAGAIN)
                 return -errno.EAGAIN
+            marker = self.spawns_ended
             err = self._ask_spawner()
             if err:
                 self.deny("clone", f"cannot start another thread: {os.strerror(err)}",
                           errno.EAGAIN)
                 return -errno.EAGAIN
+            if self._await_spawner(marker):
+                return 0
         self._wait_for_spawner()
 
     def _ask_spawner(self) -> int:
@@ -707,9 +719,27 @@ class Sandbox:
             if err < 0:
                 self.kill(f"cannot reach the stub's spawner: {os.strerror(-err)}")
                 raise calls.Wait([], None)  # (never answered: the sandbox ends)
-            sent, self.asked, self.spawning = True, byte, True
+            marker, sent, self.asked, self.spawning = self.spawns_ended, True, byte, True
             self.spawn_deadline = time.monotonic() + SPAWN_TIMEOUT
+            if self._await_spawner(marker):
+                return
         self._wait_for_spawner(remap=True, sent=sent)
+
+    def _await_spawner(self, marker: int) -> bool:
+        """Right after a request: waits in place, up to spawner_patience,
+        for the spawner to end it (spawns_ended passes marker), taking the
+        spawn socket's news here.  Calls that news wakes are left in
+        `woken` for the loop.  False: the call waits through the loop."""
+        if self._spawn_poll is None:
+            self._spawn_poll = select.poll()
+            self._spawn_poll.register(self.spawn_fd, select.POLLIN)
+        deadline = time.monotonic() + self.spawner_patience
+        while self.spawns_ended <= marker and not self.ending:
+            left = deadline - time.monotonic()
+            if left <= 0 or not self._spawn_poll.poll(left * 1000):
+                return False
+            self.woken.extend(self.spawn_news())
+        return self.spawns_ended > marker
 
     def _wait_for_spawner(self, remap: bool = False, sent: bool = False):
         """The call being served waits for the spawner's request under way
@@ -728,8 +758,7 @@ class Sandbox:
         finally:
             os.close(fd)
         if self.asked == b"x":
-            ours = os.fstat(self.arena.fd)
-            want, what = (ours.st_dev, ours.st_ino), "the arena"
+            want, what = self.arena.ident, "the arena"
         else:
             want, what = self._mapped_file, "the file it was to map"
         if (st.st_dev, st.st_ino) != want:
@@ -750,9 +779,8 @@ class Sandbox:
         pins = self.arena.pins
         self._pins_seq += 2
         self.arena.write(PINS_SEQ, struct.pack("<I", (self._pins_seq - 1) & 0xFFFFFFFF))
-        self.arena.write(PINS, b"".join(struct.pack("<QQQiI", p.start, p.end - p.start, p.offset, -1, 0)
-                                        for p in pins))
-        self.arena.write(NPINS, struct.pack("<I", len(pins)))
+        self.arena.write(NPINS, struct.pack("<I", len(pins)) + b"".join(  # (npins, then pins)
+            struct.pack("<QQQiI", p.start, p.end - p.start, p.offset, -1, 0) for p in pins))
         self.arena.write(PINS_SEQ, struct.pack("<I", self._pins_seq & 0xFFFFFFFF))
 
     def spawn_news(self) -> list[Channel]:
