@@ -41,10 +41,12 @@ RUNTIME_EXITS = {124: "the spawner failed a request (a thread, a mapping, or the
                  126: "the runtime received a malformed reply"}
 STUB_FAILED = {127: "the stub failed to start (see its message on stderr)"}
 SPAWN_TIMEOUT = 10.0  # seconds a new pool thread may take to stand
-# Seconds a call waits in place for the spawner's answer (it usually comes
-# within tens of µs) before it waits through the loop: a round of the loop
-# and serving the call again cost more than the wait.  It holds up the
-# other sandboxes of the broker no longer than a large copy does.
+# Seconds a mapping or remap waits in place for the spawner's answer (it
+# usually comes within tens of µs) before it waits through the loop: a
+# round of the loop and serving the call again cost more than the wait.  It
+# holds up the other sandboxes of the broker no longer than a large copy
+# does.  (A spawn waits through the loop: its thread's ready message comes
+# there.)
 SPAWNER_PATIENCE = 0.001
 SPAWN_NEWS = 64  # messages read from the spawn socket at a time
 
@@ -624,15 +626,12 @@ class Sandbox:
                 self.deny("clone", f"thread limit ({self.limits.threads}) reached: "
                           "raise --max-threads", errno.EAGAIN)
                 return -errno.EAGAIN
-            marker = self.spawns_ended
             err = self._ask_spawner()
             if err:
                 self.deny("clone", f"cannot start another thread: {os.strerror(err)}",
                           errno.EAGAIN)
                 return -errno.EAGAIN
-            if self._await_spawner(marker):
-                return 0
-        self._wait_for_spawner()
+        self._wait_for_spawner()  # (through the loop: the new thread's ready message comes there)
 
     def _ask_spawner(self) -> int:
         """Sends the spawner the next slot's fds; 0 or an errno."""
