@@ -703,10 +703,11 @@ class Sandbox:
     def _spawner_turn(self, byte: bytes, ask) -> None:
         """The call being served has the spawner remap ('x') or map ('m'):
         ask() readies the request (its numbers and fds) when no other is
-        under way; the call then waits for the answer (the spawn socket's
-        news wakes it sooner than the deadline), and this returns once it
-        came.  A signal meanwhile restarts the call after the handler
-        (calls.waiting.interrupted)."""
+        under way; the call then waits for the answer (in place, or the
+        spawn socket's news wakes it sooner than the deadline), and this
+        returns once it came.  A signal restarts a call still waiting for
+        its turn after the handler (calls.waiting.interrupted); once its
+        request is out, the call ends with it (_cancel)."""
         w = self.pending[1] if self.pending is not None else None
         sent = w is not None and getattr(w, "sent", False)
         if sent and w.spawn < self.spawns_ended:
@@ -742,8 +743,8 @@ class Sandbox:
 
     def _wait_for_spawner(self, remap: bool = False, sent: bool = False):
         """The call being served waits for the spawner's request under way
-        to end (a spawn; with remap a remap or mapping, which a signal
-        restarts): the spawn socket's news wakes it sooner than the deadline."""
+        to end (a spawn; with remap a remap or mapping, sent: its own):
+        the spawn socket's news wakes it sooner than the deadline."""
         self.growers.add(self.cur)
         wait = calls.Wait([], self.spawn_deadline)
         wait.spawn, wait.unpin, wait.sent = self.spawns_ended, remap, sent  # the request it waits for
