@@ -119,8 +119,8 @@ class Arena:
             for start, end in pieces:
                 if start < end:
                     done = self._copy(start - BASE, p.fd, p.offset + start - p.start, end - start)
-                    if done < end - start:
-                        self._zero_at(start - BASE + done, end - start - done)
+                    if done < end - start:  # (a hole zeroes part pages too)
+                        kernel.punch_hole(self.fd, start - BASE + done, end - start - done)
 
     def drop_pins(self, lo: int = BASE, hi: int | None = None) -> None:
         """[lo, hi) (all: the whole arena) shows the arena again (the
@@ -168,7 +168,7 @@ class Arena:
     def _writable(self, addr: int, n: int) -> int:
         off = self._offset(addr, n)
         if self.pins and self.pinned(addr, n):
-            raise Fault(f"{n} bytes at {addr:#x} overlap a read-only segment of the program")
+            raise Fault(f"{n} bytes at {addr:#x} overlap pinned read-only pages")
         return off
 
     def _offset(self, addr: int, n: int) -> int:
@@ -193,7 +193,7 @@ class Arena:
         self._offset(addr, 0)
         end = BASE + self.size
         if self.pinned(addr, 1):
-            raise Fault(f"{addr:#x} lies in a read-only segment of the program")
+            raise Fault(f"{addr:#x} lies in pinned read-only pages")
         i = bisect.bisect(self._starts, addr)
         return (self.pins[i].start if i < len(self.pins) else end) - addr
 
@@ -261,17 +261,6 @@ class Arena:
 
     def zero(self, addr: int, n: int) -> None:
         kernel.punch_hole(self.fd, self._writable(addr, n), n)
-
-    def _zero_at(self, off: int, n: int) -> None:
-        """Zeros n bytes at offset off of the memfd (a hole for whole pages)."""
-        head = min(n, -off % PAGE)
-        if head:
-            os.pwrite(self.fd, bytes(head), off)
-        body = (n - head) & ~(PAGE - 1)
-        if body:
-            kernel.punch_hole(self.fd, off + head, body)
-        if n - head - body:
-            os.pwrite(self.fd, bytes(n - head - body), off + head + body)
 
     def close(self) -> None:
         self.drop_pins()

@@ -639,17 +639,26 @@ class Sandbox:
             fds = self._make_channel(self.next_slot)
         except OSError as e:  # out of fds here, say
             return e.errno or errno.EAGAIN
-        err = lib.sb_send_fds(self.spawn_fd, b"s", 1, fds, len(fds))
+        sent = self._send_to_spawner(b"s", fds)
         for fd in fds:
             os.close(fd)
-        if err < 0:  # (it never fills: we ask one at a time)
-            self.kill(f"cannot reach the stub's spawner: {os.strerror(-err)}")
+        if not sent:
             return errno.EAGAIN
         self.next_slot += 1
-        self.spawning = True
         self.spawn_idle = False
-        self.spawn_deadline = time.monotonic() + SPAWN_TIMEOUT
         return 0
+
+    def _send_to_spawner(self, data: bytes, fds: list[int]) -> bool:
+        """One request on the spawn socket; from then on one is under way,
+        until its answer or spawn_deadline.  False: the spawner is out of
+        reach and the sandbox is being ended."""
+        err = lib.sb_send_fds(self.spawn_fd, data, len(data), fds, len(fds))
+        if err < 0:  # (it never fills: we ask one at a time)
+            self.kill(f"cannot reach the stub's spawner: {os.strerror(-err)}")
+            return False
+        self.spawning = True
+        self.spawn_deadline = time.monotonic() + SPAWN_TIMEOUT
+        return True
 
     # -- pinned pages (struct sb_pin): mapped by the spawner, on demand --------
 
@@ -714,13 +723,9 @@ class Sandbox:
             return
         if not sent and not self.spawning:
             args, fds = ask()
-            data = byte + struct.pack(f"<{len(args)}Q", *args)
-            err = lib.sb_send_fds(self.spawn_fd, data, len(data), fds, len(fds))
-            if err < 0:
-                self.kill(f"cannot reach the stub's spawner: {os.strerror(-err)}")
+            if not self._send_to_spawner(byte + struct.pack(f"<{len(args)}Q", *args), fds):
                 raise calls.Wait([], None)  # (never answered: the sandbox ends)
-            marker, sent, self.asked, self.spawning = self.spawns_ended, True, byte, True
-            self.spawn_deadline = time.monotonic() + SPAWN_TIMEOUT
+            marker, sent, self.asked = self.spawns_ended, True, byte
             if self._await_spawner(marker):
                 return
         self._wait_for_spawner(remap=True, sent=sent)
@@ -747,7 +752,7 @@ class Sandbox:
         the spawn socket's news wakes it sooner than the deadline."""
         self.growers.add(self.cur)
         wait = calls.Wait([], self.spawn_deadline)
-        wait.spawn, wait.unpin, wait.sent = self.spawns_ended, remap, sent  # the request it waits for
+        wait.spawn, wait.remap, wait.sent = self.spawns_ended, remap, sent  # the request it waits for
         raise wait
 
     def _answered(self, fd: int) -> bool:

@@ -10,11 +10,8 @@
 #define PUNCH_MIN (256 * 1024UL)
 
 /* Pinned pages are the files' own, mapped by the stub or the spawner
- * (struct sb_pin): before anything here may write, zero, move or unmap
- * one, the broker makes the range's pinned pages arena memory again (a
- * round trip), bytes and all (a copy) unless the caller discards them: it
- * zeroes or overwrites the whole range next.  0, or -errno.  (The answer
- * comes with the broker's clock, as for any call that waited: ignored.) */
+ * (struct sb_pin).  Whether [start, start + len) holds any, by the broker's
+ * copy of the list (read under its seqlock). */
 int sb_pinned(unsigned long start, unsigned long len)
 {
     if (!len)
@@ -32,6 +29,11 @@ int sb_pinned(unsigned long start, unsigned long len)
 
 enum { KEEP, DISCARD };
 
+/* Before anything here may write, zero, move or unmap pinned pages, the
+ * broker makes the range's pinned pages arena memory again (a round trip),
+ * bytes and all (a copy) unless the caller discards them: it zeroes or
+ * overwrites the whole range next.  0, or -errno.  (The answer comes with
+ * the broker's clock, as for any call that waited: ignored.) */
 static long unpin(unsigned long start, unsigned long len, int discard)
 {
     if (!sb_pinned(start, len))

@@ -211,8 +211,8 @@ ERESTARTSYS, ERESTARTNOINTR, ERESTARTNOHAND = 512, 513, 514
 def interrupted(sb, req, wait: Wait) -> int:
     """The answer to a waiting call a signal interrupted (the runtime turns
     it into a restart or EINTR).  nanosleep reports the time left."""
-    if getattr(wait, "unpin", False):  # the image is being remapped: after the
-        return -ERESTARTNOINTR  # handler the call starts again, as if never begun
+    if getattr(wait, "remap", False):  # a mapping or remap waits for its turn: after
+        return -ERESTARTNOINTR  # the handler the call starts again, as if never begun
     if req.op < 0:  # SB_OP_WAKE_WAIT
         return -ERESTARTNOHAND
     name = kernel.SYSCALL_NAME.get(req.op)
