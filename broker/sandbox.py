@@ -327,9 +327,10 @@ class Sandbox:
         loaded = loader.place_program(prog, lay)
         # What runs must not change under the program: a file is pinned only
         # from a read-only mount, and not while a sandbox of this process has
-        # it open for writing (Linux would refuse the exec: ETXTBSY).
+        # it open for writing (Linux would refuse the exec: ETXTBSY); and
+        # only if its host mount lets it be mapped executable (may_pin).
         files = [e for e in (prog.main, prog.interp) if pin and e is not None
-                 and self._read_only_file(e.name) and not _written(os.fstat(e.fd))]
+                 and self._read_only_file(e.name) and self.may_pin(e.fd, os.fstat(e.fd))]
         pins = loaded.pin_segments(files)
         dups: dict[int, int] = {}
         for seg in pins:

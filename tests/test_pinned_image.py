@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import signal
+import subprocess
 import threading
 import time
 
@@ -126,6 +127,25 @@ def test_a_program_on_a_writable_mount_is_copied(program, tmp_path):
     got = sandboxed([str(prog), "open_rw", str(prog)], rw=[f"{tmp_path}:{tmp_path}"])
     assert got.reason is None, got.reason
     assert got.stdout.endswith(b"open_rw: ok\n"), got.stdout
+
+
+def test_a_program_on_a_noexec_host_mount_is_copied(program, tmp_path):
+    """A host file system mounted noexec refuses executable mappings of its
+    files: such a program is copied, as before pinning, and runs (the stub
+    failed to map it: `cannot map a segment of the program`)."""
+    host = tmp_path / "noexec"
+    host.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "noexec", "tmpfs", str(host)],
+                      capture_output=True).returncode:
+        pytest.skip("mounting a noexec tmpfs needs CAP_SYS_ADMIN, which this machine does not give")
+    try:
+        shutil.copy(program, host / "prog")
+        want = native([program, "read"])
+        got = sandboxed([str(host / "prog"), "read"], ro=[str(host)])
+        assert got.reason is None, (got.reason, got.stderr)
+        assert (got.stdout, got.returncode) == (want.stdout, 0)
+    finally:
+        subprocess.run(["umount", str(host)], check=True)
 
 
 def test_a_running_program_cannot_be_opened_for_writing(compile_c, tmp_path):
