@@ -293,12 +293,14 @@ def test_a_broker_holding_thousands_of_fds_starts_sandboxes(compile_c):
     it keeps the arena and each new thread's pidfd at (4094, 4095) and above:
     it moves them down first, so threads start and the pinned image is
     mapped back as ever."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard < 8192:
-        pytest.skip("needs RLIMIT_NOFILE >= 8192")
     prog = str(compile_c("pinned_image.c", "-static", "-pthread"))
     want = subprocess.run([prog, "threads"], capture_output=True)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (8192, hard))
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:  # (raising the hard limit needs CAP_SYS_RESOURCE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (8192, max(hard, 8192)))
+    except (OSError, ValueError):
+        pytest.skip(f"holding 4300 fds needs RLIMIT_NOFILE >= 8192; the hard limit is {hard} "
+                    "and this process may not raise it")
     null = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
     held, got = {}, []
     try:
