@@ -2,5 +2,6 @@
 other system call served by a trusted Python broker."""
 
 from .api import RunResult, StrictboxError, run
+from .lookups import WarmStart
 
-__all__ = ["run", "RunResult", "StrictboxError"]
+__all__ = ["run", "RunResult", "StrictboxError", "WarmStart"]

@@ -55,7 +55,7 @@ def find_program(name: str) -> str:
 
 def prepare(argv, *, ro=(), rw=(), memory=None, cpu=None, timeout=None, env=None,
             cwd="/", stdio=(0, 1, 2), identity=None, policy=None, tracer=None,
-            max_threads=None) -> Sandbox:
+            max_threads=None, warm=None) -> Sandbox:
     """A Sandbox ready to start; release() it when done.  Unless something is
     mounted at /tmp, the program gets a private, empty, writable one."""
     if not argv:
@@ -103,6 +103,7 @@ def prepare(argv, *, ro=(), rw=(), memory=None, cpu=None, timeout=None, env=None
             env=[os.fsencode(f"{k}={v}") for k, v in environ.items()],
             program=program, vprogram=program, view=view, limits=limits,
             identity=identity or Identity(), stdio=stdio, cwd=cwd, policy=pol, tracer=tracer,
+            warm=warm,
         )
     except BaseException:
         for d in pol_tmp + ([private_tmp] if private_tmp else []):
@@ -222,7 +223,9 @@ def run(argv, *, stdin=None, input: bytes | None = None, stdout=None, stderr=Non
     cwd, identity, and policy (a
     strictbox.policy.Policy, a built-in profile's name or a TOML file's path;
     its mounts, limits and identity apply unless these options say otherwise;
-    tracer: a strictbox.trace.Tracer, which reports every call).
+    tracer: a strictbox.trace.Tracer, which reports every call; warm: a
+    strictbox.WarmStart shared by runs you trust alike, which then start
+    with the answers to the path lookups of the runs before them).
     forward_signals (main thread only): SIGINT, SIGTERM, SIGHUP and SIGQUIT
     sent to this process go to the program, and a terminal on stdin is
     handed to it while it runs, as a shell would."""

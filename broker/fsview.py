@@ -14,7 +14,7 @@ import stat
 from dataclasses import dataclass, field
 
 from . import kernel
-from ._native import lib
+from ._native import ffi, lib
 
 MAX_SYMLINKS = 40
 O_PATH = kernel.const("O_PATH")
@@ -255,6 +255,29 @@ class View:
                 return None
             parent = parent.rpartition("/")[0]
         raise OSError(errno.ENOENT, "No such file or directory", "/" + "/".join(parts))
+
+    def frozen_stat(self, path: str) -> bytes | int | None:
+        """The stat of an absolute path that only a read-only mount's
+        contents decide, in one host call: its bytes, ENOENT when no such
+        file is there, or None when this cannot tell (a symlink on the way,
+        `..`, another mount or a made-up file near it: the walk decides).
+        Its answers are the walk's: both look beneath the same mount, and a
+        missing name with no symlink before it is missing whatever follows."""
+        if not path.startswith("/"):
+            return None
+        parts = split(path)
+        if ".." in parts or (self.virtual is not None and parts and parts[0] in self.virtual.roots):
+            return None
+        vparts = tuple(parts)
+        m = self._mount_of(vparts)
+        if (m is None or m.writable or m.name or len(parts) <= len(m.vparts)
+                or self._is_mount_parent(vparts)):
+            return None
+        buf = ffi.new("struct stat *")
+        r = lib.sb_stat_beneath(m.dirfd, os.fsencode("/".join(parts[len(m.vparts):])), STRICT, buf)
+        if r == 0:
+            return bytes(ffi.buffer(buf))
+        return errno.ENOENT if r == -errno.ENOENT else None
 
     def open(self, node: Node, flags: int, mode: int = 0) -> int:
         """A host fd for node, opened beneath its mount with no symlink following."""

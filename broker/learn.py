@@ -75,8 +75,8 @@ class Learner:
         args = e.get("args") or {}
         if isinstance(args.get("fd"), int):
             self.fds[call].add(args["fd"])
-        if call in OPEN_CALLS and isinstance(args.get("flags"), int):
-            self.flags[call].add(args["flags"])
+        if call in OPEN_CALLS and e["where"] == "broker" and isinstance(args.get("flags"), int):
+            self.flags[call].add(args["flags"])  # (the runtime serves only read-only ones)
         if e["where"] == "broker":
             for p in (e.get("resolved") or {}).values():
                 if isinstance(p, str) and p.startswith("/"):

@@ -172,6 +172,7 @@ class Sandbox:
     cpus: set[int] | None = None  # ... and the CPUs both get back once the program has two threads
     pin_image: bool = True  # the stub maps the first image's read-only segments from their files
     spawner_patience: float = SPAWNER_PATIENCE  # (0: a call always waits for the spawner through the loop)
+    warm: object = None  # a lookups.WarmStart this run learns from and adds to; None: none
 
     def __post_init__(self):
         LIVE.add(self)
@@ -349,6 +350,8 @@ class Sandbox:
                                   utsname=self._utsname, stdio=self._stdio, fd_host=fd_host,
                                   signals=signals, trace=self.tracer is not None, cpu=self.cpu,
                                   pins=pins)
+        if self.warm is not None:  # the stat cache starts with what earlier runs looked up
+            state += self.warm.entries(self)
         self.arena.write_state(state)
         for vfd, f in self.fds.items():  # what the runtime may answer about stdio
             if f.kind == "stdio":

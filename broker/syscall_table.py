@@ -121,7 +121,8 @@ TABLE: tuple[Call, ...] = (
     _c("ioctl", SANDBOX, "fd:fd int:request ptr:arg", "TCGETS/TIOCGWINSZ on stdio from launch"),
     _c("fstat", SANDBOX, "fd:fd ptr:statbuf", "stdio from launch; broker files forwarded"),
     _c("newfstatat", SANDBOX, "fd:dirfd path:path ptr:statbuf flags:flags",
-       "fstat of stdio via AT_EMPTY_PATH locally; paths forwarded"),
+       "fstat of stdio via AT_EMPTY_PATH locally; paths forwarded, answers on read-only "
+       "mounts kept (broker/lookups.py)"),
     _c("close", SANDBOX, "fd:fd", "forwarded: the broker keeps the fd table"),
     _c("pread64", SANDBOX, "fd:fd ptr:buf size:count int:offset", "prefetched files locally"),
     _c("lseek", SANDBOX, "fd:fd int:offset int:whence", "prefetched files locally"),
@@ -133,8 +134,9 @@ TABLE: tuple[Call, ...] = (
     _c("pipe2", BROKER, "ptr:fds flags:flags", "both ends held by the broker"),
     # files, through the view
     _c("open", BROKER, "path:path flags:flags int:mode", "writing only in rw mounts"),
-    _c("openat", BROKER, "fd:dirfd path:path flags:flags int:mode",
-       "writing only in rw mounts; O_TMPFILE too"),
+    _c("openat", SANDBOX, "fd:dirfd path:path flags:flags int:mode",
+       "forwarded (writing only in rw mounts; O_TMPFILE too); a read-only open of a "
+       "path the stat cache knows missing fails locally"),
     _c("stat", BROKER, "path:path ptr:statbuf"),
     _c("lstat", BROKER, "path:path ptr:statbuf"),
     _c("statx", BROKER, "fd:dirfd path:path flags:flags int:mask ptr:statxbuf"),

@@ -76,13 +76,14 @@ def test_learner_groups_filters_and_ring_lies():
     ev = {"where": "sandbox", "errno": None, "args": {}}
     for call in ("brk", "mmap", "munmap", "mremap", "mprotect", "madvise"):
         lr({**ev, "call": call})
-    lr({**ev, "call": "openat", "args": {"path": "/etc/x", "flags": 2}})  # a lie: not a sandbox call
+    lr({**ev, "call": "unlink", "args": {"path": "/etc/x"}})  # a lie: not a sandbox call
+    lr({**ev, "call": "openat", "args": {"path": "/etc/x", "flags": 2}})  # a lie: it serves no write
     lr({"call": "write", "where": "broker", "errno": None, "args": {"fd": 5}})
     lr({"call": "read", "where": "broker", "errno": None, "args": {"fd": 0}})
     lr({"call": "openat", "where": "broker", "errno": "ENOENT", "args": {"flags": 0o100},
         "resolved": {"path": "/srv/a/b"}})
     policy, text = build(lr, ["prog"], [])
-    assert "# Ignored: the sandbox reported serving calls it does not serve: openat 1x" in text
+    assert "# Ignored: the sandbox reported serving calls it does not serve: unlink 1x" in text
     d = policy.decide
     assert d("read", {"fd": 0}).allowed and not d("read", {"fd": 3}).allowed
     assert d("write", {"fd": 9}).allowed  # seen on fd 5: no fd filter
@@ -93,3 +94,15 @@ def test_learner_groups_filters_and_ring_lies():
            for m in __import__("strictbox.policy", fromlist=["GROUPS"]).GROUPS["memory"]
            if m in __import__("strictbox.syscall_table", fromlist=["BY_NAME"]).BY_NAME):
         assert '"@memory" = true' in text
+
+
+def test_a_ring_report_cannot_lift_the_read_only_open_filter():
+    """The runtime serves only read-only opens (of missing paths): flags the
+    ring reports for openat decide nothing."""
+    lr = Learner()
+    lr({"call": "openat", "where": "broker", "errno": None, "args": {"flags": 0},
+        "resolved": {"path": "/srv/a/b"}})
+    lr({"call": "openat", "where": "sandbox", "errno": None, "args": {"flags": 2}})
+    policy, _ = build(lr, ["prog"], [])
+    assert policy.decide("openat", {"flags": 0, "path": "/srv/a/c"}).allowed
+    assert not policy.decide("openat", {"flags": 2, "path": "/srv/a/c"}).allowed

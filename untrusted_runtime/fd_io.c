@@ -299,6 +299,24 @@ static struct sb_statcache *stat_slot(const char *path, unsigned long flags, int
     return for_insert ? &ST->statc[h % SB_STAT_CACHE] : NULL;
 }
 
+/* Keeps the broker's answer for path when it says so (keep: SB_STAT_*). */
+static void stat_keep(const char *path, unsigned long flags, long r, long keep, const void *buf)
+{
+    struct sb_statcache *e;
+    int found = r == 0 && keep == SB_STAT_FOUND && SB_ARENA_OK(buf, sizeof e->stat);
+    int missing = r == -ENOENT && (keep == SB_STAT_MISSING || keep == SB_STAT_MISSING_OPEN);
+    if (!(found || missing) || !(e = stat_slot(path, flags, 1)))
+        return;
+    unsigned long len = 0;
+    while (path[len])
+        len++;
+    memcpy(e->path, path, len + 1);
+    if (found)
+        memcpy(e->stat, buf, sizeof e->stat);
+    e->flags = (unsigned)flags;
+    e->used = (unsigned)keep;
+}
+
 long sys_newfstatat(struct sb_call *c)
 {
     const char *path = (const char *)c->a[1];
@@ -309,6 +327,8 @@ long sys_newfstatat(struct sb_call *c)
         return sb_forward(c);
     void *buf = (void *)c->a[2];
     struct sb_statcache *e = stat_slot(path, flags, 0);
+    if (e && e->used != SB_STAT_FOUND)
+        return -ENOENT;
     if (e) {
         if (!SB_ARENA_OK(buf, sizeof e->stat))
             return -EFAULT;
@@ -318,15 +338,29 @@ long sys_newfstatat(struct sb_call *c)
     long keep = 0;
     c->forwarded = 1;
     long r = sb_broker(c->t, c->nr, c->a, 6, &keep, 1);
-    if (r == 0 && keep == 1 && SB_ARENA_OK(buf, sizeof e->stat) && (e = stat_slot(path, flags, 1))) {
-        unsigned long len = 0;
-        while (path[len])
-            len++;
-        memcpy(e->path, path, len + 1);
-        memcpy(e->stat, buf, sizeof e->stat);
-        e->flags = (unsigned)flags;
-        e->used = 1;
-    }
+    stat_keep(path, flags, r, keep, buf);
+    return r;
+}
+
+/* The flags of an open that a missing file fails with ENOENT whatever they
+ * are: reading, creating nothing. */
+#define OPEN_LOOKUP_ONLY (O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_DIRECTORY | O_NOFOLLOW)
+
+/* A read-only open of a path the stat cache knows missing fails here. */
+long sys_openat(struct sb_call *c)
+{
+    const char *path = (const char *)c->a[1];
+    unsigned long flags = c->a[2] & 0xffffffffUL;
+    if (flags & ~(unsigned long)OPEN_LOOKUP_ONLY)
+        return sb_forward(c);
+    struct sb_statcache *e = stat_slot(path, 0, 0);
+    if (e && e->used == SB_STAT_MISSING_OPEN)
+        return -ENOENT;
+    long keep = 0;
+    c->forwarded = 1;
+    long r = sb_broker(c->t, c->nr, c->a, 6, &keep, 1);
+    if (keep == SB_STAT_MISSING_OPEN)
+        stat_keep(path, 0, r, keep, 0);
     return r;
 }
 

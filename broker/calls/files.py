@@ -8,7 +8,7 @@ import os
 import stat as stat_mod
 import struct
 
-from .. import arena, kernel, virtual
+from .. import arena, kernel, lookups, virtual
 from ..arena import Fault
 from ..fsview import Node
 from .._native import lib
@@ -27,6 +27,8 @@ USER_END = (1 << 47) - 4096
 AT_FDCWD = lib.AT_FDCWD
 O_ACCMODE = lib.O_ACCMODE
 WRITE_FLAGS = lib.O_CREAT | lib.O_TRUNC | lib.O_APPEND
+# The flags of an open whose missing file the runtime may answer (fd_io.c).
+LOOKUP_ONLY = lib.O_CLOEXEC | lib.O_NOCTTY | lib.O_NONBLOCK | lib.O_DIRECTORY | lib.O_NOFOLLOW
 OPEN_PASS = (lib.O_ACCMODE | lib.O_CREAT | lib.O_EXCL | lib.O_TRUNC | lib.O_APPEND
              | lib.O_DIRECTORY | lib.O_NOFOLLOW | lib.O_NONBLOCK | lib.O_PATH)
 
@@ -102,8 +104,15 @@ def sys_openat(sb, dirfd, path, flags, mode, *_):
     p = read_path(sb, path)
     if flags & lib.O_CREAT and p.endswith("/"):
         return -errno.EISDIR  # Linux: O_CREAT never makes a directory
-    node = resolve_at(sb, as_fd(dirfd), p, follow)
-    return _open_node(sb, node, flags, mode)
+    try:
+        node = resolve_at(sb, as_fd(dirfd), p, follow)
+        return _open_node(sb, node, flags, mode)
+    except OSError as e:
+        if e.errno != errno.ENOENT or flags & ~LOOKUP_ONLY:
+            raise
+    if lookups.open_missing_kept(sb, p):  # the runtime keeps that (fd_io.c's sys_openat)
+        return -errno.ENOENT, lookups.KEEP_MISSING_OPEN
+    return -errno.ENOENT
 
 
 @handles("open")

@@ -7,7 +7,7 @@ import os
 import stat as stat_mod
 import struct
 
-from .. import kernel
+from .. import kernel, lookups
 from ..fsview import Node
 from .._native import lib
 from . import fdtable
@@ -73,11 +73,22 @@ def sys_newfstatat(sb, dirfd, path, buf, flags, *_):
     if not p and flags & AT_EMPTY_PATH:
         data = _stat_fd(sb, dirfd) if dirfd != AT_FDCWD else _stat_node(sb, resolve_at(sb, dirfd, "", empty_ok=True))
     else:
+        # The runtime may keep an answer for this path (lookups.KEEP_*) that
+        # only a read-only mount decides and the policy gives every time.
+        keep = flags == 0 and lookups.keeps(sb)
+        answer = sb.view.frozen_stat(p) if keep else None
+        if answer == errno.ENOENT:
+            lookups.noted(sb, p)
+            return -errno.ENOENT, lookups.missing_kept(sb, p)
+        if answer is not None:
+            lookups.noted(sb, p)
+            sb.arena.write(buf, answer)
+            return 0, lookups.KEEP_FOUND
         node = resolve_at(sb, dirfd, p, follow=not flags & AT_SYMLINK_NOFOLLOW)
         data = _stat_node(sb, node)
-        if p.startswith("/") and _frozen(node):
+        if p.startswith("/") and _frozen(node) and lookups.keeps(sb):
             sb.arena.write(buf, data)
-            return 0, 1  # the runtime may keep this answer for this path
+            return 0, lookups.KEEP_FOUND
     sb.arena.write(buf, data)
     return 0
 

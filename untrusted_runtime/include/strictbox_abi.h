@@ -18,7 +18,7 @@ typedef __s64 int64_t;
 #endif
 
 #define SB_MAGIC 0x7862746369727473
-#define SB_ABI_VERSION 16
+#define SB_ABI_VERSION 17
 #define SB_ARENA_BASE 0x10000
 #define SB_STATE_SIZE 0x300000 /* sb_state, then the prefetch slots */
 #define SB_IMAGE_BASE 0x400000
@@ -44,9 +44,16 @@ typedef __s64 int64_t;
 #define SB_FD_CLOEXEC 32
 #define SB_FD_NOSEEK 64  /* a pipe or stdio: lseek answers ESPIPE */
 /* stat results by absolute path for read-only mounts (the broker says which
- * answers may be kept): CPython stats the same directories on every import. */
+ * answers may be kept, broker/lookups.py): CPython stats the same directories
+ * on every import.  An entry sits at the first free of 8 slots from FNV-1a
+ * of its path seeded with its flags (fd_io.c; the broker fills the table the
+ * same way at start, from a warm start). */
 #define SB_STAT_CACHE 256
 #define SB_STAT_PATH 120
+/* sb_statcache.used */
+#define SB_STAT_FOUND 1        /* stat holds the answer */
+#define SB_STAT_MISSING 2      /* no such file (ENOENT) */
+#define SB_STAT_MISSING_OPEN 3 /* ... and a read-only openat of it may say so too */
 #define SB_MAX_CLOSING 64
 /* The clock page: one read-only page shared by every sandbox of a broker and
  * kept fresh by a broker thread every SB_CLOCK_TICK_NS (strict mode disables
@@ -117,7 +124,7 @@ struct sb_fdcache {
 };
 
 struct sb_statcache {
-    uint32_t used;
+    uint32_t used; /* 0: free, else SB_STAT_* */
     uint32_t flags; /* the newfstatat flags the answer is for */
     uint8_t path[120];
     uint8_t stat[144];

@@ -1,0 +1,129 @@
+"""Path lookups the runtime answers itself (broker/lookups.py): a stat or a
+"no such file" it keeps, and a warm start's answers from earlier runs, must
+show the program what asking the broker would, and the policy must see
+every call it would decide otherwise."""
+
+from __future__ import annotations
+
+import errno
+import os
+
+import pytest
+
+import strictbox
+from strictbox.policy import Policy
+
+from conftest import native, sandboxed
+
+ENOENT, EACCES = f"errno {errno.ENOENT}", f"errno {errno.EACCES}"
+
+
+@pytest.fixture
+def prog(compile_c):
+    return str(compile_c("lookups.c"))
+
+
+@pytest.fixture
+def ro(tmp_path):
+    d = tmp_path / "ro"
+    d.mkdir()
+    (d / "here").write_text("12345")
+    return d
+
+
+def lines(res) -> list[str]:
+    assert res.returncode == 0, (res.stderr, res.reason, res.log)
+    return res.stdout.decode().splitlines()
+
+
+def test_a_kept_answer_costs_one_round_trip(prog, ro):
+    """The second and later lookups of a path on a read-only mount, found or
+    missing, stat or read-only open, never reach the broker."""
+    mount = [f"{ro}:/ro"]
+    once = sandboxed([prog, "s:/ro/here", "s:/ro/none"], ro=mount)
+    again = sandboxed([prog, "s:/ro/here", "s:/ro/none", "s:/ro/here", "s:/ro/none",
+                       "o:/ro/none", "o:/ro/none", "s:/ro/none/x"], ro=mount)
+    assert lines(again) == ["s /ro/here size 5", f"s /ro/none {ENOENT}"] * 2 + [
+        f"o /ro/none {ENOENT}"] * 2 + [f"s /ro/none/x {ENOENT}"]
+    assert again.stats["broker"] == once.stats["broker"] + 1  # only /ro/none/x is new
+
+
+def test_a_missing_open_first_is_kept_for_stats_too(prog, ro):
+    mount = [f"{ro}:/ro"]
+    once = sandboxed([prog, "o:/ro/none"], ro=mount)
+    again = sandboxed([prog, "o:/ro/none", "s:/ro/none", "o:/ro/none"], ro=mount)
+    assert lines(again) == [f"o /ro/none {ENOENT}", f"s /ro/none {ENOENT}", f"o /ro/none {ENOENT}"]
+    assert again.stats["broker"] == once.stats["broker"]
+
+
+def test_a_link_into_a_writable_mount_is_asked_every_time(prog, ro):
+    """/ro/link -> /tmp/target: missing until the program makes the target
+    in its writable /tmp, so that answer is not the read-only mount's."""
+    os.symlink("/tmp/target", ro / "link")
+    got = sandboxed([prog, "s:/ro/link", "o:/ro/link", "c:/tmp/target", "s:/ro/link", "o:/ro/link"],
+                    ro=[f"{ro}:/ro"])
+    assert lines(got) == [f"s /ro/link {ENOENT}", f"o /ro/link {ENOENT}", "c /tmp/target ok",
+                          "s /ro/link size 0", "o /ro/link ok"]
+
+
+def test_a_writable_mount_inside_a_read_only_one_is_asked_every_time(prog, ro, tmp_path):
+    rw = tmp_path / "rw"
+    rw.mkdir()
+    got = sandboxed([prog, "s:/ro/sub/x", "o:/ro/sub/x", "c:/ro/sub/x", "s:/ro/sub/x", "o:/ro/sub/x"],
+                    ro=[f"{ro}:/ro"], rw=[f"{rw}:/ro/sub"])
+    assert lines(got) == [f"s /ro/sub/x {ENOENT}", f"o /ro/sub/x {ENOENT}", "c /ro/sub/x ok",
+                          "s /ro/sub/x size 0", "o /ro/sub/x ok"]
+
+
+def test_answers_match_linux(prog, ro):
+    """The same lookups natively, on the host directory the view mounts."""
+    os.symlink("here", ro / "rel")
+    os.symlink("nowhere", ro / "dangling")
+    ops = ["here", "none", "rel", "dangling", "here/x", "none/x", "here", "none", "dangling"]
+    args = [f"{op}:{{}}/{p}" for p in ops for op in "so"]
+    want = native([prog, *(a.format(ro) for a in args)])
+    got = sandboxed([prog, *(a.format("/ro") for a in args)], ro=[f"{ro}:/ro"])
+    assert lines(got) == want.stdout.decode().replace(str(ro), "/ro").splitlines()
+
+
+def test_a_path_rule_sees_every_lookup_it_denies_or_logs(prog, ro):
+    (ro / "secret").write_text("s")
+    (ro / "watched").write_text("w")
+    policy = Policy.permissive().path("/ro/secret", "errno(EACCES)").path("/ro/watched", "log")
+    warm = strictbox.WarmStart()
+    ops = [prog, "s:/ro/secret", "s:/ro/secret", "s:/ro/watched", "s:/ro/watched", "s:/ro/here"]
+    for _ in range(2):  # the second run starts warm
+        got = sandboxed(ops, ro=[f"{ro}:/ro"], policy=policy, warm=warm)
+        assert lines(got) == [f"s /ro/secret {EACCES}"] * 2 + ["s /ro/watched size 1"] * 2 + [
+            "s /ro/here size 5"]
+        assert sum(line.startswith("denied newfstatat") for line in got.log) == 2
+        assert sum(line.startswith("logged newfstatat") for line in got.log) == 2
+
+
+def test_a_warm_start_looks_its_paths_up_again(prog, ro):
+    """A run starts with the answers the host gives then, not those of the
+    run that looked the paths up first."""
+    warm = strictbox.WarmStart()
+    ops = [prog, "s:/ro/here", "s:/ro/none", "o:/ro/none"]
+    cold = sandboxed(ops, ro=[f"{ro}:/ro"], warm=warm)
+    assert lines(cold) == ["s /ro/here size 5", f"s /ro/none {ENOENT}", f"o /ro/none {ENOENT}"]
+    warmed = sandboxed(ops, ro=[f"{ro}:/ro"], warm=warm)
+    assert lines(warmed) == lines(cold)
+    assert warmed.stats["broker"] == cold.stats["broker"] - 2  # neither path was asked
+    (ro / "here").unlink()
+    (ro / "none").write_text("now")
+    changed = sandboxed(ops, ro=[f"{ro}:/ro"], warm=warm)
+    assert lines(changed) == [f"s /ro/here {ENOENT}", "s /ro/none size 3", "o /ro/none ok"]
+    # another view of the same paths shares nothing with this one
+    other = sandboxed(ops, ro=[f"{ro}:/ro", f"{ro}:/elsewhere"], warm=warm)
+    assert other.stats["broker"] == changed.stats["broker"] + 2
+
+
+def test_python_starts_warm_with_fewer_round_trips():
+    argv = ["/usr/bin/python3", "-I", "-c", "import json; print(json.dumps([1, 2]))"]
+    warm = strictbox.WarmStart()
+    cold = sandboxed(argv, warm=warm)
+    warmed = sandboxed(argv, warm=warm)
+    assert (cold.returncode, cold.stdout) == (0, b"[1, 2]\n"), cold.stderr
+    assert (warmed.returncode, warmed.stdout, warmed.stderr) == (0, cold.stdout, cold.stderr)
+    assert warmed.stats["broker"] <= cold.stats["broker"] - 25, (cold.stats, warmed.stats)
