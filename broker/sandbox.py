@@ -408,7 +408,9 @@ class Sandbox:
         While its call waits, a thread may only cancel it (a signal came)."""
         self.cur = ch
         for _ in range(MAX_BURST):
-            if self.done or self.ending:
+            if self.done or self.ending:  # nothing it sends matters now
+                if self.unwatch is not None:  # (its end hangs up as it dies: no spinning on that)
+                    self.unwatch(ch.fd)
                 return
             try:
                 data = os.read(ch.fd, protocol.MAX_MESSAGE + 1)

@@ -285,7 +285,7 @@ def test_syscalls_command_prints_the_table():
     out = subprocess.run(["strictbox", "syscalls"], capture_output=True, text=True, check=True)
     lines = out.stdout.splitlines()
     assert any(l.split()[1:3] == ["getpid", "sandbox"] for l in lines if len(l.split()) > 2)
-    assert any(l.split()[1:3] == ["openat", "broker"] for l in lines if len(l.split()) > 2)
+    assert any(l.split()[1:3] == ["unlinkat", "broker"] for l in lines if len(l.split()) > 2)
 
 
 def test_a_broker_holding_thousands_of_fds_starts_sandboxes(compile_c):
