@@ -256,13 +256,11 @@ class View:
             parent = parent.rpartition("/")[0]
         raise OSError(errno.ENOENT, "No such file or directory", "/" + "/".join(parts))
 
-    def frozen_stat(self, path: str) -> bytes | int | None:
-        """The stat of an absolute path that only a read-only mount's
-        contents decide, in one host call: its bytes, ENOENT when no such
-        file is there, or None when this cannot tell (a symlink on the way,
-        `..`, another mount or a made-up file near it: the walk decides).
-        Its answers are the walk's: both look beneath the same mount, and a
-        missing name with no symlink before it is missing whatever follows."""
+    def frozen(self, path: str) -> Node | None:
+        """The node of an absolute path that only a read-only mount's contents
+        decide when no symlink is on the way (a host call refusing symlinks
+        finds that out), or None (`..`, another mount or a made-up file near
+        it: the walk decides)."""
         if not path.startswith("/"):
             return None
         parts = split(path)
@@ -273,8 +271,19 @@ class View:
         if (m is None or m.writable or m.name or len(parts) <= len(m.vparts)
                 or self._is_mount_parent(vparts)):
             return None
+        return Node(vparts, m, "/".join(parts[len(m.vparts):]))
+
+    def frozen_stat(self, path: str) -> bytes | int | None:
+        """The stat of a frozen path in one host call: its bytes, ENOENT when
+        no such file is there, or None when this cannot tell (a symlink on
+        the way: the walk decides).  Its answers are the walk's: both look
+        beneath the same mount, and a missing name with no symlink before it
+        is missing whatever follows."""
+        node = self.frozen(path)
+        if node is None:
+            return None
         buf = ffi.new("struct stat *")
-        r = lib.sb_stat_beneath(m.dirfd, os.fsencode("/".join(parts[len(m.vparts):])), STRICT, buf)
+        r = lib.sb_stat_beneath(node.mount.dirfd, os.fsencode(node.rel), STRICT, buf)
         if r == 0:
             return bytes(ffi.buffer(buf))
         return errno.ENOENT if r == -errno.ENOENT else None

@@ -7,31 +7,40 @@ decides it (fsview.View.frozen_stat), and the policy gives that call on that
 path a plain allow whatever its other arguments.  A missing name is also
 kept for read-only opens when the policy allows those the same way.
 
-A WarmStart remembers which such paths earlier runs looked up and looks
-them up again as a new run starts, so CPython's ~30 (`-c pass`) to ~80
-(`import json, decimal, sqlite3`) stats and missing opens of its start cost
-no round trip.  The answers are the host's at that start, as a run's own
-kept answers are the host's at its first lookup (the host may change a
-read-only mount; the sandbox cannot)."""
+A WarmStart remembers which such paths earlier runs looked up, and which
+regular files there they opened read-only, and as a new run starts looks
+them up again and holds those files open for it, their first 64 KiB in
+prefetch slots: CPython's ~30 (`-c pass`) to ~80 (`import json, decimal,
+sqlite3`) stats and missing opens of its start, and its first open of each
+of those files (when it has one thread), cost no round trip.  The answers
+are the host's at that start, as a run's own kept answers are the host's
+at its first lookup (the host may change a read-only mount; the sandbox
+cannot)."""
 
 from __future__ import annotations
 
 import errno
+import os
+import stat as stat_mod
 import struct
 from collections import OrderedDict
 
+from dataclasses import dataclass
+
 from ._native import ffi, lib
-from .fsview import split
+from .fsview import STRICT, Node, split
 from .policy.model import ALLOW
 
 KEEP_FOUND = lib.SB_STAT_FOUND
 KEEP_MISSING = lib.SB_STAT_MISSING
 KEEP_MISSING_OPEN = lib.SB_STAT_MISSING_OPEN
 STATC = ffi.offsetof("struct sb_state", "statc")
-ENTRY = struct.Struct(f"<II{lib.SB_STAT_PATH}s144s")
+ENTRY = struct.Struct(f"<II{lib.SB_STAT_PATH}s144sII")
 SLOTS = lib.SB_STAT_CACHE
 PROBES = 8  # as stat_slot in untrusted_runtime/fd_io.c
 MASK64 = (1 << 64) - 1
+HELD_OPEN_FLAGS = lib.O_CLOEXEC | lib.O_NOCTTY  # the opens fd_io.c's open_held makes
+HELD_SPARE = 8  # prefetch slots a warm start leaves to the files the program opens
 assert ENTRY.size == ffi.sizeof("struct sb_statcache")
 
 
@@ -83,10 +92,11 @@ def keeps_open(sb) -> bool:
     return d is not None and d.action == ALLOW and sb.policy.static_decision("openat", False) is not None
 
 
-def noted(sb, path: str) -> None:
-    """path's answer was kept: a shared warm start remembers it."""
+def noted(sb, path: str, opened: bool = False) -> None:
+    """path's answer was kept, or (opened) it is a file on a read-only mount
+    the program opened read-only: a shared warm start remembers it."""
     if sb.warm is not None:
-        sb.warm.note(sb.view, path)
+        sb.warm.note(sb.view, path, opened)
 
 
 # -- the warm start -------------------------------------------------------------
@@ -105,10 +115,53 @@ def _view_key(view) -> tuple:
     return tuple((m.vparts, None if m.writable else m.host, m.name) for m in view.mounts)
 
 
+@dataclass(slots=True)
+class _Path:
+    """A path a warm start remembers, as its view resolves it."""
+    raw: bytes  # as the program wrote it
+    hash: int  # of its stat cache slot
+    judged: str  # as the policy judges it
+    vparts: tuple[str, ...]
+    mount: int  # its mount's index in the view's mounts
+    rel: str  # beneath that mount
+    opened: bool = False  # a regular file opened read-only
+
+
+def _plain(sb, call: str, flags: int):
+    """True: the policy allows call plainly on every path; False: on none;
+    else the function that says for one path."""
+    static = sb.policy.static_decision(call, False)
+    if static is None or static.action != ALLOW:
+        return False
+    return True if not sb.policy.paths else (lambda path: _plainly_allowed(sb, call, path, flags))
+
+
+def _hold(sb, p: _Path, index: int, slot: int, buf) -> bytes | None:
+    """Opens p's regular file for a warm open at stat cache entry `index`, its
+    first bytes in prefetch slot `slot`: its stat, or None."""
+    from .calls.fdtable import OpenFile
+    m = sb.view.mounts[p.mount]
+    fd = lib.sb_openat2(m.dirfd, os.fsencode(p.rel), os.O_RDONLY | os.O_CLOEXEC | os.O_NOCTTY, 0, STRICT)
+    if fd < 0:
+        return None
+    if lib.fstatat(fd, b"", buf, lib.AT_EMPTY_PATH) == 0 and stat_mod.S_ISREG(buf.st_mode):
+        head = min(buf.st_size, lib.SB_PREFETCH_SLOT)
+        try:
+            if sb.arena.copy_in(lib.SB_PREFETCH_BASE + slot * lib.SB_PREFETCH_SLOT, fd, 0, head) == head:
+                sb.held[index] = OpenFile("file", Node(p.vparts, m, p.rel), fd, slot=slot)
+                return bytes(ffi.buffer(buf))
+        except OSError:
+            pass
+    os.close(fd)
+    return None
+
+
 class WarmStart:
     """Paths that runs sharing this looked up on read-only mounts, by view
     (the mounts they were made in).  A run that shares it starts with their
-    answers, looked up again as it starts, in its stat cache.
+    answers, looked up again as it starts, in its stat cache, and with the
+    files they opened read-only held open for it, their first bytes in
+    place: its first open of each costs no round trip either.
 
     Share one only between runs you trust alike: a run can read in its own
     memory which paths the runs before it looked up."""
@@ -116,40 +169,60 @@ class WarmStart:
     def __init__(self, limit: int = SLOTS * 3 // 4, views: int = 16):
         self.limit = limit  # paths per view
         self.views = views
-        self._paths: OrderedDict[tuple, dict[str, int]] = OrderedDict()  # view -> path -> hash
+        self._paths: OrderedDict[tuple, dict[str, _Path]] = OrderedDict()  # by view, by path
 
-    def note(self, view, path: str) -> None:
+    def note(self, view, path: str, opened: bool = False) -> None:
         key = _view_key(view)
         paths = self._paths.get(key)
         if paths is None:
             paths = self._paths[key] = {}
             while len(self._paths) > self.views:
                 self._paths.popitem(last=False)
+        known = paths.get(path)
+        if known is not None:
+            known.opened |= opened
+            return
         raw = path.encode("utf-8", "surrogateescape")
-        if path not in paths and len(paths) < self.limit and 0 < len(raw) < lib.SB_STAT_PATH:
-            paths[path] = slot_hash(raw, 0)
+        node = view.frozen(path)
+        if node is not None and len(paths) < self.limit and len(raw) < lib.SB_STAT_PATH:
+            paths[path] = _Path(raw, slot_hash(raw, 0), judged(path), node.vparts,
+                                view.mounts.index(node.mount), node.rel, opened)
 
     def entries(self, sb) -> list[tuple[int, bytes]]:
-        """The stat cache entries sb starts with, as (offset in sb_state, bytes)."""
+        """The stat cache entries sb starts with, as (offset in sb_state,
+        bytes); the files it holds for them go to sb.held."""
+        from .calls.fdtable import free_slot
         paths = self._paths.get(_view_key(sb.view))
-        if not paths or sb.policy.static_decision("newfstatat", False) is None:
+        stat_ok = _plain(sb, "newfstatat", 0) if paths else False
+        if not stat_ok:
             return []
+        open_ok = _plain(sb, "openat", lib.O_CLOEXEC)
+        holds = lib.SB_PREFETCH_SLOTS - HELD_SPARE - len({f.slot for f in sb.fds.values() if f.slot >= 0})
+        buf = ffi.new("struct stat *")
         taken: set[int] = set()
         out = []
-        for path, h in list(paths.items()):
-            if not _plainly_allowed(sb, "newfstatat", judged(path), 0):
+        for p in list(paths.values()):
+            if stat_ok is not True and not stat_ok(p.judged):
                 continue
-            answer = sb.view.frozen_stat(path)
-            if answer is None:
-                continue
-            slot = next((s for s in ((h + i) % SLOTS for i in range(PROBES)) if s not in taken), None)
+            slot = next((s for s in ((p.hash + i) % SLOTS for i in range(PROBES)) if s not in taken), None)
             if slot is None:
                 continue
-            taken.add(slot)
-            raw = path.encode("utf-8", "surrogateescape")
-            if answer == errno.ENOENT:
-                entry = ENTRY.pack(missing_kept(sb, path), 0, raw, b"")
+            may_open = open_ok is True or (open_ok and open_ok(p.judged))
+            st = None
+            if p.opened and may_open and len(sb.held) < holds:
+                st = _hold(sb, p, slot, free_slot(sb), buf)
+            if st is not None:
+                entry = ENTRY.pack(KEEP_FOUND, 0, p.raw, st, sb.held[slot].slot + 1, 0)
             else:
-                entry = ENTRY.pack(KEEP_FOUND, 0, raw, answer)
+                m = sb.view.mounts[p.mount]
+                r = lib.sb_stat_beneath(m.dirfd, os.fsencode(p.rel), STRICT, buf)
+                if r == 0:
+                    entry = ENTRY.pack(KEEP_FOUND, 0, p.raw, bytes(ffi.buffer(buf)), 0, 0)
+                elif r == -errno.ENOENT:
+                    kept = KEEP_MISSING_OPEN if may_open else KEEP_MISSING
+                    entry = ENTRY.pack(kept, 0, p.raw, b"", 0, 0)
+                else:
+                    continue
+            taken.add(slot)
             out.append((STATC + slot * ENTRY.size, entry))
         return out

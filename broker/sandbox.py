@@ -20,11 +20,14 @@ from dataclasses import dataclass, field
 from . import calls, clock, kernel, loader, protocol, virtual
 from .arena import Arena
 from .fsview import View
+from .lookups import HELD_OPEN_FLAGS
 from .policy import Policy
 from ._native import ffi, lib
 
 STUB = "strictbox-stub"
-CLOSING = loader.BASE + ffi.offsetof("struct sb_state", "nclosing")
+FDEVENTS = loader.BASE + ffi.offsetof("struct sb_state", "nfdevents")
+FDEVENT = struct.Struct("<iiI")  # struct sb_fdevent
+assert FDEVENT.size == ffi.sizeof("struct sb_fdevent")
 CALLS_LOCAL = loader.BASE + ffi.offsetof("struct sb_state", "calls_local")
 NPINS = loader.BASE + ffi.offsetof("struct sb_state", "boot") + ffi.offsetof("struct sb_boot", "npins")
 if ffi.offsetof("struct sb_boot", "pins") != ffi.offsetof("struct sb_boot", "npins") + 4:
@@ -177,6 +180,7 @@ class Sandbox:
     def __post_init__(self):
         LIVE.add(self)
         self.fds: dict[int, calls.OpenFile] = {}
+        self.held: dict[int, calls.OpenFile] = {}  # stat cache entry -> file held for a warm open
         self.checked_paths: dict[int, str] | None = None  # paths the policy judged, this call
         self.view.virtual = virtual.Files(self)  # /dev, /proc/self, /etc/passwd
         self.rlimits: dict[int, tuple[int, int]] = {}
@@ -349,14 +353,20 @@ class Sandbox:
                                   uid=self.identity.uid, gid=self.identity.gid,
                                   utsname=self._utsname, stdio=self._stdio, fd_host=fd_host,
                                   signals=signals, trace=self.tracer is not None, cpu=self.cpu,
-                                  pins=pins)
+                                  pins=pins, fd_limit=self.limits.open_files)
+        self.drop_held()
         if self.warm is not None:  # the stat cache starts with what earlier runs looked up
             state += self.warm.entries(self)
         self.arena.write_state(state)
-        for vfd, f in self.fds.items():  # what the runtime may answer about stdio
-            if f.kind == "stdio":
-                calls.fdtable.publish(self, vfd, f)
+        for vfd, f in self.fds.items():  # what the runtime may answer about each fd
+            calls.fdtable.publish(self, vfd, f, prefetch=False)  # (an exec's keep their offsets)
         return loaded
+
+    def drop_held(self) -> None:
+        """Closes the files held for warm opens the program did not make."""
+        for f in self.held.values():
+            os.close(f.hostfd)
+        self.held.clear()
 
     def exec_program(self, prog: loader.Program, argv: list[bytes], env: list[bytes],
                      vpath: str) -> None:
@@ -464,7 +474,8 @@ class Sandbox:
             if ch.pending is not None:
                 self.kill("protocol violation: a request while the thread's call waits")
                 return
-            self._apply_closes()
+            if not self._apply_fd_events():
+                return
             if self.tracer is not None:  # the calls served in the sandbox come first
                 self.tracer.request(self, req)
             if req.op >= 0 or req.op in (lib.SB_OP_WAKE_WAIT, lib.SB_OP_UNPIN):  # calls that may wait
@@ -518,19 +529,32 @@ class Sandbox:
         self.kill("protocol violation: cancel of a call that is not waiting")
         return False
 
-    def _apply_closes(self) -> None:
-        """Closes the fds the runtime queued (struct sb_state.closing) before
-        serving anything else.  Untrusted: it can only close the sandbox's own
-        fds, which a close() would do anyway."""
-        raw = self.arena.read(CLOSING, 4)
-        n = int.from_bytes(raw, "little")
+    def _apply_fd_events(self) -> bool:
+        """Applies the fd changes the runtime queued (struct sb_fdevent)
+        before serving anything else; False if they ended the sandbox.
+        Untrusted: a close can only close the sandbox's own fds, which a
+        close() would do anyway; a held file goes to a free fd, once."""
+        n = int.from_bytes(self.arena.read(FDEVENTS, 4), "little")
         if not n:
-            return
-        n = min(n, lib.SB_MAX_CLOSING)
-        fds = struct.unpack(f"<{n}i", self.arena.read(CLOSING + 4, 4 * n))
-        self.arena.write(CLOSING, bytes(4))
-        for fd in fds:
-            calls.fdtable.release(self, fd)
+            return True
+        n = min(n, lib.SB_MAX_FDEVENTS)
+        raw = self.arena.read(FDEVENTS + 4, FDEVENT.size * n)
+        self.arena.write(FDEVENTS, bytes(4))
+        for fd, entry, flags in FDEVENT.iter_unpack(raw):
+            if entry == -1:
+                calls.fdtable.release(self, fd, told=True)
+                continue
+            f = self.held.pop(entry, None)
+            if (f is None or not 0 <= fd < min(self.limits.open_files, lib.SB_MAX_FDS)
+                    or fd in self.fds or flags & ~HELD_OPEN_FLAGS):
+                if f is not None:
+                    os.close(f.hostfd)
+                self.kill("protocol violation: an open of a file the broker does not hold, "
+                          "or at an fd in use")
+                return False
+            f.cloexec = bool(flags & os.O_CLOEXEC)
+            self.fds[fd] = f
+        return True
 
     # The call being served, as the handlers see it (calls/waiting.py).
     @property
@@ -1095,6 +1119,7 @@ class Sandbox:
             if f.hostfd >= 0:
                 os.close(f.hostfd)
         self.fds.clear()
+        self.drop_held()
         for ch in self.chans:
             ch.close()
         os.close(self.spawn_fd)

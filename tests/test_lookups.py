@@ -109,14 +109,14 @@ def test_a_warm_start_looks_its_paths_up_again(prog, ro):
     assert lines(cold) == ["s /ro/here size 5", f"s /ro/none {ENOENT}", f"o /ro/none {ENOENT}"]
     warmed = sandboxed(ops, ro=[f"{ro}:/ro"], warm=warm)
     assert lines(warmed) == lines(cold)
-    assert warmed.stats["broker"] == cold.stats["broker"] - 2  # neither path was asked
+    assert warmed.stats["broker"] <= cold.stats["broker"] - 2  # neither path was asked (nor libc opened)
     (ro / "here").unlink()
     (ro / "none").write_text("now")
     changed = sandboxed(ops, ro=[f"{ro}:/ro"], warm=warm)
     assert lines(changed) == [f"s /ro/here {ENOENT}", "s /ro/none size 3", "o /ro/none ok"]
     # another view of the same paths shares nothing with this one
     other = sandboxed(ops, ro=[f"{ro}:/ro", f"{ro}:/elsewhere"], warm=warm)
-    assert other.stats["broker"] == changed.stats["broker"] + 2
+    assert other.stats["broker"] >= changed.stats["broker"] + 2
 
 
 def test_python_starts_warm_with_fewer_round_trips():
@@ -127,3 +127,57 @@ def test_python_starts_warm_with_fewer_round_trips():
     assert (cold.returncode, cold.stdout) == (0, b"[1, 2]\n"), cold.stderr
     assert (warmed.returncode, warmed.stdout, warmed.stderr) == (0, cold.stdout, cold.stderr)
     assert warmed.stats["broker"] <= cold.stats["broker"] - 25, (cold.stats, warmed.stats)
+
+
+# -- files a warm start holds open -----------------------------------------------
+
+def test_a_held_file_is_the_file_opened_at_the_lowest_fd(prog, ro):
+    """The first open of a file a warm start holds costs no round trip, and
+    the fd behaves as one the broker opened: its number, reads, a dup's
+    shared offset, fstat, F_GETFD, lseek; later opens are the broker's."""
+    (ro / "other").write_text("abcdefgh")
+    ops = ["k:{}/other", "r:{}/here", "r:{}/here", "s:{}/here"]
+    want = native([prog, *(o.format(ro) for o in ops)]).stdout.decode().replace(str(ro), "/ro")
+    warm = strictbox.WarmStart()
+    args = [prog, *(o.format("/ro") for o in ops)]
+    cold = sandboxed(args, ro=[f"{ro}:/ro"], warm=warm)
+    warmed = sandboxed(args, ro=[f"{ro}:/ro"], warm=warm)
+    assert lines(cold) == lines(warmed) == want.splitlines()
+    assert "r /ro/here fd 4 read 3 '123' dup 2 '45'" in want  # (what it checks)
+    assert warmed.stats["broker"] <= cold.stats["broker"] - 2  # other's and here's first open
+
+
+def test_a_held_file_is_not_taken_with_other_flags(prog, ro):
+    """O_NONBLOCK, which F_GETFL would show: the broker opens it, and the
+    next plain open takes the held file."""
+    ops = ["n:{}/here", "r:{}/here"]
+    want = native([prog, *(o.format(ro) for o in ops)]).stdout.decode().replace(str(ro), "/ro")
+    warm = strictbox.WarmStart()
+    args = [prog, *(o.format("/ro") for o in ops)]
+    cold = sandboxed(args, ro=[f"{ro}:/ro"], warm=warm)
+    warmed = sandboxed(args, ro=[f"{ro}:/ro"], warm=warm)
+    assert lines(cold) == lines(warmed) == want.splitlines()
+    assert "nonblock 2048" in want
+
+
+@pytest.mark.parametrize("mode, why", [
+    ("forge", "an open of a file the broker does not hold"),
+    ("in_use", "an open of a file the broker does not hold, or at an fd in use"),
+    ("twice", "an open of a file the broker does not hold"),
+])
+def test_a_forged_warm_open_ends_the_sandbox(compile_c, ro, mode, why):
+    prog = str(compile_c("hostile_fd_events.c", "-static"))
+    warm = strictbox.WarmStart()
+    first = sandboxed([prog, "twice", "/ro/here"], ro=[f"{ro}:/ro"], warm=warm)  # notes /ro/here
+    assert b"open 1" in first.stdout
+    got = sandboxed([prog, mode, "/ro/here"], ro=[f"{ro}:/ro"], warm=warm)
+    assert got.returncode < 0 and got.reason and why in got.reason, (got.reason, got.stdout)
+    assert b"after" not in got.stdout
+    if mode != "forge":
+        assert b"held 1" in got.stdout
+
+
+def test_forged_closes_of_fds_it_does_not_have_change_nothing(compile_c):
+    prog = str(compile_c("hostile_fd_events.c", "-static"))
+    got = sandboxed([prog, "closes"])
+    assert (got.returncode, got.stdout) == (0, b"after 0\n"), (got.reason, got.stderr)

@@ -342,11 +342,45 @@ long sys_newfstatat(struct sb_call *c)
     return r;
 }
 
+/* Queues an fd change for the broker's next request (struct sb_fdevent).
+ * With threads the queue would race the broker reading it: then ask at once. */
+static int fd_event(int fd, long entry, unsigned long flags)
+{
+    if (ST->nfdevents >= SB_MAX_FDEVENTS || __atomic_load_n(&ST->live_threads, __ATOMIC_ACQUIRE) != 1)
+        return 0;
+    ST->fdevents[ST->nfdevents++] = (struct sb_fdevent){fd, (int)entry, (unsigned)flags};
+    return 1;
+}
+
+/* Opens the file the broker holds for stat cache entry e (a warm start's)
+ * at the lowest free fd, as the broker would have; -1 when it cannot. */
+#define HELD_OPEN_FLAGS (O_CLOEXEC | O_NOCTTY)
+static long open_held(struct sb_statcache *e, unsigned long flags)
+{
+    unsigned long limit = ST->boot.fd_limit < SB_MAX_FDS ? ST->boot.fd_limit : SB_MAX_FDS, fd = 0;
+    while (fd < limit && (ST->fdc[fd].flags || ST->fd_host[fd] >= 0))
+        fd++;
+    if (fd >= limit || (flags & ~(unsigned long)HELD_OPEN_FLAGS) || !fd_event((int)fd, e - ST->statc, flags))
+        return -1;
+    struct sb_fdcache *f = &ST->fdc[fd];
+    unsigned long size;
+    memcpy(&size, e->stat + 48, sizeof size); /* st_size */
+    f->slot = e->held - 1;
+    f->size = size;
+    f->pos = f->win = 0;
+    f->held = size < SB_PREFETCH_SLOT ? size : SB_PREFETCH_SLOT;
+    memcpy(f->stat, e->stat, sizeof f->stat);
+    f->flags = SB_FD_FDKNOWN | SB_FD_NOTTY | SB_FD_STAT | SB_FD_DATA | (flags & O_CLOEXEC ? SB_FD_CLOEXEC : 0);
+    e->held = 0;
+    return (long)fd;
+}
+
 /* The flags of an open that a missing file fails with ENOENT whatever they
  * are: reading, creating nothing. */
 #define OPEN_LOOKUP_ONLY (O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_DIRECTORY | O_NOFOLLOW)
 
-/* A read-only open of a path the stat cache knows missing fails here. */
+/* A read-only open of a path the stat cache knows missing fails here; one of
+ * a file the broker holds for it is made here. */
 long sys_openat(struct sb_call *c)
 {
     const char *path = (const char *)c->a[1];
@@ -356,6 +390,9 @@ long sys_openat(struct sb_call *c)
     struct sb_statcache *e = stat_slot(path, 0, 0);
     if (e && e->used == SB_STAT_MISSING_OPEN)
         return -ENOENT;
+    long fd = e && e->used == SB_STAT_FOUND && e->held ? open_held(e, flags) : -1;
+    if (fd >= 0)
+        return fd;
     long keep = 0;
     c->forwarded = 1;
     long r = sb_broker(c->t, c->nr, c->a, 6, &keep, 1);
@@ -371,11 +408,8 @@ long sys_close(struct sb_call *c)
         ST->fmap_end = 0;
     /* A file the broker opened (it left an fdc entry) is known to be open:
      * queue its close for the broker's next request instead of asking now.
-     * Any later use of the number reaches the broker after the queue.  With
-     * threads the queue would race the broker reading it: ask at once. */
-    if (cached(fd, SB_FD_NOTTY) && direct_fd(fd) < 0 && ST->nclosing < SB_MAX_CLOSING &&
-        __atomic_load_n(&ST->live_threads, __ATOMIC_ACQUIRE) == 1) {
-        ST->closing[ST->nclosing++] = (int)fd;
+     * Any later use of the number reaches the broker after the queue. */
+    if (cached(fd, SB_FD_NOTTY) && direct_fd(fd) < 0 && fd_event((int)fd, -1, 0)) {
         ST->fdc[fd].flags = 0;
         return 0;
     }

@@ -67,8 +67,11 @@ def place(sb, fd: int, f: OpenFile) -> None:
     publish(sb, fd, f)
 
 
-def release(sb, fd: int) -> OpenFile | None:
+def release(sb, fd: int, told: bool = False) -> OpenFile | None:
+    """Closes fd; the runtime forgets it too (unless it told us: it has)."""
     f = sb.fds.pop(fd, None)
+    if f is not None and not told and 0 <= fd < lib.SB_MAX_FDS:
+        sb.arena.write(FDC + fd * FDC_SIZE, bytes(4))  # flags: a free fd, for warm opens
     if f is not None and f.hostfd >= 0:
         st = os.fstat(f.hostfd) if f.kind == "file" and disk.limit(sb) is not None else None
         os.close(f.hostfd)
@@ -90,15 +93,16 @@ FDC_SIZE = ffi.sizeof("struct sb_fdcache")
 STAT_SIZE = ffi.sizeof("struct stat")
 
 
-def _free_slot(sb) -> int:
-    used = {f.slot for f in sb.fds.values()}
+def free_slot(sb) -> int:
+    used = {f.slot for f in sb.fds.values()} | {f.slot for f in sb.held.values()}
     return next((i for i in range(lib.SB_PREFETCH_SLOTS) if i not in used), -1)
 
 
-def publish(sb, fd: int, f: OpenFile) -> None:
+def publish(sb, fd: int, f: OpenFile, prefetch: bool = True) -> None:
     """Writes fd's entry: ENOTTY for files and directories; on read-only
-    mounts the fstat result, and for a small file its whole contents in a
-    prefetch slot.  Only the sandbox's own answers depend on it."""
+    mounts the fstat result, and (prefetch: the file is at its start) for a
+    small file its whole contents in a prefetch slot.  Only the sandbox's
+    own answers depend on it."""
     if fd >= lib.SB_MAX_FDS:
         return
     flags, size, st = 0, 0, b""
@@ -114,8 +118,8 @@ def publish(sb, fd: int, f: OpenFile) -> None:
         mode, size = struct.unpack_from("<I", st, 24)[0], struct.unpack_from("<q", st, 48)[0]
         # A larger file gets its first slot's worth (ld.so reads an ELF
         # header and its notes, then maps the rest): size stays the file's.
-        if stat_mod.S_ISREG(mode):
-            f.slot = _free_slot(sb)
+        if stat_mod.S_ISREG(mode) and prefetch:
+            f.slot = free_slot(sb)
             if f.slot >= 0:
                 addr = lib.SB_PREFETCH_BASE + f.slot * lib.SB_PREFETCH_SLOT
                 try:
@@ -125,8 +129,8 @@ def publish(sb, fd: int, f: OpenFile) -> None:
                     flags |= lib.SB_FD_DATA
                 except OSError:  # an O_PATH fd cannot be read: no copy, read says EBADF
                     f.slot, size = -1, 0
-    elif f.kind == "data" and len(f.data) <= lib.SB_PREFETCH_SLOT:
-        f.slot = _free_slot(sb)
+    elif f.kind == "data" and len(f.data) <= lib.SB_PREFETCH_SLOT and prefetch:
+        f.slot = free_slot(sb)
         if f.slot >= 0:
             sb.arena.write(lib.SB_PREFETCH_BASE + f.slot * lib.SB_PREFETCH_SLOT, f.data)
             flags, size = flags | lib.SB_FD_DATA, len(f.data)

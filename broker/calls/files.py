@@ -106,7 +106,10 @@ def sys_openat(sb, dirfd, path, flags, mode, *_):
         return -errno.EISDIR  # Linux: O_CREAT never makes a directory
     try:
         node = resolve_at(sb, as_fd(dirfd), p, follow)
-        return _open_node(sb, node, flags, mode)
+        fd = _open_node(sb, node, flags, mode)
+        if sb.warm is not None and not flags & ~lookups.HELD_OPEN_FLAGS and sb.fds[fd].kind == "file":
+            lookups.noted(sb, p, opened=True)  # a warm start may hold it open next time
+        return fd
     except OSError as e:
         if e.errno != errno.ENOENT or flags & ~LOOKUP_ONLY:
             raise

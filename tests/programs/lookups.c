@@ -3,7 +3,11 @@
  * the answers the runtime keeps:
  *   s:PATH  stat (follows links): "s PATH size N" or "s PATH errno E"
  *   o:PATH  open read-only, then close: "o PATH ok" or "o PATH errno E"
- *   c:PATH  create (O_CREAT|O_WRONLY), then close: "c PATH ok" or "... errno E" */
+ *   c:PATH  create (O_CREAT|O_WRONLY), then close: "c PATH ok" or "... errno E"
+ *   r:PATH  open read-only and use the fd: its number, bytes read through it
+ *           and a dup of it (one offset), fstat, F_GETFD, lseek; then close
+ *   k:PATH  open read-only and keep it open: "k PATH fd N"
+ *   n:PATH  open read-only with O_NONBLOCK: "n PATH fd N nonblock F" (F_GETFL's bit) */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -19,7 +23,33 @@ int main(int argc, char **argv)
         int r = -1;
         if (op == 's')
             r = stat(path, &st);
-        else if (op == 'o' || op == 'c') {
+        else if (op == 'r' || op == 'k') {
+            int fd = open(path, O_RDONLY | O_CLOEXEC);
+            if (fd >= 0 && op == 'k') {
+                printf("k %s fd %d\n", path, fd);
+                continue;
+            }
+            if (fd >= 0) {
+                char a[4] = {0}, b[3] = {0};
+                long n = read(fd, a, 3);
+                int d = dup(fd);
+                long m = read(d, b, 2);
+                r = fstat(fd, &st);
+                printf("r %s fd %d read %ld '%s' dup %ld '%s' size %lld cloexec %d/%d at %ld\n", path,
+                       fd, n, a, m, b, (long long)st.st_size, fcntl(fd, F_GETFD), fcntl(d, F_GETFD),
+                       (long)lseek(fd, 0, SEEK_CUR));
+                close(d);
+                r = close(fd);
+                continue;
+            }
+        } else if (op == 'n') {
+            int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+            if (fd >= 0) {
+                printf("n %s fd %d nonblock %d\n", path, fd, fcntl(fd, F_GETFL) & O_NONBLOCK);
+                r = close(fd);
+                continue;
+            }
+        } else if (op == 'o' || op == 'c') {
             int fd = op == 'o' ? open(path, O_RDONLY | O_CLOEXEC)
                                : open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
             r = fd < 0 ? -1 : close(fd);

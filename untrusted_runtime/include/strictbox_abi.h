@@ -18,7 +18,7 @@ typedef __s64 int64_t;
 #endif
 
 #define SB_MAGIC 0x7862746369727473
-#define SB_ABI_VERSION 17
+#define SB_ABI_VERSION 18
 #define SB_ARENA_BASE 0x10000
 #define SB_STATE_SIZE 0x300000 /* sb_state, then the prefetch slots */
 #define SB_IMAGE_BASE 0x400000
@@ -31,7 +31,7 @@ typedef __s64 int64_t;
 /* Small read-only files are copied into a slot when opened, so the runtime
  * serves their read, pread, lseek and fstat without a round trip. */
 #define SB_PREFETCH_BASE 0x90000 /* SB_ARENA_BASE + 0x80000 */
-#define SB_PREFETCH_SLOTS 32
+#define SB_PREFETCH_SLOTS 40
 #define SB_PREFETCH_SLOT 0x10000
 /* sb_fdcache.flags */
 #define SB_FD_STAT 1  /* stat holds fstat of the fd (a read-only mount) */
@@ -54,7 +54,9 @@ typedef __s64 int64_t;
 #define SB_STAT_FOUND 1        /* stat holds the answer */
 #define SB_STAT_MISSING 2      /* no such file (ENOENT) */
 #define SB_STAT_MISSING_OPEN 3 /* ... and a read-only openat of it may say so too */
-#define SB_MAX_CLOSING 64
+/* fd changes the runtime made that the broker applies before it serves
+ * anything else (struct sb_fdevent) */
+#define SB_MAX_FDEVENTS 64
 /* The clock page: one read-only page shared by every sandbox of a broker and
  * kept fresh by a broker thread every SB_CLOCK_TICK_NS (strict mode disables
  * the TSC, so there is no vDSO clock to read). */
@@ -128,6 +130,23 @@ struct sb_statcache {
     uint32_t flags; /* the newfstatat flags the answer is for */
     uint8_t path[120];
     uint8_t stat[144];
+    /* SB_STAT_FOUND, from a warm start: the broker holds this regular file
+     * open for the program, its first bytes in prefetch slot held - 1; a
+     * single-threaded program's first read-only open of the path takes it
+     * (at the lowest free fd, told in an sb_fdevent) and sets this to 0. */
+    uint32_t held;
+    uint32_t pad;
+};
+
+/* Done by the runtime, for the broker to apply before it serves the next
+ * request: fd was closed (entry -1), or now is the file the broker held for
+ * stat cache entry `entry`, opened with `flags` (O_CLOEXEC, O_NOCTTY).
+ * Untrusted: the broker closes only the sandbox's fds, and places a held
+ * file only at a free fd, once. */
+struct sb_fdevent {
+    int32_t fd;
+    int32_t entry;
+    uint32_t flags;
 };
 
 /* Read-only file pages the sandbox sees straight from the file instead of a
@@ -182,6 +201,8 @@ struct sb_boot {
     /* The main thread's CPU + 1, which the broker shares (each round trip
      * then switches on one CPU instead of waking the other); 0: any CPU. */
     uint32_t cpu;
+    /* fds are below this (RLIMIT_NOFILE): the runtime opens none past it */
+    uint32_t fd_limit;
 };
 
 /* Where the spawner receives the broker's requests (trusted_stub/spawner.c):
@@ -249,10 +270,10 @@ struct sb_state {
     int32_t fd_host[1024];
     struct sb_fdcache fdc[1024];
     struct sb_statcache statc[256];
-    /* Broker fds the program closed since the last request: the broker
-     * closes them before it serves the next one (a close costs no round trip). */
-    uint32_t nclosing;
-    int32_t closing[64];
+    /* Broker fds the program closed, and held files it opened, since the
+     * last request (a close, and a warm open, cost no round trip). */
+    uint32_t nfdevents;
+    struct sb_fdevent fdevents[64];
     uint32_t nvmas;
     uint32_t pad2;
     struct sb_vma vmas[4096];
