@@ -188,15 +188,20 @@ def wall(fn, runs: int) -> float:
 def wall_pair(native, sandboxed, runs: int) -> tuple[float, float]:
     """Medians of both, each native run next to a sandboxed one: a busy
     or drifting machine then weighs on both sides of the ratio alike."""
-    native()
-    sandboxed()
-    a, b = [], []
+    return tuple(wall_side_by_side([native, sandboxed], runs))
+
+
+def wall_side_by_side(fns, runs: int) -> list[float]:
+    """Medians (ms) of each of fns, run in turn `runs` times after a warm-up."""
+    for fn in fns:
+        fn()
+    times: list[list[float]] = [[] for _ in fns]
     for _ in range(runs):
-        for fn, times in ((native, a), (sandboxed, b)):
+        for fn, t in zip(fns, times):
             t0 = time.perf_counter()
             fn()
-            times.append(time.perf_counter() - t0)
-    return median(a) * 1e3, median(b) * 1e3
+            t.append(time.perf_counter() - t0)
+    return [median(t) * 1e3 for t in times]
 
 
 def cli_command() -> list[str]:
@@ -298,29 +303,35 @@ PYTHON_CASES = [("python3 -I -c pass", "pass"),
 
 
 def bench_python(runs: int, notes: Notes) -> list[tuple]:
+    """Each case natively, in a fresh sandbox, and in sandboxes that share a
+    strictbox.WarmStart (each run starts with what the ones before it
+    looked up and opened), in turn: (label, native, cold, warm, stats of each)."""
     rows = []
     for label, code in PYTHON_CASES:
         argv = [PYTHON, "-I", "-c", code]
-        stats: dict = {}
+        cold: dict = {}
+        warm: dict = {}
+        memory = strictbox.WarmStart()
 
         def native():
             r = subprocess.run(argv, capture_output=True)
             if r.returncode:
                 raise BenchError(f"native {label}: exit {r.returncode}")
 
-        def sandboxed():
-            res = strictbox.run(argv, capture_output=True, timeout=TIMEOUT)
+        def sandboxed(stats: dict, **options):
+            res = strictbox.run(argv, capture_output=True, timeout=TIMEOUT, **options)
             notes.from_result(label, res)
             if res.returncode:
                 raise BenchError(f"sandboxed {label}: returncode {res.returncode} ({res.reason})")
             stats.update(res.stats)
 
-        base = sb = None
+        times = [None, None, None]
         try:
-            base, sb = wall_pair(native, sandboxed, runs)
+            times = wall_side_by_side([native, lambda: sandboxed(cold),
+                                       lambda: sandboxed(warm, warm=memory)], runs)
         except (BenchError, strictbox.StrictboxError, subprocess.SubprocessError) as e:
             notes.add(f"FAILED {e}")
-        rows.append((label, base, sb, stats))
+        rows.append((label, *times, cold, warm))
     return rows
 
 
@@ -415,11 +426,15 @@ def main() -> int:
 
         if os.path.exists(PYTHON):
             section(f"5. CPython start-up, ms wall (median of {runs})", "native", "strictbox")
-            for label, a, b, stats in bench_python(runs, notes):
-                row(label, a, b, 2)
-                if stats:
+            for label, a, cold, warm, cold_stats, warm_stats in bench_python(runs, notes):
+                row(label, a, cold, 2)
+                if cold_stats:
                     print(f"  {'    broker round trips per run':<{W - 2}} {'':>12} "
-                          f"{stats.get('broker', 0):>12,}")
+                          f"{cold_stats.get('broker', 0):>12,}")
+                row("    warm start (runs sharing a strictbox.WarmStart)", a, warm, 2)
+                if warm_stats:
+                    print(f"  {'    broker round trips per run':<{W - 2}} {'':>12} "
+                          f"{warm_stats.get('broker', 0):>12,}")
 
         section("6. Threads, ns per operation (self-timed loop)", "native", "strictbox")
         for r in bench_threads(threadsbench, args.quick, notes):
