@@ -60,6 +60,8 @@ def prepare(argv, *, ro=(), rw=(), memory=None, cpu=None, timeout=None, env=None
     mounted at /tmp, the program gets a private, empty, writable one."""
     if not argv:
         raise StrictboxError("no program given")
+    if warm is not None and tracer is not None:  # (learn would miss what it answers)
+        raise StrictboxError("a traced run cannot start warm: every lookup must reach the broker")
     problem = host_problem()
     if problem:
         raise StrictboxError(problem)

@@ -29,6 +29,12 @@ def split(path: str) -> list[str]:
     return [p for p in path.split("/") if p and p != "."]
 
 
+def _overlap(a: str, b: str) -> bool:
+    """One host path is the other or lies beneath it."""
+    a, b = a.rstrip("/") + "/", b.rstrip("/") + "/"
+    return a.startswith(b) or b.startswith(a)
+
+
 @dataclass
 class Mount:
     vparts: tuple[str, ...]
@@ -36,6 +42,9 @@ class Mount:
     writable: bool
     dirfd: int = -1  # the directory, or for a file mount its parent
     name: str = ""  # for a file mount: the file's name in dirfd
+    # Read-only, and no writable mount shows any of its host files (the
+    # sandbox cannot change it at all): the runtime may keep what it holds.
+    frozen: bool = False
 
     def open_root(self) -> None:
         st = os.stat(self.host)
@@ -83,6 +92,9 @@ class View:
         self._by_vparts = {m.vparts: m for m in self.mounts}
         self._depths = sorted({len(m.vparts) for m in self.mounts}, reverse=True)
         self._parents = {m.vparts[:i] for m in self.mounts for i in range(len(m.vparts))}
+        writable = [w.host for w in self.mounts if w.writable]
+        for m in self.mounts:
+            m.frozen = not m.writable and not any(_overlap(m.host, w) for w in writable)
 
     @classmethod
     def build(cls, specs: list[tuple[str, str, bool]]) -> "View":
@@ -257,7 +269,7 @@ class View:
         raise OSError(errno.ENOENT, "No such file or directory", "/" + "/".join(parts))
 
     def frozen(self, path: str) -> Node | None:
-        """The node of an absolute path that only a read-only mount's contents
+        """The node of an absolute path that only a frozen mount's contents
         decide when no symlink is on the way (a host call refusing symlinks
         finds that out), or None (`..`, another mount or a made-up file near
         it: the walk decides)."""
@@ -268,7 +280,7 @@ class View:
             return None
         vparts = tuple(parts)
         m = self._mount_of(vparts)
-        if (m is None or m.writable or m.name or len(parts) <= len(m.vparts)
+        if (m is None or not m.frozen or m.name or len(parts) <= len(m.vparts)
                 or self._is_mount_parent(vparts)):
             return None
         return Node(vparts, m, "/".join(parts[len(m.vparts):]))

@@ -20,6 +20,7 @@ cannot)."""
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import stat as stat_mod
 import struct
@@ -35,11 +36,13 @@ KEEP_FOUND = lib.SB_STAT_FOUND
 KEEP_MISSING = lib.SB_STAT_MISSING
 KEEP_MISSING_OPEN = lib.SB_STAT_MISSING_OPEN
 STATC = ffi.offsetof("struct sb_state", "statc")
-ENTRY = struct.Struct(f"<II{lib.SB_STAT_PATH}s144sII")
+ENTRY = struct.Struct(f"<II{lib.SB_STAT_PATH}s144sIIQ")
 SLOTS = lib.SB_STAT_CACHE
 PROBES = 8  # as stat_slot in untrusted_runtime/fd_io.c
 MASK64 = (1 << 64) - 1
-HELD_OPEN_FLAGS = lib.O_CLOEXEC | lib.O_NOCTTY  # the opens fd_io.c's open_held makes
+# The flags of a read-only open a warm start may hold a file for (fd_io.c's
+# open_held takes it with the same ones, O_CLOEXEC aside).
+HELD_OPEN_FLAGS = lib.O_CLOEXEC | lib.O_NOCTTY | lib.O_NONBLOCK | lib.O_DIRECTORY | lib.O_NOFOLLOW
 HELD_SPARE = 8  # prefetch slots a warm start leaves to the files the program opens
 assert ENTRY.size == ffi.sizeof("struct sb_statcache")
 
@@ -92,11 +95,12 @@ def keeps_open(sb) -> bool:
     return d is not None and d.action == ALLOW and sb.policy.static_decision("openat", False) is not None
 
 
-def noted(sb, path: str, opened: bool = False) -> None:
-    """path's answer was kept, or (opened) it is a file on a read-only mount
-    the program opened read-only: a shared warm start remembers it."""
+def noted(sb, path: str, open_flags: int | None = None) -> None:
+    """path's answer was kept, or it is a file or directory on a read-only
+    mount the program opened read-only with open_flags: a shared warm start
+    remembers it."""
     if sb.warm is not None:
-        sb.warm.note(sb.view, path, opened)
+        sb.warm.note(sb.view, path, open_flags)
 
 
 # -- the warm start -------------------------------------------------------------
@@ -124,7 +128,7 @@ class _Path:
     vparts: tuple[str, ...]
     mount: int  # its mount's index in the view's mounts
     rel: str  # beneath that mount
-    opened: bool = False  # a regular file opened read-only
+    open_flags: int | None = None  # a file or directory opened read-only with these (no O_CLOEXEC)
 
 
 def _plain(sb, call: str, flags: int):
@@ -136,22 +140,38 @@ def _plain(sb, call: str, flags: int):
     return True if not sb.policy.paths else (lambda path: _plainly_allowed(sb, call, path, flags))
 
 
-def _hold(sb, p: _Path, index: int, slot: int, buf) -> bytes | None:
-    """Opens p's regular file for a warm open at stat cache entry `index`, its
-    first bytes in prefetch slot `slot`: its stat, or None."""
-    from .calls.fdtable import OpenFile
+def _hold(sb, p: _Path, index: int, slot: int, buf) -> tuple[bytes, int] | None:
+    """Opens p's file or directory as it was opened before, for a warm open
+    at stat cache entry `index`, with its first bytes (a directory: its whole
+    listing) in prefetch slot `slot`: (its stat, how many bytes), or None."""
+    from .calls.fdtable import OpenFile, whole_listing
     m = sb.view.mounts[p.mount]
-    fd = lib.sb_openat2(m.dirfd, os.fsencode(p.rel), os.O_RDONLY | os.O_CLOEXEC | os.O_NOCTTY, 0, STRICT)
+    # O_NONBLOCK: a FIFO (or a device) put there since must not block the
+    # broker, and is not held; the flag goes once the file is found plain.
+    fd = lib.sb_openat2(m.dirfd, os.fsencode(p.rel), p.open_flags | os.O_CLOEXEC | os.O_NONBLOCK, 0, STRICT)
     if fd < 0:
         return None
-    if lib.fstatat(fd, b"", buf, lib.AT_EMPTY_PATH) == 0 and stat_mod.S_ISREG(buf.st_mode):
-        head = min(buf.st_size, lib.SB_PREFETCH_SLOT)
-        try:
-            if sb.arena.copy_in(lib.SB_PREFETCH_BASE + slot * lib.SB_PREFETCH_SLOT, fd, 0, head) == head:
-                sb.held[index] = OpenFile("file", Node(p.vparts, m, p.rel), fd, slot=slot)
-                return bytes(ffi.buffer(buf))
-        except OSError:
-            pass
+    addr = lib.SB_PREFETCH_BASE + slot * lib.SB_PREFETCH_SLOT
+    try:
+        plain = lib.fstatat(fd, b"", buf, lib.AT_EMPTY_PATH) == 0 and (
+            stat_mod.S_ISREG(buf.st_mode) or stat_mod.S_ISDIR(buf.st_mode))
+        if plain and not p.open_flags & os.O_NONBLOCK:
+            fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+        if plain:
+            node = Node(p.vparts, m, p.rel)
+            if stat_mod.S_ISREG(buf.st_mode):
+                head = min(buf.st_size, lib.SB_PREFETCH_SLOT)
+                if sb.arena.copy_in(addr, fd, 0, head) == head:
+                    sb.held[index] = (OpenFile("file", node, fd, slot=slot), p.open_flags)
+                    return bytes(ffi.buffer(buf)), buf.st_size
+            elif stat_mod.S_ISDIR(buf.st_mode):
+                listing = whole_listing(fd)
+                if listing is not None:
+                    sb.arena.write(addr, listing)
+                    sb.held[index] = (OpenFile("dir", node, fd, slot=slot, listing=listing), p.open_flags)
+                    return bytes(ffi.buffer(buf)), len(listing)
+    except OSError:
+        pass
     os.close(fd)
     return None
 
@@ -171,7 +191,7 @@ class WarmStart:
         self.views = views
         self._paths: OrderedDict[tuple, dict[str, _Path]] = OrderedDict()  # by view, by path
 
-    def note(self, view, path: str, opened: bool = False) -> None:
+    def note(self, view, path: str, open_flags: int | None = None) -> None:
         key = _view_key(view)
         paths = self._paths.get(key)
         if paths is None:
@@ -180,13 +200,13 @@ class WarmStart:
                 self._paths.popitem(last=False)
         known = paths.get(path)
         if known is not None:
-            known.opened |= opened
+            known.open_flags = open_flags if open_flags is not None else known.open_flags
             return
         raw = path.encode("utf-8", "surrogateescape")
         node = view.frozen(path)
         if node is not None and len(paths) < self.limit and len(raw) < lib.SB_STAT_PATH:
             paths[path] = _Path(raw, slot_hash(raw, 0), judged(path), node.vparts,
-                                view.mounts.index(node.mount), node.rel, opened)
+                                view.mounts.index(node.mount), node.rel, open_flags)
 
     def entries(self, sb) -> list[tuple[int, bytes]]:
         """The stat cache entries sb starts with, as (offset in sb_state,
@@ -202,25 +222,26 @@ class WarmStart:
         taken: set[int] = set()
         out = []
         for p in list(paths.values()):
-            if stat_ok is not True and not stat_ok(p.judged):
-                continue
+            m = sb.view.mounts[p.mount]
+            if not m.frozen or (stat_ok is not True and not stat_ok(p.judged)):
+                continue  # (not frozen: this run's writable mounts show its files)
             slot = next((s for s in ((p.hash + i) % SLOTS for i in range(PROBES)) if s not in taken), None)
             if slot is None:
                 continue
             may_open = open_ok is True or (open_ok and open_ok(p.judged))
-            st = None
-            if p.opened and may_open and len(sb.held) < holds:
-                st = _hold(sb, p, slot, free_slot(sb), buf)
-            if st is not None:
-                entry = ENTRY.pack(KEEP_FOUND, 0, p.raw, st, sb.held[slot].slot + 1, 0)
+            held = None
+            if p.open_flags is not None and may_open and len(sb.held) < holds:
+                held = _hold(sb, p, slot, free_slot(sb), buf)
+            if held is not None:
+                entry = ENTRY.pack(KEEP_FOUND, 0, p.raw, held[0], sb.held[slot][0].slot + 1,
+                                   p.open_flags, held[1])
             else:
-                m = sb.view.mounts[p.mount]
                 r = lib.sb_stat_beneath(m.dirfd, os.fsencode(p.rel), STRICT, buf)
                 if r == 0:
-                    entry = ENTRY.pack(KEEP_FOUND, 0, p.raw, bytes(ffi.buffer(buf)), 0, 0)
+                    entry = ENTRY.pack(KEEP_FOUND, 0, p.raw, bytes(ffi.buffer(buf)), 0, 0, 0)
                 elif r == -errno.ENOENT:
                     kept = KEEP_MISSING_OPEN if may_open else KEEP_MISSING
-                    entry = ENTRY.pack(kept, 0, p.raw, b"", 0, 0)
+                    entry = ENTRY.pack(kept, 0, p.raw, b"", 0, 0, 0)
                 else:
                     continue
             taken.add(slot)

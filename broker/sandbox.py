@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from . import calls, clock, kernel, loader, protocol, virtual
 from .arena import Arena
 from .fsview import View
-from .lookups import HELD_OPEN_FLAGS
 from .policy import Policy
 from ._native import ffi, lib
 
@@ -180,7 +179,8 @@ class Sandbox:
     def __post_init__(self):
         LIVE.add(self)
         self.fds: dict[int, calls.OpenFile] = {}
-        self.held: dict[int, calls.OpenFile] = {}  # stat cache entry -> file held for a warm open
+        # stat cache entry -> a file held for a warm open, and the flags it is for (no O_CLOEXEC)
+        self.held: dict[int, tuple[calls.OpenFile, int]] = {}
         self.checked_paths: dict[int, str] | None = None  # paths the policy judged, this call
         self.view.virtual = virtual.Files(self)  # /dev, /proc/self, /etc/passwd
         self.rlimits: dict[int, tuple[int, int]] = {}
@@ -264,6 +264,7 @@ class Sandbox:
                 if f.hostfd >= 0:
                     os.close(f.hostfd)
             self.fds.clear()
+            self.drop_held()
             self.arena.close()
             raise
         finally:
@@ -364,7 +365,7 @@ class Sandbox:
 
     def drop_held(self) -> None:
         """Closes the files held for warm opens the program did not make."""
-        for f in self.held.values():
+        for f, _ in self.held.values():
             os.close(f.hostfd)
         self.held.clear()
 
@@ -390,7 +391,9 @@ class Sandbox:
                         os.lseek(f.hostfd, pos, os.SEEK_SET)
                     else:
                         f.pos = pos
-                f.slot = -1
+                elif old.fdc[vfd].flags & lib.SB_FD_LISTING:  # ... its place in the listing
+                    os.lseek(f.hostfd, calls.fdtable.listing_position(f, old.fdc[vfd].pos), os.SEEK_SET)
+                f.slot, f.listing = -1, b""
         self._lay_out(prog, argv, env, vpath, signals).copy_segments(self.arena)
         self.argv, self.env, self.vprogram = argv, env, vpath
 
@@ -544,9 +547,9 @@ class Sandbox:
             if entry == -1:
                 calls.fdtable.release(self, fd, told=True)
                 continue
-            f = self.held.pop(entry, None)
+            f, open_flags = self.held.pop(entry, (None, 0))
             if (f is None or not 0 <= fd < min(self.limits.open_files, lib.SB_MAX_FDS)
-                    or fd in self.fds or flags & ~HELD_OPEN_FLAGS):
+                    or fd in self.fds or flags & ~os.O_CLOEXEC != open_flags):
                 if f is not None:
                     os.close(f.hostfd)
                 self.kill("protocol violation: an open of a file the broker does not hold, "

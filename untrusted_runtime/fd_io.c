@@ -3,6 +3,7 @@
  * fstat and the terminal ioctls on stdio answer from what the broker recorded
  * at launch, saving a round trip. */
 #include "runtime.h"
+#include <linux/stat.h>
 
 #define TCGETS 0x5401
 #define TIOCGWINSZ 0x5413
@@ -87,15 +88,39 @@ static long window_read(struct sb_call *c, struct sb_fdcache *e, unsigned long f
     return done + copy_out(e, buf + done, count - (unsigned long)done, pos);
 }
 
+/* The next linux_dirent64 record of a listing at pos: its length, or 0 at
+ * the end (or where the slot's bytes, which the program may have changed,
+ * make no record). */
+static unsigned long next_record(const struct sb_fdcache *e, unsigned long pos)
+{
+    unsigned short reclen;
+    if (e->size > SB_PREFETCH_SLOT || pos + 19 > e->size)
+        return 0;
+    memcpy(&reclen, slot_of(e) + pos + 16, sizeof reclen);
+    return reclen >= 19 && pos + reclen <= e->size ? reclen : 0;
+}
+
+/* Where a listing's position is for the kernel: the d_off of the record
+ * before pos (0: the start). */
+static unsigned long listing_cookie(const struct sb_fdcache *e)
+{
+    unsigned long at = 0, cookie = 0, n;
+    while (at < e->pos && (n = next_record(e, at))) {
+        memcpy(&cookie, slot_of(e) + at + 8, sizeof cookie);
+        at += n;
+    }
+    return cookie;
+}
+
 /* Hand a prefetched fd back to the broker: tell it our offset first. */
 static void uncache(struct sb_thread *t, unsigned long fd)
 {
-    struct sb_fdcache *e = cached(fd, SB_FD_DATA);
+    struct sb_fdcache *e = cached(fd, SB_FD_DATA | SB_FD_LISTING);
     if (!e)
         return;
-    unsigned long a[6] = {fd, e->pos, 0 /* SEEK_SET */, 0, 0, 0};
+    unsigned long a[6] = {fd, e->flags & SB_FD_LISTING ? listing_cookie(e) : e->pos, 0 /* SEEK_SET */, 0, 0, 0};
     sb_broker(t, __NR_lseek, a, 6, NULL, 0);
-    e->flags &= ~SB_FD_DATA;
+    e->flags &= ~(SB_FD_DATA | SB_FD_LISTING);
 }
 
 /* read or write on a real fd.  A signal interrupts it as it would natively
@@ -296,7 +321,10 @@ static struct sb_statcache *stat_slot(const char *path, unsigned long flags, int
         if (for_insert && !e->used)
             return e;
     }
-    return for_insert ? &ST->statc[h % SB_STAT_CACHE] : NULL;
+    /* All 8 taken: the first goes, unless the broker holds a file for it
+     * (a warm open must find the file of its own path). */
+    struct sb_statcache *victim = &ST->statc[h % SB_STAT_CACHE];
+    return for_insert && !victim->held ? victim : NULL;
 }
 
 /* Keeps the broker's answer for path when it says so (keep: SB_STAT_*). */
@@ -315,6 +343,7 @@ static void stat_keep(const char *path, unsigned long flags, long r, long keep, 
         memcpy(e->stat, buf, sizeof e->stat);
     e->flags = (unsigned)flags;
     e->used = (unsigned)keep;
+    e->held = 0; /* (an entry of this path: its held file, if any, stays the broker's) */
 }
 
 long sys_newfstatat(struct sb_call *c)
@@ -346,31 +375,35 @@ long sys_newfstatat(struct sb_call *c)
  * With threads the queue would race the broker reading it: then ask at once. */
 static int fd_event(int fd, long entry, unsigned long flags)
 {
-    if (ST->nfdevents >= SB_MAX_FDEVENTS || __atomic_load_n(&ST->live_threads, __ATOMIC_ACQUIRE) != 1)
+    if (ST->nfdevents >= SB_MAX_FDEVENTS || __atomic_load_n(&ST->live_threads, __ATOMIC_ACQUIRE) != 1 ||
+        __atomic_load_n(&ST->threads_exiting, __ATOMIC_ACQUIRE))
         return 0;
     ST->fdevents[ST->nfdevents++] = (struct sb_fdevent){fd, (int)entry, (unsigned)flags};
     return 1;
 }
 
-/* Opens the file the broker holds for stat cache entry e (a warm start's)
- * at the lowest free fd, as the broker would have; -1 when it cannot. */
-#define HELD_OPEN_FLAGS (O_CLOEXEC | O_NOCTTY)
+/* Opens the file or directory the broker holds for stat cache entry e (a
+ * warm start's) at the lowest free fd, as the broker would have; -1 when
+ * it cannot, or the open is not the one it is held for. */
 static long open_held(struct sb_statcache *e, unsigned long flags)
 {
     unsigned long limit = ST->boot.fd_limit < SB_MAX_FDS ? ST->boot.fd_limit : SB_MAX_FDS, fd = 0;
-    while (fd < limit && (ST->fdc[fd].flags || ST->fd_host[fd] >= 0))
+    while (fd < limit && ((ST->fdc[fd].flags & SB_FD_OPEN) || ST->fd_host[fd] >= 0))
         fd++;
-    if (fd >= limit || (flags & ~(unsigned long)HELD_OPEN_FLAGS) || !fd_event((int)fd, e - ST->statc, flags))
+    if (fd >= limit || (flags & ~(unsigned long)O_CLOEXEC) != e->held_flags ||
+        !fd_event((int)fd, e - ST->statc, flags))
         return -1;
     struct sb_fdcache *f = &ST->fdc[fd];
-    unsigned long size;
-    memcpy(&size, e->stat + 48, sizeof size); /* st_size */
+    unsigned mode;
+    memcpy(&mode, e->stat + 24, sizeof mode); /* st_mode */
+    int dir = (mode & S_IFMT) == S_IFDIR;
     f->slot = e->held - 1;
-    f->size = size;
+    f->size = e->held_size;
     f->pos = f->win = 0;
-    f->held = size < SB_PREFETCH_SLOT ? size : SB_PREFETCH_SLOT;
+    f->held = dir ? 0 : e->held_size < SB_PREFETCH_SLOT ? e->held_size : SB_PREFETCH_SLOT;
     memcpy(f->stat, e->stat, sizeof f->stat);
-    f->flags = SB_FD_FDKNOWN | SB_FD_NOTTY | SB_FD_STAT | SB_FD_DATA | (flags & O_CLOEXEC ? SB_FD_CLOEXEC : 0);
+    f->flags = SB_FD_OPEN | SB_FD_FDKNOWN | SB_FD_NOTTY | SB_FD_STAT | (dir ? SB_FD_LISTING : SB_FD_DATA) |
+               (flags & O_CLOEXEC ? SB_FD_CLOEXEC : 0);
     e->held = 0;
     return (long)fd;
 }
@@ -440,7 +473,23 @@ long sys_pread64(struct sb_call *c)
  * mounts), and the next call answers 0 here until a seek or a close. */
 long sys_getdents64(struct sb_call *c)
 {
-    unsigned long fd = c->a[0];
+    unsigned long fd = c->a[0], count = c->a[2] & 0xffffffffUL, n = 0, len;
+    unsigned char *buf = (unsigned char *)c->a[1];
+    struct sb_fdcache *e = cached(fd, SB_FD_LISTING);
+    if (e && direct_fd(fd) < 0) { /* the whole listing is here: as many records as fit */
+        if (count > 0x7fffffff)
+            count = 0; /* an int to the kernel: no room for any */
+        while ((len = next_record(e, e->pos + n)) && n + len <= count)
+            n += len;
+        if (!n)
+            return next_record(e, e->pos) ? -EINVAL : 0;
+        if (SB_ARENA_OK(buf, n) && !sb_pinned((unsigned long)buf, n)) {
+            memcpy(buf, slot_of(e) + e->pos, n);
+            e->pos += n;
+            return (long)n;
+        }
+        uncache(c->t, fd); /* the broker says what Linux does with that buffer */
+    }
     if (cached(fd, SB_FD_DIREND) && direct_fd(fd) < 0)
         return 0;
     long end = 0;
@@ -463,6 +512,13 @@ long sys_lseek(struct sb_call *c)
 {
     if (cached(c->a[0], SB_FD_NOSEEK) && c->a[2] <= 4 /* SEEK_MAX */)
         return -ESPIPE; /* CPython's tell() on each stdio stream */
+    struct sb_fdcache *l = cached(c->a[0], SB_FD_LISTING);
+    if (l && c->a[1] == 0 && c->a[2] == 0) { /* rewinddir */
+        l->pos = 0;
+        return 0;
+    }
+    if (l)
+        uncache(c->t, c->a[0]); /* any other seek in a listing: the broker's */
     struct sb_fdcache *e = cached(c->a[0], SB_FD_DATA);
     if (!e) {
         forget_dir_ends();
@@ -501,9 +557,10 @@ static long mirror_dup(long newfd, unsigned long oldfd)
         ST->fd_host[newfd] = direct_fd(oldfd);
         struct sb_fdcache *e = cached(oldfd, SB_FD_STAT | SB_FD_NOTTY);
         if (e) { /* same file: same answers, but the offset is the broker's again */
-            unsigned own = ST->fdc[newfd].flags & (SB_FD_FDKNOWN | SB_FD_CLOEXEC); /* the broker's, for newfd */
+            unsigned own = ST->fdc[newfd].flags & (SB_FD_OPEN | SB_FD_FDKNOWN | SB_FD_CLOEXEC); /* the broker's, for newfd */
             ST->fdc[newfd] = *e;
-            ST->fdc[newfd].flags &= ~(SB_FD_DATA | SB_FD_DIREND | SB_FD_FDKNOWN | SB_FD_CLOEXEC);
+            ST->fdc[newfd].flags &= ~(SB_FD_OPEN | SB_FD_DATA | SB_FD_LISTING | SB_FD_DIREND | SB_FD_FDKNOWN |
+                                      SB_FD_CLOEXEC);
             ST->fdc[newfd].flags |= own;
         }
     }

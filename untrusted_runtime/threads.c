@@ -256,6 +256,7 @@ static void release_robust(struct sb_thread *t)
 void sb_thread_exit(struct sb_call *c, long status)
 {
     struct sb_thread *t = c->t;
+    __atomic_add_fetch(&ST->threads_exiting, 1, __ATOMIC_ACQ_REL); /* before it leaves live_threads */
     if (__atomic_sub_fetch(&ST->live_threads, 1, __ATOMIC_ACQ_REL) == 0)
         sb_exit_process(t, status);
     release_robust(t);
@@ -263,6 +264,7 @@ void sb_thread_exit(struct sb_call *c, long status)
         __atomic_store_n((int *)t->clear_tid, 0, __ATOMIC_RELEASE);
         sb_futex_wake(t->clear_tid, 1, ~0U);
     }
+    __atomic_sub_fetch(&ST->threads_exiting, 1, __ATOMIC_ACQ_REL); /* no more runtime work that may ask the broker */
     to_pool(t, *c->uc, -1);
 }
 

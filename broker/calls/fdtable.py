@@ -39,6 +39,7 @@ class OpenFile:
     dtypes: dict[str, int] = field(default_factory=dict)  # vdir: d_type by name (else DT_DIR)
     data: bytes = b""  # data: the contents, made when it was opened
     slot: int = -1  # the prefetch slot holding a copy of the contents, if any
+    listing: bytes = b""  # dir: the whole listing in that slot, as the runtime got it
 
 
 def get(sb, fd: int) -> OpenFile:
@@ -94,7 +95,7 @@ STAT_SIZE = ffi.sizeof("struct stat")
 
 
 def free_slot(sb) -> int:
-    used = {f.slot for f in sb.fds.values()} | {f.slot for f in sb.held.values()}
+    used = {f.slot for f in sb.fds.values()} | {f.slot for f, _ in sb.held.values()}
     return next((i for i in range(lib.SB_PREFETCH_SLOTS) if i not in used), -1)
 
 
@@ -106,18 +107,26 @@ def publish(sb, fd: int, f: OpenFile, prefetch: bool = True) -> None:
     if fd >= lib.SB_MAX_FDS:
         return
     flags, size, st = 0, 0, b""
-    flags |= lib.SB_FD_FDKNOWN | (lib.SB_FD_CLOEXEC if f.cloexec else 0)
+    flags |= lib.SB_FD_OPEN | lib.SB_FD_FDKNOWN | (lib.SB_FD_CLOEXEC if f.cloexec else 0)
     if f.kind in ("stdio", "pipe"):  # sys_lseek answers ESPIPE for both
         flags |= lib.SB_FD_NOSEEK
     if f.kind in ("file", "dir", "data"):
         flags |= lib.SB_FD_NOTTY
-    frozen = f.node is not None and f.node.mount is not None and not f.node.mount.writable
+    frozen = f.node is not None and f.node.mount is not None and f.node.mount.frozen
     if f.kind in ("file", "dir") and frozen and not f.writable:
         st = kernel.stat_bytes(f.hostfd)
         flags |= lib.SB_FD_STAT
         mode, size = struct.unpack_from("<I", st, 24)[0], struct.unpack_from("<q", st, 48)[0]
         # A larger file gets its first slot's worth (ld.so reads an ELF
         # header and its notes, then maps the rest): size stays the file's.
+        if stat_mod.S_ISDIR(mode) and prefetch:
+            f.slot = free_slot(sb)
+            f.listing = whole_listing(f.hostfd) if f.slot >= 0 else None
+            if f.listing is None:
+                f.slot, f.listing = -1, b""
+            else:
+                sb.arena.write(lib.SB_PREFETCH_BASE + f.slot * lib.SB_PREFETCH_SLOT, f.listing)
+                flags, size = flags | lib.SB_FD_LISTING, len(f.listing)
         if stat_mod.S_ISREG(mode) and prefetch:
             f.slot = free_slot(sb)
             if f.slot >= 0:
@@ -138,6 +147,42 @@ def publish(sb, fd: int, f: OpenFile, prefetch: bool = True) -> None:
     entry = struct.pack("<IIQQQQ", flags, max(f.slot, 0), size, f.pos if f.kind == "data" else 0,
                         0, held)
     sb.arena.write(FDC + fd * FDC_SIZE, entry + st.ljust(FDC_SIZE - len(entry), b"\0"))
+
+
+# The longest linux_dirent64: 19 bytes of header, a 255-byte name and its NUL,
+# rounded up to 8.
+DIRENT_MAX = 280
+
+
+def whole_listing(hostfd: int) -> bytes | None:
+    """A directory's entries (linux_dirent64 records), if its position is at
+    the start and they all fit in a prefetch slot; else None.  The position
+    stays at the start: for the runtime to hand back (fd_io.c's uncache), and
+    for the dups that share it."""
+    data = b""
+    try:
+        if os.lseek(hostfd, 0, os.SEEK_CUR) != 0:
+            return None
+        while True:
+            room = lib.SB_PREFETCH_SLOT - len(data)
+            chunk = kernel.getdents64(hostfd, max(room, DIRENT_MAX))
+            if not chunk or len(chunk) > room:
+                break
+            data += chunk
+        os.lseek(hostfd, 0, os.SEEK_SET)
+    except OSError:  # an O_PATH fd: no listing
+        return None
+    return None if chunk else data
+
+
+def listing_position(f: OpenFile, pos: int) -> int:
+    """The kernel's position for the record at byte pos of f's listing (the
+    d_off of the one before it; 0 at the start)."""
+    at = cookie = 0
+    while at < pos and at + 19 <= len(f.listing):
+        cookie, reclen = struct.unpack_from("<qH", f.listing, at + 8)
+        at += max(reclen, 19)
+    return cookie
 
 
 STREAMS = ("file", "pipe", "data", "dev")  # kinds whose bytes the broker moves with read/write

@@ -107,8 +107,8 @@ def sys_openat(sb, dirfd, path, flags, mode, *_):
     try:
         node = resolve_at(sb, as_fd(dirfd), p, follow)
         fd = _open_node(sb, node, flags, mode)
-        if sb.warm is not None and not flags & ~lookups.HELD_OPEN_FLAGS and sb.fds[fd].kind == "file":
-            lookups.noted(sb, p, opened=True)  # a warm start may hold it open next time
+        if sb.warm is not None and not flags & ~lookups.HELD_OPEN_FLAGS and _plain_file(sb.fds[fd]):
+            lookups.noted(sb, p, flags & ~lib.O_CLOEXEC)  # a warm start may hold it open next time
         return fd
     except OSError as e:
         if e.errno != errno.ENOENT or flags & ~LOOKUP_ONLY:
@@ -116,6 +116,11 @@ def sys_openat(sb, dirfd, path, flags, mode, *_):
     if lookups.open_missing_kept(sb, p):  # the runtime keeps that (fd_io.c's sys_openat)
         return -errno.ENOENT, lookups.KEEP_MISSING_OPEN
     return -errno.ENOENT
+
+
+def _plain_file(f: OpenFile) -> bool:
+    """A regular file or directory (what a warm start may hold open)."""
+    return f.kind == "dir" or (f.kind == "file" and stat_mod.S_ISREG(os.fstat(f.hostfd).st_mode))
 
 
 @handles("open")
@@ -328,21 +333,16 @@ def sys_getdents64(sb, fd, buf, count, *_):
     return len(data)
 
 
-# The longest linux_dirent64: 19 bytes of header, a 255-byte name and its NUL,
-# rounded up to 8.
-DIRENT_MAX = 280
-
-
 def _listing_ended(f, got: int, asked: int) -> bool:
     """Whether a read-only directory has no entry after the ones just read.
     Only a listing that stopped with room for any entry to spare is probed,
     with one more host getdents64; an entry found is left unread (the
     position goes back where it was)."""
     node = f.node
-    if node is None or node.mount is None or node.mount.writable or asked - got < DIRENT_MAX:
+    if node is None or node.mount is None or node.mount.writable or asked - got < fdtable.DIRENT_MAX:
         return False
     pos = os.lseek(f.hostfd, 0, os.SEEK_CUR)
-    if not kernel.getdents64(f.hostfd, DIRENT_MAX):
+    if not kernel.getdents64(f.hostfd, fdtable.DIRENT_MAX):
         return True
     os.lseek(f.hostfd, pos, os.SEEK_SET)
     return False

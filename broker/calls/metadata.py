@@ -94,9 +94,9 @@ def sys_newfstatat(sb, dirfd, path, buf, flags, *_):
 
 
 def _frozen(node: Node) -> bool:
-    """A path whose stat the sandbox itself can never change: on a read-only
+    """A path whose stat the sandbox itself can never change: on a frozen
     mount (the host could; like the view's link cache, we accept that)."""
-    return node.virtual is None and node.mount is not None and not node.mount.writable
+    return node.virtual is None and node.mount is not None and node.mount.frozen
 
 
 @handles("stat")

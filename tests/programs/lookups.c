@@ -7,12 +7,27 @@
  *   r:PATH  open read-only and use the fd: its number, bytes read through it
  *           and a dup of it (one offset), fstat, F_GETFD, lseek; then close
  *   k:PATH  open read-only and keep it open: "k PATH fd N"
- *   n:PATH  open read-only with O_NONBLOCK: "n PATH fd N nonblock F" (F_GETFL's bit) */
+ *   n:PATH  open read-only with O_NONBLOCK: "n PATH fd N nonblock F" (F_GETFL's bit)
+ *   d:PATH  list a directory as opendir does: entries, after a rewind, on a dup
+ *   x:PATH  open read-only (no O_CLOEXEC), ioctl(FIOCLEX) it, keep it open: "x PATH fd N"
+ *   m:PREFIX  stat PREFIX0 ... PREFIX999 (fills a stat cache): "m PREFIX" */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
+
+static long entries(int fd)
+{
+    static char buf[32768];
+    long count = 0, r;
+    while ((r = syscall(SYS_getdents64, fd, buf, sizeof buf)) > 0)
+        for (long off = 0; off < r; off += *(unsigned short *)(buf + off + 16))
+            count++;
+    return r < 0 ? r : count;
+}
 
 int main(int argc, char **argv)
 {
@@ -23,6 +38,21 @@ int main(int argc, char **argv)
         int r = -1;
         if (op == 's')
             r = stat(path, &st);
+        else if (op == 'm') {
+            char p[256];
+            for (int k = 0; k < 1000; k++) {
+                snprintf(p, sizeof p, "%.200s%d", path, k);
+                stat(p, &st);
+            }
+            printf("m %s\n", path);
+            continue;
+        } else if (op == 'x') {
+            int fd = open(path, O_RDONLY);
+            if (fd >= 0 && ioctl(fd, FIOCLEX) == 0) {
+                printf("x %s fd %d\n", path, fd);
+                continue;
+            }
+        }
         else if (op == 'r' || op == 'k') {
             int fd = open(path, O_RDONLY | O_CLOEXEC);
             if (fd >= 0 && op == 'k') {
@@ -38,6 +68,21 @@ int main(int argc, char **argv)
                 printf("r %s fd %d read %ld '%s' dup %ld '%s' size %lld cloexec %d/%d at %ld\n", path,
                        fd, n, a, m, b, (long long)st.st_size, fcntl(fd, F_GETFD), fcntl(d, F_GETFD),
                        (long)lseek(fd, 0, SEEK_CUR));
+                close(d);
+                r = close(fd);
+                continue;
+            }
+        } else if (op == 'd') {
+            int fd = open(path, O_RDONLY | O_NONBLOCK | O_DIRECTORY | O_CLOEXEC);
+            if (fd >= 0) {
+                long first = entries(fd), again = entries(fd);
+                lseek(fd, 0, SEEK_SET);
+                long rewound = entries(fd);
+                lseek(fd, 0, SEEK_SET);
+                int d = dup(fd);
+                long on_dup = entries(d), after = entries(fd);
+                printf("d %s fd %d entries %ld %ld %ld dup %ld %ld\n", path, fd, first, again, rewound,
+                       on_dup, after);
                 close(d);
                 r = close(fd);
                 continue;

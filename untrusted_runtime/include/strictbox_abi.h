@@ -18,7 +18,7 @@ typedef __s64 int64_t;
 #endif
 
 #define SB_MAGIC 0x7862746369727473
-#define SB_ABI_VERSION 18
+#define SB_ABI_VERSION 19
 #define SB_ARENA_BASE 0x10000
 #define SB_STATE_SIZE 0x300000 /* sb_state, then the prefetch slots */
 #define SB_IMAGE_BASE 0x400000
@@ -43,6 +43,13 @@ typedef __s64 int64_t;
 #define SB_FD_FDKNOWN 16 /* F_GETFD answers from SB_FD_CLOEXEC */
 #define SB_FD_CLOEXEC 32
 #define SB_FD_NOSEEK 64  /* a pipe or stdio: lseek answers ESPIPE */
+#define SB_FD_LISTING 128 /* a read-only directory's whole listing, [0, size) of prefetch
+                           * slot `slot` (linux_dirent64 records); pos is ours: the
+                           * offset of the next record there */
+#define SB_FD_OPEN 256 /* the fd is open: set by the broker when it places an fd and
+                        * by a warm open, cleared only with the whole entry when
+                        * it closes (the runtime opens a held file at the lowest
+                        * fd without it) */
 /* stat results by absolute path for read-only mounts (the broker says which
  * answers may be kept, broker/lookups.py): CPython stats the same directories
  * on every import.  An entry sits at the first free of 8 slots from FNV-1a
@@ -131,16 +138,19 @@ struct sb_statcache {
     uint8_t path[120];
     uint8_t stat[144];
     /* SB_STAT_FOUND, from a warm start: the broker holds this regular file
-     * open for the program, its first bytes in prefetch slot held - 1; a
-     * single-threaded program's first read-only open of the path takes it
-     * (at the lowest free fd, told in an sb_fdevent) and sets this to 0. */
+     * or directory open for the program, its first bytes (a directory: its
+     * whole listing, held_size bytes) in prefetch slot held - 1; a
+     * single-threaded program's first open of the path with held_flags (and
+     * O_CLOEXEC or not) takes it, at the lowest free fd, told in an
+     * sb_fdevent, and sets held to 0. */
     uint32_t held;
-    uint32_t pad;
+    uint32_t held_flags;
+    uint64_t held_size;
 };
 
 /* Done by the runtime, for the broker to apply before it serves the next
  * request: fd was closed (entry -1), or now is the file the broker held for
- * stat cache entry `entry`, opened with `flags` (O_CLOEXEC, O_NOCTTY).
+ * stat cache entry `entry`, opened with `flags` (its held_flags, O_CLOEXEC).
  * Untrusted: the broker closes only the sandbox's fds, and places a held
  * file only at a free fd, once. */
 struct sb_fdevent {
@@ -281,6 +291,10 @@ struct sb_state {
     /* threads and signals (see struct sb_thread) */
     uint32_t live_threads;
     uint32_t pool_ready; /* pooled threads that reached strict mode */
+    /* threads that left live_threads but still run the runtime (their exit):
+     * until they are gone, the thread left may not queue fd events */
+    uint32_t threads_exiting;
+    uint32_t pad3;
     struct sb_spawn_box spawn; /* where the spawner's messages land */
     uint64_t sigpending; /* process-directed signals no thread has taken yet */
     uint64_t sigpoked;   /* ... of those, the ones a thread was poked to take (SB_OP_POKE) */
