@@ -285,6 +285,22 @@ class View:
             return None
         return Node(vparts, m, "/".join(parts[len(m.vparts):]))
 
+    def virtual_missing(self, path: str) -> bool:
+        """An absolute path under the made-up /etc or /dev that names nothing
+        there (and no mount): missing for as long as the sandbox lives, as
+        those trees never change.  (/proc changes with the fds: not it.)"""
+        parts = tuple(split(path)) if path.startswith("/") else ()
+        if (not parts or parts[0] not in ("etc", "dev") or ".." in parts or self.virtual is None
+                or self._is_mount_parent(parts)):
+            return False
+        m = self._mount_of(parts)
+        if m is not None and m.vparts:  # a mount at or above it decides
+            return False
+        try:
+            return self.virtual.lookup(parts) is None
+        except OSError:  # ENOTDIR: not "missing"
+            return False
+
     def frozen_stat(self, path: str) -> bytes | int | None:
         """The stat of a frozen path in one host call: its bytes, ENOENT when
         no such file is there, or None when this cannot tell (a symlink on

@@ -82,7 +82,8 @@ def open_missing_kept(sb, path: str) -> bool:
     """A read-only open found path missing: may the runtime keep that, for
     such opens and stats alike?  (Both plainly allowed; the read-only flags
     decide nothing then, as a missing name fails them all.)"""
-    if not keeps_open(sb) or sb.view.frozen_stat(path) != errno.ENOENT:
+    if not keeps_open(sb) or not (sb.view.frozen_stat(path) == errno.ENOENT
+                                  or sb.view.virtual_missing(path)):
         return False
     if not _plainly_allowed(sb, "newfstatat", judged(path), 0):
         return False
@@ -126,7 +127,7 @@ class _Path:
     hash: int  # of its stat cache slot
     judged: str  # as the policy judges it
     vparts: tuple[str, ...]
-    mount: int  # its mount's index in the view's mounts
+    mount: int  # its mount's index in the view's mounts; -1: a made-up tree's missing name
     rel: str  # beneath that mount
     open_flags: int | None = None  # a file or directory opened read-only with these (no O_CLOEXEC)
 
@@ -203,10 +204,14 @@ class WarmStart:
             known.open_flags = open_flags if open_flags is not None else known.open_flags
             return
         raw = path.encode("utf-8", "surrogateescape")
+        if len(paths) >= self.limit or len(raw) >= lib.SB_STAT_PATH:
+            return
         node = view.frozen(path)
-        if node is not None and len(paths) < self.limit and len(raw) < lib.SB_STAT_PATH:
+        if node is not None:
             paths[path] = _Path(raw, slot_hash(raw, 0), judged(path), node.vparts,
                                 view.mounts.index(node.mount), node.rel, open_flags)
+        elif view.virtual_missing(path):
+            paths[path] = _Path(raw, slot_hash(raw, 0), judged(path), (), -1, "")
 
     def entries(self, sb) -> list[tuple[int, bytes]]:
         """The stat cache entries sb starts with, as (offset in sb_state,
@@ -222,9 +227,11 @@ class WarmStart:
         taken: set[int] = set()
         out = []
         for p in list(paths.values()):
-            m = sb.view.mounts[p.mount]
-            if not m.frozen or (stat_ok is not True and not stat_ok(p.judged)):
-                continue  # (not frozen: this run's writable mounts show its files)
+            m = sb.view.mounts[p.mount] if p.mount >= 0 else None
+            if m is not None and not m.frozen:  # (this run's writable mounts show its files)
+                continue
+            if stat_ok is not True and not stat_ok(p.judged):
+                continue
             slot = next((s for s in ((p.hash + i) % SLOTS for i in range(PROBES)) if s not in taken), None)
             if slot is None:
                 continue
@@ -232,7 +239,11 @@ class WarmStart:
             held = None
             if p.open_flags is not None and may_open and len(sb.held) < holds:
                 held = _hold(sb, p, slot, free_slot(sb), buf)
-            if held is not None:
+            if m is None:
+                if not sb.view.virtual_missing(p.judged):
+                    continue
+                entry = ENTRY.pack(KEEP_MISSING_OPEN if may_open else KEEP_MISSING, 0, p.raw, b"", 0, 0, 0)
+            elif held is not None:
                 entry = ENTRY.pack(KEEP_FOUND, 0, p.raw, held[0], sb.held[slot][0].slot + 1,
                                    p.open_flags, held[1])
             else:

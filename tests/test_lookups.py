@@ -275,3 +275,20 @@ def test_a_traced_run_cannot_start_warm(prog):
     from strictbox.trace import Tracer
     with pytest.raises(strictbox.StrictboxError, match="traced run cannot start warm"):
         sandboxed([prog], tracer=Tracer(), warm=strictbox.WarmStart())
+
+
+def test_a_missing_name_in_the_made_up_etc_is_kept(prog, tmp_path):
+    """/etc and /dev are made up and never change while a sandbox runs; a
+    mount inside them is asked every time."""
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    once = sandboxed([prog, "s:/etc/nothere"])
+    again = sandboxed([prog, "s:/etc/nothere", "o:/etc/nothere", "s:/etc/nothere", "s:/dev/nothere",
+                       "s:/dev/nothere", "s:/etc/passwd/x"])
+    assert lines(again) == [f"s /etc/nothere {ENOENT}", f"o /etc/nothere {ENOENT}",
+                            f"s /etc/nothere {ENOENT}", f"s /dev/nothere {ENOENT}",
+                            f"s /dev/nothere {ENOENT}", f"s /etc/passwd/x errno {errno.ENOTDIR}"]
+    assert again.stats["broker"] == once.stats["broker"] + 2  # /dev/nothere, /etc/passwd/x
+    got = sandboxed([prog, "s:/etc/conf/new", "c:/etc/conf/new", "s:/etc/conf/new"],
+                    rw=[f"{conf}:/etc/conf"])
+    assert lines(got) == [f"s /etc/conf/new {ENOENT}", "c /etc/conf/new ok", "s /etc/conf/new size 0"]

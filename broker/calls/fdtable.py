@@ -117,9 +117,7 @@ def publish(sb, fd: int, f: OpenFile, prefetch: bool = True) -> None:
         st = kernel.stat_bytes(f.hostfd)
         flags |= lib.SB_FD_STAT
         mode, size = struct.unpack_from("<I", st, 24)[0], struct.unpack_from("<q", st, 48)[0]
-        # A larger file gets its first slot's worth (ld.so reads an ELF
-        # header and its notes, then maps the rest): size stays the file's.
-        if stat_mod.S_ISDIR(mode) and prefetch:
+        if stat_mod.S_ISDIR(mode) and prefetch:  # its whole listing, if a slot holds it
             f.slot = free_slot(sb)
             f.listing = whole_listing(f.hostfd) if f.slot >= 0 else None
             if f.listing is None:
@@ -127,6 +125,8 @@ def publish(sb, fd: int, f: OpenFile, prefetch: bool = True) -> None:
             else:
                 sb.arena.write(lib.SB_PREFETCH_BASE + f.slot * lib.SB_PREFETCH_SLOT, f.listing)
                 flags, size = flags | lib.SB_FD_LISTING, len(f.listing)
+        # A larger file gets its first slot's worth (ld.so reads an ELF
+        # header and its notes, then maps the rest): size stays the file's.
         if stat_mod.S_ISREG(mode) and prefetch:
             f.slot = free_slot(sb)
             if f.slot >= 0:
@@ -138,7 +138,10 @@ def publish(sb, fd: int, f: OpenFile, prefetch: bool = True) -> None:
                     flags |= lib.SB_FD_DATA
                 except OSError:  # an O_PATH fd cannot be read: no copy, read says EBADF
                     f.slot, size = -1, 0
-    elif f.kind == "data" and len(f.data) <= lib.SB_PREFETCH_SLOT and prefetch:
+    if f.kind == "data" and f.node is not None and f.node.virtual is not None and f.node.virtual.sized:
+        st = sb.view.virtual.stat_bytes(f.node)  # (a made-up /etc file: fixed for the sandbox)
+        flags |= lib.SB_FD_STAT
+    if f.kind == "data" and len(f.data) <= lib.SB_PREFETCH_SLOT and prefetch:
         f.slot = free_slot(sb)
         if f.slot >= 0:
             sb.arena.write(lib.SB_PREFETCH_BASE + f.slot * lib.SB_PREFETCH_SLOT, f.data)

@@ -77,6 +77,8 @@ def sys_newfstatat(sb, dirfd, path, buf, flags, *_):
         # only a read-only mount decides and the policy gives every time.
         keep = flags == 0 and lookups.keeps(sb)
         answer = sb.view.frozen_stat(p) if keep else None
+        if answer is None and keep and sb.view.virtual_missing(p):
+            answer = errno.ENOENT
         if answer == errno.ENOENT:
             lookups.noted(sb, p)
             return -errno.ENOENT, lookups.missing_kept(sb, p)
