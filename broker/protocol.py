@@ -26,7 +26,8 @@ S32_LOW, S32_HIGH = 1 << 31, U64 - (1 << 31)  # a 32-bit int sign-extended to 64
 OPS = {lib.SB_OP_EXIT: ("exit", 1), lib.SB_OP_FAULT: ("fault", 4), lib.SB_OP_TIME: ("time", 0),
        lib.SB_OP_CANCEL: ("cancel", 1), lib.SB_OP_WAKE_WAIT: ("wake_wait", 1),
        lib.SB_OP_READY: ("ready", 0), lib.SB_OP_POKE: ("poke", 1), lib.SB_OP_SPREAD: ("spread", 0),
-       lib.SB_OP_YIELD: ("yield", 0), lib.SB_OP_UNPIN: ("unpin", 3)}
+       lib.SB_OP_YIELD: ("yield", 0), lib.SB_OP_UNPIN: ("unpin", 3),
+       lib.SB_OP_HAND_BACK: ("hand_back", 2)}
 
 
 class ProtocolError(Exception):

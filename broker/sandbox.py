@@ -494,6 +494,8 @@ class Sandbox:
                 out = (self.spread(),)
             elif req.op == lib.SB_OP_YIELD:  # the round trip was the point
                 out = (0,)
+            elif req.op == lib.SB_OP_HAND_BACK:
+                out = (calls.files.hand_back(self, *req.args),)
             elif req.op == lib.SB_OP_EXIT:
                 self.exit_requested(req.args[0] & 0xFF)
                 return

@@ -292,3 +292,37 @@ def test_a_missing_name_in_the_made_up_etc_is_kept(prog, tmp_path):
     got = sandboxed([prog, "s:/etc/conf/new", "c:/etc/conf/new", "s:/etc/conf/new"],
                     rw=[f"{conf}:/etc/conf"])
     assert lines(got) == [f"s /etc/conf/new {ENOENT}", "c /etc/conf/new ok", "s /etc/conf/new size 0"]
+
+
+# -- what a second review found ----------------------------------------------
+
+@pytest.fixture
+def listed(tmp_path):
+    d = tmp_path / "listed"
+    d.mkdir()
+    for i in range(41):
+        (d / f"file_{i}").write_text("")
+    return d
+
+
+@pytest.mark.parametrize("mode", ["threads", "upper", "dup"])
+def test_a_shared_directory_position_is_linuxs(compile_c, listed, mode):
+    """Threads listing one fd, an fd with junk above its 32 bits, a dup."""
+    prog = str(compile_c("dir_share.c", "-pthread"))
+    want = native([prog, mode, str(listed)])
+    got = sandboxed([prog, mode, "/ro"], ro=[f"{listed}:/ro"])
+    assert (got.returncode, got.stdout) == (0, want.stdout), (got.reason, got.stderr)
+    if mode == "threads":
+        assert b"same=100 " in want.stdout
+
+
+@pytest.mark.parametrize("rule", ["deny", "kill"])
+def test_the_runtime_handing_a_position_back_is_no_call_of_the_programs(compile_c, listed, rule):
+    """A policy that denies or kills on lseek does not see the runtime's own."""
+    prog = str(compile_c("dir_share.c", "-pthread"))
+    policy = Policy.permissive()
+    policy = policy.deny("lseek", errno="EPERM") if rule == "deny" else policy.kill("lseek")
+    want = native([prog, "dup", str(listed)])
+    got = sandboxed([prog, "dup", "/ro"], ro=[f"{listed}:/ro"], policy=policy)
+    assert (got.returncode, got.stdout, got.reason) == (0, want.stdout, None)
+    assert not any("lseek" in line for line in got.log), got.log

@@ -52,7 +52,8 @@ def test_well_formed_syscall_requests_round_trip(seq, nr, args):
     (5, "not an array"),
     ([1, 0, 0, 0, 0, 0, 0, 0, 0], "undecodable"),  # nine items
     ([1, 1 << 31, 0, 0, 0, 0, 0, 0], "outside 0..2147483647"),
-    ([1, -11], "unknown op"),
+    ([1, -12], "unknown op"),
+    ([1, -11, 3], "hand_back op with 1 arguments"),
     ([1, -8, 1], "spread op with 1 arguments"),
     ([1, -7], "poke op with 0 arguments"),
     ([1, -4], "cancel op with 0 arguments"),

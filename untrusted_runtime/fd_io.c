@@ -27,6 +27,14 @@ static struct sb_fdcache *cached(unsigned long fd, unsigned flag)
     return fd < SB_MAX_FDS && (ST->fdc[fd].flags & flag) ? &ST->fdc[fd] : NULL;
 }
 
+/* The kernel reads an fd argument as 32 bits: so do we, before looking it
+ * up here (else fd | 1 << 32 would reach the broker past our cache). */
+static void fd_args(struct sb_call *c, int n)
+{
+    for (int i = 0; i < n; i++)
+        c->a[i] &= 0xffffffffUL;
+}
+
 static const unsigned char *slot_of(const struct sb_fdcache *e)
 {
     return (const unsigned char *)(SB_PREFETCH_BASE + (unsigned long)(e->slot % SB_PREFETCH_SLOTS) * SB_PREFETCH_SLOT);
@@ -118,9 +126,34 @@ static void uncache(struct sb_thread *t, unsigned long fd)
     struct sb_fdcache *e = cached(fd, SB_FD_DATA | SB_FD_LISTING);
     if (!e)
         return;
-    unsigned long a[6] = {fd, e->flags & SB_FD_LISTING ? listing_cookie(e) : e->pos, 0 /* SEEK_SET */, 0, 0, 0};
-    sb_broker(t, __NR_lseek, a, 6, NULL, 0);
+    unsigned long a[2] = {fd, e->flags & SB_FD_LISTING ? listing_cookie(e) : e->pos};
+    sb_broker(t, SB_OP_HAND_BACK, a, 2, NULL, 0);
     e->flags &= ~(SB_FD_DATA | SB_FD_LISTING);
+}
+
+/* A second thread is about to start: the broker gets back every position
+ * kept here (two threads on one fd would race for it, and their hand-backs
+ * too), and while threads run it keeps them itself (fdtable.publish). */
+void sb_hand_back_positions(struct sb_thread *t)
+{
+    for (unsigned long fd = 0; fd < SB_MAX_FDS; fd++)
+        if (ST->fdc[fd].flags & (SB_FD_DATA | SB_FD_LISTING))
+            uncache(t, fd);
+}
+
+/* The fd's cache entry with `flag` whose position the runtime keeps (a
+ * prefetched file, a listing): only while one thread runs, as two reading
+ * one fd would race for it (Linux serialises them); else the broker gets
+ * the position back, and the call. */
+static struct sb_fdcache *own_position(struct sb_call *c, unsigned flag)
+{
+    struct sb_fdcache *e = cached(c->a[0], flag);
+    if (e && (__atomic_load_n(&ST->live_threads, __ATOMIC_ACQUIRE) != 1 ||
+              __atomic_load_n(&ST->threads_exiting, __ATOMIC_ACQUIRE))) {
+        uncache(c->t, c->a[0]);
+        return NULL;
+    }
+    return e;
 }
 
 /* read or write on a real fd.  A signal interrupts it as it would natively
@@ -144,8 +177,9 @@ static struct sb_stdio *stdio_of(int host)
 
 long sys_read(struct sb_call *c)
 {
+    fd_args(c, 1);
     int h = direct_fd(c->a[0]);
-    struct sb_fdcache *e = cached(c->a[0], SB_FD_DATA);
+    struct sb_fdcache *e = own_position(c, SB_FD_DATA);
     /* Past the slot, or a buffer the arena does not wholly hold (the broker
      * gives Linux's short count or EFAULT): the broker reads at our offset. */
     if (e && !c->a[2])
@@ -165,6 +199,7 @@ long sys_read(struct sb_call *c)
 
 long sys_write(struct sb_call *c)
 {
+    fd_args(c, 1);
     int h = direct_fd(c->a[0]);
     if (h < 0)
         return sb_forward(c);
@@ -209,6 +244,7 @@ static long each_buffer(long nr, int h, const struct iov *v, unsigned long n)
  * writes stay atomic); larger ones go buffer by buffer. */
 long sys_writev(struct sb_call *c)
 {
+    fd_args(c, 1);
     int h = direct_fd(c->a[0]);
     if (h < 0)
         return sb_forward(c);
@@ -229,8 +265,9 @@ long sys_writev(struct sb_call *c)
 
 long sys_readv(struct sb_call *c)
 {
+    fd_args(c, 1);
     int h = direct_fd(c->a[0]);
-    struct sb_fdcache *e = cached(c->a[0], SB_FD_DATA);
+    struct sb_fdcache *e = own_position(c, SB_FD_DATA);
     if (e && e->size > SB_PREFETCH_SLOT) { /* only part of it is here */
         uncache(c->t, c->a[0]);
         e = NULL;
@@ -263,6 +300,7 @@ long sys_readv(struct sb_call *c)
 
 long sys_ioctl(struct sb_call *c)
 {
+    fd_args(c, 1);
     struct sb_stdio *s = stdio_of(direct_fd(c->a[0]));
     unsigned long req = c->a[1] & 0xffffffffUL;
     if (cached(c->a[0], SB_FD_NOTTY) && (req == TCGETS || req == TIOCGWINSZ))
@@ -303,6 +341,7 @@ static long stat_stdio(struct sb_call *c, unsigned long fd, unsigned long buf)
 
 long sys_fstat(struct sb_call *c)
 {
+    fd_args(c, 1);
     return stat_stdio(c, c->a[0], c->a[1]);
 }
 
@@ -436,6 +475,7 @@ long sys_openat(struct sb_call *c)
 
 long sys_close(struct sb_call *c)
 {
+    fd_args(c, 1);
     unsigned long fd = c->a[0];
     if (fd == ST->fmap_fd) /* its mapping's bytes are no answer for a new file */
         ST->fmap_end = 0;
@@ -456,6 +496,7 @@ long sys_close(struct sb_call *c)
 
 long sys_pread64(struct sb_call *c)
 {
+    fd_args(c, 1);
     struct sb_fdcache *e = cached(c->a[0], SB_FD_DATA);
     if (!e)
         return sb_forward(c);
@@ -473,9 +514,10 @@ long sys_pread64(struct sb_call *c)
  * mounts), and the next call answers 0 here until a seek or a close. */
 long sys_getdents64(struct sb_call *c)
 {
+    fd_args(c, 1);
     unsigned long fd = c->a[0], count = c->a[2] & 0xffffffffUL, n = 0, len;
     unsigned char *buf = (unsigned char *)c->a[1];
-    struct sb_fdcache *e = cached(fd, SB_FD_LISTING);
+    struct sb_fdcache *e = own_position(c, SB_FD_LISTING);
     if (e && direct_fd(fd) < 0) { /* the whole listing is here: as many records as fit */
         if (count > 0x7fffffff)
             count = 0; /* an int to the kernel: no room for any */
@@ -510,16 +552,18 @@ static void forget_dir_ends(void)
 
 long sys_lseek(struct sb_call *c)
 {
+    fd_args(c, 1);
+    c->a[2] &= 0xffffffffUL; /* whence: an unsigned int to the kernel too */
     if (cached(c->a[0], SB_FD_NOSEEK) && c->a[2] <= 4 /* SEEK_MAX */)
         return -ESPIPE; /* CPython's tell() on each stdio stream */
-    struct sb_fdcache *l = cached(c->a[0], SB_FD_LISTING);
+    struct sb_fdcache *l = own_position(c, SB_FD_LISTING);
     if (l && c->a[1] == 0 && c->a[2] == 0) { /* rewinddir */
         l->pos = 0;
         return 0;
     }
     if (l)
         uncache(c->t, c->a[0]); /* any other seek in a listing: the broker's */
-    struct sb_fdcache *e = cached(c->a[0], SB_FD_DATA);
+    struct sb_fdcache *e = own_position(c, SB_FD_DATA);
     if (!e) {
         forget_dir_ends();
         return sb_forward(c);
@@ -574,12 +618,13 @@ static long dup_call(struct sb_call *c)
     return mirror_dup(sb_forward(c), c->a[0]);
 }
 
-long sys_dup(struct sb_call *c) { return dup_call(c); }
-long sys_dup2(struct sb_call *c) { return dup_call(c); }
-long sys_dup3(struct sb_call *c) { return dup_call(c); }
+long sys_dup(struct sb_call *c) { fd_args(c, 1); return dup_call(c); }
+long sys_dup2(struct sb_call *c) { fd_args(c, 2); return dup_call(c); }
+long sys_dup3(struct sb_call *c) { fd_args(c, 2); return dup_call(c); }
 
 long sys_fcntl(struct sb_call *c)
 {
+    fd_args(c, 1);
     unsigned long cmd = c->a[1] & 0xffffffffUL;
     if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)
         return dup_call(c);

@@ -139,6 +139,8 @@ long sys_clone(struct sb_call *c)
         *(int *)ptid = tid;
     if (flags & CLONE_CHILD_SETTID)
         *(int *)ctid = tid;
+    if (__atomic_load_n(&ST->live_threads, __ATOMIC_ACQUIRE) == 1)
+        sb_hand_back_positions(c->t);
     sb_start_thread(n, &uc, (flags & CLONE_SETTLS) ? tls : rdfsbase());
     /* The main thread shares the broker's CPU only while it is alone: two
      * threads handing work to each other must not wait for one CPU. */

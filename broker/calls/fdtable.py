@@ -90,6 +90,7 @@ def duplicate(f: OpenFile, cloexec: bool) -> OpenFile:
 # -- the runtime's per-fd cache (struct sb_fdcache): round trips saved -------
 
 FDC = BASE + ffi.offsetof("struct sb_state", "fdc")
+LIVE_THREADS = BASE + ffi.offsetof("struct sb_state", "live_threads")
 FDC_SIZE = ffi.sizeof("struct sb_fdcache")
 STAT_SIZE = ffi.sizeof("struct stat")
 
@@ -106,6 +107,10 @@ def publish(sb, fd: int, f: OpenFile, prefetch: bool = True) -> None:
     own answers depend on it."""
     if fd >= lib.SB_MAX_FDS:
         return
+    # The runtime keeps a position only while one thread runs (fd_io.c's
+    # own_position; the count is the sandbox's word, and only its own
+    # answers depend on it).
+    prefetch = prefetch and int.from_bytes(sb.arena.read(LIVE_THREADS, 4), "little") == 1
     flags, size, st = 0, 0, b""
     flags |= lib.SB_FD_OPEN | lib.SB_FD_FDKNOWN | (lib.SB_FD_CLOEXEC if f.cloexec else 0)
     if f.kind in ("stdio", "pipe"):  # sys_lseek answers ESPIPE for both

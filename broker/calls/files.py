@@ -250,6 +250,7 @@ def sys_writev(sb, fd, iov, n, *_):
 @handles("lseek")
 def sys_lseek(sb, fd, offset, whence, *_):
     f = fdtable.get(sb, as_fd(fd))
+    whence &= 0xFFFFFFFF  # an unsigned int to the kernel
     if f.kind == "stdio":  # Linux checks whence first
         return -errno.EINVAL if whence > 4 else -errno.ESPIPE
     if f.kind == "vdir":
@@ -260,6 +261,23 @@ def sys_lseek(sb, fd, offset, whence, *_):
     if whence > 4:
         return -errno.EINVAL
     return os.lseek(f.hostfd, as_signed(offset), whence)
+
+
+def hand_back(sb, fd: int, position: int) -> int:
+    """SB_OP_HAND_BACK: the runtime gives a prefetched file's offset or a
+    listing's place back: the host file moves there (no policy: the program
+    made no call).  Untrusted numbers: it can only move its own fd."""
+    f = sb.fds.get(as_fd(fd))
+    if f is not None and f.kind == "data":  # a made-up file: the offset is ours
+        f.pos = max(as_signed(position), 0)
+        return 0
+    if f is None or f.kind not in ("file", "dir") or f.hostfd < 0:
+        return -errno.EBADF
+    try:
+        os.lseek(f.hostfd, as_signed(position), os.SEEK_SET)
+    except (OSError, OverflowError, ValueError) as e:
+        return -(getattr(e, "errno", None) or errno.EINVAL)
+    return 0
 
 
 @handles("ioctl")

@@ -67,6 +67,7 @@ void sb_pool_join(struct sb_thread *t, long spawn_fd);
 __attribute__((noreturn)) void sb_thread_exit(struct sb_call *c, long status);
 void sb_wake(struct sb_thread *t);
 void sb_ready_thread(struct sb_thread *n, const struct ucontext *uc, unsigned long fs);
+void sb_hand_back_positions(struct sb_thread *t);
 void sb_start_thread(struct sb_thread *n, const struct ucontext *uc, unsigned long fs);
 
 /* futex.c */

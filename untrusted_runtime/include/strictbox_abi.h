@@ -18,7 +18,7 @@ typedef __s64 int64_t;
 #endif
 
 #define SB_MAGIC 0x7862746369727473
-#define SB_ABI_VERSION 19
+#define SB_ABI_VERSION 20
 #define SB_ARENA_BASE 0x10000
 #define SB_STATE_SIZE 0x300000 /* sb_state, then the prefetch slots */
 #define SB_IMAGE_BASE 0x400000
@@ -87,6 +87,10 @@ typedef __s64 int64_t;
 #define SB_OP_YIELD -9 /* a runtime lock stays taken: a round trip gives the CPU to its holder */
 #define SB_OP_UNPIN -10 /* [start, len, discard]: the program changes pinned pages: make them arena
                          * memory first (with their bytes, unless discard: it zeroes them all) */
+#define SB_OP_HAND_BACK -11 /* [fd, position]: the runtime stops keeping a prefetched file's offset
+                             * or a listing's place (a dup, a thread, a seek it does not answer):
+                             * the broker moves the fd's host file there.  Not a call of the
+                             * program's, so no policy judges it. */
 /* The poke: a real signal with si_code SI_QUEUE and this si_value. */
 #define SB_POKE_VALUE 0x656b6f705b
 
