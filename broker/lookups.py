@@ -161,7 +161,8 @@ def _hold(sb, p: _Path, index: int, slot: int, buf) -> tuple[bytes, int] | None:
         if plain:
             node = Node(p.vparts, m, p.rel)
             if stat_mod.S_ISREG(buf.st_mode):
-                head = min(buf.st_size, lib.SB_PREFETCH_SLOT)
+                size = buf.st_size
+                head = size if size <= lib.SB_PREFETCH_SLOT else lib.SB_PREFETCH_HEAD  # (fdtable.publish)
                 if sb.arena.copy_in(addr, fd, 0, head) == head:
                     sb.held[index] = (OpenFile("file", node, fd, slot=slot), p.open_flags)
                     return bytes(ffi.buffer(buf)), buf.st_size

@@ -109,7 +109,7 @@ def test_a_read_only_directory_listed_again_costs_no_round_trip(compile_c, tmp_p
 
 
 def test_a_large_file_read_from_its_prefetched_head_and_beyond(compile_c, tmp_path):
-    """ld.so's header and note reads come from the first 64 KiB kept in the
+    """ld.so's header and note reads come from the first 4 KiB kept in the
     sandbox; reads past them go to the broker at the runtime's offset."""
     data = bytes((i * 31 + i // 251) & 0xFF for i in range(200000))
     (tmp_path / "big.bin").write_bytes(data)

@@ -439,7 +439,7 @@ static long open_held(struct sb_statcache *e, unsigned long flags)
     f->slot = e->held - 1;
     f->size = e->held_size;
     f->pos = f->win = 0;
-    f->held = dir ? 0 : e->held_size < SB_PREFETCH_SLOT ? e->held_size : SB_PREFETCH_SLOT;
+    f->held = dir ? 0 : e->held_size <= SB_PREFETCH_SLOT ? e->held_size : SB_PREFETCH_HEAD;
     memcpy(f->stat, e->stat, sizeof f->stat);
     f->flags = SB_FD_OPEN | SB_FD_FDKNOWN | SB_FD_NOTTY | SB_FD_STAT | (dir ? SB_FD_LISTING : SB_FD_DATA) |
                (flags & O_CLOEXEC ? SB_FD_CLOEXEC : 0);

@@ -111,7 +111,7 @@ def publish(sb, fd: int, f: OpenFile, prefetch: bool = True) -> None:
     # own_position; the count is the sandbox's word, and only its own
     # answers depend on it).
     prefetch = prefetch and int.from_bytes(sb.arena.read(LIVE_THREADS, 4), "little") == 1
-    flags, size, st = 0, 0, b""
+    flags, size, st, kept = 0, 0, b"", 0
     flags |= lib.SB_FD_OPEN | lib.SB_FD_FDKNOWN | (lib.SB_FD_CLOEXEC if f.cloexec else 0)
     if f.kind in ("stdio", "pipe"):  # sys_lseek answers ESPIPE for both
         flags |= lib.SB_FD_NOSEEK
@@ -130,16 +130,17 @@ def publish(sb, fd: int, f: OpenFile, prefetch: bool = True) -> None:
             else:
                 sb.arena.write(lib.SB_PREFETCH_BASE + f.slot * lib.SB_PREFETCH_SLOT, f.listing)
                 flags, size = flags | lib.SB_FD_LISTING, len(f.listing)
-        # A larger file gets its first slot's worth (ld.so reads an ELF
-        # header and its notes, then maps the rest): size stays the file's.
+        # A larger file gets its first SB_PREFETCH_HEAD bytes (ld.so reads an
+        # ELF header and its notes, then maps the rest; a locale is mapped
+        # whole): size stays the file's, and a read past them moves the window.
         if stat_mod.S_ISREG(mode) and prefetch:
             f.slot = free_slot(sb)
             if f.slot >= 0:
                 addr = lib.SB_PREFETCH_BASE + f.slot * lib.SB_PREFETCH_SLOT
                 try:
-                    head = min(size, lib.SB_PREFETCH_SLOT)
-                    got = sb.arena.copy_in(addr, f.hostfd, 0, head)
-                    size = size if got == head == lib.SB_PREFETCH_SLOT else got
+                    head = size if size <= lib.SB_PREFETCH_SLOT else lib.SB_PREFETCH_HEAD
+                    kept = sb.arena.copy_in(addr, f.hostfd, 0, head)
+                    size = size if kept == head < size else kept  # (it may have shrunk)
                     flags |= lib.SB_FD_DATA
                 except OSError:  # an O_PATH fd cannot be read: no copy, read says EBADF
                     f.slot, size = -1, 0
@@ -150,8 +151,9 @@ def publish(sb, fd: int, f: OpenFile, prefetch: bool = True) -> None:
         f.slot = free_slot(sb)
         if f.slot >= 0:
             sb.arena.write(lib.SB_PREFETCH_BASE + f.slot * lib.SB_PREFETCH_SLOT, f.data)
-            flags, size = flags | lib.SB_FD_DATA, len(f.data)
-    held = min(size, lib.SB_PREFETCH_SLOT) if flags & lib.SB_FD_DATA else 0  # the slot: from offset 0
+            kept = len(f.data)
+            flags, size = flags | lib.SB_FD_DATA, kept
+    held = kept if flags & lib.SB_FD_DATA else 0  # the slot: from offset 0
     entry = struct.pack("<IIQQQQ", flags, max(f.slot, 0), size, f.pos if f.kind == "data" else 0,
                         0, held)
     sb.arena.write(FDC + fd * FDC_SIZE, entry + st.ljust(FDC_SIZE - len(entry), b"\0"))

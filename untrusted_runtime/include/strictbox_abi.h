@@ -18,7 +18,7 @@ typedef __s64 int64_t;
 #endif
 
 #define SB_MAGIC 0x7862746369727473
-#define SB_ABI_VERSION 20
+#define SB_ABI_VERSION 21
 #define SB_ARENA_BASE 0x10000
 #define SB_STATE_SIZE 0x300000 /* sb_state, then the prefetch slots */
 #define SB_IMAGE_BASE 0x400000
@@ -33,6 +33,7 @@ typedef __s64 int64_t;
 #define SB_PREFETCH_BASE 0x90000 /* SB_ARENA_BASE + 0x80000 */
 #define SB_PREFETCH_SLOTS 40
 #define SB_PREFETCH_SLOT 0x10000
+#define SB_PREFETCH_HEAD 0x1000 /* a larger file's slot starts with this much of it */
 /* sb_fdcache.flags */
 #define SB_FD_STAT 1  /* stat holds fstat of the fd (a read-only mount) */
 #define SB_FD_NOTTY 2 /* a file or directory: terminal ioctls answer ENOTTY */
