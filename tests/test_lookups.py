@@ -36,6 +36,19 @@ def lines(res) -> list[str]:
     return res.stdout.decode().splitlines()
 
 
+def native_cold_warm(prog, ops, ro):
+    """ops ("x:{}/name", {} the mount) natively on ro, then in two sandboxes
+    that share a warm start: (native's lines, the first run, the warm one),
+    the sandboxes' lines checked against native's."""
+    want = native([prog, *(o.format(ro) for o in ops)]).stdout.decode().replace(str(ro), "/ro")
+    warm = strictbox.WarmStart()
+    args = [prog, *(o.format("/ro") for o in ops)]
+    cold = sandboxed(args, ro=[f"{ro}:/ro"], warm=warm)
+    warmed = sandboxed(args, ro=[f"{ro}:/ro"], warm=warm)
+    assert lines(cold) == lines(warmed) == want.splitlines()
+    return want, cold, warmed
+
+
 def test_a_kept_answer_costs_one_round_trip(prog, ro):
     """The second and later lookups of a path on a read-only mount, found or
     missing, stat or read-only open, never reach the broker."""
@@ -137,12 +150,7 @@ def test_a_held_file_is_the_file_opened_at_the_lowest_fd(prog, ro):
     shared offset, fstat, F_GETFD, lseek; later opens are the broker's."""
     (ro / "other").write_text("abcdefgh")
     ops = ["k:{}/other", "r:{}/here", "r:{}/here", "s:{}/here"]
-    want = native([prog, *(o.format(ro) for o in ops)]).stdout.decode().replace(str(ro), "/ro")
-    warm = strictbox.WarmStart()
-    args = [prog, *(o.format("/ro") for o in ops)]
-    cold = sandboxed(args, ro=[f"{ro}:/ro"], warm=warm)
-    warmed = sandboxed(args, ro=[f"{ro}:/ro"], warm=warm)
-    assert lines(cold) == lines(warmed) == want.splitlines()
+    want, cold, warmed = native_cold_warm(prog, ops, ro)
     assert "r /ro/here fd 4 read 3 '123' dup 2 '45'" in want  # (what it checks)
     assert warmed.stats["broker"] <= cold.stats["broker"] - 2  # other's and here's first open
 
@@ -151,12 +159,7 @@ def test_a_held_file_is_not_taken_with_other_flags(prog, ro):
     """O_NONBLOCK, which F_GETFL would show: the broker opens it, and the
     next plain open takes the held file."""
     ops = ["n:{}/here", "r:{}/here"]
-    want = native([prog, *(o.format(ro) for o in ops)]).stdout.decode().replace(str(ro), "/ro")
-    warm = strictbox.WarmStart()
-    args = [prog, *(o.format("/ro") for o in ops)]
-    cold = sandboxed(args, ro=[f"{ro}:/ro"], warm=warm)
-    warmed = sandboxed(args, ro=[f"{ro}:/ro"], warm=warm)
-    assert lines(cold) == lines(warmed) == want.splitlines()
+    want, cold, warmed = native_cold_warm(prog, ops, ro)
     assert "nonblock 2048" in want
 
 
@@ -190,12 +193,7 @@ def test_a_held_directory_lists_as_linux_does(prog, ro):
     for i in range(30):
         (ro / "sub" / f"entry{i:02}").write_text("x")
     ops = ["d:{}/sub", "d:{}/sub", "d:{}"]
-    want = native([prog, *(o.format(ro) for o in ops)]).stdout.decode().replace(str(ro), "/ro")
-    warm = strictbox.WarmStart()
-    args = [prog, *(o.format("/ro") for o in ops)]
-    cold = sandboxed(args, ro=[f"{ro}:/ro"], warm=warm)
-    warmed = sandboxed(args, ro=[f"{ro}:/ro"], warm=warm)
-    assert lines(cold) == lines(warmed) == want.splitlines()
+    want, cold, warmed = native_cold_warm(prog, ops, ro)
     assert "entries 32 0 32 dup 32 0" in want
     assert warmed.stats["broker"] <= cold.stats["broker"] - 2
 
