@@ -385,12 +385,15 @@ class Sandbox:
             calls.fdtable.release(self, vfd)
         for vfd, f in self.fds.items():  # the new image starts with no prefetched files
             if f.slot >= 0 and vfd < lib.SB_MAX_FDS:
-                if old.fdc[vfd].flags & lib.SB_FD_DATA:  # the runtime kept the offset
-                    pos = min(old.fdc[vfd].pos, old.fdc[vfd].size)
-                    if f.hostfd >= 0:
-                        os.lseek(f.hostfd, pos, os.SEEK_SET)
-                    else:
+                if old.fdc[vfd].flags & lib.SB_FD_DATA:  # the runtime kept the offset (its word)
+                    pos = min(old.fdc[vfd].pos, calls.fdtable.MAX_OFFSET)
+                    if f.hostfd < 0:
                         f.pos = pos
+                    else:
+                        try:
+                            os.lseek(f.hostfd, pos, os.SEEK_SET)
+                        except OSError:  # past what the file system allows: it stays
+                            pass
                 elif old.fdc[vfd].flags & lib.SB_FD_LISTING:  # ... its place in the listing
                     os.lseek(f.hostfd, calls.fdtable.listing_position(f, old.fdc[vfd].pos), os.SEEK_SET)
                 f.slot, f.listing = -1, b""

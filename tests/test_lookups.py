@@ -324,3 +324,61 @@ def test_the_runtime_handing_a_position_back_is_no_call_of_the_programs(compile_
     got = sandboxed([prog, "dup", "/ro"], ro=[f"{listed}:/ro"], policy=policy)
     assert (got.returncode, got.stdout, got.reason) == (0, want.stdout, None)
     assert not any("lseek" in line for line in got.log), got.log
+
+
+# -- what a third review found ---------------------------------------------------
+
+@pytest.fixture
+def offsets(compile_c):
+    return str(compile_c("offsets.c", "-static"))
+
+
+@pytest.fixture
+def big(tmp_path):
+    d = tmp_path / "big"
+    d.mkdir()
+    (d / "big.bin").write_bytes(bytes(range(256)) * 800)  # 204800 bytes: past a slot
+    return d
+
+
+def test_a_made_up_file_seeked_past_the_largest_offset_says_einval(offsets):
+    """(Linux's own files stop earlier, at their file system's largest size.)"""
+    got = sandboxed([offsets, "made_up"])
+    assert (got.returncode, got.stdout, got.reason) == (
+        0, b"set 1\ncur -EINVAL\ncur again -EINVAL\n", None)
+
+
+def test_an_offset_past_the_end_survives_an_execve(offsets, big):
+    want = native([offsets, "exec", str(big / "big.bin")])
+    got = sandboxed([offsets, "exec", "/ro/big.bin"], ro=[f"{big}:/ro"])
+    assert (got.returncode, got.stdout) == (0, want.stdout), got.reason
+    assert b"after exec 300000" in want.stdout
+
+
+def test_a_dup_takes_no_prefetch_slot(offsets, big):
+    (big / "small").write_bytes(b"x" * 100)
+    one = sandboxed([offsets, "dups", "/ro/small", "1"], ro=[f"{big}:/ro"])
+    many = sandboxed([offsets, "dups", "/ro/small", "45"], ro=[f"{big}:/ro"])
+    assert one.stdout == many.stdout == b"read 40\n"
+    assert many.stats["broker"] == one.stats["broker"] + 44  # the dups; no read
+
+
+def test_dup3_flags_are_an_int(offsets):
+    want = native([offsets, "dup3_high"])
+    assert (sandboxed([offsets, "dup3_high"]).stdout, want.stdout) == (b"dup3 9\n", b"dup3 9\n")
+
+
+def test_a_hand_back_of_an_offset_never_given_is_refused(offsets, tmp_path):
+    """SB_OP_HAND_BACK moves only a position the runtime was given: else it
+    would be an lseek no policy sees."""
+    got = sandboxed([offsets, "hand_back", "/w/f"], rw=[f"{tmp_path}:/w"],
+                    policy=Policy.permissive().deny("lseek", errno="EPERM"))
+    assert got.stdout == b"write 12\nhand_back -EBADF\nread 0\n", (got.stdout, got.reason)
+
+
+def test_a_file_that_says_it_is_empty_is_read_all_the_same(prog):
+    """procfs files say st_size 0 and have bytes: no prefetch decides for them."""
+    want = native([prog, "r:/proc/sys/kernel/ostype"]).stdout.decode()
+    got = sandboxed([prog, "r:/k/ostype"], ro=["/proc/sys/kernel:/k"])
+    assert lines(got) == [want.strip().replace("/proc/sys/kernel", "/k")]
+    assert "read 3 'Lin'" in want

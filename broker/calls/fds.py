@@ -23,7 +23,7 @@ VIRTUAL_STATUS = ("stdio", "pipe", "data", "dev")  # kinds whose F_GETFL/F_SETFL
 
 
 def _duplicate(sb, f: OpenFile, lowest: int, cloexec: bool) -> int:
-    return fdtable.install(sb, fdtable.duplicate(f, cloexec), lowest)
+    return fdtable.install(sb, fdtable.duplicate(f, cloexec), lowest, prefetch=False)
 
 
 @handles("dup")
@@ -37,7 +37,7 @@ def _dup3(sb, old: int, new: int, cloexec: bool) -> int:
         return -errno.EBADF
     if new == old:
         return new
-    fdtable.place(sb, new, fdtable.duplicate(f, cloexec))
+    fdtable.place(sb, new, fdtable.duplicate(f, cloexec), prefetch=False)
     return new
 
 
@@ -48,7 +48,7 @@ def sys_dup2(sb, old, new, *_):
 
 @handles("dup3")
 def sys_dup3(sb, old, new, flags, *_):
-    old, new = as_fd(old), as_fd(new)
+    old, new, flags = as_fd(old), as_fd(new), flags & 0xFFFFFFFF
     if old == new or flags & ~lib.O_CLOEXEC:
         return -errno.EINVAL
     return _dup3(sb, old, new, bool(flags & lib.O_CLOEXEC))

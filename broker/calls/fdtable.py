@@ -49,23 +49,23 @@ def get(sb, fd: int) -> OpenFile:
     return f
 
 
-def install(sb, f: OpenFile, lowest: int = 0) -> int:
+def install(sb, f: OpenFile, lowest: int = 0, prefetch: bool = True) -> int:
     """Puts f at the lowest free fd >= lowest, like the kernel."""
     for fd in range(lowest, sb.limits.open_files):
         if fd not in sb.fds:
-            place(sb, fd, f)
+            place(sb, fd, f, prefetch)
             return fd
     if f.hostfd >= 0:
         os.close(f.hostfd)
     raise OSError(errno.EMFILE, "too many open files")
 
 
-def place(sb, fd: int, f: OpenFile) -> None:
+def place(sb, fd: int, f: OpenFile, prefetch: bool = True) -> None:
     """Puts f at fd (closing whatever was there) and tells the runtime what
-    it may answer about it locally."""
+    it may answer about it locally (a dup shares its offset: no prefetch)."""
     release(sb, fd)
     sb.fds[fd] = f
-    publish(sb, fd, f)
+    publish(sb, fd, f, prefetch)
 
 
 def release(sb, fd: int, told: bool = False) -> OpenFile | None:
@@ -133,7 +133,7 @@ def publish(sb, fd: int, f: OpenFile, prefetch: bool = True) -> None:
         # A larger file gets its first SB_PREFETCH_HEAD bytes (ld.so reads an
         # ELF header and its notes, then maps the rest; a locale is mapped
         # whole): size stays the file's, and a read past them moves the window.
-        if stat_mod.S_ISREG(mode) and prefetch:
+        if stat_mod.S_ISREG(mode) and size > 0 and prefetch:  # (procfs files say 0, yet have bytes)
             f.slot = free_slot(sb)
             if f.slot >= 0:
                 addr = lib.SB_PREFETCH_BASE + f.slot * lib.SB_PREFETCH_SLOT
@@ -195,6 +195,7 @@ def listing_position(f: OpenFile, pos: int) -> int:
     return cookie
 
 
+MAX_OFFSET = (1 << 63) - 1  # loff_t's largest
 STREAMS = ("file", "pipe", "data", "dev")  # kinds whose bytes the broker moves with read/write
 MADE_UP = ("data", "dev")  # no host fd: the bytes come from the broker
 
@@ -294,7 +295,7 @@ def seek(f: OpenFile, offset: int, whence: int) -> int:
     if f.kind == "dev":
         return 0
     base = {os.SEEK_SET: 0, os.SEEK_CUR: f.pos, os.SEEK_END: len(f.data)}.get(whence)
-    if base is None or base + offset < 0:
+    if base is None or not 0 <= base + offset <= MAX_OFFSET:
         raise OSError(errno.EINVAL, "invalid seek")
     f.pos = base + offset
     return f.pos

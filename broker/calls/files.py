@@ -268,15 +268,20 @@ def hand_back(sb, fd: int, position: int) -> int:
     listing's place back: the host file moves there (no policy: the program
     made no call).  Untrusted numbers: it can only move its own fd."""
     f = sb.fds.get(as_fd(fd))
-    if f is not None and f.kind == "data":  # a made-up file: the offset is ours
-        f.pos = max(as_signed(position), 0)
+    if f is None or f.slot < 0:  # only what the broker gave it, once (else a seek past the policy)
+        return -errno.EBADF
+    if not 0 <= as_signed(position) <= fdtable.MAX_OFFSET:
+        return -errno.EINVAL
+    f.slot, f.listing = -1, b""  # the runtime is done with it
+    if f.kind == "data":  # a made-up file: the offset is ours
+        f.pos = position
         return 0
-    if f is None or f.kind not in ("file", "dir") or f.hostfd < 0:
+    if f.kind not in ("file", "dir") or f.hostfd < 0:
         return -errno.EBADF
     try:
-        os.lseek(f.hostfd, as_signed(position), os.SEEK_SET)
-    except (OSError, OverflowError, ValueError) as e:
-        return -(getattr(e, "errno", None) or errno.EINVAL)
+        os.lseek(f.hostfd, position, os.SEEK_SET)
+    except OSError as e:
+        return -(e.errno or errno.EINVAL)
     return 0
 
 
