@@ -2,17 +2,19 @@
 warm start that fills it before the program runs.
 
 The runtime keeps a stat answer, or a "no such file", by absolute path
-(struct sb_statcache) when the broker says it may: only a read-only mount
-decides it (fsview.View.frozen_stat), and the policy gives that call on that
-path a plain allow whatever its other arguments.  A missing name is also
-kept for read-only opens when the policy allows those the same way.
+(struct sb_statcache) when the broker says it may: only a frozen mount
+decides it (fsview.View.frozen_stat; or the made-up /etc and /dev lack the
+name), and the policy gives that call on that path a plain allow whatever
+its other arguments.  A missing name is also kept for read-only opens when
+the policy allows those the same way.
 
 A WarmStart remembers which such paths earlier runs looked up, and which
-regular files there they opened read-only, and as a new run starts looks
-them up again and holds those files open for it, their first 64 KiB in
-prefetch slots: CPython's ~30 (`-c pass`) to ~80 (`import json, decimal,
-sqlite3`) stats and missing opens of its start, and its first open of each
-of those files (when it has one thread), cost no round trip.  The answers
+regular files and directories there they opened read-only, and as a new
+run starts looks them up again and holds those open for it, their first
+bytes (a directory: its listing) in prefetch slots: CPython's ~30
+(`-c pass`) to ~80 (`import json, decimal, sqlite3`) stats and missing
+opens of its start, and its first open of each of those files (when it has
+one thread), cost no round trip.  The answers
 are the host's at that start, as a run's own kept answers are the host's
 at its first lookup (the host may change a read-only mount; the sandbox
 cannot)."""
@@ -25,7 +27,6 @@ import os
 import stat as stat_mod
 import struct
 from collections import OrderedDict
-
 from dataclasses import dataclass
 
 from ._native import ffi, lib
@@ -60,11 +61,16 @@ def _plainly_allowed(sb, call: str, path: str, flags: int) -> bool:
     return sb.policy.decide(call, env).action == ALLOW
 
 
-def keeps(sb) -> bool:
-    """The stat being served may be kept: its decision was a plain allow that
-    no argument but the path decides (a path gets the same one next time)."""
+def _kept_decision(sb, call: str) -> bool:
+    """The call being served was a plain allow that no argument but the path
+    decides (the path gets the same one next time)."""
     d = getattr(sb, "last_decision", None)
-    return d is not None and d.action == ALLOW and sb.policy.static_decision("newfstatat", False) is not None
+    return d is not None and d.action == ALLOW and sb.policy.static_decision(call, False) is not None
+
+
+def keeps(sb) -> bool:
+    """The stat being served may be kept."""
+    return _kept_decision(sb, "newfstatat")
 
 
 def judged(path: str) -> str:
@@ -82,18 +88,13 @@ def open_missing_kept(sb, path: str) -> bool:
     """A read-only open found path missing: may the runtime keep that, for
     such opens and stats alike?  (Both plainly allowed; the read-only flags
     decide nothing then, as a missing name fails them all.)"""
-    if not keeps_open(sb) or not (sb.view.frozen_stat(path) == errno.ENOENT
-                                  or sb.view.virtual_missing(path)):
+    if not _kept_decision(sb, "openat") or not (sb.view.frozen_stat(path) == errno.ENOENT
+                                                or sb.view.virtual_missing(path)):
         return False
     if not _plainly_allowed(sb, "newfstatat", judged(path), 0):
         return False
     noted(sb, path)
     return True
-
-
-def keeps_open(sb) -> bool:
-    d = getattr(sb, "last_decision", None)
-    return d is not None and d.action == ALLOW and sb.policy.static_decision("openat", False) is not None
 
 
 def noted(sb, path: str, open_flags: int | None = None) -> None:
