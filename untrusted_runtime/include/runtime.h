@@ -7,6 +7,7 @@
 #define ST ((struct sb_state *)SB_ARENA_BASE)
 _Static_assert(SB_ARENA_BASE + sizeof(struct sb_state) <= SB_PREFETCH_BASE, "sb_state overlaps the prefetch slots");
 _Static_assert(SB_PREFETCH_BASE + SB_PREFETCH_SLOTS * SB_PREFETCH_SLOT <= SB_ARENA_BASE + SB_STATE_SIZE, "prefetch slots overflow the state area");
+_Static_assert(SB_ARENA_BASE + SB_STATE_SIZE <= SB_IMAGE_BASE, "the state area overlaps the image");
 _Static_assert(sizeof(((struct sb_trace_ring *)0)->rec) == SB_TRACE_SLOTS * sizeof(struct sb_trace_rec), "trace ring size");
 _Static_assert(sizeof(struct sb_thread) + 4096 <= SB_IDLE_STACK, "no room for the idle stack in a thread block");
 

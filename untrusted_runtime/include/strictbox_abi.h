@@ -18,9 +18,9 @@ typedef __s64 int64_t;
 #endif
 
 #define SB_MAGIC 0x7862746369727473
-#define SB_ABI_VERSION 21
+#define SB_ABI_VERSION 22
 #define SB_ARENA_BASE 0x10000
-#define SB_STATE_SIZE 0x300000 /* sb_state, then the prefetch slots */
+#define SB_STATE_SIZE 0x3F0000 /* sb_state, then the prefetch slots, up to the image */
 #define SB_IMAGE_BASE 0x400000
 #define SB_THREAD_BLOCK 0x10000
 #define SB_MAX_VMAS 4096
@@ -31,7 +31,7 @@ typedef __s64 int64_t;
 /* Small read-only files are copied into a slot when opened, so the runtime
  * serves their read, pread, lseek and fstat without a round trip. */
 #define SB_PREFETCH_BASE 0x90000 /* SB_ARENA_BASE + 0x80000 */
-#define SB_PREFETCH_SLOTS 40
+#define SB_PREFETCH_SLOTS 55
 #define SB_PREFETCH_SLOT 0x10000
 #define SB_PREFETCH_HEAD 0x1000 /* a larger file's slot starts with this much of it */
 /* sb_fdcache.flags */
