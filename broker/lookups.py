@@ -24,12 +24,14 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import re
 import stat as stat_mod
 import struct
 from collections import OrderedDict
 from dataclasses import dataclass
 
 from ._native import ffi, lib
+from .arena import BASE
 from .fsview import STRICT, Node, split
 from .policy.model import ALLOW
 
@@ -224,7 +226,7 @@ class WarmStart:
         if not stat_ok:
             return []
         open_ok = _plain(sb, "openat", lib.O_CLOEXEC)
-        holds = lib.SB_PREFETCH_SLOTS - HELD_SPARE - len({f.slot for f in sb.fds.values() if f.slot >= 0})
+        holds = _holds(sb)
         buf = ffi.new("struct stat *")
         taken: set[int] = set()
         out = []
@@ -260,3 +262,69 @@ class WarmStart:
             taken.add(slot)
             out.append((STATC + slot * ENTRY.size, entry))
         return out
+
+
+# -- CPython's cached bytecode -------------------------------------------------
+
+# PEP 3147: the bytecode of D/N.py is D/__pycache__/N.<tag>.pyc (<tag>: the
+# interpreter's, e.g. cpython-311), which CPython opens right after it
+# stats the source.
+PYC = re.compile(r"(.*)/__pycache__/([^/]+)\.([A-Za-z0-9_-]+)\.pyc")
+
+
+def learn_pyc_tag(sb, path: str) -> None:
+    """A regular file opened read-only: if it is cached bytecode, its tag."""
+    m = PYC.fullmatch(path)
+    if m:
+        sb.pyc_tag = m.group(3)
+
+
+def read_ahead_pyc(sb, path: str) -> None:
+    """A stat found path, D/N.py, on a frozen mount: hold D/__pycache__/N.<tag>.pyc
+    for the program (as a warm start holds files), so the open CPython makes
+    next is made in the sandbox.  Only with one thread (the stat cache is
+    the runtime's to write then) and a slot to spare."""
+    from .calls.fdtable import LIVE_THREADS, free_slot
+    tag = getattr(sb, "pyc_tag", None)
+    if tag is None or not path.endswith(".py"):
+        return
+    head, _, name = path[:-3].rpartition("/")
+    pyc = f"{head}/__pycache__/{name}.{tag}.pyc"
+    raw = pyc.encode("utf-8", "surrogateescape")
+    node = sb.view.frozen(pyc)
+    if node is None or len(raw) >= lib.SB_STAT_PATH or sb.held and len(sb.held) >= _holds(sb):
+        return
+    if int.from_bytes(sb.arena.read(LIVE_THREADS, 4), "little") != 1:
+        return
+    if _plain(sb, "newfstatat", 0) is not True or _plain(sb, "openat", lib.O_CLOEXEC) is not True:
+        return  # (path rules: the warm start's per-path checks are not worth it here)
+    index = _free_entry(sb, raw)
+    if index is None:
+        return
+    p = _Path(raw, slot_hash(raw, 0), judged(pyc), node.vparts, sb.view.mounts.index(node.mount),
+              node.rel, 0)
+    buf = ffi.new("struct stat *")
+    held = _hold(sb, p, index, free_slot(sb), buf)
+    if held is not None:
+        entry = ENTRY.pack(KEEP_FOUND, 0, raw, held[0], sb.held[index][0].slot + 1, 0, held[1])
+        sb.arena.write(BASE + STATC + index * ENTRY.size, entry)
+
+
+def _holds(sb) -> int:
+    """How many files may be held: the slots, less what the program keeps free."""
+    return lib.SB_PREFETCH_SLOTS - HELD_SPARE - len({f.slot for f in sb.fds.values() if f.slot >= 0})
+
+
+def _free_entry(sb, raw: bytes) -> int | None:
+    """A free stat cache entry where the runtime looks for raw first (none
+    if the path has one already): the sandbox's table, read as it is."""
+    h = slot_hash(raw, 0)
+    for i in range(PROBES):
+        index = (h + i) % SLOTS
+        used, _, path = struct.unpack_from(f"<II{lib.SB_STAT_PATH}s",
+                                           sb.arena.read(BASE + STATC + index * ENTRY.size, 128))
+        if used and path.split(b"\0", 1)[0] == raw:
+            return None
+        if not used:
+            return index
+    return None

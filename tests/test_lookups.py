@@ -382,3 +382,25 @@ def test_a_file_that_says_it_is_empty_is_read_all_the_same(prog):
     got = sandboxed([prog, "r:/k/ostype"], ro=["/proc/sys/kernel:/k"])
     assert lines(got) == [want.strip().replace("/proc/sys/kernel", "/k")]
     assert "read 3 'Lin'" in want
+
+
+def test_cpython_bytecode_comes_with_the_stat_of_its_source(tmp_path, monkeypatch):
+    """Once CPython has opened one .pyc, a stat of D/N.py on a read-only
+    mount brings D/__pycache__/N.<tag>.pyc along: its open costs nothing."""
+    import subprocess
+    pkg = tmp_path / "mods"
+    pkg.mkdir()
+    for i in range(6):
+        (pkg / f"m{i}.py").write_text(f"VALUE = {i} * 7\n")
+    subprocess.run(["/usr/bin/python3", "-m", "py_compile", *(str(pkg / f"m{i}.py") for i in range(6))],
+                   check=True)  # -> mods/__pycache__/m{i}.<its tag>.pyc
+    (pkg / "plain.py").write_text("VALUE = 'no bytecode'\n")  # none cached: compiled in memory
+    code = ("import sys; sys.path.insert(0, '/mods'); import m0, m1, m2, m3, m4, m5, plain; "
+            "print(m0.VALUE + m5.VALUE, plain.VALUE)")
+    argv = ["/usr/bin/python3", "-I", "-c", code]
+    with_read_ahead = sandboxed(argv, ro=[f"{pkg}:/mods"])
+    from strictbox import lookups
+    monkeypatch.setattr(lookups, "read_ahead_pyc", lambda sb, path: None)
+    without = sandboxed(argv, ro=[f"{pkg}:/mods"])
+    assert with_read_ahead.stdout == without.stdout == b"35 no bytecode\n", with_read_ahead.stderr
+    assert with_read_ahead.stats["broker"] <= without.stats["broker"] - 6

@@ -107,6 +107,8 @@ def sys_openat(sb, dirfd, path, flags, mode, *_):
     try:
         node = resolve_at(sb, as_fd(dirfd), p, follow)
         fd = _open_node(sb, node, flags, mode)
+        if not flags & ~lookups.HELD_OPEN_FLAGS and sb.fds[fd].kind == "file":
+            lookups.learn_pyc_tag(sb, p)
         if sb.warm is not None and not flags & ~lookups.HELD_OPEN_FLAGS and _plain_file(sb.fds[fd]):
             lookups.noted(sb, p, flags & ~lib.O_CLOEXEC)  # a warm start may hold it open next time
         return fd

@@ -85,6 +85,7 @@ def sys_newfstatat(sb, dirfd, path, buf, flags, *_):
         if answer is not None:
             lookups.noted(sb, p)
             sb.arena.write(buf, answer)
+            lookups.read_ahead_pyc(sb, p)
             return 0, lookups.KEEP_FOUND
         node = resolve_at(sb, dirfd, p, follow=not flags & AT_SYMLINK_NOFOLLOW)
         data = _stat_node(sb, node)
