@@ -149,6 +149,8 @@ def _hold(sb, p: _Path, index: int, slot: int, buf) -> tuple[bytes, int] | None:
     at stat cache entry `index`, with its first bytes (a directory: its whole
     listing) in prefetch slot `slot`: (its stat, how many bytes), or None."""
     from .calls.fdtable import OpenFile, whole_listing
+    if slot < 0 or index in sb.held:  # no slot; or this entry's file is held already (never replaced: it would leak)
+        return None
     m = sb.view.mounts[p.mount]
     # O_NONBLOCK: a FIFO (or a device) put there since must not block the
     # broker, and is not held; the flag goes once the file is found plain.
@@ -269,7 +271,7 @@ class WarmStart:
 # PEP 3147: the bytecode of D/N.py is D/__pycache__/N.<tag>.pyc (<tag>: the
 # interpreter's, e.g. cpython-311), which CPython opens right after it
 # stats the source.
-PYC = re.compile(r"(.*)/__pycache__/([^/]+)\.([A-Za-z0-9_-]+)\.pyc")
+PYC = re.compile(r"(.*)/__pycache__/([^/.]+)\.([^/.]+)\.pyc")  # (not N.<tag>.opt-1.pyc: -O's)
 
 
 def learn_pyc_tag(sb, path: str) -> None:
@@ -292,7 +294,7 @@ def read_ahead_pyc(sb, path: str) -> None:
     pyc = f"{head}/__pycache__/{name}.{tag}.pyc"
     raw = pyc.encode("utf-8", "surrogateescape")
     node = sb.view.frozen(pyc)
-    if node is None or len(raw) >= lib.SB_STAT_PATH or sb.held and len(sb.held) >= _holds(sb):
+    if node is None or len(raw) >= lib.SB_STAT_PATH or len(sb.held) >= _holds(sb):
         return
     if int.from_bytes(sb.arena.read(LIVE_THREADS, 4), "little") != 1:
         return
@@ -308,6 +310,7 @@ def read_ahead_pyc(sb, path: str) -> None:
     if held is not None:
         entry = ENTRY.pack(KEEP_FOUND, 0, raw, held[0], sb.held[index][0].slot + 1, 0, held[1])
         sb.arena.write(BASE + STATC + index * ENTRY.size, entry)
+        noted(sb, pyc, 0)  # (its open is the runtime's now: a warm start would not see it)
 
 
 def _holds(sb) -> int:
@@ -317,7 +320,8 @@ def _holds(sb) -> int:
 
 def _free_entry(sb, raw: bytes) -> int | None:
     """A free stat cache entry where the runtime looks for raw first (none
-    if the path has one already): the sandbox's table, read as it is."""
+    if the path has one already): the sandbox's table, read as it is, and
+    never one whose file the broker holds (its own record decides that)."""
     h = slot_hash(raw, 0)
     for i in range(PROBES):
         index = (h + i) % SLOTS
@@ -325,6 +329,6 @@ def _free_entry(sb, raw: bytes) -> int | None:
                                            sb.arena.read(BASE + STATC + index * ENTRY.size, 128))
         if used and path.split(b"\0", 1)[0] == raw:
             return None
-        if not used:
+        if not used and index not in sb.held:
             return index
     return None

@@ -404,3 +404,30 @@ def test_cpython_bytecode_comes_with_the_stat_of_its_source(tmp_path, monkeypatc
     without = sandboxed(argv, ro=[f"{pkg}:/mods"])
     assert with_read_ahead.stdout == without.stdout == b"35 no bytecode\n", with_read_ahead.stderr
     assert with_read_ahead.stats["broker"] <= without.stats["broker"] - 6
+
+
+# -- what a fourth review found --------------------------------------------------
+
+def test_a_held_file_is_never_replaced_whatever_the_arena_says(compile_c, tmp_path):
+    """The runtime's stat cache says an entry is free (the program zeroed it):
+    the broker's own record of what it holds decides, so no host fd leaks."""
+    import subprocess
+    (tmp_path / "m.py").write_text("X = 1\n")
+    subprocess.run(["/usr/bin/python3", "-m", "py_compile", str(tmp_path / "m.py")], check=True)
+    [pyc] = (tmp_path / "__pycache__").iterdir()
+    prog = str(compile_c("hostile_fd_events.c", "-static"))
+    before = len(os.listdir("/proc/self/fd"))
+    got = sandboxed([prog, "zero_stat_cache", f"/ro/__pycache__/{pyc.name}", "/ro/m.py"],
+                    ro=[f"{tmp_path}:/ro"])
+    assert got.returncode == 0, (got.reason, got.stdout)
+    assert b"held_seen 1\n" in got.stdout  # the read-ahead held it once, and no more
+    assert len(os.listdir("/proc/self/fd")) == before
+
+
+def test_a_fifo_on_a_mount_is_refused_not_waited_for(prog, ro):
+    """Opening a FIFO waits for its other end, which only the host could be:
+    the broker, serving every sandbox, refuses it (ENXIO) and says so."""
+    os.mkfifo(ro / "fifo")
+    got = sandboxed([prog, "o:/ro/fifo", "s:/ro/fifo"], ro=[f"{ro}:/ro"], timeout=20)
+    assert lines(got) == [f"o /ro/fifo errno {errno.ENXIO}", "s /ro/fifo size 0"]
+    assert any("a FIFO on a mount is not opened" in line for line in got.log), got.log

@@ -54,12 +54,21 @@ def _open_node(sb, node: Node, flags: int, mode: int) -> int:
     cut = _size_before_trunc(sb, node) if flags & lib.O_TRUNC and not flags & lib.O_PATH else None
     if writing and not tmpfile and arena.PINNED_FILES and _runs_pinned(sb, node):
         raise OSError(errno.ETXTBSY, "a sandbox runs this file")  # before O_TRUNC cuts it
+    # Never wait in open: a FIFO blocks it until its other end opens, and the
+    # broker serves every sandbox.  The flag goes once the file is not one.
+    no_wait = 0 if flags & (lib.O_PATH | lib.O_NONBLOCK) else os.O_NONBLOCK
     if creating:
         with kernel.no_umask():
-            hostfd = sb.view.open(node, passed, mode & 0o777 & ~sb.umask)
+            hostfd = sb.view.open(node, passed | no_wait, mode & 0o777 & ~sb.umask)
     else:
-        hostfd = sb.view.open(node, passed, 0)
+        hostfd = sb.view.open(node, passed | no_wait, 0)
     st = os.fstat(hostfd)
+    if stat_mod.S_ISFIFO(st.st_mode) and not flags & lib.O_PATH:
+        os.close(hostfd)
+        sb.log.append(f"openat {node.vpath}: a FIFO on a mount is not opened (its other end is outside)")
+        raise OSError(errno.ENXIO, "a FIFO on a mount")
+    if no_wait:
+        fcntl.fcntl(hostfd, fcntl.F_SETFL, fcntl.fcntl(hostfd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
     if writing and arena.pinned_file(st):  # (it was renamed here meanwhile)
         os.close(hostfd)
         raise OSError(errno.ETXTBSY, "a sandbox runs this file")

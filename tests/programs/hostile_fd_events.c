@@ -4,9 +4,14 @@
  *   in_use    a warm open of a held file (found in the stat cache) at fd 1
  *   twice     a held file opened for real, then "opened" again at fd 9
  *   closes    closes of fds the sandbox does not have (-5, 1000, 70000)
+ *   zero_stat_cache PYC PY  opens PYC (the broker learns the bytecode tag),
+ *             then 200 times: zeroes the stat cache and stats PY, which has
+ *             the broker hold PYC again if it trusted the arena; prints how
+ *             many held entries it saw at most ("held_seen N")
  * Each but `closes` must end the sandbox with a protocol violation;
  * `closes` goes on ("after ok"). */
 #include "hostile.h"
+#include <sys/stat.h>
 
 static long held_entry(void)
 {
@@ -40,6 +45,20 @@ int main(int argc, char **argv)
         int fd = open(argv[2], O_RDONLY | O_CLOEXEC);
         show("open", fd >= 0);
         queue(9, e, O_CLOEXEC);
+    } else if (!strcmp(mode, "zero_stat_cache")) {
+        int fd = open(argv[2], O_RDONLY | O_CLOEXEC);
+        close(fd);
+        long most = 0;
+        for (int round = 0; round < 200; round++) {
+            long n = 0;
+            for (long i = 0; i < SB_STAT_CACHE; i++)
+                n += ST->statc[i].held != 0;
+            most = n > most ? n : most;
+            memset((void *)ST->statc, 0, sizeof ST->statc);
+            struct stat st;
+            stat(argv[3], &st);
+        }
+        show("held_seen", most);
     } else if (!strcmp(mode, "closes")) {
         queue(-5, -1, 0);
         queue(1000, -1, 0);
