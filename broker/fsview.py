@@ -236,22 +236,15 @@ class View:
         parent); a missing component further up is the walk's ENOENT.  Anything else (a symlink, ENOTDIR, ...) returns None: the
         walk decides.  Only speed depends on this; every open that follows
         is confined by openat2 from the mount's fd as before."""
-        if ".." in parts:
+        node = self._direct(parts)
+        if node is None:
             return None
-        m = self._mount_of(tuple(parts))
-        if m is None or m.name or len(parts) <= len(m.vparts):
-            return None
-        if self.virtual is not None and parts[0] in self.virtual.roots:
-            return None
-        vparts = tuple(parts)
-        if self._is_mount_parent(vparts):  # the walk takes it for a directory
-            return None
-        rel = "/".join(parts[len(m.vparts):])
+        m, rel = node.mount, node.rel
         flags = O_PATH | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW)
         r = lib.sb_openat2(m.dirfd, os.fsencode(rel), flags, 0, STRICT)
         if r >= 0:
             os.close(r)
-            return Node(vparts, m, rel)
+            return node
         if r != -errno.ENOENT:
             return None
         # The walk reads links up to the last component (following) or the
@@ -262,28 +255,32 @@ class View:
                                O_PATH | os.O_DIRECTORY | os.O_CLOEXEC, 0, STRICT)
             if r >= 0:
                 os.close(r)
-                return Node(vparts, m, rel)
+                return node
             if r != -errno.ENOENT or not parent:
                 return None
             parent = parent.rpartition("/")[0]
         raise OSError(errno.ENOENT, "No such file or directory", "/" + "/".join(parts))
+
+    def _direct(self, parts: list[str]) -> Node | None:
+        """The node of parts (from /) inside one ordinary directory mount,
+        if one host call beneath it can look it up: no `..`, away from the
+        made-up roots and from other mount points (the walk takes those for
+        directories); else None."""
+        if ".." in parts or (self.virtual is not None and parts and parts[0] in self.virtual.roots):
+            return None
+        vparts = tuple(parts)
+        m = self._mount_of(vparts)
+        if m is None or m.name or len(parts) <= len(m.vparts) or self._is_mount_parent(vparts):
+            return None
+        return Node(vparts, m, "/".join(parts[len(m.vparts):]))
 
     def frozen(self, path: str) -> Node | None:
         """The node of an absolute path that only a frozen mount's contents
         decide when no symlink is on the way (a host call refusing symlinks
         finds that out), or None (`..`, another mount or a made-up file near
         it: the walk decides)."""
-        if not path.startswith("/"):
-            return None
-        parts = split(path)
-        if ".." in parts or (self.virtual is not None and parts and parts[0] in self.virtual.roots):
-            return None
-        vparts = tuple(parts)
-        m = self._mount_of(vparts)
-        if (m is None or not m.frozen or m.name or len(parts) <= len(m.vparts)
-                or self._is_mount_parent(vparts)):
-            return None
-        return Node(vparts, m, "/".join(parts[len(m.vparts):]))
+        node = self._direct(split(path)) if path.startswith("/") else None
+        return node if node is not None and node.mount.frozen else None
 
     def virtual_missing(self, path: str) -> bool:
         """An absolute path under the made-up /etc or /dev that names nothing

@@ -22,7 +22,6 @@ cannot)."""
 from __future__ import annotations
 
 import errno
-import fcntl
 import os
 import re
 import stat as stat_mod
@@ -43,9 +42,10 @@ ENTRY = struct.Struct(f"<II{lib.SB_STAT_PATH}s144sIIQ")
 SLOTS = lib.SB_STAT_CACHE
 PROBES = 8  # as stat_slot in untrusted_runtime/fd_io.c
 MASK64 = (1 << 64) - 1
-# The flags of a read-only open a warm start may hold a file for (fd_io.c's
-# open_held takes it with the same ones, O_CLOEXEC aside).
-HELD_OPEN_FLAGS = lib.O_CLOEXEC | lib.O_NOCTTY | lib.O_NONBLOCK | lib.O_DIRECTORY | lib.O_NOFOLLOW
+# The flags of a read-only open the runtime may answer itself (fd_io.c's
+# OPEN_LOOKUP_ONLY): ENOENT for a path kept missing, or the file a warm
+# start holds for it, opened with the same ones (O_CLOEXEC aside).
+LOOKUP_OPEN_FLAGS = lib.O_CLOEXEC | lib.O_NOCTTY | lib.O_NONBLOCK | lib.O_DIRECTORY | lib.O_NOFOLLOW
 HELD_SPARE = 8  # prefetch slots a warm start leaves to the files the program opens
 assert ENTRY.size == ffi.sizeof("struct sb_statcache")
 
@@ -148,7 +148,7 @@ def _hold(sb, p: _Path, index: int, slot: int, buf) -> tuple[bytes, int] | None:
     """Opens p's file or directory as it was opened before, for a warm open
     at stat cache entry `index`, with its first bytes (a directory: its whole
     listing) in prefetch slot `slot`: (its stat, how many bytes), or None."""
-    from .calls.fdtable import OpenFile, whole_listing
+    from .calls.fdtable import OpenFile, head_bytes, whole_listing
     if slot < 0 or index in sb.held:  # no slot; or this entry's file is held already (never replaced: it would leak)
         return None
     m = sb.view.mounts[p.mount]
@@ -162,12 +162,11 @@ def _hold(sb, p: _Path, index: int, slot: int, buf) -> tuple[bytes, int] | None:
         plain = lib.fstatat(fd, b"", buf, lib.AT_EMPTY_PATH) == 0 and (
             stat_mod.S_ISREG(buf.st_mode) or stat_mod.S_ISDIR(buf.st_mode))
         if plain and not p.open_flags & os.O_NONBLOCK:
-            fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+            os.set_blocking(fd, True)
         if plain:
             node = Node(p.vparts, m, p.rel)
             if stat_mod.S_ISREG(buf.st_mode):
-                size = buf.st_size
-                head = size if size <= lib.SB_PREFETCH_SLOT else lib.SB_PREFETCH_HEAD  # (fdtable.publish)
+                head = head_bytes(buf.st_size)
                 if sb.arena.copy_in(addr, fd, 0, head) == head:
                     sb.held[index] = (OpenFile("file", node, fd, slot=slot), p.open_flags)
                     return bytes(ffi.buffer(buf)), buf.st_size

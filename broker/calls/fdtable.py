@@ -138,7 +138,7 @@ def publish(sb, fd: int, f: OpenFile, prefetch: bool = True) -> None:
             if f.slot >= 0:
                 addr = lib.SB_PREFETCH_BASE + f.slot * lib.SB_PREFETCH_SLOT
                 try:
-                    head = size if size <= lib.SB_PREFETCH_SLOT else lib.SB_PREFETCH_HEAD
+                    head = head_bytes(size)
                     kept = sb.arena.copy_in(addr, f.hostfd, 0, head)
                     size = size if kept == head < size else kept  # (it may have shrunk)
                     flags |= lib.SB_FD_DATA
@@ -157,6 +157,12 @@ def publish(sb, fd: int, f: OpenFile, prefetch: bool = True) -> None:
     entry = struct.pack("<IIQQQQ", flags, max(f.slot, 0), size, f.pos if f.kind == "data" else 0,
                         0, held)
     sb.arena.write(FDC + fd * FDC_SIZE, entry + st.ljust(FDC_SIZE - len(entry), b"\0"))
+
+
+def head_bytes(size: int) -> int:
+    """How much of a file of size bytes a prefetch slot starts with: all of
+    it, or for a larger one its head (fd_io.c's open_held says the same)."""
+    return size if size <= lib.SB_PREFETCH_SLOT else lib.SB_PREFETCH_HEAD
 
 
 # The longest linux_dirent64: 19 bytes of header, a 255-byte name and its NUL,

@@ -27,8 +27,6 @@ USER_END = (1 << 47) - 4096
 AT_FDCWD = lib.AT_FDCWD
 O_ACCMODE = lib.O_ACCMODE
 WRITE_FLAGS = lib.O_CREAT | lib.O_TRUNC | lib.O_APPEND
-# The flags of an open whose missing file the runtime may answer (fd_io.c).
-LOOKUP_ONLY = lib.O_CLOEXEC | lib.O_NOCTTY | lib.O_NONBLOCK | lib.O_DIRECTORY | lib.O_NOFOLLOW
 OPEN_PASS = (lib.O_ACCMODE | lib.O_CREAT | lib.O_EXCL | lib.O_TRUNC | lib.O_APPEND
              | lib.O_DIRECTORY | lib.O_NOFOLLOW | lib.O_NONBLOCK | lib.O_PATH)
 
@@ -68,7 +66,7 @@ def _open_node(sb, node: Node, flags: int, mode: int) -> int:
         sb.log.append(f"openat {node.vpath}: a FIFO on a mount is not opened (its other end is outside)")
         raise OSError(errno.ENXIO, "a FIFO on a mount")
     if no_wait:
-        fcntl.fcntl(hostfd, fcntl.F_SETFL, fcntl.fcntl(hostfd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+        os.set_blocking(hostfd, True)
     if writing and arena.pinned_file(st):  # (it was renamed here meanwhile)
         os.close(hostfd)
         raise OSError(errno.ETXTBSY, "a sandbox runs this file")
@@ -116,13 +114,14 @@ def sys_openat(sb, dirfd, path, flags, mode, *_):
     try:
         node = resolve_at(sb, as_fd(dirfd), p, follow)
         fd = _open_node(sb, node, flags, mode)
-        if not flags & ~lookups.HELD_OPEN_FLAGS and sb.fds[fd].kind == "file":
+        lookup_only = not flags & ~lookups.LOOKUP_OPEN_FLAGS
+        if lookup_only and sb.fds[fd].kind == "file":
             lookups.learn_pyc_tag(sb, p)
-        if sb.warm is not None and not flags & ~lookups.HELD_OPEN_FLAGS and _plain_file(sb.fds[fd]):
+        if sb.warm is not None and lookup_only and _plain_file(sb.fds[fd]):
             lookups.noted(sb, p, flags & ~lib.O_CLOEXEC)  # a warm start may hold it open next time
         return fd
     except OSError as e:
-        if e.errno != errno.ENOENT or flags & ~LOOKUP_ONLY:
+        if e.errno != errno.ENOENT or flags & ~lookups.LOOKUP_OPEN_FLAGS:
             raise
     if lookups.open_missing_kept(sb, p):  # the runtime keeps that (fd_io.c's sys_openat)
         return -errno.ENOENT, lookups.KEEP_MISSING_OPEN
