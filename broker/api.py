@@ -248,7 +248,7 @@ def run(argv, *, stdin=None, input: bytes | None = None, stdout=None, stderr=Non
             bufs[i] = capture[r] = bytearray()
     try:
         sb = prepare(argv, timeout=timeout, stdio=tuple(fds), **options)
-        broker = Broker(share_cpu=True)
+        broker = Broker(pair=True)
         try:
             broker.add(sb, capture=capture, feed=feed)
         except ExecError as e:

@@ -24,40 +24,49 @@ def _raise_fd_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-_sharing = 0  # brokers of this process whose thread shares a CPU with its sandbox
-_sharing_lock = threading.Lock()
+# A paired broker polls this long for the next event after each one before it
+# sleeps: most of a program's round trips come sooner (CPython's start-up),
+# and a sleeping broker's wakeup costs more than the whole round trip.
+POLL_NS = 300_000
+
+_pairing = 0  # brokers of this process paired with their sandbox's main thread
+_pairing_lock = threading.Lock()
 
 
-def _take_shared_cpu() -> int | None:
-    """This thread's CPU, for a broker and its sandbox's main thread to
-    share; None if another broker shares one, or there is only one."""
-    global _sharing
+def _take_cpu_pair() -> tuple[int, int] | None:
+    """(this thread's CPU, another of its CPUs), for a broker and its
+    sandbox's main thread to run on side by side; None if another broker of
+    this process has a pair, or there is only one CPU."""
+    global _pairing
     cpus, cpu = os.sched_getaffinity(0), lib.sched_getcpu()
-    with _sharing_lock:
-        if _sharing or len(cpus) < 2 or cpu not in cpus:
+    with _pairing_lock:
+        if _pairing or len(cpus) < 2 or cpu not in cpus:
             return None
-        _sharing += 1
-    return cpu
+        _pairing += 1
+    others = sorted(cpus - {cpu})
+    return cpu, next((c for c in others if c > cpu), others[0])
 
 
-def _give_back_shared_cpu() -> None:
-    global _sharing
-    with _sharing_lock:
-        _sharing -= 1
+def _give_back_cpu_pair() -> None:
+    global _pairing
+    with _pairing_lock:
+        _pairing -= 1
 
 
 class Broker:
-    def __init__(self, *, share_cpu: bool = False):
-        """share_cpu: the first sandbox's main thread and this broker's thread
-        run on one CPU (this thread's own when it starts the sandbox), so a
-        round trip switches on one CPU instead of waking the other, until
-        the program starts a second thread (SB_OP_SPREAD).  Its other
-        threads run anywhere.  For a broker that serves one sandbox
-        (api.run), and only while no other broker of this process shares a
-        CPU: several would pile their sandboxes onto one.  close() gives this
-        thread its CPUs back."""
+    def __init__(self, *, pair: bool = False):
+        """pair: the first sandbox's main thread and this broker's thread
+        each keep a CPU of their own (this thread's when it starts the
+        sandbox, and another), and poll for each other's messages instead
+        of sleeping, so a round trip wakes no CPU; until the program starts
+        a second thread (SB_OP_SPREAD), when both run anywhere and the
+        broker sleeps again.  Its other threads run anywhere.  For a broker
+        that serves one sandbox (api.run), and only while no other broker
+        of this process is paired: several would poll on one CPU.  close()
+        gives this thread its CPUs back."""
         _raise_fd_limit()
-        self.share_cpu = share_cpu
+        self.pair = pair
+        self.paired: Sandbox | None = None
         self._own_cpus: set[int] | None = None  # this thread's CPUs before it moved
         self.sel = selectors.DefaultSelector()
         self.sandboxes: list[Sandbox] = []
@@ -70,22 +79,22 @@ class Broker:
             feed: tuple[int, bytes] | None = None) -> None:
         """Starts sb.  capture maps our read ends of its output pipes to
         buffers; feed is (our write end of its stdin pipe, the bytes)."""
-        if self.share_cpu and not self.sandboxes:
-            sb.cpu = _take_shared_cpu()
+        pair = _take_cpu_pair() if self.pair and not self.sandboxes else None
+        if pair is not None:
+            sb.cpu = pair[1]
         try:
             sb.start()
         except BaseException:
-            if sb.cpu is not None:
-                _give_back_shared_cpu()
+            if pair is not None:
+                _give_back_cpu_pair()
             raise
-        if sb.cpu is not None:  # (the stub inherited this thread's CPUs: move only now)
-            own = os.sched_getaffinity(0)
+        if pair is not None:  # (the stub inherited this thread's CPUs: move only now)
+            self.paired = sb
+            sb.cpus = self._own_cpus = os.sched_getaffinity(0)
             try:
-                os.sched_setaffinity(0, {sb.cpu})
-                self._own_cpus = sb.cpus = own
-            except OSError:  # (a cpuset changed under us): only speed is lost
-                sb.cpu = None
-                _give_back_shared_cpu()
+                os.sched_setaffinity(0, {pair[0]})
+            except OSError:  # (a cpuset changed under us): the kernel places it
+                pass
         self.sandboxes.append(sb)
         for ch in sb.chans:
             self._watch_channel(sb, ch)
@@ -129,7 +138,8 @@ class Broker:
             except OSError:  # its cpuset changed meanwhile: the kernel has placed it
                 pass
             self._own_cpus = None
-            _give_back_shared_cpu()
+            self.paired = None
+            _give_back_cpu_pair()
 
     def _busy(self) -> bool:
         return any(not sb.done for sb in self.sandboxes) or bool(self.outputs)
@@ -143,7 +153,7 @@ class Broker:
             deadlines += [ch.pending_deadline for ch in self.waiting if ch.pending_deadline]
             deadlines += [sb.timers.next for sb in self.sandboxes if sb.timers.next and not sb.done]
             timeout = max(0.0, min(deadlines) - now) if deadlines else None
-            for key, _ in self.sel.select(timeout):
+            for key, _ in self._select(timeout):
                 kind, sb, ch = key.data
                 if kind == "wake":
                     self._wake_fd(key.fd)
@@ -162,6 +172,21 @@ class Broker:
             os.close(fd)
             del self.inputs[fd]
         self.sandboxes = [sb for sb in self.sandboxes if not sb.done]
+
+    def _select(self, timeout: float | None) -> list:
+        """The ready events; while paired, polled for up to POLL_NS (within
+        timeout) before sleeping for the rest of it."""
+        sb = self.paired
+        if sb is None or sb.cpu is None or sb.done or timeout == 0:
+            return self.sel.select(timeout)
+        poll = POLL_NS if timeout is None else min(POLL_NS, int(timeout * 1e9))
+        end = time.perf_counter_ns() + poll
+        while True:
+            events = self.sel.select(0)
+            if events:
+                return events
+            if time.perf_counter_ns() >= end:
+                return self.sel.select(None if timeout is None else max(0.0, timeout - poll / 1e9))
 
     def _serve_woken(self) -> None:
         """Serves again the calls whose wait for the spawner ended while

@@ -25,6 +25,7 @@ from ._native import ffi, lib
 
 STUB = "strictbox-stub"
 FDEVENTS = loader.BASE + ffi.offsetof("struct sb_state", "nfdevents")
+ANSWERED = ffi.offsetof("struct sb_thread", "answered")
 FDEVENT = struct.Struct("<iiI")  # struct sb_fdevent
 assert FDEVENT.size == ffi.sizeof("struct sb_fdevent")
 CALLS_LOCAL = loader.BASE + ffi.offsetof("struct sb_state", "calls_local")
@@ -170,7 +171,7 @@ class Sandbox:
     umask: int = 0o022
     policy: Policy = field(default_factory=Policy.permissive)  # asked before every broker call
     tracer: object = None  # trace.Tracer for `strictbox trace` and `learn`; None: no tracing
-    cpu: int | None = None  # the CPU its main thread shares with the broker (loop.Broker); None: any
+    cpu: int | None = None  # paired: its main thread's own CPU, next to the broker's (loop.Broker); None: any
     cpus: set[int] | None = None  # ... and the CPUs both get back once the program has two threads
     pin_image: bool = True  # the stub maps the first image's read-only segments from their files
     spawner_patience: float = SPAWNER_PATIENCE  # (0: a call always waits for the spawner through the loop)
@@ -607,6 +608,8 @@ class Sandbox:
     def _reply(self, ch: Channel, req, out) -> bool:
         try:
             os.write(ch.fd, protocol.reply(req.seq, *out))
+            if self.cpu is not None:  # paired: the thread watches for this (broker_client.c)
+                self.arena.write(self.thread_block(ch.slot) + ANSWERED, req.seq.to_bytes(8, "little"))
         except BlockingIOError:  # only a program that sends without reading fills it
             self.kill("protocol violation: requests sent while earlier replies were left unread")
             return False
@@ -995,9 +998,9 @@ class Sandbox:
 
     def spread(self) -> int:
         """SB_OP_SPREAD: the program started a second thread, so its main
-        thread and the broker's stop sharing one CPU (threads that hand work
-        to each other would wait for it).  Untrusted: at worst the sandbox
-        gives up its own speed-up."""
+        thread and the broker are no longer paired: the broker stops polling
+        (threads that hand work to each other may need its CPU) and both run
+        anywhere.  Untrusted: at worst the sandbox gives up its own speed-up."""
         if self.cpu is None:
             return 0
         self.cpu = None  # (an exec's boot block says so too)

@@ -10,7 +10,7 @@ import time
 import pytest
 
 import strictbox
-from conftest import BUSYBOX, requires_busybox
+from conftest import BUSYBOX, Fleet, requires_busybox
 
 pytestmark = requires_busybox
 
@@ -133,11 +133,11 @@ def _cpus(where) -> set[int]:
 
 
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs to place threads on")
-def test_main_thread_shares_the_brokers_cpu_and_the_others_run_anywhere():
-    """strictbox run: the program's main thread (slot 0) and the broker run
-    on one CPU, so a round trip never wakes the other CPU; the spawner, and
-    so every other thread of the pool, keeps all the CPUs, so threads still
-    run in parallel."""
+def test_main_thread_and_broker_are_paired_and_the_others_run_anywhere():
+    """strictbox run: the program's main thread (slot 0) and the broker each
+    keep a CPU of their own, so neither wakes the other's CPU for a round
+    trip (both poll); the spawner, and so every other thread of the pool,
+    keeps all the CPUs, so threads still run in parallel."""
     everywhere = os.sched_getaffinity(0)  # the CLI and its sandbox inherit it
     p = subprocess.Popen(["strictbox", "run", "--max-threads", "3", "--", BUSYBOX, "cat"],
                          stdin=subprocess.PIPE, stdout=subprocess.PIPE)
@@ -149,16 +149,17 @@ def test_main_thread_shares_the_brokers_cpu_and_the_others_run_anywhere():
                 break
             time.sleep(0.01)
         assert len(placed) == 1 and len(placed[0]) == 1, placed
-        assert _cpus(p.pid) == placed[0]  # the broker's thread is there too
+        broker = _cpus(p.pid)
+        assert len(broker) == 1 and broker != placed[0] and broker | placed[0] <= everywhere
         assert _cpus(child) == everywhere  # the spawner, whose threads run anywhere
-        out, _ = p.communicate(b"on one CPU\n", timeout=30)
-        assert (out, p.returncode) == (b"on one CPU\n", 0)
+        out, _ = p.communicate(b"on CPUs of their own\n", timeout=30)
+        assert (out, p.returncode) == (b"on CPUs of their own\n", 0)
     finally:
         p.kill()
 
 
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs to place threads on")
-def test_a_second_thread_ends_the_sharing():
+def test_a_second_thread_ends_the_pairing():
     """Once the program starts a second thread, its main thread and the
     broker may run on any CPU again: threads handing work to each other
     must not wait for one CPU."""
@@ -179,9 +180,10 @@ def test_a_second_thread_ends_the_sharing():
 
 
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs to place threads on")
-def test_only_one_broker_of_a_process_shares_its_cpu():
+def test_only_one_broker_of_a_process_is_paired():
     """Two runs at once from one process (threads of a job runner): the
-    second does not pile its main thread onto the first one's CPU."""
+    second is not paired too (its broker would poll on the first one's
+    CPU)."""
     everywhere = os.sched_getaffinity(0)
     pipes = [os.pipe() for _ in range(2)]
     runs = [threading.Thread(target=strictbox.run, args=([BUSYBOX, "cat"],),
@@ -322,3 +324,19 @@ def test_a_broker_holding_thousands_of_fds_starts_sandboxes(compile_c):
     for g in got:
         assert g.reason is None, g.reason
         assert (g.stdout, g.returncode) == (want.stdout, 0)
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs to pair")
+def test_a_paired_broker_says_when_each_answer_is_sent(compile_c):
+    """Paired (api.run), the broker marks each answer in the thread's block,
+    which the thread watches instead of sleeping; once the program has a
+    second thread it is unpaired, and the marks stop.  A broker that runs
+    several sandboxes pairs with none."""
+    prog = compile_c("paired.c", "-pthread")
+    r = strictbox.run([str(prog)], capture_output=True, timeout=60)
+    assert (r.stdout, r.returncode) == (b"alone: paired 1, answered this call\n"
+                                        b"after a thread: paired 0, answered an earlier call\n", 0)
+    fleet = Fleet()
+    _, out, _ = fleet.add([prog], timeout=60)
+    fleet.run()
+    assert bytes(out) == b"alone: paired 0, answered none\nafter a thread: paired 0, answered none\n"

@@ -138,9 +138,9 @@ static void map_pins(const struct sb_boot *b)
         sys1(__NR_close, b->pins[i].fd);
 }
 
-/* Slot 0's thread runs the program's main thread on the broker's CPU, when
- * the broker asks (struct sb_boot.cpu); the others may run anywhere.  A
- * failure only costs speed. */
+/* Slot 0's thread runs the program's main thread on the CPU the broker
+ * pairs it with, when it asks (struct sb_boot.cpu); the others may run
+ * anywhere.  A failure only costs speed. */
 static void place_main_thread(struct sb_thread *t)
 {
     unsigned cpu = ST->boot.cpu;

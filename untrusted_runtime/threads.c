@@ -142,8 +142,9 @@ long sys_clone(struct sb_call *c)
     if (__atomic_load_n(&ST->live_threads, __ATOMIC_ACQUIRE) == 1)
         sb_hand_back_positions(c->t);
     sb_start_thread(n, &uc, (flags & CLONE_SETTLS) ? tls : rdfsbase());
-    /* The main thread shares the broker's CPU only while it is alone: two
-     * threads handing work to each other must not wait for one CPU. */
+    /* The main thread is paired with the broker only while it is alone: a
+     * polling broker holds a CPU that threads handing work to each other
+     * may need. */
     if (__atomic_exchange_n(&ST->boot.cpu, 0, __ATOMIC_ACQ_REL))
         sb_broker(c->t, SB_OP_SPREAD, NULL, 0, NULL, 0);
     return tid;

@@ -18,7 +18,7 @@ typedef __s64 int64_t;
 #endif
 
 #define SB_MAGIC 0x7862746369727473
-#define SB_ABI_VERSION 22
+#define SB_ABI_VERSION 23
 #define SB_ARENA_BASE 0x10000
 #define SB_STATE_SIZE 0x3F0000 /* sb_state, then the prefetch slots, up to the image */
 #define SB_IMAGE_BASE 0x400000
@@ -213,8 +213,9 @@ struct sb_boot {
     uint8_t random_seed[32];
     struct sb_stdio stdio[3];
     uint32_t trace;
-    /* The main thread's CPU + 1, which the broker shares (each round trip
-     * then switches on one CPU instead of waking the other); 0: any CPU. */
+    /* The main thread's CPU + 1, next to the broker's own (paired: each
+     * side polls for the other instead of sleeping, so a round trip wakes
+     * nobody, loop.py); 0: any CPU. */
     uint32_t cpu;
     /* fds are below this (RLIMIT_NOFILE): the runtime opens none past it */
     uint32_t fd_limit;
@@ -357,6 +358,7 @@ struct sb_thread {
     uint64_t cancel;       /* the seq of the cancel sent for it, if one was */
     uint32_t cancel_claimed;
     uint32_t pad6;
+    uint64_t answered;     /* while paired (boot.cpu): the seq of the last answer the broker sent */
     struct sb_sigq sigq[65];
     uint8_t req[256];
     uint8_t rep[256];
