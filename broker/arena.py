@@ -2,7 +2,9 @@
 
 The broker reads sandbox memory only through `read`/`read_cstr`, which copy
 the bytes into broker memory once; every check is then made on that copy.
-Addresses outside the arena raise Fault (the caller answers EFAULT).
+Addresses outside the arena raise Fault (the caller answers EFAULT).  The
+broker maps the memfd too, so reading and writing sandbox memory costs no
+system call (a dozen per request on a VM, where each costs microseconds).
 
 Read-only file pages may be pinned: the stub (the first image's read-only
 segments) or the spawner (large read-only file mappings) maps them from
@@ -16,6 +18,7 @@ from __future__ import annotations
 import bisect
 import collections
 import fcntl
+import mmap
 import os
 import threading
 from typing import NamedTuple
@@ -26,6 +29,7 @@ from ._native import ffi, lib
 BASE = lib.SB_ARENA_BASE
 PATH_MAX = 4096
 PAGE = 4096
+SMALL_COPY = 4 * PAGE  # copies up to this size fault in our mapping; larger ones use sendfile
 
 
 class Fault(Exception):
@@ -69,6 +73,7 @@ class Arena:
         fcntl.fcntl(self.fd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_GROW | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_SEAL)
         st = os.fstat(self.fd)
         self.ident = (st.st_dev, st.st_ino)  # to know an fd of it when one comes back
+        self.map = mmap.mmap(self.fd, size)  # (sealed: it never shrinks under us)
         self._state_written = False  # write_state: the state area is still all zeros
         self.pins: list[Pin] = []  # by start, none overlapping
         self._starts: list[int] = []  # each pin's start, for bisect
@@ -199,9 +204,7 @@ class Arena:
 
     def read(self, addr: int, n: int) -> bytes:
         off = self._offset(addr, n)
-        data = os.pread(self.fd, n, off)
-        if len(data) != n:
-            raise Fault(f"short read of the arena at {addr:#x}")
+        data = self.map[off:off + n]  # (a copy)
         if self.pins and self.pinned(addr, n):
             return self._read_pinned(addr, bytearray(data))
         return data
@@ -227,16 +230,25 @@ class Arena:
 
     def write(self, addr: int, data: bytes) -> None:
         off = self._writable(addr, len(data))
-        if os.pwrite(self.fd, data, off) != len(data):
-            raise Fault(f"short write to the arena at {addr:#x}")
+        self.map[off:off + len(data)] = data
 
     def copy_in(self, addr: int, fd: int, offset: int, n: int) -> int:
         """Copies up to n bytes of the file at fd (from offset, leaving its
-        file position alone) to addr; returns how many (fewer at end of file).
-        sendfile copies kernel to kernel: 5x faster than pread + pwrite here."""
+        file position alone) to addr; returns how many (fewer at end of file)."""
         return self._copy(self._writable(addr, n), fd, offset, n)
 
     def _copy(self, dst: int, fd: int, offset: int, n: int) -> int:
+        if n <= SMALL_COPY:  # one call, straight into our mapping
+            with memoryview(self.map) as whole, whole[dst:dst + n] as into:
+                done = 0
+                while done < n:
+                    got = os.preadv(fd, [into[done:]], offset + done)
+                    if got == 0:
+                        break
+                    done += got
+                return done
+        # sendfile copies kernel to kernel, with no page faults in our mapping:
+        # 5x faster than pread + pwrite here for a library's pages.
         os.lseek(self.fd, dst, os.SEEK_SET)
         done = 0
         while done < n:
@@ -264,6 +276,7 @@ class Arena:
 
     def close(self) -> None:
         self.drop_pins()
+        self.map.close()
         os.close(self.fd)
 
     def state(self):
