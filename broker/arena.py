@@ -20,6 +20,7 @@ import collections
 import fcntl
 import mmap
 import os
+import queue
 import threading
 from typing import NamedTuple
 
@@ -54,6 +55,42 @@ def _count_pinned(fd: int, n: int) -> None:
         PINNED_FILES[st.st_dev, st.st_ino] += n
         if PINNED_FILES[st.st_dev, st.st_ino] <= 0:
             del PINNED_FILES[st.st_dev, st.st_ino]
+
+
+# Freeing an arena's pages, at the last close of its memfd, takes about half
+# a millisecond for CPython's: a thread does it, so that a run's result need
+# not wait for it.  It may run on the CPUs this process had when it imported
+# us, not only on the one a paired broker keeps (loop.py).
+_CPUS = os.sched_getaffinity(0)
+_unfreed: queue.Queue = queue.Queue()
+_freer_lock = threading.Lock()
+_freer: threading.Thread | None = None
+
+
+def _free_later(m: mmap.mmap, fd: int) -> None:
+    global _freer
+    with _freer_lock:
+        if _freer is None:
+            _freer = threading.Thread(target=_free_forever, name="strictbox-arena-freer", daemon=True)
+            _freer.start()
+    _unfreed.put((m, fd))
+
+
+def _free_forever() -> None:
+    try:
+        os.sched_setaffinity(0, _CPUS)
+    except OSError:  # (its cpuset changed): the kernel places it
+        pass
+    while True:
+        m, fd = _unfreed.get()
+        m.close()
+        os.close(fd)  # (the pages go here, without the GIL)
+        _unfreed.task_done()
+
+
+def wait_freed() -> None:
+    """Returns once every closed arena is freed: for counting our fds."""
+    _unfreed.join()
 
 
 class Pin(NamedTuple):
@@ -276,8 +313,7 @@ class Arena:
 
     def close(self) -> None:
         self.drop_pins()
-        self.map.close()
-        os.close(self.fd)
+        _free_later(self.map, self.fd)
 
     def state(self):
         """A private copy of the runtime state (struct sb_state): untrusted data."""

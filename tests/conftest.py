@@ -47,6 +47,15 @@ def sandboxed(argv, **kw) -> strictbox.RunResult:
     return strictbox.run(argv, capture_output=True, **kw)
 
 
+def open_fds() -> int:
+    """This process's open fds, once every ended sandbox's arena is freed
+    (a thread closes them, strictbox/arena.py)."""
+    import os
+    from strictbox import arena
+    arena.wait_freed()
+    return len(os.listdir("/proc/self/fd"))
+
+
 requires_busybox = pytest.mark.skipif(BUSYBOX is None, reason="busybox-static is not installed")
 
 

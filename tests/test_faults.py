@@ -15,11 +15,7 @@ import time
 import pytest
 
 import strictbox
-from conftest import BUSYBOX, Fleet as Loop, requires_busybox
-
-
-def open_fds() -> int:
-    return len(os.listdir("/proc/self/fd"))
+from conftest import BUSYBOX, Fleet as Loop, open_fds, requires_busybox
 
 
 @pytest.fixture(scope="module")

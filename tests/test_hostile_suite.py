@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from conftest import open_fds
 from strictbox import api
 from strictbox.arena import BASE
 from strictbox.loop import Broker
@@ -382,10 +383,6 @@ def world(tmp_path):
     os.utime(rw / "secret", ns=(10**18, 10**18))
     secret_ctime = os.lstat(rw / "secret").st_ctime_ns
     return {"secret_ctime": secret_ctime, "outside": outside, "ro": ro, "rw": rw, "canary": outside / "canary", "top": tmp_path}
-
-
-def open_fds() -> int:
-    return len(os.listdir("/proc/self/fd"))
 
 
 def run_case(prog, case: Case, world, args):

@@ -13,7 +13,7 @@ import pytest
 import strictbox
 from strictbox.policy import Policy
 
-from conftest import native, sandboxed
+from conftest import native, open_fds, sandboxed
 
 ENOENT, EACCES = f"errno {errno.ENOENT}", f"errno {errno.EACCES}"
 
@@ -262,11 +262,11 @@ def test_a_start_that_fails_keeps_no_held_file(prog, ro, monkeypatch):
     warm = strictbox.WarmStart()
     sandboxed([prog, "r:/ro/here"], ro=[f"{ro}:/ro"], warm=warm)
     monkeypatch.setenv("STRICTBOX_STUB", "/nonexistent/strictbox-stub")
-    before = len(os.listdir("/proc/self/fd"))
+    before = open_fds()
     for _ in range(3):
         with pytest.raises((OSError, strictbox.StrictboxError)):
             sandboxed([prog, "r:/ro/here"], ro=[f"{ro}:/ro"], warm=warm)
-    assert len(os.listdir("/proc/self/fd")) == before
+    assert open_fds() == before
 
 
 def test_a_traced_run_cannot_start_warm(prog):
@@ -416,12 +416,12 @@ def test_a_held_file_is_never_replaced_whatever_the_arena_says(compile_c, tmp_pa
     subprocess.run(["/usr/bin/python3", "-m", "py_compile", str(tmp_path / "m.py")], check=True)
     [pyc] = (tmp_path / "__pycache__").iterdir()
     prog = str(compile_c("hostile_fd_events.c", "-static"))
-    before = len(os.listdir("/proc/self/fd"))
+    before = open_fds()
     got = sandboxed([prog, "zero_stat_cache", f"/ro/__pycache__/{pyc.name}", "/ro/m.py"],
                     ro=[f"{tmp_path}:/ro"])
     assert got.returncode == 0, (got.reason, got.stdout)
     assert b"held_seen 1\n" in got.stdout  # the read-ahead held it once, and no more
-    assert len(os.listdir("/proc/self/fd")) == before
+    assert open_fds() == before
 
 
 def test_a_fifo_on_a_mount_is_refused_not_waited_for(prog, ro):

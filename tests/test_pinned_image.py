@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from conftest import Fleet, native, sandboxed
+from conftest import Fleet, native, open_fds, sandboxed
 from strictbox import arena, sandbox
 
 MODES = ["read", "write", "unmap", "threads", "exec", "rodata_x", "read_ro", "pipe_ro", "signals"]
@@ -210,7 +210,7 @@ def test_an_interrupted_broker_ends_its_sandboxes(compile_c, tmp_path):
     and no fd is left behind."""
     prog = tmp_path / "prog"
     shutil.copy(compile_c("pinned_image.c", "-static", "-pthread"), prog)
-    fds = len(os.listdir("/proc/self/fd"))
+    fds = open_fds()
 
     def interrupt(*_):
         raise KeyboardInterrupt
@@ -224,6 +224,6 @@ def test_an_interrupted_broker_ends_its_sandboxes(compile_c, tmp_path):
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
     assert not arena.PINNED_FILES
-    assert len(os.listdir("/proc/self/fd")) == fds
+    assert open_fds() == fds
     got = sandboxed([prog, "open_rw", str(prog)], rw=[f"{tmp_path}:{tmp_path}"])
     assert got.stdout.endswith(b"open_rw: ok\n"), got.stdout
