@@ -93,6 +93,14 @@ def wait_freed() -> None:
     _unfreed.join()
 
 
+def _forked() -> None:  # a child has no freer thread: it starts its own
+    global _freer, _unfreed
+    _freer, _unfreed = None, queue.Queue()
+
+
+os.register_at_fork(after_in_child=_forked)
+
+
 class Pin(NamedTuple):
     start: int
     end: int

@@ -210,3 +210,27 @@ def test_an_exception_while_serving_one_sandbox_ends_that_sandbox_only(progs, mo
     assert nout.startswith(b"s02 00100 ") and len(nout) == 10 * 27 + 65536 and len(nerr) == 4096
     assert not any("internal broker error" in l for l in neighbour.log)
     assert open_fds() == fds
+
+
+@requires_busybox
+def test_a_forked_caller_frees_its_own_arenas():
+    """A process that forks after a run has no thread freeing arenas in the
+    child: the child's runs start their own, and leak nothing."""
+    strictbox.run([BUSYBOX, "true"])
+    pid = os.fork()
+    if pid == 0:  # (no pytest in here: only an exit status comes back)
+        try:
+            before = open_fds()
+            ok = strictbox.run([BUSYBOX, "true"]).returncode == 0 and open_fds() == before
+        finally:
+            os._exit(0 if ok else 1)
+    for _ in range(3000):
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        time.sleep(0.01)
+    else:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        raise AssertionError("the child's wait for its arenas never ended")
+    assert os.waitstatus_to_exitcode(status) == 0
