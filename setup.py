@@ -1,5 +1,6 @@
-"""Build: the cffi module (kernel constants, ABI structs) and the freestanding
-static-pie stub, which ships inside the package as strictbox/strictbox-stub."""
+"""Build: the cffi module (kernel constants, ABI structs), the freestanding
+static-pie stub and the program's vDSO, which ship inside the package as
+strictbox/strictbox-stub and strictbox/strictbox-vdso."""
 
 import glob
 import importlib.util
@@ -53,6 +54,22 @@ def build_stub(out):
         sys.exit("the stub has relocations other than R_X86_64_RELATIVE")
 
 
+def build_vdso(out):
+    """One read-and-execute PT_LOAD linked at 0, with no relocations: the
+    broker copies its bytes in as they are (broker/loader.py)."""
+    vdso = os.path.join(HERE, "untrusted_runtime", "vdso")
+    cmd = ["cc", "-O2", "-Wall", "-Wextra", "-Werror", "-nostdlib", "-shared", "-fPIC",
+           "-ffreestanding", "-fno-stack-protector", "-mgeneral-regs-only", "-fcf-protection=none",
+           "-fno-asynchronous-unwind-tables", "-I", os.path.join(HERE, "untrusted_runtime", "include"),
+           "-Wl,-T," + os.path.join(vdso, "vdso.lds"), "-Wl,--hash-style=both",
+           "-Wl,-soname=linux-vdso.so.1", "-Wl,--build-id=none", "-Wl,-z,noexecstack",
+           "-o", out, os.path.join(vdso, "vdso.c")]
+    subprocess.run(cmd, check=True)
+    headers = subprocess.run(["readelf", "-lrW", out], capture_output=True, text=True).stdout
+    if headers.count(" LOAD ") != 1 or "R_X86_64_" in headers:
+        sys.exit("the vDSO must be one PT_LOAD with no relocations")
+
+
 class BuildWithStub(build_py):
     def run(self):
         super().run()
@@ -60,6 +77,7 @@ class BuildWithStub(build_py):
         target = os.path.join(self.build_lib, "strictbox", "strictbox-stub")
         os.makedirs(os.path.dirname(target), exist_ok=True)
         build_stub(target)
+        build_vdso(os.path.join(self.build_lib, "strictbox", "strictbox-vdso"))
 
 
 setup(cmdclass={"build_py": BuildWithStub}, cffi_modules=["broker/_build_native.py:ffibuilder"])

@@ -1,10 +1,11 @@
 """The clock page: the time every sandbox of this broker reads locally.
 
-Strict mode disables the TSC, so a sandbox has no vDSO clock; asking the
+Strict mode disables the TSC, which the kernel's vDSO reads; asking the
 broker for the time cost a round trip per clock_gettime (CPython makes
 hundreds at start-up).  Instead one page of a memfd, mapped read-only into
 every sandbox, is rewritten every SB_CLOCK_TICK_NS by a C thread of the
-broker under a seqlock, while at least one sandbox runs."""
+broker under a seqlock, while at least one sandbox runs; the program's own
+vDSO (untrusted_runtime/vdso) and the runtime read it."""
 
 from __future__ import annotations
 

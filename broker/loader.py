@@ -9,6 +9,7 @@ channel."""
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import struct
 from dataclasses import dataclass, field
@@ -254,6 +255,7 @@ class Loaded:
     ranges: list[tuple[int, int, int]]
     segments: list[Segment]  # still to copy in: copy_segments
     pinned: list[Segment] = field(default_factory=list)  # mapped by the stub instead: pin_segments
+    vdso: int = 0  # where the program's vDSO goes (AT_SYSINFO_EHDR)
 
     def pin_segments(self, files: list[Elf]) -> list["Segment"]:
         """Takes the read-only segments of files the stub can map straight
@@ -278,31 +280,57 @@ class Loaded:
         for s in self.segments:
             if arena.copy_in(s.addr, s.elf.fd, s.offset, s.size) != s.size:
                 raise ExecError(f"{s.elf.name}: truncated segment")
+        arena.write(self.vdso, vdso_image())
+
+
+VDSO = "strictbox-vdso"
+
+
+@functools.cache
+def vdso_image() -> bytes:
+    """The program's vDSO (untrusted_runtime/vdso, built with the stub): the
+    bytes of its one PT_LOAD, linked at 0, which are its memory image.  It
+    reads the clock page without a trap; the kernel's own reads the TSC."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), VDSO)
+    try:
+        with open(path, "rb") as f:
+            data = f.read(1 << 16)
+    except OSError as e:
+        raise ExecError(f"{path}: {e.strerror} (strictbox is not fully installed)") from None
+    phoff, = struct.unpack_from("<Q", data, 32)
+    phnum, = struct.unpack_from("<H", data, 56)
+    loads = [struct.unpack_from("<IIQQQQQ", data, phoff + 56 * i) for i in range(phnum)]
+    loads = [p for p in loads if p[0] == PT_LOAD]
+    if data[:4] != b"\x7fELF" or len(loads) != 1 or loads[0][2:4] != (0, 0) or loads[0][5] != loads[0][6]:
+        raise ExecError(f"{path}: not a vDSO image (one PT_LOAD at 0, nothing past its file bytes)")
+    return data[:loads[0][5]]
 
 
 def place_program(prog: Program, lay: "Layout") -> Loaded:
-    """Where the program goes (PIE at SB_IMAGE_BASE) and its interpreter
-    (just below the mmap area's top); nothing is copied yet."""
-    top = lay.mmap_top
+    """Where the program goes (PIE at SB_IMAGE_BASE), the vDSO (at the mmap
+    area's top) and the interpreter (just below it); nothing is copied yet."""
+    vdso = lay.mmap_top - _page_up(len(vdso_image()))
+    top = vdso
     ibase = 0
     if prog.interp is not None:
         ibase = page_down(top - prog.interp.span)
         top = ibase
     image, segments = place_elf(prog.main, lib.SB_IMAGE_BASE, top)
-    ranges = list(image.ranges)
+    ranges = list(image.ranges) + [(vdso, lay.mmap_top, lib.PROT_READ | lib.PROT_EXEC)]
     entry = image.entry
     if prog.interp is not None:
-        iimage, isegments = place_elf(prog.interp, ibase, lay.mmap_top)
+        iimage, isegments = place_elf(prog.interp, ibase, vdso)
         if image.brk_start > ibase:
             raise ExecError(f"{prog.main.name}: too large for the memory limit")
         ranges += iimage.ranges
         segments += isegments
         entry = iimage.entry
-    return Loaded(entry, image, ibase, top, ranges, segments)
+    return Loaded(entry, image, ibase, top, ranges, segments, vdso=vdso)
 
 
 def build_stack(arena: Arena, top: int, argv: list[bytes], envp: list[bytes],
-                image: Image, uid: int, gid: int, execfn: bytes, interp_base: int = 0) -> int:
+                image: Image, uid: int, gid: int, execfn: bytes, interp_base: int = 0,
+                vdso: int = 0) -> int:
     """Writes argc, argv, envp and auxv below `top`; returns the initial sp."""
     host = _auxv_host()
     blob = bytearray()
@@ -326,6 +354,8 @@ def build_stack(arena: Arena, top: int, argv: list[bytes], envp: list[bytes],
         (lib.AT_HWCAP2, host.get(lib.AT_HWCAP2, 0)), (lib.AT_RANDOM, blob_addr + random_off),
         (lib.AT_PLATFORM, blob_addr + platform_off), (lib.AT_EXECFN, blob_addr + execfn_off),
     ]
+    if vdso:
+        auxv.append((lib.AT_SYSINFO_EHDR, vdso))
     if lib.AT_MINSIGSTKSZ in host:
         auxv.append((lib.AT_MINSIGSTKSZ, host[lib.AT_MINSIGSTKSZ]))
     auxv.append((lib.AT_NULL, 0))

@@ -348,7 +348,7 @@ class Sandbox:
             self.arena.pin(lo, hi, fd, loader.page_down(seg.offset), running=seg.elf is prog.main)
         sp = loader.build_stack(self.arena, lay.stack_top, argv, env, loaded.image,
                                 self.identity.uid, self.identity.gid, vpath.encode(),
-                                loaded.interp_base)
+                                loaded.interp_base, loaded.vdso)
         fd_host = {vfd: f.real for vfd, f in self.fds.items() if f.kind == "stdio"}
         state = loader.boot_state(lay, self.limits.memory, loaded, sp,
                                   max_threads=self.limits.threads, pid=self.identity.pid,

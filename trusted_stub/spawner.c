@@ -45,9 +45,9 @@
 #define OFF(type, field) __builtin_offsetof(struct type, field)
 /* Offsets the assembly uses, checked against the structs. */
 #define T_CHAN 8
-#define T_WAKE_R 88
-#define T_WAKE_W 92
-#define T_HOST_TID 96
+#define T_WAKE_R 80
+#define T_WAKE_W 84
+#define T_HOST_TID 88
 #define BOX_IOV 56
 #define BOX_BYTE 88
 #define BOX_ARGS 96

@@ -200,8 +200,11 @@ static long waited(struct sb_thread *t, long op, const unsigned long *args, int 
 {
     long clock = 0;
     long r = sb_broker(t, op, args, nargs, &clock, 1);
-    if (clock > 0 && (unsigned long)clock > t->clock_last)
-        t->clock_last = (unsigned long)clock;
+    uint64_t last = __atomic_load_n(&ST->clock_last, __ATOMIC_RELAXED);
+    while (clock > 0 && (uint64_t)clock > last &&
+           !__atomic_compare_exchange_n(&ST->clock_last, &last, (uint64_t)clock, 1,
+                                        __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+        ;
     return r;
 }
 

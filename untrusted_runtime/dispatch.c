@@ -143,7 +143,7 @@ __attribute__((naked)) void sb_restorer(void)
 
 /* rdtsc and rdtscp fault in strict mode (the TSC is disabled); answer them
  * with the broker's monotonic clock in nanoseconds, i.e. a 1 GHz TSC. */
-static int emulate_rdtsc(struct sb_thread *t, struct ucontext *uc)
+static int emulate_rdtsc(struct ucontext *uc)
 {
     struct sigcontext *m = &uc->uc_mcontext;
     const unsigned char *ip = (const unsigned char *)m->rip;
@@ -157,7 +157,7 @@ static int emulate_rdtsc(struct sb_thread *t, struct ucontext *uc)
     else
         return 0;
     long real, mono;
-    sb_clock_now(t, &real, &mono);
+    sb_clock_now(&real, &mono);
     m->rax = (unsigned long)mono & 0xffffffffUL;
     m->rdx = (unsigned long)mono >> 32;
     if (len == 3)
@@ -174,7 +174,7 @@ void sb_fault(int sig, k_siginfo *si, struct ucontext *uc)
         sb_async(sig, si, uc);
         return;
     }
-    if (sig == SIGSEGV && emulate_rdtsc(t, uc))
+    if (sig == SIGSEGV && emulate_rdtsc(uc))
         return;
     if (sb_in_stub_text(rip))
         sb_die(t, sig, si, rip); /* a fault in our own runtime: never the program's to handle */

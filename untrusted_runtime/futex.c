@@ -86,7 +86,7 @@ static long futex_wait(struct sb_call *c, unsigned long uaddr, unsigned val, uns
             r = sys3(__NR_read, t->wake_rfd, &b, 1);
         } else {
             long real, now;
-            sb_clock_now(t, &real, &now);
+            sb_clock_now(&real, &now);
             unsigned long left = deadline > now ? (unsigned long)(deadline - now) : 0;
             r = left ? sb_wake_wait(t, left) : -ETIMEDOUT;
         }
@@ -208,7 +208,7 @@ long sys_futex(struct sb_call *c)
             if (e)
                 return e;
             long real, mono;
-            sb_clock_now(c->t, &real, &mono);
+            sb_clock_now(&real, &mono);
             if (cmd == FUTEX_WAIT)
                 deadline = mono + ns; /* relative */
             else if (op & FUTEX_CLOCK_REALTIME)

@@ -457,7 +457,7 @@ long sys_rt_sigtimedwait(struct sb_call *c)
         long e = sb_timespec_ns(c->a[2], &ns);
         if (e)
             return e;
-        sb_clock_now(t, &real, &now);
+        sb_clock_now(&real, &now);
         deadline = ns > 0x7fffffffffffffffL - now ? 0x7fffffffffffffffL : now + ns;
     }
     for (;;) {
@@ -473,7 +473,7 @@ long sys_rt_sigtimedwait(struct sb_call *c)
         poke_takers(t);
         unsigned long left = 1UL << 62;
         if (deadline >= 0) {
-            sb_clock_now(t, &real, &now);
+            sb_clock_now(&real, &now);
             if (now >= deadline)
                 return -EAGAIN;
             left = (unsigned long)(deadline - now);

@@ -131,7 +131,6 @@ long sys_clone(struct sb_call *c)
     n->sigwait_set = 0;
     n->in_exit = 0;
     n->outer_uc = 0;
-    n->clock_last = c->t->clock_last;
     struct ucontext uc = *c->uc;
     uc.uc_mcontext.rax = 0;
     uc.uc_mcontext.rsp = newsp;

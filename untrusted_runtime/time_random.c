@@ -1,34 +1,19 @@
-/* Clocks from the broker's time source (strict mode has no TSC and no vDSO),
- * and getrandom from a ChaCha20 stream keyed by the broker's seed. */
+/* Clocks from the broker's time source for trapped calls (strict mode has no
+ * TSC; the program's vDSO serves the common ones untrapped), and getrandom
+ * from a ChaCha20 stream keyed by the broker's seed. */
 #include "runtime.h"
+#include "clock_read.h"
 
 #define NSEC 1000000000L
-#define CLOCK ((const volatile struct sb_clock *)SB_CLOCK_PAGE)
 /* 1 us: even gettimeofday() moves on every read (libuuid relies on it).  A
  * trapped call takes longer than that (about 2.5 us here), so the nudged
- * clock does not run ahead of the real one. */
+ * clock does not run ahead of the real one.  (The vDSO's untrapped reads
+ * nudge by 1 ns.) */
 #define NUDGE_NS 1000
 
-/* The clock page's time, read under its seqlock.  Between two ticks the
- * monotonic value is nudged up by 1 us per read, so a clock never stands
- * still for the program (t1 - t0 > 0 for two reads in a row). */
-void sb_clock_now(struct sb_thread *t, long *realtime_ns, long *monotonic_ns)
+void sb_clock_now(long *realtime_ns, long *monotonic_ns)
 {
-    unsigned seq;
-    long real, mono;
-    do {
-        seq = CLOCK->seq;
-        __asm__ volatile("" ::: "memory");
-        real = CLOCK->realtime_ns;
-        mono = CLOCK->monotonic_ns;
-        __asm__ volatile("" ::: "memory");
-    } while ((seq & 1) || seq != CLOCK->seq);
-    long nudge = 0;
-    if ((unsigned long)mono <= t->clock_last)
-        nudge = (long)(t->clock_last + NUDGE_NS) - mono;
-    t->clock_last = (unsigned long)(mono + nudge);
-    *realtime_ns = real + nudge;
-    *monotonic_ns = mono + nudge;
+    sb_read_clock(NUDGE_NS, realtime_ns, monotonic_ns);
 }
 
 /* A struct timespec of the program's as nanoseconds (saturating); -EFAULT
@@ -64,7 +49,7 @@ long sys_clock_gettime(struct sb_call *c)
     if (clk == CLOCK_PROCESS_CPUTIME_ID || clk == CLOCK_THREAD_CPUTIME_ID) {
         ns = cpu_time(c->t);
     } else {
-        sb_clock_now(c->t, &real, &mono);
+        sb_clock_now(&real, &mono);
         switch (clk) {
         case CLOCK_REALTIME: case CLOCK_REALTIME_COARSE: case CLOCK_REALTIME_ALARM: case CLOCK_TAI:
             ns = real;
@@ -86,7 +71,7 @@ long sys_gettimeofday(struct sb_call *c)
     long real, mono;
     if ((tv && !SB_ARENA_OK(tv, 16)) || (tz && !SB_ARENA_OK(tz, 8)))
         return -EFAULT;
-    sb_clock_now(c->t, &real, &mono);
+    sb_clock_now(&real, &mono);
     if (tv) {
         tv[0] = real / NSEC;
         tv[1] = real % NSEC / 1000;
@@ -102,7 +87,7 @@ long sys_time(struct sb_call *c)
     long real, mono;
     if (out && !SB_ARENA_OK(out, 8))
         return -EFAULT;
-    sb_clock_now(c->t, &real, &mono);
+    sb_clock_now(&real, &mono);
     if (out)
         *out = real / NSEC;
     return real / NSEC;

@@ -87,7 +87,7 @@ int sb_signal_waiting(struct sb_thread *t);
 int sb_must_stop(struct sb_thread *t);
 
 /* time_random.c */
-void sb_clock_now(struct sb_thread *t, long *realtime_ns, long *monotonic_ns);
+void sb_clock_now(long *realtime_ns, long *monotonic_ns);
 long sb_timespec_ns(unsigned long p, long *ns);
 
 static inline int sb_arena_ok(unsigned long p, unsigned long n)

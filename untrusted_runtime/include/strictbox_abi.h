@@ -18,7 +18,7 @@ typedef __s64 int64_t;
 #endif
 
 #define SB_MAGIC 0x7862746369727473
-#define SB_ABI_VERSION 23
+#define SB_ABI_VERSION 24
 #define SB_ARENA_BASE 0x10000
 #define SB_STATE_SIZE 0x3F0000 /* sb_state, then the prefetch slots, up to the image */
 #define SB_IMAGE_BASE 0x400000
@@ -67,7 +67,7 @@ typedef __s64 int64_t;
 #define SB_MAX_FDEVENTS 64
 /* The clock page: one read-only page shared by every sandbox of a broker and
  * kept fresh by a broker thread every SB_CLOCK_TICK_NS (strict mode disables
- * the TSC, so there is no vDSO clock to read). */
+ * the TSC, which the kernel's vDSO reads; strictbox's vDSO reads this). */
 #define SB_CLOCK_PAGE 0x7e0000000000
 #define SB_CLOCK_TICK_NS 200000
 
@@ -308,6 +308,9 @@ struct sb_state {
     uint32_t futex_lock[64]; /* SB_FUTEX_BUCKETS spinlocks, by futex address */
     uint32_t mem_lock; /* the memory map, brk */
     uint32_t next_tid; /* thread ids go pid+1, pid+2, ... (SB_TID_RANGE, then again) */
+    /* the last monotonic time this process was given (clock_read.h): its
+     * clocks never stand still, nor go back from one thread to another */
+    uint64_t clock_last;
     /* The last read-only file mapping the broker filled, and calls_forwarded
      * just after it: while no other request has gone out since, a MAP_FIXED
      * mapping of the same fd at the matching offset inside it finds its bytes
@@ -335,7 +338,6 @@ struct sb_thread {
     uint64_t clear_tid;
     uint64_t robust_list;
     uint64_t robust_len;
-    uint64_t clock_last; /* last monotonic value handed out: clocks never stand still */
     int32_t wake_rfd; /* this thread's wake pipe: it blocks reading here ... */
     int32_t wake_wfd; /* ... and siblings write a byte here (non-blocking) */
     int32_t host_tid; /* the kernel's id of this thread, set by the stub */
