@@ -201,6 +201,8 @@ class View:
         node = self._resolve_direct(cur + todo, follow)
         if node is not None:
             return node
+        if len(todo) > 2 and self._direct_dir(cur + todo[:-1]):  # (python3 -> python3.11)
+            cur, todo = cur + todo[:-1], todo[-1:]
         hops = 0
         while todo:
             comp = todo.pop(0)
@@ -218,6 +220,10 @@ class View:
                     todo = split(target) + todo
                     if target.startswith("/"):
                         cur = []
+                    # the rest is often plain again (/lib -> usr/lib): one host call
+                    node = self._resolve_direct(cur + todo, follow) if todo else None
+                    if node is not None:
+                        return node
                     continue
             cur.append(comp)
         node = self._node(tuple(cur))
@@ -260,6 +266,20 @@ class View:
                 return None
             parent = parent.rpartition("/")[0]
         raise OSError(errno.ENOENT, "No such file or directory", "/" + "/".join(parts))
+
+    def _direct_dir(self, parts: list[str]) -> bool:
+        """parts is a directory one host call finds with no symlink on the
+        way, inside one ordinary mount (what the walk would find, component
+        by component)."""
+        node = self._direct(parts)
+        if node is None:
+            return False
+        r = lib.sb_openat2(node.mount.dirfd, os.fsencode(node.rel),
+                           O_PATH | os.O_DIRECTORY | os.O_CLOEXEC, 0, STRICT)
+        if r < 0:
+            return False
+        os.close(r)
+        return True
 
     def _direct(self, parts: list[str]) -> Node | None:
         """The node of parts (from /) inside one ordinary directory mount,

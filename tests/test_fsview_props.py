@@ -3,7 +3,7 @@
 import os
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import example, HealthCheck, given, settings, strategies as st
 
 from strictbox.fsview import View
 
@@ -48,10 +48,10 @@ def test_resolution_never_leaves_the_mounts(view, parts, absolute):
         assert real.startswith(node.mount.host) and real != secret
 
 
-# -- the one-call shortcut (View._resolve_direct) agrees with the walk --------
+# -- the one-call shortcuts (View._resolve_direct, _direct_dir) agree with the walk
 
 WALK_COMPONENTS = st.sampled_from(["d", "e", "f.txt", "missing", "rel", "abs", "loop", "dotdot",
-                                   "ro", "rw", "..", ".", "inner", "filelink"])
+                                   "ro", "rw", "..", ".", "inner", "filelink", "flink"])
 
 
 @pytest.fixture(scope="module")
@@ -67,10 +67,12 @@ def twin_views(tmp_path_factory):
         os.symlink("loop", d / "d" / "loop")
         os.symlink("..", d / "d" / "dotdot")
         os.symlink("f.txt", d / "filelink")
+        os.symlink("f.txt", d / "d" / "flink")
     specs = [(str(root / "ro"), "/ro", False), (str(root / "rw"), "/rw", True),
              (str(root / "inner"), "/ro/d/inner", False)]
     views = View.build(specs), View.build(specs)
     views[1]._resolve_direct = lambda parts, follow: None  # the walk alone
+    views[1]._direct_dir = lambda parts: False
     yield views
     for v in views:
         v.close()
@@ -87,6 +89,9 @@ def _outcome(view, path, cwd, follow):
 @given(st.lists(WALK_COMPONENTS, min_size=1, max_size=8), st.booleans(), st.booleans(),
        st.sampled_from(["/", "/ro", "/ro/d", "/rw/d"]))
 @settings(max_examples=1000, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@example(["rw", "d", "dotdot", "f.txt"], True, True, "/")  # a link just before the last: not skipped
+@example(["ro", "abs", "flink"], True, False, "/")  # the rest after a link, its last one a link not followed
+@example(["rw", "rel", "flink"], True, True, "/")
 def test_direct_resolution_agrees_with_the_walk(twin_views, parts, absolute, follow, cwd):
     fast, walk = twin_views
     path = ("/" if absolute else "") + "/".join(parts)
