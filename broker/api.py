@@ -113,6 +113,7 @@ def prepare(argv, *, ro=(), rw=(), memory=None, cpu=None, timeout=None, env=None
         raise
     sb.private_tmp = private_tmp  # release() removes it
     sb.policy_tmp = pol_tmp  # and these, the policy's tmp mounts
+    sb.on_exit = lambda: release(sb)
     return sb
 
 
@@ -163,8 +164,12 @@ def remove_private_tmp(path: str) -> None:
 
 
 def release(sb: Sandbox) -> None:
-    """Everything prepare() set up on the host: the view's fds and the private /tmp."""
-    sb.view.close()
+    """Everything prepare() set up on the host: the view's fds and the
+    private /tmp.  Done as the program exits (Sandbox.on_exit), while its
+    process is torn down: the broker serves it no more, so nothing looks
+    there or writes there; and again (to no effect then) when it ended."""
+    sb.on_exit = None
+    sb.view.close()  # (first: the last close of a removed directory is what deletes it)
     for d in getattr(sb, "policy_tmp", ()):
         remove_private_tmp(d)
     sb.policy_tmp = []

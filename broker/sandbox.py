@@ -201,6 +201,9 @@ class Sandbox:
         self._threads_watched = False
         self.watch_channel = None  # the loop's: called with each new channel
         self.unwatch = None  # the loop's: called with an fd at its end (no more news)
+        # called once, as the program's own exit is being carried out: what it
+        # can no longer touch is released while its process is torn down
+        self.on_exit = None
         self.spawn_fd = -1  # our end of the spawn socket (trusted_stub/spawner.c)
         self.next_slot = 1  # the slot the next spawn request is for
         self.spawning = False  # a spawn request is out, until spawn_deadline
@@ -923,6 +926,9 @@ class Sandbox:
         if not self.ending:
             self.exit_status = status
         self._signal(signal.SIGKILL)
+        hook, self.on_exit = self.on_exit, None
+        if hook is not None:
+            hook()
 
     @property
     def ending(self) -> bool:
