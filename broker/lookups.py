@@ -10,14 +10,14 @@ the policy allows those the same way.
 
 A WarmStart remembers which such paths earlier runs looked up, and which
 regular files and directories there they opened read-only, and as a new
-run starts looks them up again and holds those open for it, their first
-bytes (a directory: its listing) in prefetch slots: CPython's ~30
-(`-c pass`) to ~80 (`import json, decimal, sqlite3`) stats and missing
+run starts looks them up again beside it (a step whenever the broker is
+idle) and holds those open for it, their first bytes (a directory: its
+listing) in prefetch slots, publishing them with each request: CPython's
+~30 (`-c pass`) to ~80 (`import json, decimal, sqlite3`) stats and missing
 opens of its start, and its first open of each of those files (when it has
-one thread), cost no round trip.  The answers
-are the host's at that start, as a run's own kept answers are the host's
-at its first lookup (the host may change a read-only mount; the sandbox
-cannot)."""
+one thread), cost no round trip.  The answers are the host's as the run
+starts, as a run's own kept answers are the host's at its first lookup
+(the host may change a read-only mount; the sandbox cannot)."""
 
 from __future__ import annotations
 
@@ -144,12 +144,12 @@ def _plain(sb, call: str, flags: int):
     return True if not sb.policy.paths else (lambda path: _plainly_allowed(sb, call, path, flags))
 
 
-def _hold(sb, p: _Path, index: int, slot: int, buf) -> tuple[bytes, int] | None:
-    """Opens p's file or directory as it was opened before, for a warm open
-    at stat cache entry `index`, with its first bytes (a directory: its whole
-    listing) in prefetch slot `slot`: (its stat, how many bytes), or None."""
+def _hold(sb, p: _Path, slot: int, buf) -> tuple[OpenFile, bytes, int] | None:
+    """Opens p's file or directory as it was opened before, for a warm open,
+    with its first bytes (a directory: its whole listing) in prefetch slot
+    `slot`: (the file, its stat, how many bytes), or None."""
     from .calls.fdtable import OpenFile, head_bytes, whole_listing
-    if slot < 0 or index in sb.held:  # no slot; or this entry's file is held already (never replaced: it would leak)
+    if slot < 0:
         return None
     m = sb.view.mounts[p.mount]
     # O_NONBLOCK: a FIFO (or a device) put there since must not block the
@@ -168,14 +168,12 @@ def _hold(sb, p: _Path, index: int, slot: int, buf) -> tuple[bytes, int] | None:
             if stat_mod.S_ISREG(buf.st_mode):
                 head = head_bytes(buf.st_size)
                 if sb.arena.copy_in(addr, fd, 0, head) == head:
-                    sb.held[index] = (OpenFile("file", node, fd, slot=slot), p.open_flags)
-                    return bytes(ffi.buffer(buf)), buf.st_size
+                    return OpenFile("file", node, fd, slot=slot), bytes(ffi.buffer(buf)), buf.st_size
             elif stat_mod.S_ISDIR(buf.st_mode):
                 listing = whole_listing(fd)
                 if listing is not None:
                     sb.arena.write(addr, listing)
-                    sb.held[index] = (OpenFile("dir", node, fd, slot=slot, listing=listing), p.open_flags)
-                    return bytes(ffi.buffer(buf)), len(listing)
+                    return OpenFile("dir", node, fd, slot=slot, listing=listing), bytes(ffi.buffer(buf)), len(listing)
     except OSError:
         pass
     os.close(fd)
@@ -218,51 +216,87 @@ class WarmStart:
         elif view.virtual_missing(path):
             paths[path] = _Path(raw, slot_hash(raw, 0), judged(path), (), -1, "")
 
-    def entries(self, sb) -> list[tuple[int, bytes]]:
-        """The stat cache entries sb starts with, as (offset in sb_state,
-        bytes); the files it holds for them go to sb.held."""
+    def lookups(self, sb):
+        """Looks up again, one path a step, what sb starts with: each step
+        (the broker takes one whenever it has nothing else to do, so this
+        runs beside the program's start) adds a Ready to sb.warm_ready,
+        which `publish` puts in the program's stat cache.  The files it holds
+        are reserved there (their prefetch slots taken) until then."""
         from .calls.fdtable import free_slot
         paths = self._paths.get(_view_key(sb.view))
         stat_ok = _plain(sb, "newfstatat", 0) if paths else False
         if not stat_ok:
-            return []
+            return
         open_ok = _plain(sb, "openat", lib.O_CLOEXEC)
-        holds = _holds(sb)
         buf = ffi.new("struct stat *")
-        taken: set[int] = set()
-        out = []
         for p in list(paths.values()):
+            yield
             m = sb.view.mounts[p.mount] if p.mount >= 0 else None
             if m is not None and not m.frozen:  # (this run's writable mounts show its files)
                 continue
             if stat_ok is not True and not stat_ok(p.judged):
                 continue
-            slot = next((s for s in ((p.hash + i) % SLOTS for i in range(PROBES)) if s not in taken), None)
-            if slot is None:
-                continue
             may_open = open_ok is True or (open_ok and open_ok(p.judged))
-            held = None
-            if p.open_flags is not None and may_open and len(sb.held) < holds:
-                held = _hold(sb, p, slot, free_slot(sb), buf)
             if m is None:
-                if not sb.view.virtual_missing(p.judged):
+                if sb.view.virtual_missing(p.judged):
+                    sb.warm_ready.append(Ready(p.raw, KEEP_MISSING_OPEN if may_open else KEEP_MISSING))
+                continue
+            if p.open_flags is not None and may_open and held_count(sb) < _holds(sb):
+                held = _hold(sb, p, free_slot(sb), buf)
+                if held is not None:
+                    f, st, size = held
+                    sb.warm_ready.append(Ready(p.raw, KEEP_FOUND, st, f, p.open_flags, size))
                     continue
-                entry = ENTRY.pack(KEEP_MISSING_OPEN if may_open else KEEP_MISSING, 0, p.raw, b"", 0, 0, 0)
-            elif held is not None:
-                entry = ENTRY.pack(KEEP_FOUND, 0, p.raw, held[0], sb.held[slot][0].slot + 1,
-                                   p.open_flags, held[1])
-            else:
-                r = lib.sb_stat_beneath(m.dirfd, os.fsencode(p.rel), STRICT, buf)
-                if r == 0:
-                    entry = ENTRY.pack(KEEP_FOUND, 0, p.raw, bytes(ffi.buffer(buf)), 0, 0, 0)
-                elif r == -errno.ENOENT:
-                    kept = KEEP_MISSING_OPEN if may_open else KEEP_MISSING
-                    entry = ENTRY.pack(kept, 0, p.raw, b"", 0, 0, 0)
-                else:
-                    continue
-            taken.add(slot)
-            out.append((STATC + slot * ENTRY.size, entry))
-        return out
+            r = lib.sb_stat_beneath(m.dirfd, os.fsencode(p.rel), STRICT, buf)
+            if r == 0:
+                sb.warm_ready.append(Ready(p.raw, KEEP_FOUND, bytes(ffi.buffer(buf))))
+            elif r == -errno.ENOENT:
+                sb.warm_ready.append(Ready(p.raw, KEEP_MISSING_OPEN if may_open else KEEP_MISSING))
+
+
+@dataclass(slots=True)
+class Ready:
+    """A warm start's answer for one path, to publish: kept as `used`
+    (KEEP_*), with its stat; and the file held for its warm open, if any."""
+    raw: bytes
+    used: int
+    stat: bytes = b""
+    file: object = None  # a calls.fdtable.OpenFile the broker holds open
+    open_flags: int = 0
+    size: int = 0  # bytes of it in its prefetch slot
+
+
+def publish(sb) -> None:
+    """Puts what the warm start looked up since the last request in the
+    program's stat cache: only while its one thread waits for our answer
+    (the table is the runtime's to write as it runs), at a free entry where
+    the runtime looks for the path (the runtime may have kept it itself)."""
+    from .calls.fdtable import LIVE_THREADS
+    if not sb.warm_ready:
+        return
+    threads = int.from_bytes(sb.arena.read(LIVE_THREADS, 4), "little")
+    if threads == 0:  # (the stub's ready message: the program has not started)
+        return
+    ready, sb.warm_ready = sb.warm_ready, []
+    for r in ready:
+        index = _free_entry(sb, r.raw) if threads == 1 else None
+        if index is None:
+            if r.file is not None:
+                os.close(r.file.hostfd)
+            continue
+        held = 0
+        if r.file is not None:
+            sb.held[index] = (r.file, r.open_flags)
+            held = r.file.slot + 1
+        entry = ENTRY.pack(r.used, 0, r.raw, r.stat, held, r.open_flags, r.size)
+        sb.arena.write(BASE + STATC + index * ENTRY.size, entry)
+    if threads != 1:
+        sb.warming = None  # (a second thread: the stat cache is no longer ours to write)
+
+
+def held_count(sb) -> int:
+    """Files held for warm opens, published or not."""
+    return len(sb.held) + sum(r.file is not None for r in sb.warm_ready)
 
 
 # -- CPython's cached bytecode -------------------------------------------------
@@ -293,7 +327,7 @@ def read_ahead_pyc(sb, path: str) -> None:
     pyc = f"{head}/__pycache__/{name}.{tag}.pyc"
     raw = pyc.encode("utf-8", "surrogateescape")
     node = sb.view.frozen(pyc)
-    if node is None or len(raw) >= lib.SB_STAT_PATH or len(sb.held) >= _holds(sb):
+    if node is None or len(raw) >= lib.SB_STAT_PATH or held_count(sb) >= _holds(sb):
         return
     if int.from_bytes(sb.arena.read(LIVE_THREADS, 4), "little") != 1:
         return
@@ -305,9 +339,11 @@ def read_ahead_pyc(sb, path: str) -> None:
     p = _Path(raw, slot_hash(raw, 0), judged(pyc), node.vparts, sb.view.mounts.index(node.mount),
               node.rel, 0)
     buf = ffi.new("struct stat *")
-    held = _hold(sb, p, index, free_slot(sb), buf)
+    held = _hold(sb, p, free_slot(sb), buf)
     if held is not None:
-        entry = ENTRY.pack(KEEP_FOUND, 0, raw, held[0], sb.held[index][0].slot + 1, 0, held[1])
+        f, st, size = held
+        sb.held[index] = (f, 0)
+        entry = ENTRY.pack(KEEP_FOUND, 0, raw, st, f.slot + 1, 0, size)
         sb.arena.write(BASE + STATC + index * ENTRY.size, entry)
         noted(sb, pyc, 0)  # (its open is the runtime's now: a warm start would not see it)
 

@@ -174,8 +174,22 @@ class Broker:
         self.sandboxes = [sb for sb in self.sandboxes if not sb.done]
 
     def _select(self, timeout: float | None) -> list:
-        """The ready events; while paired, polled for up to POLL_NS (within
-        timeout) before sleeping for the rest of it."""
+        """The ready events.  While a sandbox has idle work (a warm start's
+        lookups), a step of it between looks, within timeout; while paired,
+        polled for up to POLL_NS (within timeout) before sleeping for the
+        rest of it."""
+        if any(sb.warming is not None for sb in self.sandboxes):
+            start = time.monotonic()
+            while True:
+                events = self.sel.select(0)
+                if events:
+                    return events
+                if not self._idle_step():
+                    break
+                if timeout is not None and time.monotonic() - start >= timeout:
+                    return []
+            if timeout is not None:
+                timeout = max(0.0, timeout - (time.monotonic() - start))
         sb = self.paired
         if sb is None or sb.cpu is None or sb.done or timeout == 0:
             return self.sel.select(timeout)
@@ -187,6 +201,16 @@ class Broker:
                 return events
             if time.perf_counter_ns() >= end:
                 return self.sel.select(None if timeout is None else max(0.0, timeout - poll / 1e9))
+
+    def _idle_step(self) -> bool:
+        """One step of some sandbox's idle work; False if none has any."""
+        for sb in self.sandboxes:
+            if sb.warming is not None:
+                stepped = []
+                self._guarded(sb, "idle", lambda: stepped.append(sb.warm_step()))
+                if stepped and stepped[0]:
+                    return True
+        return False
 
     def _serve_woken(self) -> None:
         """Serves again the calls whose wait for the spawner ended while

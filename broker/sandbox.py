@@ -17,7 +17,7 @@ import time
 import weakref
 from dataclasses import dataclass, field
 
-from . import calls, clock, kernel, loader, protocol, virtual
+from . import calls, clock, kernel, loader, lookups, protocol, virtual
 from .arena import Arena
 from .fsview import View
 from .policy import Policy
@@ -182,6 +182,11 @@ class Sandbox:
         self.fds: dict[int, calls.OpenFile] = {}
         # stat cache entry -> a file held for a warm open, and the flags it is for (no O_CLOEXEC)
         self.held: dict[int, tuple[calls.OpenFile, int]] = {}
+        # A warm start's lookups, made a step at a time while the broker has
+        # nothing else to do, and their answers until the next request
+        # publishes them (lookups.WarmStart.lookups, lookups.publish).
+        self.warming = None
+        self.warm_ready: list[lookups.Ready] = []
         self.checked_paths: dict[int, str] | None = None  # paths the policy judged, this call
         self.view.virtual = virtual.Files(self)  # /dev, /proc/self, /etc/passwd
         self.rlimits: dict[int, tuple[int, int]] = {}
@@ -360,15 +365,21 @@ class Sandbox:
                                   signals=signals, trace=self.tracer is not None, cpu=self.cpu,
                                   pins=pins, fd_limit=self.limits.open_files)
         self.drop_held()
-        if self.warm is not None:  # the stat cache starts with what earlier runs looked up
-            state += self.warm.entries(self)
+        if self.warm is not None:  # the stat cache gets what earlier runs looked up, as it runs
+            self.warming = self.warm.lookups(self)
         self.arena.write_state(state)
         for vfd, f in self.fds.items():  # what the runtime may answer about each fd
             calls.fdtable.publish(self, vfd, f, prefetch=False)  # (an exec's keep their offsets)
         return loaded
 
     def drop_held(self) -> None:
-        """Closes the files held for warm opens the program did not make."""
+        """Closes the files held for warm opens the program did not make
+        (and ends the warm start's lookups)."""
+        self.warming = None
+        for r in self.warm_ready:
+            if r.file is not None:
+                os.close(r.file.hostfd)
+        self.warm_ready.clear()
         for f, _ in self.held.values():
             os.close(f.hostfd)
         self.held.clear()
@@ -486,6 +497,7 @@ class Sandbox:
                 return
             if not self._apply_fd_events():
                 return
+            lookups.publish(self)
             if self.tracer is not None:  # the calls served in the sandbox come first
                 self.tracer.request(self, req)
             if req.op >= 0 or req.op in (lib.SB_OP_WAKE_WAIT, lib.SB_OP_UNPIN):  # calls that may wait
@@ -540,6 +552,17 @@ class Sandbox:
             return self._reply(ch, req, (-errno.ESRCH,))
         self.kill("protocol violation: cancel of a call that is not waiting")
         return False
+
+    def warm_step(self) -> bool:
+        """One step of the warm start's lookups, if any are left (the loop
+        takes one when it has nothing else to do)."""
+        if self.warming is None or self.done or self.ending:
+            return False
+        try:
+            next(self.warming)
+        except StopIteration:
+            self.warming = None
+        return True
 
     def _apply_fd_events(self) -> bool:
         """Applies the fd changes the runtime queued (struct sb_fdevent)

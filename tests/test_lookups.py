@@ -431,3 +431,21 @@ def test_a_fifo_on_a_mount_is_refused_not_waited_for(prog, ro):
     got = sandboxed([prog, "o:/ro/fifo", "s:/ro/fifo"], ro=[f"{ro}:/ro"], timeout=20)
     assert lines(got) == [f"o /ro/fifo errno {errno.ENXIO}", "s /ro/fifo size 0"]
     assert any("a FIFO on a mount is not opened" in line for line in got.log), got.log
+
+
+def test_a_second_thread_ends_the_warm_starts_answers_and_keeps_no_file(compile_c, ro):
+    """The broker puts a warm start's answers in the stat cache only while
+    the program has one thread (the runtime writes it as it runs): once it
+    says it has two, what the broker looked up meanwhile is dropped, its
+    held files closed, and the program sees what a fresh run sees."""
+    prog = str(compile_c("hostile_thread_count.c", "-static"))
+    for i in range(40):
+        (ro / f"f{i}").write_text("x" * i)
+    paths = [f"/ro/f{i}" for i in range(40)] + [f"/ro/none{i}" for i in range(40)]
+    want = [f"{p} stat {int(p[5:]) if 'none' not in p else -1} open {int('none' not in p)}" for p in paths]
+    warm = strictbox.WarmStart()
+    assert lines(sandboxed([prog, "1", *paths], ro=[f"{ro}:/ro"], warm=warm)) == want  # (learnt)
+    before = open_fds()
+    for _ in range(3):
+        assert lines(sandboxed([prog, "2", *paths], ro=[f"{ro}:/ro"], warm=warm)) == want
+    assert open_fds() == before
