@@ -53,8 +53,9 @@ def shared() -> ClockPage:
 
 class FixedClock(ClockPage):
     """A page that never moves (policy time = "deterministic"): every run
-    reads the same instants; the runtime's 1 us nudge per read still keeps
-    the clock from standing still, the same way in every run."""
+    reads the same instants; a 1 us nudge per read (clock_read.h), whoever
+    reads, still keeps the clock from standing still, the same way in every
+    run whose reads come in the same order."""
 
     REALTIME_NS = 946684800 * 10**9  # 2000-01-01T00:00:00Z
     MONOTONIC_NS = 10**9

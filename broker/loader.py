@@ -294,16 +294,21 @@ def vdso_image() -> bytes:
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), VDSO)
     try:
         with open(path, "rb") as f:
-            data = f.read(1 << 16)
+            data = bytearray(f.read())
     except OSError as e:
         raise ExecError(f"{path}: {e.strerror} (strictbox is not fully installed)") from None
-    phoff, = struct.unpack_from("<Q", data, 32)
-    phnum, = struct.unpack_from("<H", data, 56)
-    loads = [struct.unpack_from("<IIQQQQQ", data, phoff + 56 * i) for i in range(phnum)]
+    try:
+        phoff, = struct.unpack_from("<Q", data, 32)
+        phnum, = struct.unpack_from("<H", data, 56)
+        loads = [struct.unpack_from("<IIQQQQQ", data, phoff + 56 * i) for i in range(phnum)]
+    except struct.error:
+        loads = []
     loads = [p for p in loads if p[0] == PT_LOAD]
     if data[:4] != b"\x7fELF" or len(loads) != 1 or loads[0][2:4] != (0, 0) or loads[0][5] != loads[0][6]:
         raise ExecError(f"{path}: not a vDSO image (one PT_LOAD at 0, nothing past its file bytes)")
-    return data[:loads[0][5]]
+    struct.pack_into("<Q", data, 40, 0)  # e_shoff: the section headers stay behind
+    struct.pack_into("<HH", data, 60, 0, 0)  # e_shnum, e_shstrndx
+    return bytes(data[:loads[0][5]])
 
 
 def place_program(prog: Program, lay: "Layout") -> Loaded:
@@ -389,14 +394,15 @@ def layout(arena_size: int, max_threads: int) -> Layout:
 
 
 NO_HOST_FDS = b"\xff" * (4 * lib.SB_MAX_FDS)  # fd_host all -1: every fd is the broker's
-_STATE = {f: ffi.offsetof("struct sb_state", f) for f in ("selector", "brk_cur", "sig", "fd_host", "nvmas", "vmas")}
+_STATE = {f: ffi.offsetof("struct sb_state", f)
+          for f in ("selector", "brk_cur", "sig", "fd_host", "nvmas", "vmas", "clock_last")}
 
 
 def boot_state(lay: Layout, arena_size: int, loaded: Loaded, sp: int, *, max_threads: int,
                pid: int, uid: int, gid: int, utsname: bytes, stdio: list,
                fd_host: dict[int, int], signals: list[tuple[int, int, int, int]] | None = None,
                trace: bool = False, cpu: int | None = None,
-               pins: list[Segment] = (), fd_limit: int = 0) -> list[tuple[int, bytes]]:
+               pins: list[Segment] = (), fd_limit: int = 0, clock_last: int = 0) -> list[tuple[int, bytes]]:
     """The initial struct sb_state as (offset, bytes) pieces, every other
     byte zero: boot block, memory map, fd table, signal actions.  (The
     whole struct is 400 KB, of which a start sets a few.)"""
@@ -436,6 +442,7 @@ def boot_state(lay: Layout, arena_size: int, loaded: Loaded, sp: int, *, max_thr
         (_STATE["fd_host"], bytes(hosts)),
         (_STATE["nvmas"], struct.pack("<I", len(vmas))),
         (_STATE["vmas"], b"".join(struct.pack("<QQQ", *v) for v in vmas)),
+        (_STATE["clock_last"], struct.pack("<Q", clock_last)),
     ]
     if signals:
         pieces.append((_STATE["sig"], b"".join(struct.pack("<QQQQ", *a) for a in signals)))

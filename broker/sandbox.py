@@ -18,7 +18,7 @@ import weakref
 from dataclasses import dataclass, field
 
 from . import calls, clock, kernel, loader, lookups, protocol, virtual
-from .arena import Arena
+from .arena import Arena, Fault
 from .fsview import View
 from .policy import Policy
 from ._native import ffi, lib
@@ -334,7 +334,7 @@ class Sandbox:
             raise
 
     def _lay_out(self, prog: loader.Program, argv: list[bytes], env: list[bytes], vpath: str,
-                 signals: list | None = None, pin: bool = False) -> loader.Loaded:
+                 signals: list | None = None, pin: bool = False, clock_last: int = 0) -> loader.Loaded:
         """Places prog in the (empty) image area and writes its stack and a
         fresh sb_state; the segments' bytes are the caller's to copy.  With
         pin (a start: the stub maps them), the read-only ones are pinned."""
@@ -363,7 +363,7 @@ class Sandbox:
                                   uid=self.identity.uid, gid=self.identity.gid,
                                   utsname=self._utsname, stdio=self._stdio, fd_host=fd_host,
                                   signals=signals, trace=self.tracer is not None, cpu=self.cpu,
-                                  pins=pins, fd_limit=self.limits.open_files)
+                                  pins=pins, fd_limit=self.limits.open_files, clock_last=clock_last)
         self.drop_held()
         if self.warm is not None:  # the stat cache gets what earlier runs looked up, as it runs
             self.warming = self.warm.lookups(self)
@@ -412,7 +412,8 @@ class Sandbox:
                 elif old.fdc[vfd].flags & lib.SB_FD_LISTING:  # ... its place in the listing
                     os.lseek(f.hostfd, calls.fdtable.listing_position(f, old.fdc[vfd].pos), os.SEEK_SET)
                 f.slot, f.listing = -1, b""
-        self._lay_out(prog, argv, env, vpath, signals).copy_segments(self.arena)
+        # (the clocks go on from where the old image left them: never back)
+        self._lay_out(prog, argv, env, vpath, signals, clock_last=old.clock_last).copy_segments(self.arena)
         self.argv, self.env, self.vprogram = argv, env, vpath
 
     def _read_only_file(self, vpath: str) -> bool:
@@ -622,6 +623,7 @@ class Sandbox:
                 out = calls.serve(self, req.op, req.args)
         except calls.Wait as w:
             ch.pending = (req, w)
+            self._stop_watch(ch, req.seq)  # (its thread need not watch for the answer)
             return False
         if ch.pending is not None:  # it waited: let the program's clock catch up
             out = (out[0], time.monotonic_ns())
@@ -634,14 +636,22 @@ class Sandbox:
     def _reply(self, ch: Channel, req, out) -> bool:
         try:
             os.write(ch.fd, protocol.reply(req.seq, *out))
-            if self.cpu is not None:  # paired: the thread watches for this (broker_client.c)
-                self.arena.write(self.thread_block(ch.slot) + ANSWERED, req.seq.to_bytes(8, "little"))
         except BlockingIOError:  # only a program that sends without reading fills it
             self.kill("protocol violation: requests sent while earlier replies were left unread")
             return False
         except OSError:  # the process is ending; its pidfd will say how
             return False
+        self._stop_watch(ch, req.seq)
         return True
+
+    def _stop_watch(self, ch: Channel, seq: int) -> None:
+        """Paired: tells the thread to stop watching for the answer to seq
+        (broker_client.c), which is in the channel or will be a while."""
+        if self.cpu is not None:
+            try:
+                self.arena.write(self.thread_block(ch.slot) + ANSWERED, seq.to_bytes(8, "little"))
+            except Fault:  # the program mapped a file over its thread block: its loss
+                pass
 
     def resume(self, ch: Channel) -> None:
         """A waiting call's fd is ready or its deadline passed: serve it again."""

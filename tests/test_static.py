@@ -64,7 +64,29 @@ def test_clocks_advance_without_a_round_trip_or_a_trap(compile_c, link):
     got = sandboxed([prog])
     assert got.reason is None, got.reason
     lines = got.stdout.decode().splitlines()
-    assert lines[:3] == ["backwards 0 still 0 advanced 1", "gettimeofday repeated 0", "cpu 1"]
+    assert lines[:3] == ["backwards 0 still 0 advanced 1", "gettimeofday back 0 moved 1", "cpu 1"]
     assert abs(int(lines[3].split()[1]) - time.time()) < 60
     assert got.stats["broker"] < 10  # 100,000 clock reads served from the clock page
     assert 1000 <= got.stats["sandbox"] < 3000  # ... none of them trapped
+
+
+def test_an_execve_keeps_the_clock_where_it_was(compile_c):
+    """The nudges a process's reads added go on into its next image: in
+    deterministic time (a page that never moves) they are the clock."""
+    from strictbox.policy import Policy
+    prog = str(compile_c("clock_exec.c", "-static"))
+    got = sandboxed([prog], policy=Policy().set_time("deterministic"))
+    assert (got.stdout, got.returncode) == (b"went on\n", 0), (got.stderr, got.reason)
+
+
+def test_threads_reading_at_once_do_not_run_the_clock_ahead(compile_c):
+    """Every read nudges the one process-wide clock; threads reading at once
+    add theirs up only to a tick past the clock page: the program never
+    sees more time pass than did."""
+    import time
+    prog = str(compile_c("clock_threads.c", "-static", "-pthread"))
+    t0 = time.monotonic()
+    got = sandboxed([prog, "4", "100000"], max_threads=8)
+    wall = time.monotonic() - t0
+    assert got.returncode == 0, (got.stderr, got.reason)
+    assert int(got.stdout) / 1e9 <= wall, (int(got.stdout), wall)

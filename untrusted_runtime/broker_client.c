@@ -117,18 +117,31 @@ void sb_cancel_if_signalled(struct sb_thread *t)
 
 /* While the main thread is paired with the broker (boot.cpu: each on a CPU
  * of its own), the broker polls for requests instead of sleeping, and sets
- * t->answered once an answer is in the channel.  Watching that word for a
- * while, instead of sleeping in read at once, spares the broker a wakeup of
- * this thread's CPU, the dearest part of a round trip here (DESIGN.md).
- * Only a hint: the read that follows takes the answer either way. */
-#define ANSWER_SPINS 20000 /* pause loops: about 0.4 ms here, past most answers */
+ * t->answered to the request's seq once its answer is in the channel, or
+ * once it will be a while (the call waits: a sleep, a poll).  Watching that
+ * word for a while, instead of sleeping in read at once, spares the broker
+ * a wakeup of this thread's CPU, the dearest part of a round trip here
+ * (DESIGN.md); the watch ends after ANSWER_WATCH_NS of the clock page's
+ * time (or ANSWER_SPINS pauses, when the page stands still or the broker
+ * stops ticking it).  Only a hint: the read that follows takes the answer
+ * either way. */
+#define ANSWER_WATCH_NS 200000
+#define ANSWER_SPINS 20000
+#define ANSWER_SPINS_TICKING (1u << 22)
 
 static void watch_for_answer(struct sb_thread *t, unsigned long seq)
 {
+    const volatile struct sb_clock *clk = (const volatile struct sb_clock *)SB_CLOCK_PAGE;
     if (!__atomic_load_n(&ST->boot.cpu, __ATOMIC_RELAXED))
         return;
-    for (int i = 0; i < ANSWER_SPINS && __atomic_load_n(&t->answered, __ATOMIC_ACQUIRE) < seq; i++)
+    long start = clk->monotonic_ns;
+    int ticking = clk->tick_ns != 0;
+    for (unsigned i = 1; __atomic_load_n(&t->answered, __ATOMIC_ACQUIRE) < seq; i++) {
         __builtin_ia32_pause();
+        if ((ticking && !(i & 255) && clk->monotonic_ns - start > ANSWER_WATCH_NS) ||
+            i >= (ticking ? ANSWER_SPINS_TICKING : ANSWER_SPINS))
+            return;
+    }
 }
 
 /* Reads the reply to `seq`; returns its result and fills extra.  After a
