@@ -20,7 +20,6 @@ import collections
 import fcntl
 import mmap
 import os
-import queue
 import threading
 from typing import NamedTuple
 
@@ -62,43 +61,78 @@ def _count_pinned(fd: int, n: int) -> None:
 # not wait for it.  It may run on the CPUs this process had when it imported
 # us, not only on the one a paired broker keeps (loop.py).
 _CPUS = os.sched_getaffinity(0)
-_unfreed: queue.Queue = queue.Queue()
-_freer_lock = threading.Lock()
+_cond = threading.Condition()
+_unfreed: collections.deque = collections.deque()  # (map, fd) to free, under _cond
+_freeing = False  # the thread is freeing one (taken off the deque)
 _freer: threading.Thread | None = None
 
 
 def _free_later(m: mmap.mmap, fd: int) -> None:
     global _freer
-    with _freer_lock:
+    with _cond:
         if _freer is None:
             _freer = threading.Thread(target=_free_forever, name="strictbox-arena-freer", daemon=True)
             _freer.start()
-    _unfreed.put((m, fd))
+        _unfreed.append((m, fd))
+        _cond.notify_all()
 
 
 def _free_forever() -> None:
+    global _freeing
     try:
         os.sched_setaffinity(0, _CPUS)
     except OSError:  # (its cpuset changed): the kernel places it
         pass
     while True:
-        m, fd = _unfreed.get()
+        with _cond:
+            while not _unfreed:
+                _cond.wait()
+            m, fd = _unfreed.popleft()
+            _freeing = True
+        try:
+            _free(m, fd)  # (the pages go at the fd's close, without the GIL)
+        except OSError:
+            pass
+        finally:
+            with _cond:
+                _freeing = False
+                _cond.notify_all()
+
+
+def _free(m: mmap.mmap, fd: int) -> None:
+    try:
         m.close()
-        os.close(fd)  # (the pages go here, without the GIL)
-        _unfreed.task_done()
+    finally:
+        os.close(fd)
 
 
 def wait_freed() -> None:
     """Returns once every closed arena is freed: for counting our fds."""
-    _unfreed.join()
+    with _cond:
+        while _unfreed or _freeing:
+            _cond.wait()
 
 
-def _forked() -> None:  # a child has no freer thread: it starts its own
-    global _freer, _unfreed
-    _freer, _unfreed = None, queue.Queue()
+def _before_fork() -> None:  # (no arena half freed in the child, none taken off meanwhile)
+    _cond.acquire()
+    while _freeing:
+        _cond.wait()
 
 
-os.register_at_fork(after_in_child=_forked)
+def _forked() -> None:
+    """A child has no freer thread: it frees its copies of what was queued
+    at the fork, and starts its own thread when it needs one."""
+    global _cond, _unfreed, _freer
+    queued = list(_unfreed)
+    _cond, _unfreed, _freer = threading.Condition(), collections.deque(), None
+    for m, fd in queued:
+        try:
+            _free(m, fd)
+        except OSError:
+            pass
+
+
+os.register_at_fork(before=_before_fork, after_in_parent=lambda: _cond.release(), after_in_child=_forked)
 
 
 class Pin(NamedTuple):
@@ -118,7 +152,11 @@ class Arena:
         fcntl.fcntl(self.fd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_GROW | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_SEAL)
         st = os.fstat(self.fd)
         self.ident = (st.st_dev, st.st_ino)  # to know an fd of it when one comes back
-        self.map = mmap.mmap(self.fd, size)  # (sealed: it never shrinks under us)
+        try:
+            self.map = mmap.mmap(self.fd, size)  # (sealed: it never shrinks under us)
+        except OSError as e:  # (an address-space limit on the broker)
+            os.close(self.fd)
+            raise OSError(e.errno, f"cannot map a {size >> 20} MiB arena: {e.strerror}") from None
         self._state_written = False  # write_state: the state area is still all zeros
         self.pins: list[Pin] = []  # by start, none overlapping
         self._starts: list[int] = []  # each pin's start, for bisect

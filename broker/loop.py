@@ -53,6 +53,14 @@ def _give_back_cpu_pair() -> None:
         _pairing -= 1
 
 
+def _forked() -> None:  # a child's thread is no broker of its parent's
+    global _pairing, _pairing_lock
+    _pairing, _pairing_lock = 0, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forked)
+
+
 class Broker:
     def __init__(self, *, pair: bool = False):
         """pair: the first sandbox's main thread and this broker's thread
@@ -127,19 +135,21 @@ class Broker:
         a KeyboardInterrupt) and releases the selector's epoll fd.  The
         selector is part of a reference cycle: without this its fd would
         stay open until the garbage collector ran."""
-        for sb in self.sandboxes:
-            if not sb.done and sb.proc is not None:
-                sb.kill("the broker stopped before the program ended")
-                sb.reap()
-        self.sel.close()
-        if self._own_cpus is not None:
-            try:
-                os.sched_setaffinity(0, self._own_cpus)
-            except OSError:  # its cpuset changed meanwhile: the kernel has placed it
-                pass
-            self._own_cpus = None
-            self.paired = None
-            _give_back_cpu_pair()
+        try:
+            for sb in self.sandboxes:
+                if not sb.done and sb.proc is not None:
+                    sb.kill("the broker stopped before the program ended")
+                    sb.reap()
+        finally:  # (even if a second Ctrl-C stops the reap)
+            self.sel.close()
+            if self._own_cpus is not None:
+                try:
+                    os.sched_setaffinity(0, self._own_cpus)
+                except OSError:  # its cpuset changed meanwhile: the kernel has placed it
+                    pass
+                self._own_cpus = None
+                self.paired = None
+                _give_back_cpu_pair()
 
     def _busy(self) -> bool:
         return any(not sb.done for sb in self.sandboxes) or bool(self.outputs)

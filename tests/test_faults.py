@@ -214,14 +214,18 @@ def test_an_exception_while_serving_one_sandbox_ends_that_sandbox_only(progs, mo
 
 @requires_busybox
 def test_a_forked_caller_frees_its_own_arenas():
-    """A process that forks after a run has no thread freeing arenas in the
-    child: the child's runs start their own, and leak nothing."""
-    strictbox.run([BUSYBOX, "true"])
+    """A process that forks as a thread frees its last run's arena has no
+    such thread in the child: the child frees its copies of what was left
+    to free, its runs start their own thread, and nothing leaks."""
+    strictbox.run([BUSYBOX, "true"])  # (the process-wide clock page stays)
+    before = open_fds()
+    strictbox.run(["/usr/bin/python3", "-I", "-c", "pass"])  # (an arena that takes a while to free)
     pid = os.fork()
     if pid == 0:  # (no pytest in here: only an exit status comes back)
+        ok = False
         try:
-            before = open_fds()
-            ok = strictbox.run([BUSYBOX, "true"]).returncode == 0 and open_fds() == before
+            ok = open_fds() == before and strictbox.run([BUSYBOX, "true"]).returncode == 0
+            ok = ok and open_fds() == before
         finally:
             os._exit(0 if ok else 1)
     for _ in range(3000):
@@ -234,3 +238,4 @@ def test_a_forked_caller_frees_its_own_arenas():
         os.waitpid(pid, 0)
         raise AssertionError("the child's wait for its arenas never ended")
     assert os.waitstatus_to_exitcode(status) == 0
+    assert open_fds() == before
