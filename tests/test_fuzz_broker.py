@@ -31,12 +31,12 @@ STEP_TIMEOUT = 20  # seconds; only a hang would reach it
 
 # Calls a well-formed request may name with arbitrary arguments.  Left out:
 # calls that may wait forever for something this test never sends (sleeps,
-# poll, futex, pipes), that replace the program (execve), that change the
+# poll, futex, pipes, pause and rt_sigsuspend until a signal), that replace the program (execve), that change the
 # caller's own memory map (mmap, munmap, mremap, madvise, brk, mprotect: a
 # peer that unmaps itself crashes, as it would natively), and that could move
 # the test's own stdin/stdout bytes (dup*, fcntl; read/write/readv/writev on
 # fds 0-2 are filtered below).
-WAITING = {7, 23, 34, 35, 202, 230, 270, 271, 22, 293, 59, 322, 32, 33, 292, 72, 61, 247,
+WAITING = {7, 23, 34, 130, 35, 202, 230, 270, 271, 22, 293, 59, 322, 32, 33, 292, 72, 61, 247,
            9, 10, 11, 12, 25, 28}
 STDIO_IO = {0, 1, 17, 18, 19, 20, 295, 296}  # read, write, pread, pwrite, readv, writev, preadv, pwritev
 
