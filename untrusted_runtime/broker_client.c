@@ -125,7 +125,7 @@ void sb_cancel_if_signalled(struct sb_thread *t)
  * time (or ANSWER_SPINS pauses, when the page stands still or the broker
  * stops ticking it).  Only a hint: the read that follows takes the answer
  * either way. */
-#define ANSWER_WATCH_NS 200000
+#define ANSWER_WATCH_NS 400000
 #define ANSWER_SPINS 20000
 #define ANSWER_SPINS_TICKING (1u << 22)
 
