@@ -103,6 +103,7 @@ class Broker:
                 os.sched_setaffinity(0, {pair[0]})
             except OSError:  # (a cpuset changed under us): the kernel places it
                 pass
+            lib.sb_clock_place(pair[0])  # (its ticks would take the program's CPU from it)
         self.sandboxes.append(sb)
         for ch in sb.chans:
             self._watch_channel(sb, ch)
@@ -149,6 +150,7 @@ class Broker:
                     pass
                 self._own_cpus = None
                 self.paired = None
+                lib.sb_clock_place(-1)
                 _give_back_cpu_pair()
 
     def _busy(self) -> bool:

@@ -137,21 +137,24 @@ def _cpus(where) -> set[int]:
 def test_main_thread_and_broker_are_paired_and_the_others_run_anywhere():
     """strictbox run: the program's main thread (slot 0) and the broker each
     keep a CPU of their own, so neither wakes the other's CPU for a round
-    trip (both poll); the spawner, and so every other thread of the pool,
-    keeps all the CPUs, so threads still run in parallel."""
+    trip (both poll), and the broker's clock thread ticks on the broker's;
+    the spawner, and so every other thread of the pool, keeps all the CPUs,
+    so threads still run in parallel."""
     everywhere = os.sched_getaffinity(0)  # the CLI and its sandbox inherit it
     p = subprocess.Popen(["strictbox", "run", "--max-threads", "3", "--", BUSYBOX, "cat"],
                          stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     try:
         child = _wait_for_child(p.pid)
-        for _ in range(500):  # until the main thread is placed and the broker moved
+        for _ in range(500):  # until the main thread is placed and the broker's threads moved
             placed = [_cpus(f"{child}/task/{t}") for t in _tasks(child)]
-            if everywhere != _cpus(p.pid) and any(c != everywhere for c in placed):
+            brokers = [_cpus(f"{p.pid}/task/{t}") for t in os.listdir(f"/proc/{p.pid}/task")]
+            if all(b != everywhere for b in brokers) and any(c != everywhere for c in placed):
                 break
             time.sleep(0.01)
         assert len(placed) == 1 and len(placed[0]) == 1, placed
         broker = _cpus(p.pid)
         assert len(broker) == 1 and broker != placed[0] and broker | placed[0] <= everywhere
+        assert len(brokers) == 2 and all(b == broker for b in brokers), brokers  # (and the clock's)
         assert _cpus(child) == everywhere  # the spawner, whose threads run anywhere
         out, _ = p.communicate(b"on CPUs of their own\n", timeout=30)
         assert (out, p.returncode) == (b"on CPUs of their own\n", 0)
