@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import os
 import struct
 
@@ -104,6 +105,7 @@ def errno_value(name: str) -> int:
     return value
 
 
+@functools.cache  # (the kernel and the CPU stay what they are while we run)
 def host_problem() -> str | None:
     """Why this machine cannot run sandboxes, or None."""
     if os.uname().machine != "x86_64":

@@ -187,6 +187,7 @@ class Sandbox:
         # publishes them (lookups.WarmStart.lookups, lookups.publish).
         self.warming = None
         self.warm_ready: list[lookups.Ready] = []
+        self._exec_nodes: dict[str, object] = {}  # the programs just opened to run, by path
         self.checked_paths: dict[int, str] | None = None  # paths the policy judged, this call
         self.view.virtual = virtual.Files(self)  # /dev, /proc/self, /etc/passwd
         self.rlimits: dict[int, tuple[int, int]] = {}
@@ -346,6 +347,7 @@ class Sandbox:
         # only if its host mount lets it be mapped executable (may_pin).
         files = [e for e in (prog.main, prog.interp) if pin and e is not None
                  and self._read_only_file(e.name) and self.may_pin(e.fd, os.fstat(e.fd))]
+        self._exec_nodes.clear()
         pins = loaded.pin_segments(files)
         dups: dict[int, int] = {}
         for seg in pins:
@@ -417,12 +419,13 @@ class Sandbox:
         self.argv, self.env, self.vprogram = argv, env, vpath
 
     def _read_only_file(self, vpath: str) -> bool:
-        node = self.view.resolve(vpath, self.cwd)
+        node = self._exec_nodes.get(vpath) or self.view.resolve(vpath, self.cwd)
         return node.mount is not None and not node.mount.writable
 
     def _open_exec(self, vpath: str) -> int:
         """A host fd to read a program from: a regular file in the view."""
-        fd = self.view.open(self.view.resolve(vpath, self.cwd), os.O_RDONLY)
+        node = self._exec_nodes[vpath] = self.view.resolve(vpath, self.cwd)  # (_read_only_file's next)
+        fd = self.view.open(node, os.O_RDONLY)
         if not stat_mod.S_ISREG(os.fstat(fd).st_mode):
             os.close(fd)
             raise OSError(errno.EACCES, "not a regular file")
