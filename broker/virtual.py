@@ -23,6 +23,7 @@ the file's path otherwise.  File contents are a snapshot taken at open."""
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import stat as st
 import struct
@@ -326,7 +327,13 @@ def _shows_host_dir(view, d: str) -> bool:
     if view.virtual is not None and parts and parts[0] in view.virtual.roots and not m.vparts:
         return False
     there = os.path.join(m.host, *parts[len(m.vparts):])
-    return os.path.realpath(there) == there == os.path.realpath(d)
+    return _realpath(there) == there == _realpath(d)
+
+
+# The host's library directories, resolved once per process (~60 realpath
+# walks a start otherwise).  A symlink the host adds later among them can
+# only make a sandbox's ld.so look for a library where the view has none.
+_realpath = functools.lru_cache(maxsize=1024)(os.path.realpath)
 
 
 def _access(f: OpenFile) -> tuple[bool, bool]:
