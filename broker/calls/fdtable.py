@@ -49,23 +49,24 @@ def get(sb, fd: int) -> OpenFile:
     return f
 
 
-def install(sb, f: OpenFile, lowest: int = 0, prefetch: bool = True) -> int:
-    """Puts f at the lowest free fd >= lowest, like the kernel."""
+def install(sb, f: OpenFile, lowest: int = 0, prefetch: bool = True, st: bytes | None = None) -> int:
+    """Puts f at the lowest free fd >= lowest, like the kernel (st: its
+    fstat, if the caller just made it)."""
     for fd in range(lowest, sb.limits.open_files):
         if fd not in sb.fds:
-            place(sb, fd, f, prefetch)
+            place(sb, fd, f, prefetch, st)
             return fd
     if f.hostfd >= 0:
         os.close(f.hostfd)
     raise OSError(errno.EMFILE, "too many open files")
 
 
-def place(sb, fd: int, f: OpenFile, prefetch: bool = True) -> None:
+def place(sb, fd: int, f: OpenFile, prefetch: bool = True, st: bytes | None = None) -> None:
     """Puts f at fd (closing whatever was there) and tells the runtime what
     it may answer about it locally (a dup shares its offset: no prefetch)."""
     release(sb, fd)
     sb.fds[fd] = f
-    publish(sb, fd, f, prefetch)
+    publish(sb, fd, f, prefetch, st)
 
 
 def release(sb, fd: int, told: bool = False) -> OpenFile | None:
@@ -101,7 +102,7 @@ def free_slot(sb) -> int:
     return next((i for i in range(lib.SB_PREFETCH_SLOTS) if i not in used), -1)
 
 
-def publish(sb, fd: int, f: OpenFile, prefetch: bool = True) -> None:
+def publish(sb, fd: int, f: OpenFile, prefetch: bool = True, fstat: bytes | None = None) -> None:
     """Writes fd's entry: ENOTTY for files and directories; on read-only
     mounts the fstat result, and (prefetch: the file is at its start) for a
     small file its whole contents in a prefetch slot.  Only the sandbox's
@@ -120,7 +121,7 @@ def publish(sb, fd: int, f: OpenFile, prefetch: bool = True) -> None:
         flags |= lib.SB_FD_NOTTY
     frozen = f.node is not None and f.node.mount is not None and f.node.mount.frozen
     if f.kind in ("file", "dir") and frozen and not f.writable:
-        st = kernel.stat_bytes(f.hostfd)
+        st = fstat if fstat is not None else kernel.stat_bytes(f.hostfd)
         flags |= lib.SB_FD_STAT
         mode, size = struct.unpack_from("<I", st, 24)[0], struct.unpack_from("<q", st, 48)[0]
         if stat_mod.S_ISDIR(mode) and prefetch:  # its whole listing, if a slot holds it

@@ -60,21 +60,22 @@ def _open_node(sb, node: Node, flags: int, mode: int) -> int:
             hostfd = sb.view.open(node, passed | no_wait, mode & 0o777 & ~sb.umask)
     else:
         hostfd = sb.view.open(node, passed | no_wait, 0)
-    st = os.fstat(hostfd)
-    if stat_mod.S_ISFIFO(st.st_mode) and not flags & lib.O_PATH:
+    st = kernel.stat_bytes(hostfd)  # (the fd cache entry takes it as it is)
+    ident, mode = struct.unpack_from("<QQ", st, 0), struct.unpack_from("<I", st, 24)[0]
+    if stat_mod.S_ISFIFO(mode) and not flags & lib.O_PATH:
         os.close(hostfd)
         sb.log.append(f"openat {node.vpath}: a FIFO on a mount is not opened (its other end is outside)")
         raise OSError(errno.ENXIO, "a FIFO on a mount")
-    if no_wait:
-        os.set_blocking(hostfd, True)
-    if writing and arena.pinned_file(st):  # (it was renamed here meanwhile)
+    if no_wait:  # (F_SETFL sets only O_APPEND of what openat2 was given, and O_NONBLOCK)
+        fcntl.fcntl(hostfd, fcntl.F_SETFL, passed & os.O_APPEND)
+    if writing and ident in arena.PINNED_FILES:  # (it was renamed here meanwhile)
         os.close(hostfd)
         raise OSError(errno.ETXTBSY, "a sandbox runs this file")
-    if cut is not None and (st.st_dev, st.st_ino) == (cut.st_dev, cut.st_ino):
+    if cut is not None and ident == (cut.st_dev, cut.st_ino):
         disk.charge(sb, -cut.st_size)  # O_TRUNC gave these bytes back
-    kind = "dir" if stat_mod.S_ISDIR(st.st_mode) else "file"
+    kind = "dir" if stat_mod.S_ISDIR(mode) else "file"
     return fdtable.install(sb, OpenFile(kind, node, hostfd, writable=bool(writing),
-                                cloexec=bool(flags & lib.O_CLOEXEC)))
+                                cloexec=bool(flags & lib.O_CLOEXEC)), st=st)
 
 
 def _existing_stat(sb, node: Node) -> os.stat_result | None:
@@ -115,7 +116,7 @@ def sys_openat(sb, dirfd, path, flags, mode, *_):
         node = resolve_at(sb, as_fd(dirfd), p, follow)
         fd = _open_node(sb, node, flags, mode)
         lookup_only = not flags & ~lookups.LOOKUP_OPEN_FLAGS
-        if lookup_only and sb.fds[fd].kind == "file":
+        if lookup_only and p.endswith(".pyc") and sb.fds[fd].kind == "file":
             lookups.learn_pyc_tag(sb, p)
         if sb.warm is not None and lookup_only and _plain_file(sb.fds[fd]):
             lookups.noted(sb, p, flags & ~lib.O_CLOEXEC)  # a warm start may hold it open next time
