@@ -21,6 +21,7 @@ from . import calls, clock, kernel, loader, lookups, protocol, virtual
 from .arena import Arena, Fault
 from .fsview import View
 from .policy import Policy
+from .policy.model import ALLOW
 from ._native import ffi, lib
 
 STUB = "strictbox-stub"
@@ -365,7 +366,8 @@ class Sandbox:
                                   uid=self.identity.uid, gid=self.identity.gid,
                                   utsname=self._utsname, stdio=self._stdio, fd_host=fd_host,
                                   signals=signals, trace=self.tracer is not None, cpu=self.cpu,
-                                  pins=pins, fd_limit=self.limits.open_files, clock_last=clock_last)
+                                  pins=pins, fd_limit=self.limits.open_files, clock_last=clock_last,
+                                  maps_from_slots=self._maps_plainly())
         self.drop_held()
         if self.warm is not None:  # the stat cache gets what earlier runs looked up, as it runs
             self.warming = self.warm.lookups(self)
@@ -417,6 +419,12 @@ class Sandbox:
         # (the clocks go on from where the old image left them: never back)
         self._lay_out(prog, argv, env, vpath, signals, clock_last=old.clock_last).copy_segments(self.arena)
         self.argv, self.env, self.vprogram = argv, env, vpath
+
+    def _maps_plainly(self) -> bool:
+        """The policy allows every mmap, whatever its arguments: the runtime
+        may then copy a mapping of a file a prefetch slot holds whole."""
+        d = self.policy.static_decision("mmap", False)
+        return d is not None and d.action == ALLOW
 
     def _read_only_file(self, vpath: str) -> bool:
         node = self._exec_nodes.get(vpath) or self.view.resolve(vpath, self.cwd)

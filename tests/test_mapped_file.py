@@ -111,3 +111,30 @@ def test_python_with_mapped_libraries_runs_as_natively(script):
     got = sandboxed(argv)
     assert got.reason is None, (got.reason, got.log)
     assert (got.stdout, got.stderr, got.returncode) == (want.stdout, want.stderr, want.returncode)
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    """A file a prefetch slot holds whole, on a read-only mount."""
+    d = tmp_path_factory.mktemp("small")
+    path = d / "small"
+    path.write_bytes(os.urandom(20 * 1024 + 123))
+    return path
+
+
+@pytest.mark.parametrize("mode", ["unmap", "fixed", "tail", "threads", "many"])
+def test_a_small_file_is_mapped_from_its_prefetch_slot(program, small, mode):
+    """A file a prefetch slot holds whole is mapped by the runtime, a copy
+    from the slot, with no round trip (unless the policy looks at mmap):
+    the program sees what it sees natively."""
+    from strictbox.policy import Policy
+    want = native([program, mode, str(small)])
+    assert want.returncode == 0, want.stderr
+    got = sandboxed([program, mode, str(small)], ro=[str(small.parent)], timeout=60)
+    assert (got.stdout, got.stderr, got.returncode) == (want.stdout, want.stderr, 0), got.reason
+    logged = sandboxed([program, mode, str(small)], ro=[str(small.parent)], timeout=60,
+                       policy=Policy().rule("mmap", "log"))
+    assert (logged.stdout, logged.returncode) == (want.stdout, 0), logged.reason
+    if mode == "many":  # 70 mappings: none asked when the policy lets every mmap by
+        assert got.stats["broker"] < 20 <= 70 <= logged.stats["broker"], (got.stats, logged.stats)
+        assert sum(l.startswith("logged mmap(") for l in logged.log) >= 70

@@ -72,6 +72,36 @@ static int fmap_in_place(unsigned long addr, unsigned long len, unsigned long fd
            __atomic_load_n(&ST->calls_forwarded, __ATOMIC_RELAXED) == ST->fmap_gen;
 }
 
+/* A mapping of a file whose every byte is in a prefetch slot, when the
+ * policy lets every mmap by (boot.maps_from_slots): copied here from the
+ * slot, as the broker would copy it from the file, with no round trip
+ * (ld.so maps /etc/ld.so.cache, glibc its gconv cache).  Only with one
+ * thread (a sibling's close could hand the slot to another file
+ * meanwhile), and only what the broker would answer with a plain copy;
+ * 1 if done. */
+static int map_from_slot(unsigned long addr, unsigned long len, unsigned long prot,
+                         unsigned long flags, unsigned long fd, unsigned long off)
+{
+    const unsigned need = SB_FD_OPEN | SB_FD_DATA;
+    fd &= 0xffffffffUL; /* (the kernel reads an int) */
+    if (!ST->boot.maps_from_slots || fd >= SB_MAX_FDS ||
+        __atomic_load_n(&ST->live_threads, __ATOMIC_ACQUIRE) != 1)
+        return 0;
+    struct sb_fdcache *e = &ST->fdc[fd];
+    if ((e->flags & need) != need || e->win || e->held != e->size || e->held > SB_PREFETCH_SLOT ||
+        e->slot >= SB_PREFETCH_SLOTS || (off & (PAGE - 1)) || (long)off < 0 ||
+        ((flags & 0x0f) != MAP_PRIVATE && (prot & PROT_WRITE)))
+        return 0;
+    unsigned long n = off < e->held ? e->held - off : 0;
+    if (n > len)
+        n = len;
+    if (len - n > SB_PREFETCH_SLOT) /* (a long tail of zeros: the broker punches it) */
+        return 0;
+    memcpy((void *)addr, (const void *)(SB_PREFETCH_BASE + e->slot * SB_PREFETCH_SLOT + off), n);
+    memset((void *)(addr + n), 0, len - n);
+    return 1;
+}
+
 static int overlaps(unsigned long start, unsigned long end)
 {
     for (unsigned i = 0; i < ST->nvmas; i++)
@@ -208,7 +238,9 @@ long sys_mmap(struct sb_call *c)
     }
     if (vma_insert(addr, addr + len, prot) < 0)
         return -ENOMEM;
-    if (!(flags & MAP_ANONYMOUS)) {
+    if (!(flags & MAP_ANONYMOUS) && map_from_slot(addr, len, prot, flags, c->a[4], c->a[5])) {
+        fmap_forget(); /* (its bytes came from the slot, not a broker's fill) */
+    } else if (!(flags & MAP_ANONYMOUS)) {
         /* The broker checks the fd and fills the range we chose: a copy of
          * the file's bytes, or (read-only, large) the file's own pages. */
         unsigned long a[6] = {addr, len, prot, flags, c->a[4], c->a[5]};

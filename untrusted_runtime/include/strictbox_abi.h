@@ -18,7 +18,7 @@ typedef __s64 int64_t;
 #endif
 
 #define SB_MAGIC 0x7862746369727473
-#define SB_ABI_VERSION 24
+#define SB_ABI_VERSION 25
 #define SB_ARENA_BASE 0x10000
 #define SB_STATE_SIZE 0x3F0000 /* sb_state, then the prefetch slots, up to the image */
 #define SB_IMAGE_BASE 0x400000
@@ -219,6 +219,9 @@ struct sb_boot {
     uint32_t cpu;
     /* fds are below this (RLIMIT_NOFILE): the runtime opens none past it */
     uint32_t fd_limit;
+    /* the policy lets every mmap by: the runtime copies a mapping of a file
+     * a prefetch slot holds whole (memory.c's map_from_slot) */
+    uint32_t maps_from_slots;
 };
 
 /* Where the spawner receives the broker's requests (trusted_stub/spawner.c):
