@@ -112,6 +112,7 @@ ffibuilder.cdef(
     int sb_clock_start(struct sb_clock *page);
     void sb_clock_stop(void);
     void sb_clock_place(int cpu);
+    void sb_clock_anywhere(const int *cpus, int n);
     long sb_tgkill(int tgid, int tid, int sig);
     long sb_sigqueue_timer(int pid, int tid, int sig, int timerid, int overrun, uint64_t value);
     long sb_sigqueue_poke(int pid, int tid, int sig, uint64_t value);
@@ -189,7 +190,9 @@ ffibuilder.set_source(
      * GIL.  A generation number lets a stopped thread notice and exit. */
     #include <pthread.h>
     static volatile long sb_clock_gen;
-    static volatile int sb_clock_cpu = -1; /* where it should run: a CPU, or -1: where it started */
+    static volatile int sb_clock_cpu = -1; /* where it should run: a CPU, or -1: anywhere */
+    static cpu_set_t sb_clock_any; /* "anywhere": the process's CPUs (sb_clock_anywhere) */
+    static int sb_clock_any_set;
 
     struct sb_clock_arg { struct sb_clock *page; long gen; };
 
@@ -199,7 +202,10 @@ ffibuilder.set_source(
         free(p);
         cpu_set_t anywhere, one;
         int placed = -1;
-        sched_getaffinity(0, sizeof anywhere, &anywhere);
+        if (sb_clock_any_set) /* (not the starting thread's: it may be a paired broker's) */
+            anywhere = sb_clock_any;
+        else
+            sched_getaffinity(0, sizeof anywhere, &anywhere);
         struct timespec tick = {0, SB_CLOCK_TICK_NS}, r, m, b;
         while (__atomic_load_n(&sb_clock_gen, __ATOMIC_ACQUIRE) == a.gen) {
             clock_gettime(CLOCK_REALTIME, &r);
@@ -251,6 +257,15 @@ ffibuilder.set_source(
     static void sb_clock_place(int cpu)
     {
         __atomic_store_n(&sb_clock_cpu, cpu, __ATOMIC_RELAXED);
+    }
+
+    static void sb_clock_anywhere(const int *cpus, int n)
+    {
+        CPU_ZERO(&sb_clock_any);
+        for (int i = 0; i < n; i++)
+            if (cpus[i] >= 0 && cpus[i] < CPU_SETSIZE)
+                CPU_SET(cpus[i], &sb_clock_any);
+        sb_clock_any_set = 1;
     }
 
     static void sb_clock_stop(void)

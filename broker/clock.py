@@ -41,6 +41,19 @@ class ClockPage:
 
 
 _shared: ClockPage | None = None
+_cpus = sorted(os.sched_getaffinity(0))  # where the clock thread may tick unless told otherwise
+lib.sb_clock_anywhere(ffi.new("int[]", _cpus), len(_cpus))
+
+
+def _forked() -> None:
+    """A child has no clock thread: its first sandbox starts one, on a page
+    of its own (the parent's may stop ticking whenever the parent ends)."""
+    global _shared
+    _shared = None
+    lib.sb_clock_place(-1)
+
+
+os.register_at_fork(after_in_child=_forked)
 
 
 def shared() -> ClockPage:

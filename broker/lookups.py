@@ -30,7 +30,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from ._native import ffi, lib
-from .arena import BASE
+from .arena import BASE, Fault
 from .fsview import STRICT, Node, split
 from .policy.model import ALLOW
 
@@ -174,7 +174,7 @@ def _hold(sb, p: _Path, slot: int, buf) -> tuple[OpenFile, bytes, int] | None:
                 if listing is not None:
                     sb.arena.write(addr, listing)
                     return OpenFile("dir", node, fd, slot=slot, listing=listing), bytes(ffi.buffer(buf)), len(listing)
-    except OSError:
+    except (OSError, Fault):  # (Fault: the program mapped a file over the slot)
         pass
     os.close(fd)
     return None
@@ -278,18 +278,26 @@ def publish(sb) -> None:
     if threads == 0:  # (the stub's ready message: the program has not started)
         return
     ready, sb.warm_ready = sb.warm_ready, []
-    for r in ready:
-        index = _free_entry(sb, r.raw) if threads == 1 else None
-        if index is None:
+    try:
+        while ready:
+            r = ready.pop(0)
+            index = _free_entry(sb, r.raw) if threads == 1 else None
+            if index is not None:
+                held = r.file.slot + 1 if r.file is not None else 0
+                try:
+                    sb.arena.write(BASE + STATC + index * ENTRY.size,
+                                   ENTRY.pack(r.used, 0, r.raw, r.stat, held, r.open_flags, r.size))
+                except Fault:  # (a file mapped over its stat cache: the program's loss)
+                    index = None
+            if r.file is not None:
+                if index is None:
+                    os.close(r.file.hostfd)
+                else:
+                    sb.held[index] = (r.file, r.open_flags)
+    finally:  # (should anything else fail: no file is left held for nobody)
+        for r in ready:
             if r.file is not None:
                 os.close(r.file.hostfd)
-            continue
-        held = 0
-        if r.file is not None:
-            sb.held[index] = (r.file, r.open_flags)
-            held = r.file.slot + 1
-        entry = ENTRY.pack(r.used, 0, r.raw, r.stat, held, r.open_flags, r.size)
-        sb.arena.write(BASE + STATC + index * ENTRY.size, entry)
     if threads != 1:
         sb.warming = None  # (a second thread: the stat cache is no longer ours to write)
 

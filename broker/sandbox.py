@@ -188,7 +188,7 @@ class Sandbox:
         # publishes them (lookups.WarmStart.lookups, lookups.publish).
         self.warming = None
         self.warm_ready: list[lookups.Ready] = []
-        self._exec_nodes: dict[str, object] = {}  # the programs just opened to run, by path
+        self._exec_nodes: dict[str, object] = {}  # the programs opened to start, by path
         self.checked_paths: dict[int, str] | None = None  # paths the policy judged, this call
         self.view.virtual = virtual.Files(self)  # /dev, /proc/self, /etc/passwd
         self.rlimits: dict[int, tuple[int, int]] = {}
@@ -432,7 +432,9 @@ class Sandbox:
 
     def _open_exec(self, vpath: str) -> int:
         """A host fd to read a program from: a regular file in the view."""
-        node = self._exec_nodes[vpath] = self.view.resolve(vpath, self.cwd)  # (_read_only_file's next)
+        node = self.view.resolve(vpath, self.cwd)
+        if self.proc is None:  # starting: _read_only_file asks next (an execve never pins)
+            self._exec_nodes[vpath] = node
         fd = self.view.open(node, os.O_RDONLY)
         if not stat_mod.S_ISREG(os.fstat(fd).st_mode):
             os.close(fd)

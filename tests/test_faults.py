@@ -225,7 +225,8 @@ def test_a_forked_caller_frees_its_own_arenas():
         ok = False
         try:
             ok = open_fds() == before and strictbox.run([BUSYBOX, "true"]).returncode == 0
-            ok = ok and open_fds() == before
+            settled = open_fds()  # (with the child's own clock page now)
+            ok = ok and strictbox.run([BUSYBOX, "true"]).returncode == 0 and open_fds() == settled
         finally:
             os._exit(0 if ok else 1)
     for _ in range(3000):
@@ -239,3 +240,36 @@ def test_a_forked_caller_frees_its_own_arenas():
         raise AssertionError("the child's wait for its arenas never ended")
     assert os.waitstatus_to_exitcode(status) == 0
     assert open_fds() == before
+
+
+def test_a_child_forked_during_a_run_gets_its_own_clock(compile_c):
+    """A process forked while one of its threads runs a sandbox has no clock
+    thread in the child: the child's sandboxes get a page of their own,
+    which ticks after the parent's run (and its thread) have ended."""
+    prog = str(compile_c("clock_sleep.c", "-static"))
+    run = threading.Thread(target=strictbox.run, args=([prog],), kwargs={"stdout": subprocess.DEVNULL})
+    run.start()
+    time.sleep(0.1)  # (its sandbox sleeps: the parent's clock thread ticks)
+    pid = os.fork()
+    if pid == 0:  # (no pytest in here: only an exit status comes back)
+        ok = False
+        try:
+            time.sleep(0.6)  # the parent's run is over, and its clock thread with it
+            t0 = time.monotonic()
+            got = strictbox.run([prog], capture_output=True, timeout=20)
+            wall = time.monotonic() - t0
+            slept = float(got.stdout.split()[1])
+            ok = 0.3 <= slept <= wall  # (a page standing still: slept looks longer than the run)
+        finally:
+            os._exit(0 if ok else 1)
+    run.join()
+    for _ in range(3000):
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        time.sleep(0.01)
+    else:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        raise AssertionError("the child never ended")
+    assert os.waitstatus_to_exitcode(status) == 0

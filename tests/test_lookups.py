@@ -449,3 +449,43 @@ def test_a_second_thread_ends_the_warm_starts_answers_and_keeps_no_file(compile_
     for _ in range(3):
         assert lines(sandboxed([prog, "2", *paths], ro=[f"{ro}:/ro"], warm=warm)) == want
     assert open_fds() == before
+
+
+def test_a_file_mapped_over_the_prefetch_slots_leaks_no_broker_fd(compile_c, tmp_path):
+    """A program's raw request maps a file over the prefetch slots, then
+    stats a .py 500 times: each time the broker holds the .pyc for it and
+    copies its first bytes to a slot.  Mappings never go over the runtime's
+    state (the broker writes there): they are copies; nothing leaks."""
+    ro = tmp_path / "ro"
+    (ro / "__pycache__").mkdir(parents=True)
+    (ro / "m.py").write_text("x = 1\n")
+    for name in ("m", "a"):
+        (ro / "__pycache__" / f"{name}.cpython-311.pyc").write_bytes(b"p" * 100)
+    (ro / "zeros").write_bytes(bytes(1 << 20))
+    prog = str(compile_c("hostile_pin_over_slots.c", "-static"))
+    args = [prog, "/ro/zeros", "/ro/__pycache__/a.cpython-311.pyc", "/ro/m.py"]
+    sandboxed(args + ["1"], ro=[f"{ro}:/ro"])
+    before = open_fds()
+    got = sandboxed(args + ["500"], ro=[f"{ro}:/ro"])
+    assert (got.stdout, got.returncode, got.reason) == (b"pyc 1 zeros 1\ndone\n", 0, None), got.log
+    assert open_fds() == before
+
+
+def test_a_file_mapped_over_the_stat_cache_leaks_no_warm_file(compile_c, tmp_path):
+    """The same over the stat cache while a warm start's answers wait to be
+    published: they are published (the stat cache is the program's own
+    memory), and no file the broker held for them leaks."""
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    for i in range(40):
+        (ro / f"f{i}").write_text("x" * (i + 1))
+    (ro / "zeros").write_bytes(bytes(512 << 10))
+    prog = str(compile_c("hostile_pin_over_statc.c", "-static"))
+    paths = [f"/ro/f{i}" for i in range(40)]
+    warm = strictbox.WarmStart()
+    assert sandboxed([prog, "1", "/ro/zeros", *paths], ro=[f"{ro}:/ro"], warm=warm).stdout == b"learnt\n"
+    before = open_fds()
+    for _ in range(3):
+        got = sandboxed([prog, "2", "/ro/zeros", *paths], ro=[f"{ro}:/ro"], warm=warm)
+        assert (got.stdout, got.returncode, got.reason) == (b"pinning\nafter\n", 0, None), got.log
+    assert open_fds() == before

@@ -122,7 +122,8 @@ void sb_cancel_if_signalled(struct sb_thread *t)
  * word for a while, instead of sleeping in read at once, spares the broker
  * a wakeup of this thread's CPU, the dearest part of a round trip here
  * (DESIGN.md); the watch ends after ANSWER_WATCH_NS of the clock page's
- * time (or ANSWER_SPINS pauses, when the page stands still or the broker
+ * time, or ANSWER_SPINS pauses when the page does not tick that finely
+ * (coarse or deterministic time; ANSWER_SPINS_TICKING if the broker
  * stops ticking it).  Only a hint: the read that follows takes the answer
  * either way. */
 #define ANSWER_WATCH_NS 400000
@@ -135,7 +136,7 @@ static void watch_for_answer(struct sb_thread *t, unsigned long seq)
     if (!__atomic_load_n(&ST->boot.cpu, __ATOMIC_RELAXED))
         return;
     long start = clk->monotonic_ns;
-    int ticking = clk->tick_ns != 0;
+    int ticking = clk->tick_ns && clk->tick_ns <= ANSWER_WATCH_NS / 2; /* (coarse time: 100 ms) */
     for (unsigned i = 1; __atomic_load_n(&t->answered, __ATOMIC_ACQUIRE) < seq; i++) {
         __builtin_ia32_pause();
         if ((ticking && !(i & 255) && clk->monotonic_ns - start > ANSWER_WATCH_NS) ||

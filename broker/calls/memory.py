@@ -63,6 +63,8 @@ def _pinnable(sb, f, addr: int, length: int, prot: int, flags: int, offset: int)
     range pinned already is this call's own mapping, served again; else
     the copy finds it pinned: EFAULT.)"""
     sb.arena.inside(addr, length)  # (Fault: EFAULT)
+    if addr < lib.SB_IMAGE_BASE or addr + length > sb.thread_block(0):
+        return 0  # (the runtime's state and the thread blocks stay arena memory: we write there)
     if sb.arena.pinned(addr, length):
         n = sb.arena.pin_at(addr)
         return n if n and sb.arena.pinned_exactly(addr, addr + n, offset, os.fstat(f.hostfd)) else 0
