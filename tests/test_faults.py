@@ -229,16 +229,7 @@ def test_a_forked_caller_frees_its_own_arenas():
             ok = ok and strictbox.run([BUSYBOX, "true"]).returncode == 0 and open_fds() == settled
         finally:
             os._exit(0 if ok else 1)
-    for _ in range(3000):
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            break
-        time.sleep(0.01)
-    else:
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-        raise AssertionError("the child's wait for its arenas never ended")
-    assert os.waitstatus_to_exitcode(status) == 0
+    assert _exit_code(pid) == 0
     assert open_fds() == before
 
 
@@ -263,13 +254,16 @@ def test_a_child_forked_during_a_run_gets_its_own_clock(compile_c):
         finally:
             os._exit(0 if ok else 1)
     run.join()
+    assert _exit_code(pid) == 0
+
+
+def _exit_code(pid: int) -> int:
+    """A forked child's exit code, within 30 s (else it is killed: a hang)."""
     for _ in range(3000):
         done, status = os.waitpid(pid, os.WNOHANG)
         if done:
-            break
+            return os.waitstatus_to_exitcode(status)
         time.sleep(0.01)
-    else:
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-        raise AssertionError("the child never ended")
-    assert os.waitstatus_to_exitcode(status) == 0
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    raise AssertionError("the child never ended")
