@@ -494,13 +494,13 @@ class Sandbox:
                 self.kill("protocol violation: a request before the ready message's answer")
                 return
             if req.op == lib.SB_OP_READY:
-                if ch.slot == 0:
-                    self._watch_threads()
-                elif ch.slot not in self.slot_tids:  # its pidfd is still to come
+                if ch.slot != 0 and ch.slot not in self.slot_tids:  # its pidfd is still to come
                     ch.ready = req
                     continue
                 if not self._reply(ch, req, (0,)):
                     return
+                if ch.slot == 0:  # (after the answer, which the start waits for: no thread
+                    self._watch_threads()  # can come before we serve a clone)
                 continue
             if req.op == lib.SB_OP_CANCEL:
                 if not self._cancel(ch, req):
@@ -673,11 +673,11 @@ class Sandbox:
                 self.on_channel(ch)
 
     def _watch_threads(self) -> None:
-        """The main thread stands (the stub says so before the program
-        runs, so /proc's word is good): watch it, and each pool thread the
-        spawner starts later, through a pidfd.  None of them ever exits on
-        its own, so one that does was killed by strict mode for a forbidden
-        call."""
+        """The main thread stands (the stub said so; no other can start
+        before we serve a clone, so /proc's word is good): watch it, and
+        each pool thread the spawner starts later, through a pidfd.  None
+        of them ever exits on its own, so one that does was killed by
+        strict mode for a forbidden call."""
         self.threads_ep = select.epoll()
         try:
             tids = [int(t) for t in os.listdir(f"/proc/{self.pid}/task") if int(t) != self.pid]
