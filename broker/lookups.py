@@ -266,15 +266,16 @@ class Ready:
     size: int = 0  # bytes of it in its prefetch slot
 
 
-def publish(sb) -> None:
+def publish(sb, starting: bool = False) -> None:
     """Puts what the warm start looked up since the last request in the
     program's stat cache: only while its one thread waits for our answer
-    (the table is the runtime's to write as it runs), at a free entry where
-    the runtime looks for the path (the runtime may have kept it itself)."""
+    (the table is the runtime's to write as it runs), or before it starts;
+    at a free entry where the runtime looks for the path (the runtime may
+    have kept it itself)."""
     from .calls.fdtable import LIVE_THREADS
     if not sb.warm_ready:
         return
-    threads = int.from_bytes(sb.arena.read(LIVE_THREADS, 4), "little")
+    threads = 1 if starting else int.from_bytes(sb.arena.read(LIVE_THREADS, 4), "little")
     if threads == 0:  # (the stub's ready message: the program has not started)
         return
     ready, sb.warm_ready = sb.warm_ready, []

@@ -37,6 +37,7 @@ PINS_SEQ = loader.BASE + ffi.offsetof("struct sb_state", "boot") + ffi.offsetof(
 HOST_TID = ffi.offsetof("struct sb_thread", "host_tid")
 TID = ffi.offsetof("struct sb_thread", "tid")
 KERNEL_TERMIOS = 36
+WARM_FIRST = 8  # a warm start's lookups made before the program starts (the rest beside it)
 MAX_BURST = 16  # requests served from one sandbox before the loop turns to the others
 LOG_LIMIT = 1000  # log lines kept per sandbox; a program can make denied calls forever
 KILLED_STRICT = "forbidden direct system call: killed by seccomp strict mode"
@@ -369,11 +370,15 @@ class Sandbox:
                                   pins=pins, fd_limit=self.limits.open_files, clock_last=clock_last,
                                   maps_from_slots=self._maps_plainly())
         self.drop_held()
-        if self.warm is not None:  # the stat cache gets what earlier runs looked up, as it runs
-            self.warming = self.warm.lookups(self)
         self.arena.write_state(state)
         for vfd, f in self.fds.items():  # what the runtime may answer about each fd
             calls.fdtable.publish(self, vfd, f, prefetch=False)  # (an exec's keep their offsets)
+        if self.warm is not None:  # the stat cache gets what earlier runs looked up:
+            self.warming = self.warm.lookups(self)
+            for _ in range(WARM_FIRST):  # the first few now (a program may look them up
+                if not self.warm_step():  # before the broker has been idle once),
+                    break
+            lookups.publish(self, starting=True)  # the rest beside it as it runs
         return loaded
 
     def drop_held(self) -> None:
