@@ -20,6 +20,7 @@ import collections
 import fcntl
 import mmap
 import os
+import struct
 import threading
 from typing import NamedTuple
 
@@ -314,6 +315,11 @@ class Arena:
     def write(self, addr: int, data: bytes) -> None:
         off = self._writable(addr, len(data))
         self.map[off:off + len(data)] = data
+
+    def put_u64(self, addr: int, value: int) -> None:
+        """One 64-bit word, where no pin can be (the runtime's state and the
+        thread blocks: sys_mmap never pins there)."""
+        struct.pack_into("<Q", self.map, self._offset(addr, 8), value)
 
     def copy_in(self, addr: int, fd: int, offset: int, n: int) -> int:
         """Copies up to n bytes of the file at fd (from offset, leaving its

@@ -272,9 +272,9 @@ def publish(sb, starting: bool = False) -> None:
     (the table is the runtime's to write as it runs), or before it starts;
     at a free entry where the runtime looks for the path (the runtime may
     have kept it itself)."""
-    from .calls.fdtable import LIVE_THREADS
-    if not sb.warm_ready:
+    if not sb.warm_ready:  # (every request comes by: first the cheap way out)
         return
+    from .calls.fdtable import LIVE_THREADS
     threads = 1 if starting else int.from_bytes(sb.arena.read(LIVE_THREADS, 4), "little")
     if threads == 0:  # (the stub's ready message: the program has not started)
         return
