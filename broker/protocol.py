@@ -11,7 +11,7 @@ checks before it enters strict mode."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import msgpack
 
@@ -34,8 +34,7 @@ class ProtocolError(Exception):
     pass
 
 
-@dataclass(frozen=True)
-class Request:
+class Request(NamedTuple):  # (one per request: quicker to make than a frozen dataclass)
     seq: int
     op: int
     args: tuple[int, ...]
