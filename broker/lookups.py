@@ -282,25 +282,34 @@ def publish(sb, starting: bool = False) -> None:
     try:
         while ready:
             r = ready.pop(0)
-            index = _free_entry(sb, r.raw) if threads == 1 else None
-            if index is not None:
-                held = r.file.slot + 1 if r.file is not None else 0
-                try:
-                    sb.arena.write(BASE + STATC + index * ENTRY.size,
-                                   ENTRY.pack(r.used, 0, r.raw, r.stat, held, r.open_flags, r.size))
-                except Fault:  # (a file mapped over its stat cache: the program's loss)
-                    index = None
-            if r.file is not None:
-                if index is None:
-                    os.close(r.file.hostfd)
-                else:
-                    sb.held[index] = (r.file, r.open_flags)
+            _put(sb, _free_entry(sb, r.raw) if threads == 1 else None, r)
     finally:  # (should anything else fail: no file is left held for nobody)
         for r in ready:
             if r.file is not None:
                 os.close(r.file.hostfd)
     if threads != 1:
         sb.warming = None  # (a second thread: the stat cache is no longer ours to write)
+
+
+def _put(sb, index: int | None, r: Ready) -> bool:
+    """Writes r at stat cache entry index and holds its file for it; or, if
+    there is no index or the write faults (a file mapped over the stat cache:
+    the program's loss), closes the file.  True if written."""
+    written = False
+    if index is not None:
+        held = r.file.slot + 1 if r.file is not None else 0
+        try:
+            sb.arena.write(BASE + STATC + index * ENTRY.size,
+                           ENTRY.pack(r.used, 0, r.raw, r.stat, held, r.open_flags, r.size))
+            written = True
+        except Fault:
+            pass
+    if r.file is not None:
+        if written:
+            sb.held[index] = (r.file, r.open_flags)
+        else:
+            os.close(r.file.hostfd)
+    return written
 
 
 def held_count(sb) -> int:
@@ -349,11 +358,7 @@ def read_ahead_pyc(sb, path: str) -> None:
               node.rel, 0)
     buf = ffi.new("struct stat *")
     held = _hold(sb, p, free_slot(sb), buf)
-    if held is not None:
-        f, st, size = held
-        sb.held[index] = (f, 0)
-        entry = ENTRY.pack(KEEP_FOUND, 0, raw, st, f.slot + 1, 0, size)
-        sb.arena.write(BASE + STATC + index * ENTRY.size, entry)
+    if held is not None and _put(sb, index, Ready(raw, KEEP_FOUND, held[1], held[0], 0, held[2])):
         noted(sb, pyc, 0)  # (its open is the runtime's now: a warm start would not see it)
 
 
