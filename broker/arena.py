@@ -24,7 +24,7 @@ import struct
 import threading
 from typing import NamedTuple
 
-from . import kernel
+from . import afterwards, kernel
 from ._native import ffi, lib
 
 BASE = lib.SB_ARENA_BASE
@@ -57,83 +57,15 @@ def _count_pinned(fd: int, n: int) -> None:
             del PINNED_FILES[st.st_dev, st.st_ino]
 
 
-# Freeing an arena's pages, at the last close of its memfd, takes about half
-# a millisecond for CPython's: a thread does it, so that a run's result need
-# not wait for it.  It may run on the CPUs this process had when it imported
-# us, not only on the one a paired broker keeps (loop.py).
-_CPUS = os.sched_getaffinity(0)
-_cond = threading.Condition()
-_unfreed: collections.deque = collections.deque()  # (map, fd) to free, under _cond
-_freeing = False  # the thread is freeing one (taken off the deque)
-_freer: threading.Thread | None = None
-
-
-def _free_later(m: mmap.mmap, fd: int) -> None:
-    global _freer
-    with _cond:
-        if _freer is None:
-            _freer = threading.Thread(target=_free_forever, name="strictbox-arena-freer", daemon=True)
-            _freer.start()
-        _unfreed.append((m, fd))
-        _cond.notify_all()
-
-
-def _free_forever() -> None:
-    global _freeing
-    try:
-        os.sched_setaffinity(0, _CPUS)
-    except OSError:  # (its cpuset changed): the kernel places it
-        pass
-    while True:
-        with _cond:
-            while not _unfreed:
-                _cond.wait()
-            m, fd = _unfreed.popleft()
-            _freeing = True
-        try:
-            _free(m, fd)  # (the pages go at the fd's close, without the GIL)
-        except OSError:
-            pass
-        finally:
-            with _cond:
-                _freeing = False
-                _cond.notify_all()
-
-
 def _free(m: mmap.mmap, fd: int) -> None:
+    """Frees an arena's pages (the last close of its memfd): afterwards."""
     try:
-        m.close()
-    finally:
-        os.close(fd)
-
-
-def wait_freed() -> None:
-    """Returns once every closed arena is freed: for counting our fds."""
-    with _cond:
-        while _unfreed or _freeing:
-            _cond.wait()
-
-
-def _before_fork() -> None:  # (no arena half freed in the child, none taken off meanwhile)
-    _cond.acquire()
-    while _freeing:
-        _cond.wait()
-
-
-def _forked() -> None:
-    """A child has no freer thread: it frees its copies of what was queued
-    at the fork, and starts its own thread when it needs one."""
-    global _cond, _unfreed, _freer
-    queued = list(_unfreed)
-    _cond, _unfreed, _freer = threading.Condition(), collections.deque(), None
-    for m, fd in queued:
         try:
-            _free(m, fd)
-        except OSError:
-            pass
-
-
-os.register_at_fork(before=_before_fork, after_in_parent=lambda: _cond.release(), after_in_child=_forked)
+            m.close()
+        finally:
+            os.close(fd)
+    except OSError:
+        pass
 
 
 class Pin(NamedTuple):
@@ -365,7 +297,8 @@ class Arena:
 
     def close(self) -> None:
         self.drop_pins()
-        _free_later(self.map, self.fd)
+        m, fd = self.map, self.fd
+        afterwards.later(lambda: _free(m, fd))
 
     def state(self):
         """A private copy of the runtime state (struct sb_state): untrusted data."""

@@ -42,7 +42,7 @@ from importlib import resources
 
 import msgpack
 
-from . import api, arena, calls, loader, protocol
+from . import afterwards, api, calls, loader, protocol
 from .calls import fdtable
 from .arena import BASE
 from .kernel import SYSCALL_NR
@@ -179,7 +179,7 @@ class Harness:
         api.remove_private_tmp(self.root)
 
     def _open_fds(self) -> int:
-        arena.wait_freed()
+        afterwards.wait()
         return len(os.listdir("/proc/self/fd"))
 
     def _rw_bytes(self) -> int:

@@ -166,6 +166,8 @@ class Broker:
             deadlines += [sb.timers.next for sb in self.sandboxes if sb.timers.next and not sb.done]
             timeout = max(0.0, min(deadlines) - now) if deadlines else None
             for key, _ in self._select(timeout):
+                if self.sel.get_map().get(key.fd) is not key:  # (an event before it let go of the fd)
+                    continue
                 kind, sb, ch = key.data
                 if kind == "wake":
                     self._wake_fd(key.fd)
@@ -299,29 +301,49 @@ class Broker:
             threads = sb.unwatched_threads()
             if threads is not None:
                 self.sel.register(threads, selectors.EVENT_READ, ("thread", sb, None))
-            if sb.ending:  # its threads die with it now: no news in that
+            if sb.exited_alone and not sb.done:
+                self._let_go(sb)
+            elif sb.ending:  # its threads die with it now: no news in that
                 self._unwatch_threads(sb)
         elif kind == "thread":
-            if self.sel.get_map().get(key.fd) is key:  # (else the sandbox's end let go of it)
-                sb.threads_ended()
+            sb.threads_ended()
             if sb.ending:
                 self._unwatch_threads(sb)
         elif kind == "spawn":
             for c in sb.spawn_news():  # clones waiting for a spawn that ended
                 self._guarded(sb, "wake", lambda: self._wake(sb, c), c)
         elif kind == "exit":
-            self.sel.unregister(key.fileobj)
-            self._unwatch_fd(sb.spawn_fd)
-            self._unwatch_threads(sb)
-            for c in sb.chans:
-                self._unwatch(c)
-                if c.fd in self.sel.get_map():
-                    self.sel.unregister(c.fd)
+            self._forget(sb)
             sb.reap()
         elif kind == "out":
             self._drain(key.fd)
         else:
             self._feed(key.fd)
+
+    def _forget(self, sb: Sandbox) -> None:
+        """Stops watching sb's process, its spawner, threads and channels."""
+        self._unwatch_fd(sb.pidfd)
+        self._unwatch_fd(sb.spawn_fd)
+        self._unwatch_threads(sb)
+        for c in sb.chans:
+            self._unwatch(c)
+            self._unwatch_fd(c.fd)
+
+    def _let_go(self, sb: Sandbox) -> None:
+        """sb's program exited alone: what it wrote is all in its output
+        pipes now, so they are drained to empty rather than to their end,
+        and its process is left to die (Sandbox.let_go)."""
+        for fd in [fd for fd, (owner, _) in self.outputs.items() if owner is sb]:
+            while fd in self.outputs:
+                buf = self.outputs[fd][1]
+                had = len(buf)
+                self._drain(fd)
+                if fd in self.outputs and len(buf) == had:  # empty for now
+                    self.sel.unregister(fd)
+                    os.close(fd)
+                    del self.outputs[fd]
+        self._forget(sb)
+        sb.let_go()
 
     def _unwatch_threads(self, sb: Sandbox) -> None:
         if sb.threads_ep is not None and sb.threads_ep.fileno() in self.sel.get_map():

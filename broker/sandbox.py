@@ -17,7 +17,7 @@ import time
 import weakref
 from dataclasses import dataclass, field
 
-from . import calls, clock, kernel, loader, lookups, protocol, virtual
+from . import afterwards, calls, clock, kernel, loader, lookups, protocol, virtual
 from .arena import Arena
 from .fsview import View
 from .policy import Policy
@@ -197,6 +197,7 @@ class Sandbox:
         self.log: list[str] = BoundedLog()
         self.outcome = Outcome()
         self.exit_status: int | None = None
+        self.exited_alone = False  # (exit_requested)
         self.proc: subprocess.Popen | None = None
         self.pidfd = -1
         self.clock = clock.for_mode(self.policy.time)  # real, coarse or deterministic
@@ -973,6 +974,9 @@ class Sandbox:
             self.threads_ended()
         if not self.ending:
             self.exit_status = status
+            # Its only thread asked: nothing more comes from the program (not
+            # a write either), so its end need not wait for the teardown.
+            self.exited_alone = self.next_slot == 1 and self.tracer is None
         self._signal(signal.SIGKILL)
         hook, self.on_exit = self.on_exit, None
         if hook is not None:
@@ -1170,6 +1174,17 @@ class Sandbox:
                     code, f"the runtime exited ({code}) without reporting a status")
         if self.tracer is not None:
             self.tracer.drain(self)
+        self._collect_stats()
+        self.close()
+
+    def let_go(self) -> None:
+        """The program exited alone (exited_alone; the process is killed):
+        its outcome is its exit status, and a thread reaps the process while
+        the kernel tears it down; the rest is released now."""
+        pid = self.pid
+        self.proc.returncode = -signal.SIGKILL  # (ours to reap: not Popen's)
+        afterwards.later(lambda: afterwards.reap(pid))
+        self.outcome.returncode, self.outcome.reason = self.exit_status, None
         self._collect_stats()
         self.close()
 

@@ -49,10 +49,10 @@ def sandboxed(argv, **kw) -> strictbox.RunResult:
 
 def open_fds() -> int:
     """This process's open fds, once every ended sandbox's arena is freed
-    (a thread closes them, strictbox/arena.py)."""
+    (a thread closes them, strictbox/afterwards.py)."""
     import os
-    from strictbox import arena
-    arena.wait_freed()
+    from strictbox import afterwards
+    afterwards.wait()
     return len(os.listdir("/proc/self/fd"))
 
 

@@ -10,7 +10,7 @@ import time
 import pytest
 
 import strictbox
-from strictbox import arena
+from strictbox import afterwards
 from conftest import BUSYBOX, Fleet, requires_busybox
 
 pytestmark = requires_busybox
@@ -213,6 +213,17 @@ def test_only_one_broker_of_a_process_is_paired():
             os.close(r)
 
 
+def test_a_program_that_exits_alone_has_its_output_and_is_reaped():
+    """Its only thread asked to exit: the result does not wait for the
+    process's teardown, yet holds all it wrote (more than a pipe holds), and
+    a thread reaps the process."""
+    code = "import sys; sys.stdout.write('x' * 300000); sys.stderr.write('done'); sys.exit(3)"
+    r = strictbox.run(["/usr/bin/python3", "-I", "-c", code], capture_output=True, timeout=60)
+    assert (len(r.stdout), r.stderr, r.returncode, r.reason) == (300000, b"done", 3, None)
+    afterwards.wait()
+    assert _children(os.getpid()) == []
+
+
 def test_the_api_gives_the_callers_thread_its_cpus_back():
     before = os.sched_getaffinity(0)
     r = strictbox.run([BUSYBOX, "true"])
@@ -307,7 +318,7 @@ def test_a_broker_holding_thousands_of_fds_starts_sandboxes(compile_c):
     except (OSError, ValueError):
         pytest.skip(f"holding 4300 fds needs RLIMIT_NOFILE >= 8192; the hard limit is {hard} "
                     "and this process may not raise it")
-    arena.wait_freed()  # (earlier runs' arenas: their fds are closed by a thread)
+    afterwards.wait()  # (earlier runs' arenas: their fds are closed by a thread)
     null = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
     held, got = {}, []
     try:
@@ -319,7 +330,7 @@ def test_a_broker_holding_thousands_of_fds_starts_sandboxes(compile_c):
             for fd in range(4096 - k, 4096):
                 os.close(held.pop(fd))
             got.append(strictbox.run([prog, "threads"], capture_output=True, timeout=60))
-            arena.wait_freed()
+            afterwards.wait()
             while len(held) < full:  # (lowest first: the same holes)
                 fd = os.dup(null)
                 held[fd] = fd
