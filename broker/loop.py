@@ -166,9 +166,9 @@ class Broker:
             deadlines += [sb.timers.next for sb in self.sandboxes if sb.timers.next and not sb.done]
             timeout = max(0.0, min(deadlines) - now) if deadlines else None
             for key, _ in self._select(timeout):
-                if self.sel.get_map().get(key.fd) is not key:  # (an event before it let go of the fd)
-                    continue
                 kind, sb, ch = key.data
+                if kind in ("chan", "thread", "spawn", "exit") and sb.done:  # (let go in this batch)
+                    continue
                 if kind == "wake":
                     self._wake_fd(key.fd)
                 else:
@@ -178,7 +178,8 @@ class Broker:
                 if ch.pending_deadline is not None and now >= ch.pending_deadline:
                     self._guarded(sb, "wake", lambda: self._wake(sb, ch), ch)
             for sb in self.sandboxes:
-                if not sb.done:
+                due = sb.timers.next
+                if not sb.done and due is not None and now >= due:
                     self._guarded(sb, "timer", lambda: sb.fire_timers(now))
                 sb.check_deadline(now)
         for fd in list(self.inputs):  # stdin its sandbox ended without reading
@@ -306,7 +307,8 @@ class Broker:
             elif sb.ending:  # its threads die with it now: no news in that
                 self._unwatch_threads(sb)
         elif kind == "thread":
-            sb.threads_ended()
+            if self.sel.get_map().get(key.fd) is key:  # (else the sandbox's end let go of it)
+                sb.threads_ended()
             if sb.ending:
                 self._unwatch_threads(sb)
         elif kind == "spawn":
@@ -316,7 +318,8 @@ class Broker:
             self._forget(sb)
             sb.reap()
         elif kind == "out":
-            self._drain(key.fd)
+            if key.fd in self.outputs:  # (else _let_go drained it in this batch)
+                self._drain(key.fd)
         else:
             self._feed(key.fd)
 
