@@ -68,9 +68,14 @@ def syscall_names():
 
 
 def abi_cdef():
-    """The ABI header as cffi reads it: drop the preprocessor plumbing."""
-    keep = []
+    """The ABI header as cffi reads it: drop the preprocessor plumbing, and
+    the bodies of its inline functions (declared below)."""
+    keep, body = [], False
     for line in open(ABI_H):
+        body = body or line.startswith("static inline")
+        if body:
+            body = line.rstrip() != "}"
+            continue
         if line.startswith("#") and not line.startswith("#define SB_"):
             continue
         if line.startswith("typedef"):
@@ -126,6 +131,7 @@ ffibuilder.cdef(
     long sb_renameat2(int sfd, const char *spath, int dfd, const char *dpath, unsigned flags);
     long sb_utimensat(int fd, const char *path, const char *times, int flags);
     int sched_getcpu(void);
+    uint64_t sb_stat_hash(const char *p, unsigned long n, uint64_t flags);
     """
 )
 ffibuilder.set_source(

@@ -41,7 +41,6 @@ STATC = ffi.offsetof("struct sb_state", "statc")
 ENTRY = struct.Struct(f"<II{lib.SB_STAT_PATH}s144sIIQ")
 SLOTS = lib.SB_STAT_CACHE
 PROBES = 8  # as stat_slot in untrusted_runtime/fd_io.c
-MASK64 = (1 << 64) - 1
 # The flags of a read-only open the runtime may answer itself (fd_io.c's
 # OPEN_LOOKUP_ONLY): ENOENT for a path kept missing, or the file a warm
 # start holds for it, opened with the same ones (O_CLOEXEC aside).
@@ -110,11 +109,8 @@ def noted(sb, path: str, open_flags: int | None = None) -> None:
 # -- the warm start -------------------------------------------------------------
 
 def slot_hash(path: bytes, flags: int) -> int:
-    """FNV-1a over the path, seeded with the flags: stat_slot's in fd_io.c."""
-    h = 1469598103934665603 ^ flags
-    for b in path:
-        h = ((h ^ b) * 1099511628211) & MASK64
-    return h
+    """Where the runtime looks for path first (sb_stat_hash, shared with it)."""
+    return lib.sb_stat_hash(path, len(path), flags)
 
 
 def _view_key(view) -> tuple:

@@ -348,11 +348,12 @@ long sys_fstat(struct sb_call *c)
 /* The stat cache slot for an absolute path (NUL-terminated, short), or NULL. */
 static struct sb_statcache *stat_slot(const char *path, unsigned long flags, int for_insert)
 {
-    unsigned long len = 0, h = 1469598103934665603UL ^ flags;
+    unsigned long len = 0;
     while (len < SB_STAT_PATH && SB_ARENA_OK(path + len, 1) && path[len])
-        h = (h ^ (unsigned char)path[len++]) * 1099511628211UL;
+        len++;
     if (len == 0 || len >= SB_STAT_PATH || !SB_ARENA_OK(path + len, 1) || path[len] || path[0] != '/')
         return NULL;
+    unsigned long h = sb_stat_hash(path, len, flags);
     for (unsigned i = 0; i < 8; i++) {
         struct sb_statcache *e = &ST->statc[(h + i) % SB_STAT_CACHE];
         if (e->used && e->flags == flags && !memcmp(e->path, path, len + 1))

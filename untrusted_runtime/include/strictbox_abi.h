@@ -137,6 +137,17 @@ struct sb_fdcache {
     uint8_t stat[144];
 };
 
+/* Where the stat cache keeps a path (its n bytes, no NUL): FNV-1a seeded
+ * with the flags, probing 8 entries on from it modulo SB_STAT_CACHE.  The
+ * runtime (stat_slot) and the broker (a warm start) must agree. */
+static inline uint64_t sb_stat_hash(const char *p, unsigned long n, uint64_t flags)
+{
+    uint64_t h = 1469598103934665603UL ^ flags;
+    for (unsigned long i = 0; i < n; i++)
+        h = (h ^ (unsigned char)p[i]) * 1099511628211UL;
+    return h;
+}
+
 struct sb_statcache {
     uint32_t used; /* 0: free, else SB_STAT_* */
     uint32_t flags; /* the newfstatat flags the answer is for */
