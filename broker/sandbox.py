@@ -121,7 +121,9 @@ class Outcome:
     reason: str | None = None  # set when strictbox (not the program) ended the run
 
 
-LIVE: "weakref.WeakSet[Sandbox]" = weakref.WeakSet()  # every sandbox of this process
+# Every sandbox of this process until it closes (weak: one never started
+# goes with its last reference).
+LIVE: "weakref.WeakSet[Sandbox]" = weakref.WeakSet()
 
 
 def _written(st: os.stat_result) -> bool:
@@ -1202,6 +1204,7 @@ class Sandbox:
 
     def close(self) -> None:
         self.done = True
+        LIVE.discard(self)  # (ended ones wait in reference cycles for the collector)
         self._release_clock()
         for f in self.fds.values():
             if f.hostfd >= 0:

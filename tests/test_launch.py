@@ -224,6 +224,16 @@ def test_a_program_that_exits_alone_has_its_output_and_is_reaped():
     assert _children(os.getpid()) == []
 
 
+def test_ended_sandboxes_leave_the_live_set():
+    """Each mapping a sandbox pins looks through the live sandboxes' open
+    files (sandbox._written): ended ones, which wait for the garbage
+    collector in reference cycles, must not be among them."""
+    from strictbox import sandbox
+    for _ in range(3):
+        assert strictbox.run([BUSYBOX, "true"]).returncode == 0
+    assert not [sb for sb in sandbox.LIVE if sb.done]
+
+
 def test_the_api_gives_the_callers_thread_its_cpus_back():
     before = os.sched_getaffinity(0)
     r = strictbox.run([BUSYBOX, "true"])
