@@ -16,7 +16,7 @@ from conftest import native, sandboxed
 from strictbox import loader
 from strictbox.calls import memory
 
-MODES = ["read", "write", "unmap", "fixed", "tail", "threads", "signals", "empty", "many"]
+MODES = ["read", "write", "unmap", "fixed", "shifted", "tail", "threads", "signals", "empty", "many"]
 LIBC = "/usr/lib/x86_64-linux-gnu/libc.so.6"
 
 
@@ -120,6 +120,25 @@ def small(tmp_path_factory):
     path = d / "small"
     path.write_bytes(os.urandom(20 * 1024 + 123))
     return path
+
+
+def test_a_mapping_of_bytes_a_copy_holds_is_copied_in_the_sandbox(program, tmp_path):
+    """ld.so maps a library whole, then its data segment over that a page
+    further on: the runtime copies those bytes from where the broker's copy
+    put them, with no round trip (unless the policy looks at mmap)."""
+    from strictbox.policy import Policy
+    path = tmp_path / "copied"  # (larger than a prefetch slot, smaller than a pin)
+    path.write_bytes(os.urandom(memory.PIN_MIN - 5000))
+    want = native([program, "shifted", str(path)])
+    assert want.stdout == b"shifted 1, written 1; before 1, after 1\n"
+    got = sandboxed([program, "shifted", str(path)], ro=[str(tmp_path)], timeout=60)
+    once = sandboxed([program, "tail", str(path)], ro=[str(tmp_path)], timeout=60)  # one mapping
+    assert (got.stdout, got.returncode, once.returncode) == (want.stdout, 0, 0), got.reason
+    assert got.stats["broker"] == once.stats["broker"], (got.stats, once.stats)
+    logs = Policy().rule("mmap", "log")
+    logged = sandboxed([program, "shifted", str(path)], ro=[str(tmp_path)], timeout=60, policy=logs)
+    logged_once = sandboxed([program, "tail", str(path)], ro=[str(tmp_path)], timeout=60, policy=logs)
+    assert (logged.stdout, logged.stats["broker"]) == (want.stdout, logged_once.stats["broker"] + 1)
 
 
 @pytest.mark.parametrize("mode", ["unmap", "fixed", "tail", "threads", "many"])

@@ -72,6 +72,27 @@ static int fmap_in_place(unsigned long addr, unsigned long len, unsigned long fd
            __atomic_load_n(&ST->calls_forwarded, __ATOMIC_RELAXED) == ST->fmap_gen;
 }
 
+/* A private mapping of bytes the last file mapping the broker filled holds
+ * too, at another address (ld.so maps a library's data segment a page off
+ * from where its first mapping put those bytes): copied from there, as the
+ * broker would copy them from the file (and zeros past its end, which the
+ * fill has too), with no round trip.  As for map_from_slot, only when the
+ * policy lets every mmap by; and not over pinned pages (whose unpin could
+ * drop source bytes; pinned source pages are the file's own).  1 if done. */
+static int fmap_copy(unsigned long addr, unsigned long len, unsigned long flags, unsigned long fd,
+                     unsigned long off)
+{
+    if (!ST->boot.maps_from_slots || (flags & 0x0f) != MAP_PRIVATE || !ST->fmap_end ||
+        fd != ST->fmap_fd || off < ST->fmap_off ||
+        __atomic_load_n(&ST->calls_forwarded, __ATOMIC_RELAXED) != ST->fmap_gen)
+        return 0;
+    unsigned long window = ST->fmap_end - ST->fmap_start, skip = off - ST->fmap_off;
+    if (skip > window || len > window - skip || sb_pinned(addr, len))
+        return 0;
+    memmove((void *)addr, (const void *)(ST->fmap_start + skip), len);
+    return 1;
+}
+
 /* A mapping of a file whose every byte is in a prefetch slot, when the
  * policy lets every mmap by (boot.maps_from_slots): copied here from the
  * slot, as the broker would copy it from the file, with no round trip
@@ -216,8 +237,11 @@ long sys_mmap(struct sb_call *c)
                     return -ENOMEM;
                 return (long)addr;
             }
+            int copied = !(flags & MAP_ANONYMOUS) && fmap_copy(addr, len, flags, c->a[4], c->a[5]);
             fmap_forget();
             vma_remove(addr, addr + len);
+            if (copied)
+                return vma_insert(addr, addr + len, prot) < 0 ? -ENOMEM : (long)addr;
             /* A file mapping is overwritten whole by the broker (file bytes,
              * then zeros past the end of the file): no zeroing round trip
              * first (ld.so maps each segment over its first mapping). */

@@ -7,6 +7,8 @@
  *            other pages are still the file's.
  *   unmap:   munmap of a middle page, an anonymous mapping there (zeros).
  *   fixed:   a MAP_FIXED mapping of another part of the file over the middle.
+ *   shifted: a writable MAP_FIXED mapping of the middle a page further on
+ *            (as ld.so maps a data segment over a library's first mapping).
  *   tail:    a mapping past the end of the file: zeros to the page's end.
  *   threads: four threads each map, check and unmap the file, over and over.
  *   signals: maps in a loop while another thread signals this one (a
@@ -134,6 +136,14 @@ int main(int argc, char **argv)
         map(2 * PAGE, 0, m + mid, MAP_FIXED);
         printf("before %d, over %d, after %d\n", same(m, 0, mid), same(m + mid, 0, 2 * PAGE),
                same(m + mid + 2 * PAGE, mid + 2 * PAGE, size - mid - 2 * PAGE));
+    } else if (!strcmp(mode, "shifted")) {
+        unsigned char *m = map(size, 0, NULL, 0);
+        unsigned char *d = mmap(m + mid + PAGE, 2 * PAGE, PROT_READ | PROT_WRITE,
+                                MAP_PRIVATE | MAP_FIXED, fd, mid);
+        int same_there = d == m + mid + PAGE && same(d, mid, 2 * PAGE);
+        memset(d, 'w', 10);
+        printf("shifted %d, written %d; before %d, after %d\n", same_there, d[9] == 'w',
+               same(m, 0, mid + PAGE), same(m + mid + 3 * PAGE, mid + 3 * PAGE, size - mid - 3 * PAGE));
     } else if (!strcmp(mode, "tail")) {
         size_t len = (size + PAGE - 1) & ~(PAGE - 1);
         unsigned char *m = map(len, 0, NULL, 0);
