@@ -295,10 +295,11 @@ class Arena:
     def zero(self, addr: int, n: int) -> None:
         kernel.punch_hole(self.fd, self._writable(addr, n), n)
 
-    def close(self) -> None:
+    def close(self, cpus: set[int] | None = None) -> None:
+        """Frees the pages afterwards (on cpus, if given)."""
         self.drop_pins()
         m, fd = self.map, self.fd
-        afterwards.later(lambda: _free(m, fd))
+        afterwards.later(lambda: _free(m, fd), cpus)
 
     def state(self):
         """A private copy of the runtime state (struct sb_state): untrusted data."""

@@ -1185,7 +1185,7 @@ class Sandbox:
         the kernel tears it down; the rest is released now."""
         pid = self.pid
         self.proc.returncode = -signal.SIGKILL  # (ours to reap: not Popen's)
-        afterwards.later(lambda: afterwards.reap(pid))
+        afterwards.later(lambda: afterwards.reap(pid), self._own_cpu())
         self.outcome.returncode, self.outcome.reason = self.exit_status, None
         self._collect_stats()
         self.close()
@@ -1216,4 +1216,8 @@ class Sandbox:
         os.close(self.spawn_fd)
         self.close_thread_pidfds()
         os.close(self.pidfd)
-        self.arena.close()
+        self.arena.close(self._own_cpu())
+
+    def _own_cpu(self) -> set[int] | None:
+        """Paired: its CPU, where what is left to do afterwards goes."""
+        return None if self.cpu is None else {self.cpu}
