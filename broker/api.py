@@ -7,7 +7,6 @@ import os
 import signal
 import shutil
 import subprocess
-import tempfile
 from dataclasses import dataclass, field
 
 from .fsview import MountError, View, split
@@ -74,16 +73,18 @@ def prepare(argv, *, ro=(), rw=(), memory=None, cpu=None, timeout=None, env=None
     mounts = [(p, p, False) for p in DEFAULT_RO if os.path.exists(p) and pol.system_mounts]
     mounts += pol_mounts  # the options below come later, so they win
     mounts += [parse_mount(s, False) for s in ro] + [parse_mount(s, True) for s in rw]
-    private_tmp = None
+    private_tmp = None  # (made when the program first looks there)
     if not any(split(os.path.normpath(v)) == split(PRIVATE_TMP) for _, v, _ in mounts):
-        private_tmp = tempfile.mkdtemp(prefix="strictbox-tmp-")
-        mounts.append((private_tmp, PRIVATE_TMP, True))
+        private_tmp = PRIVATE_TMP
+    view = None
     try:
         try:  # the private /tmp may hide a program built in the host's /tmp
-            view = View.build(mounts)
+            view = View.build(mounts, private_tmp)
             if not _shows(view, program):  # outside the view, or hidden (say by /tmp)
-                view.close()
-                view = View.build(mounts + [(program, program, False)])
+                for d in view.close():
+                    remove_private_tmp(d)
+                view = None
+                view = View.build(mounts + [(program, program, False)], private_tmp)
         except MountError as e:
             raise StrictboxError(str(e)) from None
         limits = Limits()
@@ -108,11 +109,10 @@ def prepare(argv, *, ro=(), rw=(), memory=None, cpu=None, timeout=None, env=None
             warm=warm,
         )
     except BaseException:
-        for d in pol_tmp + ([private_tmp] if private_tmp else []):
+        for d in pol_tmp + (view.close() if view is not None else []):
             remove_private_tmp(d)
         raise
-    sb.private_tmp = private_tmp  # release() removes it
-    sb.policy_tmp = pol_tmp  # and these, the policy's tmp mounts
+    sb.policy_tmp = pol_tmp  # release() removes these, the policy's tmp mounts
     sb.on_exit = lambda: release(sb)
     return sb
 
@@ -165,18 +165,15 @@ def remove_private_tmp(path: str) -> None:
 
 def release(sb: Sandbox) -> None:
     """Everything prepare() set up on the host: the view's fds and the
-    private /tmp.  Done as the program exits (Sandbox.on_exit), while its
-    process is torn down: the broker serves it no more, so nothing looks
-    there or writes there; and again (to no effect then) when it ended."""
+    private /tmp, if the program made it.  Done as the program exits
+    (Sandbox.on_exit), while its process is torn down: the broker serves it
+    no more, so nothing looks there or writes there; and again (to no
+    effect then) when it ended."""
     sb.on_exit = None
-    sb.view.close()  # (first: the last close of a removed directory is what deletes it)
-    for d in getattr(sb, "policy_tmp", ()):
+    made = sb.view.close()  # (first: the last close of a removed directory is what deletes it)
+    for d in list(getattr(sb, "policy_tmp", ())) + made:
         remove_private_tmp(d)
     sb.policy_tmp = []
-    private_tmp = getattr(sb, "private_tmp", None)
-    if private_tmp:
-        sb.private_tmp = None
-        remove_private_tmp(private_tmp)
 
 
 def _fd_of(stream, default: int) -> int:

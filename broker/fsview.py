@@ -11,12 +11,14 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import tempfile
 from dataclasses import dataclass, field
 
 from . import kernel
 from ._native import ffi, lib
 
 MAX_SYMLINKS = 40
+PRIVATE_PREFIX = "strictbox-tmp-"
 O_PATH = kernel.const("O_PATH")
 STRICT = kernel.RESOLVE | kernel.const("RESOLVE_NO_SYMLINKS")
 
@@ -40,18 +42,32 @@ class Mount:
     vparts: tuple[str, ...]
     host: str
     writable: bool
-    dirfd: int = -1  # the directory, or for a file mount its parent
+    fd: int = -1  # the directory, or for a file mount its parent (dirfd)
     name: str = ""  # for a file mount: the file's name in dirfd
     # Read-only, and no writable mount shows any of its host files (the
     # sandbox cannot change it at all): the runtime may keep what it holds.
     frozen: bool = False
+    # A private, empty directory, made in the host's temporary directory the
+    # first time anything looks beneath the mount: most runs never do, and
+    # making and removing it costs ~0.3 ms.  Until then host is a pattern
+    # for its name (which overlaps what the directory will).
+    private: bool = False
+    made: bool = False
+
+    @property
+    def dirfd(self) -> int:
+        if self.fd < 0 and self.private and not self.made:
+            parent = os.path.dirname(self.host)
+            self.host, self.made = tempfile.mkdtemp(prefix=PRIVATE_PREFIX, dir=parent), True
+            self.open_root()
+        return self.fd
 
     def open_root(self) -> None:
         st = os.stat(self.host)
         target = self.host
         if not stat.S_ISDIR(st.st_mode):
             target, self.name = os.path.split(self.host)
-        self.dirfd = os.open(target, O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        self.fd = os.open(target, O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
 
 
 @dataclass
@@ -97,8 +113,10 @@ class View:
             m.frozen = not m.writable and not any(_overlap(m.host, w) for w in writable)
 
     @classmethod
-    def build(cls, specs: list[tuple[str, str, bool]]) -> "View":
-        """specs: (host path, virtual path, writable).  Later specs win."""
+    def build(cls, specs: list[tuple[str, str, bool]], private: str | None = None) -> "View":
+        """specs: (host path, virtual path, writable).  Later specs win.
+        private: a virtual path for a private, empty, writable directory
+        (Mount.private); close() says whether it was made."""
         by_vpath: dict[tuple[str, ...], Mount] = {}
         for host, vpath, writable in specs:
             if not os.path.isabs(vpath):
@@ -108,16 +126,29 @@ class View:
                 raise MountError(f"cannot mount {host!r}: no such file or directory")
             by_vpath[tuple(split(os.path.normpath(vpath)))] = Mount(
                 tuple(split(os.path.normpath(vpath))), real, writable)
+        if private is not None:
+            parts = tuple(split(os.path.normpath(private)))
+            pattern = os.path.join(tempfile.gettempdir(), PRIVATE_PREFIX + "*")
+            by_vpath[parts] = Mount(parts, pattern, True, private=True)
         view = cls(sorted(by_vpath.values(), key=lambda m: -len(m.vparts)))
         for m in view.mounts:
-            m.open_root()
+            if not m.private:
+                m.open_root()
         return view
 
-    def close(self) -> None:
+    def close(self) -> list[str]:
+        """Closes the mounts' fds; returns the private directories that were
+        made, for the caller to remove (no longer held open here)."""
+        made = []
         for m in self.mounts:
-            if m.dirfd >= 0:
-                os.close(m.dirfd)
-                m.dirfd = -1
+            if m.fd >= 0:
+                os.close(m.fd)
+                m.fd = -1
+            if m.private:
+                m.private = False  # (none is made from now on)
+                if m.made:
+                    made.append(m.host)
+        return made
 
     def _mount_of(self, parts: tuple[str, ...]) -> Mount | None:
         for depth in self._depths:  # the deepest mount point on the way wins

@@ -158,7 +158,7 @@ class Harness:
         finally:
             os.close(devnull)
         self.sb.limits.disk, self.sb.limits.file_size = DISK_LIMIT, FILE_SIZE
-        self.rw_dirs = [m.host for m in self.sb.view.mounts if m.writable]
+        self.rw_dirs = [m.host for m in self.sb.view.mounts if m.writable and m.dirfd >= 0]
         self.rw_start = self._rw_bytes()
         self.scratch = _scratch(self.sb.limits.threads)
         self.arena_end = BASE + MEMORY

@@ -10,6 +10,8 @@ import stat
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -408,6 +410,33 @@ def test_private_tmp_is_empty_and_writable(host_tmp):
     assert (got.returncode, got.stdout) == (0, b".\n..\n")
     got = sandboxed([BUSYBOX, "sh", "-c", "echo hi > /tmp/x && read v < /tmp/x && echo $v"])
     assert (got.returncode, got.stdout) == (0, b"hi\n")
+    assert list(host_tmp.iterdir()) == []
+
+
+@requires_busybox
+def test_private_tmp_is_made_once_the_program_looks_there(host_tmp):
+    """A run that never looks at /tmp costs no host directory; one that does
+    gets it then, and it goes when the run ends."""
+    def while_running(argv, check):
+        r, w = os.pipe()
+        got = []
+        t = threading.Thread(target=lambda: got.append(sandboxed(argv, stdin=r)))
+        t.start()
+        try:
+            for _ in range(500):
+                if check():
+                    break
+                time.sleep(0.01)
+            seen = check()
+        finally:
+            os.close(w)
+            t.join(30)
+            os.close(r)
+        assert got and got[0].returncode == 0, got
+        return seen
+    assert not while_running([BUSYBOX, "cat"], lambda: list(host_tmp.iterdir()))
+    made = lambda: [d for d in host_tmp.iterdir() if (d / "x").exists()]
+    assert while_running([BUSYBOX, "sh", "-c", ": > /tmp/x; read v; exit 0"], made)
     assert list(host_tmp.iterdir()) == []
 
 
