@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass, field
 
 import strictbox
+from strictbox import afterwards
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BUSYBOX = "/usr/bin/busybox"
@@ -176,10 +177,18 @@ def bench_ipc(prog: str, quick: bool, notes: Notes) -> list[tuple]:
 
 # -- 3. whole process --------------------------------------------------------
 
+def settled() -> None:
+    """No earlier run's leftovers in flight: a sandbox's teardown (its
+    process's memory, its arena's pages) is done after its result is out
+    (strictbox/afterwards.py), and must not slow the next measurement."""
+    afterwards.wait()
+
+
 def wall(fn, runs: int) -> float:
     fn()  # warm up caches (page cache, Python imports, the stub binary)
     times = []
     for _ in range(runs):
+        settled()
         t0 = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t0)
@@ -199,6 +208,7 @@ def wall_side_by_side(fns, runs: int) -> list[float]:
     times: list[list[float]] = [[] for _ in fns]
     for _ in range(runs):
         for fn, t in zip(fns, times):
+            settled()
             t0 = time.perf_counter()
             fn()
             t.append(time.perf_counter() - t0)
