@@ -28,6 +28,7 @@ from . import afterwards, kernel
 from ._native import ffi, lib
 
 BASE = lib.SB_ARENA_BASE
+PINS_FROM = lib.SB_IMAGE_BASE  # pins lie above the state and the prefetch slots
 PATH_MAX = 4096
 PAGE = 4096
 SMALL_COPY = 4 * PAGE  # copies up to this size fault in our mapping; larger ones use sendfile
@@ -107,8 +108,11 @@ class Arena:
     def pin(self, start: int, end: int, fd: int, offset: int, running: bool = False) -> None:
         """[start, end) shows the file at fd from offset (we keep fd open
         while a pin uses it); running: the file is the program's
-        (PINNED_FILES).  Nothing may be pinned there already."""
+        (PINNED_FILES).  Nothing may be pinned there already, nor below
+        PINS_FROM."""
         self._offset(start, end - start)
+        if start < PINS_FROM:
+            raise ValueError(f"{start:#x}: nothing is pinned below {PINS_FROM:#x}")
         if self.pinned(start, end - start):
             raise ValueError(f"{start:#x}-{end:#x} is pinned already")
         i = bisect.bisect(self._starts, start)
@@ -172,7 +176,7 @@ class Arena:
 
     def pinned(self, addr: int, n: int) -> bool:
         """Whether any of [addr, addr + n) is pinned."""
-        if n <= 0:
+        if n <= 0 or addr + n <= PINS_FROM:  # (the runtime's state, the prefetch slots)
             return False
         i = bisect.bisect_left(self._starts, addr + n) - 1
         return i >= 0 and self.pins[i].end > addr
@@ -192,7 +196,7 @@ class Arena:
 
     def _writable(self, addr: int, n: int) -> int:
         off = self._offset(addr, n)
-        if self.pins and self.pinned(addr, n):
+        if self.pins and addr + n > PINS_FROM and self.pinned(addr, n):
             raise Fault(f"{n} bytes at {addr:#x} overlap pinned read-only pages")
         return off
 
@@ -225,7 +229,7 @@ class Arena:
     def read(self, addr: int, n: int) -> bytes:
         off = self._offset(addr, n)
         data = self.map[off:off + n]  # (a copy)
-        if self.pins and self.pinned(addr, n):
+        if self.pins and addr + n > PINS_FROM and self.pinned(addr, n):
             return self._read_pinned(addr, bytearray(data))
         return data
 
