@@ -50,12 +50,11 @@ def pinned_file(st: os.stat_result) -> bool:
     return (st.st_dev, st.st_ino) in PINNED_FILES
 
 
-def _count_pinned(fd: int, n: int) -> None:
-    st = os.fstat(fd)
+def _count_pinned(key: tuple[int, int], n: int) -> None:
     with _pinned_lock:
-        PINNED_FILES[st.st_dev, st.st_ino] += n
-        if PINNED_FILES[st.st_dev, st.st_ino] <= 0:
-            del PINNED_FILES[st.st_dev, st.st_ino]
+        PINNED_FILES[key] += n
+        if PINNED_FILES[key] <= 0:
+            del PINNED_FILES[key]
 
 
 def _free(m: mmap.mmap, fd: int, size: int) -> None:
@@ -98,7 +97,7 @@ class Arena:
         self._state_written = False  # write_state: the state area is still all zeros
         self.pins: list[Pin] = []  # by start, none overlapping
         self._starts: list[int] = []  # each pin's start, for bisect
-        self._running: set[int] = set()  # the pins' fds that count in PINNED_FILES
+        self._running: dict[int, tuple[int, int]] = {}  # the pins' fds that count in PINNED_FILES
 
     def sandbox_fd(self) -> int:
         """An fd of the arena for the stub, on its own open file description:
@@ -119,8 +118,9 @@ class Arena:
         self.pins.insert(i, Pin(start, end, fd, offset))
         self._starts.insert(i, start)
         if running and fd not in self._running:
-            _count_pinned(fd, 1)
-            self._running.add(fd)
+            st = os.fstat(fd)
+            self._running[fd] = (st.st_dev, st.st_ino)
+            _count_pinned(self._running[fd], 1)
 
     def span(self, lo: int, hi: int) -> tuple[int, int] | None:
         """The pages to make arena memory again so that nothing in [lo, hi)
@@ -168,8 +168,7 @@ class Arena:
         used = {p.fd for p in kept}
         for fd in {p.fd for p in self.pins} - used:
             if fd in self._running:
-                _count_pinned(fd, -1)
-                self._running.discard(fd)
+                _count_pinned(self._running.pop(fd), -1)
             os.close(fd)
         self.pins = kept
         self._starts = [p.start for p in kept]
