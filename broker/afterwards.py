@@ -12,7 +12,10 @@ from __future__ import annotations
 import atexit
 import collections
 import os
+import select
 import threading
+import time
+import traceback
 from typing import Callable
 
 _CPUS = os.sched_getaffinity(0)
@@ -22,9 +25,9 @@ _busy = False  # the thread is doing one (taken off the deque)
 _worker: threading.Thread | None = None
 
 
-def later(job: Callable[[], None], cpus: set[int] | None = None) -> None:
-    """Runs job on the thread (on cpus if given); it must not raise for
-    anything but a bug."""
+def later(job: Callable[[], bool | None], cpus: set[int] | None = None) -> None:
+    """Runs job on the thread (on cpus if given), and again later while it
+    returns False; it must not raise for anything but a bug."""
     global _worker
     with _cond:
         if _worker is None:
@@ -50,26 +53,46 @@ def _work() -> None:
                     os.sched_setaffinity(0, cpus)
                 except OSError:  # (a cpuset changed): the kernel places it
                     pass
-            job()  # (without the GIL for the most part: a close, a wait)
+            done = job() is not False  # (without the GIL for the most part: a close, a wait)
+        except Exception:  # a bug: shown, and the thread goes on with the rest
+            traceback.print_exc()
+            done = True
         finally:
             with _cond:
                 _busy = False
+                if not done:  # (after the others: one that waits must not hold them up)
+                    _jobs.append((job, cpus))
                 _cond.notify_all()
 
 
-def wait() -> None:
-    """Returns once every job so far is done: for counting our fds and processes."""
+def wait(timeout: float | None = None) -> bool:
+    """Returns once every job so far is done (for counting our fds and
+    processes), or False once timeout seconds have passed."""
+    end = None if timeout is None else time.monotonic() + timeout
     with _cond:
         while _jobs or _busy:
-            _cond.wait()
+            left = None if end is None else end - time.monotonic()
+            if left is not None and left <= 0:
+                return False
+            _cond.wait(left)
+    return True
 
 
-def reap(pid: int) -> None:
-    """A job: waits for our child pid, which has been killed, to be gone."""
-    try:
-        os.waitpid(pid, 0)
-    except ChildProcessError:  # (a forked copy of this job: not this process's child)
-        pass
+def reap(pidfd: int) -> Callable[[], bool]:
+    """A job that reaps our killed child once it is gone (its pidfd, which
+    the job closes then), looking a while each turn: one the kernel cannot
+    finish killing (stuck in a hung file system) holds up nothing else."""
+    def job() -> bool:
+        try:
+            if os.waitid(os.P_PIDFD, pidfd, os.WEXITED | os.WNOHANG) is None:
+                if not select.select([pidfd], [], [], 0.05)[0]:
+                    return False
+                os.waitid(os.P_PIDFD, pidfd, os.WEXITED)
+        except ChildProcessError:  # (a forked copy of this job: not this process's child)
+            pass
+        os.close(pidfd)
+        return True
+    return job
 
 
 def _before_fork() -> None:  # (no job half done in the child, none taken off meanwhile)
@@ -90,4 +113,4 @@ def _forked() -> None:
 
 
 os.register_at_fork(before=_before_fork, after_in_parent=lambda: _cond.release(), after_in_child=_forked)
-atexit.register(wait)  # (a caller that exits right after a run leaves no zombie behind)
+atexit.register(wait, 2.0)  # (a caller that exits right after a run leaves no zombie behind)

@@ -255,11 +255,13 @@ def run(argv, *, stdin=None, input: bytes | None = None, stdout=None, stderr=Non
             fds[i] = w
             opened.append(w)
             bufs[i] = capture[r] = bytearray()
+    sb = broker = None
     try:
         sb = prepare(argv, timeout=timeout, stdio=tuple(fds), **options)
         broker = Broker(pair=True)
         try:
             broker.add(sb, capture=capture, feed=feed)
+            capture, feed = {}, None  # (the broker's now: it closes each at its end)
         except ExecError as e:
             raise StrictboxError(str(e)) from None
         finally:
@@ -272,15 +274,14 @@ def run(argv, *, stdin=None, input: bytes | None = None, stdout=None, stderr=Non
         else:
             broker.run()
     except BaseException:
-        for fd in opened + list(capture):
+        left = [] if broker is None else list(broker.outputs) + list(broker.inputs)
+        for fd in set(opened + list(capture) + left + ([feed[0]] if feed else [])):
             os.close(fd)
-        if feed:
-            os.close(feed[0])
         raise
     finally:
-        if "broker" in locals():
+        if broker is not None:
             broker.close()
-        if "sb" in locals():
+        if sb is not None:
             release(sb)
     return RunResult(
         args=[os.fsdecode(a) for a in argv], returncode=sb.outcome.returncode,

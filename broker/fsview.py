@@ -56,10 +56,11 @@ class Mount:
 
     @property
     def dirfd(self) -> int:
-        if self.fd < 0 and self.private and not self.made:
-            parent = os.path.dirname(self.host)
-            self.host, self.made = tempfile.mkdtemp(prefix=PRIVATE_PREFIX, dir=parent), True
-            self.open_root()
+        if self.fd < 0 and self.private:
+            if not self.made:
+                parent = os.path.dirname(self.host)
+                self.host, self.made = tempfile.mkdtemp(prefix=PRIVATE_PREFIX, dir=parent), True
+            self.open_root()  # (again next time, if it failed: out of fds, say)
         return self.fd
 
     def open_root(self) -> None:
@@ -128,7 +129,7 @@ class View:
                 tuple(split(os.path.normpath(vpath))), real, writable)
         if private is not None:
             parts = tuple(split(os.path.normpath(private)))
-            pattern = os.path.join(tempfile.gettempdir(), PRIVATE_PREFIX + "*")
+            pattern = os.path.join(os.path.realpath(tempfile.gettempdir()), PRIVATE_PREFIX + "*")
             by_vpath[parts] = Mount(parts, pattern, True, private=True)
         view = cls(sorted(by_vpath.values(), key=lambda m: -len(m.vparts)))
         for m in view.mounts:

@@ -13,6 +13,7 @@ import stat as stat_mod
 import struct
 import subprocess
 import termios
+import threading
 import time
 import weakref
 from dataclasses import dataclass, field
@@ -124,11 +125,22 @@ class Outcome:
 # Every sandbox of this process until it closes (weak: one never started
 # goes with its last reference).
 LIVE: "weakref.WeakSet[Sandbox]" = weakref.WeakSet()
+_live_lock = threading.Lock()  # (brokers on several threads add, drop and look)
+
+
+def _forked_live() -> None:  # (a child's copy may have been held by another thread)
+    global _live_lock
+    _live_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forked_live)
 
 
 def _written(st: os.stat_result) -> bool:
     """Some sandbox of this process has the file open for writing."""
-    for sb in list(LIVE):
+    with _live_lock:
+        live = list(LIVE)
+    for sb in live:
         for f in list(sb.fds.values()):
             if f.writable and f.kind == "file" and f.hostfd >= 0:
                 try:
@@ -182,7 +194,8 @@ class Sandbox:
     warm: object = None  # a lookups.WarmStart this run learns from and adds to; None: none
 
     def __post_init__(self):
-        LIVE.add(self)
+        with _live_lock:
+            LIVE.add(self)
         self.fds: dict[int, calls.OpenFile] = {}
         # stat cache entry -> a file held for a warm open, and the flags it is for (no O_CLOEXEC)
         self.held: dict[int, tuple[calls.OpenFile, int]] = {}
@@ -1183,9 +1196,8 @@ class Sandbox:
         """The program exited alone (exited_alone; the process is killed):
         its outcome is its exit status, and a thread reaps the process while
         the kernel tears it down; the rest is released now."""
-        pid = self.pid
         self.proc.returncode = -signal.SIGKILL  # (ours to reap: not Popen's)
-        afterwards.later(lambda: afterwards.reap(pid), self._own_cpu())
+        afterwards.later(afterwards.reap(os.dup(self.pidfd)), self._own_cpu())
         self.outcome.returncode, self.outcome.reason = self.exit_status, None
         self._collect_stats()
         self.close()
@@ -1204,7 +1216,8 @@ class Sandbox:
 
     def close(self) -> None:
         self.done = True
-        LIVE.discard(self)  # (ended ones wait in reference cycles for the collector)
+        with _live_lock:
+            LIVE.discard(self)  # (ended ones wait in reference cycles for the collector)
         self._release_clock()
         for f in self.fds.values():
             if f.hostfd >= 0:

@@ -213,15 +213,29 @@ def test_only_one_broker_of_a_process_is_paired():
             os.close(r)
 
 
-def test_a_program_that_exits_alone_has_its_output_and_is_reaped():
+def test_a_program_that_exits_alone_has_its_output_and_is_reaped(monkeypatch):
     """Its only thread asked to exit: the result does not wait for the
-    process's teardown, yet holds all it wrote (more than a pipe holds), and
-    a thread reaps the process."""
+    process's teardown (Sandbox.let_go), yet holds all it wrote (more than a
+    pipe holds), and a thread reaps the process."""
+    from strictbox.sandbox import Sandbox
+    let_go = []
+    real = Sandbox.let_go
+    monkeypatch.setattr(Sandbox, "let_go", lambda sb: (let_go.append(sb.pid), real(sb)))
     code = "import sys; sys.stdout.write('x' * 300000); sys.stderr.write('done'); sys.exit(3)"
     r = strictbox.run(["/usr/bin/python3", "-I", "-c", code], capture_output=True, timeout=60)
     assert (len(r.stdout), r.stderr, r.returncode, r.reason) == (300000, b"done", 3, None)
+    assert len(let_go) == 1
     afterwards.wait()
     assert _children(os.getpid()) == []
+
+
+def test_a_job_afterwards_that_fails_holds_up_nothing(capsys):
+    """A broker bug in one job is shown, and the jobs after it still run."""
+    done = []
+    afterwards.later(lambda: 1 / 0)
+    afterwards.later(lambda: done.append(1))
+    assert afterwards.wait(10) and done == [1]
+    assert "ZeroDivisionError" in capsys.readouterr().err
 
 
 def test_ended_sandboxes_leave_the_live_set():

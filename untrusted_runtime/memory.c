@@ -77,14 +77,17 @@ static int fmap_in_place(unsigned long addr, unsigned long len, unsigned long fd
  * from where its first mapping put those bytes): copied from there, as the
  * broker would copy them from the file (and zeros past its end, which the
  * fill has too), with no round trip.  As for map_from_slot, only when the
- * policy lets every mmap by; and not over pinned pages (whose unpin could
- * drop source bytes; pinned source pages are the file's own).  1 if done. */
+ * policy lets every mmap by and with one thread (a sibling's madvise may
+ * zero the window without a round trip); and not over pinned pages (whose
+ * unpin could drop source bytes; pinned source pages are the file's own).
+ * 1 if done. */
 static int fmap_copy(unsigned long addr, unsigned long len, unsigned long flags, unsigned long fd,
                      unsigned long off)
 {
     if (!ST->boot.maps_from_slots || (flags & 0x0f) != MAP_PRIVATE || !ST->fmap_end ||
-        fd != ST->fmap_fd || off < ST->fmap_off ||
-        __atomic_load_n(&ST->calls_forwarded, __ATOMIC_RELAXED) != ST->fmap_gen)
+        fd != ST->fmap_fd || off < ST->fmap_off || (off & (PAGE - 1)) ||
+        __atomic_load_n(&ST->calls_forwarded, __ATOMIC_RELAXED) != ST->fmap_gen ||
+        __atomic_load_n(&ST->live_threads, __ATOMIC_ACQUIRE) != 1)
         return 0;
     unsigned long window = ST->fmap_end - ST->fmap_start, skip = off - ST->fmap_off;
     if (skip > window || len > window - skip || sb_pinned(addr, len))
@@ -213,8 +216,8 @@ long sys_brk(struct sb_call *c)
 long sys_mmap(struct sb_call *c)
 {
     unsigned long addr = c->a[0], len = PAGE_UP(c->a[1]), prot = c->a[2], flags = c->a[3];
-    if (!len || len < c->a[1] || (addr & (PAGE - 1)))
-        return -EINVAL;
+    if (!len || len < c->a[1] || (addr & (PAGE - 1)) || (c->a[5] & (PAGE - 1)))
+        return -EINVAL; /* (as Linux: before any mapping changes) */
     int fixed = (flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) != 0, stale = 0;
     if (fixed) {
         if (!sb_arena_ok(addr, len))
