@@ -334,6 +334,23 @@ class View:
         node = self._direct(split(path)) if path.startswith("/") else None
         return node if node is not None and node.mount.frozen else None
 
+    def made_up_file(self, path: str) -> Node | None:
+        """The node of an absolute path naming a regular file of the made-up
+        /etc (passwd, ld.so.cache...), reached with no link and no mount on
+        the way: fixed for as long as the sandbox lives.  Else None."""
+        parts = tuple(split(path)) if path.startswith("/") else ()
+        if (len(parts) < 2 or parts[0] != "etc" or ".." in parts or self.virtual is None
+                or self._is_mount_parent(parts)):
+            return None
+        m = self._mount_of(parts)
+        if m is not None and m.vparts:  # a mount at or above it decides
+            return None
+        try:
+            v = self.virtual.lookup(parts)
+        except OSError:
+            return None
+        return Node(parts, None, "", virtual=v) if v is not None and v.kind == "data" and v.sized else None
+
     def virtual_missing(self, path: str) -> bool:
         """An absolute path under the made-up /etc or /dev that names nothing
         there (and no mount): missing for as long as the sandbox lives, as

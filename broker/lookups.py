@@ -126,9 +126,12 @@ class _Path:
     hash: int  # of its stat cache slot
     judged: str  # as the policy judges it
     vparts: tuple[str, ...]
-    mount: int  # its mount's index in the view's mounts; -1: a made-up tree's missing name
+    mount: int  # its mount's index in the view's mounts; MISSING_MADE_UP, MADE_UP: a made-up tree's
     rel: str  # beneath that mount
     open_flags: int | None = None  # a file or directory opened read-only with these (no O_CLOEXEC)
+
+
+MISSING_MADE_UP, MADE_UP = -1, -2  # _Path.mount: a made-up tree's missing name, or file
 
 
 def _plain(sb, call: str, flags: int):
@@ -176,6 +179,25 @@ def _hold(sb, p: _Path, slot: int, buf) -> tuple[OpenFile, bytes, int] | None:
     return None
 
 
+def _hold_made_up(sb, p: _Path, slot: int) -> Ready | None:
+    """A made-up /etc file, its contents in prefetch slot `slot`, for a warm
+    open of p (as _hold does for a host file); None if it no longer is one or
+    does not fit."""
+    from .calls.fdtable import OpenFile
+    node = sb.view.made_up_file(p.judged)
+    if slot < 0 or node is None:
+        return None
+    data = node.virtual.make()
+    if len(data) > lib.SB_PREFETCH_SLOT:
+        return None
+    try:
+        sb.arena.write(lib.SB_PREFETCH_BASE + slot * lib.SB_PREFETCH_SLOT, data)
+    except Fault:  # (the program mapped a file over the slot)
+        return None
+    f = OpenFile("data", node, data=data, slot=slot)
+    return Ready(p.raw, KEEP_FOUND, sb.view.virtual.stat_bytes(node), f, p.open_flags, len(data))
+
+
 class WarmStart:
     """Paths that runs sharing this looked up on read-only mounts, by view
     (the mounts they were made in).  A run that shares it starts with their
@@ -210,7 +232,9 @@ class WarmStart:
             paths[path] = _Path(raw, slot_hash(raw, 0), judged(path), node.vparts,
                                 view.mounts.index(node.mount), node.rel, open_flags)
         elif view.virtual_missing(path):
-            paths[path] = _Path(raw, slot_hash(raw, 0), judged(path), (), -1, "")
+            paths[path] = _Path(raw, slot_hash(raw, 0), judged(path), (), MISSING_MADE_UP, "")
+        elif open_flags is not None and view.made_up_file(path) is not None:
+            paths[path] = _Path(raw, slot_hash(raw, 0), judged(path), (), MADE_UP, "", open_flags)
 
     def lookups(self, sb):
         """Looks up again, one path a step, what sb starts with: each step
@@ -233,9 +257,15 @@ class WarmStart:
             if stat_ok is not True and not stat_ok(p.judged):
                 continue
             may_open = open_ok is True or (open_ok and open_ok(p.judged))
-            if m is None:
+            if p.mount == MISSING_MADE_UP:
                 if sb.view.virtual_missing(p.judged):
                     sb.warm_ready.append(Ready(p.raw, KEEP_MISSING_OPEN if may_open else KEEP_MISSING))
+                continue
+            if p.mount == MADE_UP:
+                if may_open and held_count(sb) < _holds(sb):
+                    held = _hold_made_up(sb, p, free_slot(sb))
+                    if held is not None:
+                        sb.warm_ready.append(held)
                 continue
             if p.open_flags is not None and may_open and held_count(sb) < _holds(sb):
                 held = _hold(sb, p, free_slot(sb), buf)
@@ -281,7 +311,7 @@ def publish(sb, starting: bool = False) -> None:
             _put(sb, _free_entry(sb, r.raw) if threads == 1 else None, r)
     finally:  # (should anything else fail: no file is left held for nobody)
         for r in ready:
-            if r.file is not None:
+            if r.file is not None and r.file.hostfd >= 0:
                 os.close(r.file.hostfd)
     if threads != 1:
         sb.warming = None  # (a second thread: the stat cache is no longer ours to write)
@@ -303,7 +333,7 @@ def _put(sb, index: int | None, r: Ready) -> bool:
     if r.file is not None:
         if written:
             sb.held[index] = (r.file, r.open_flags)
-        else:
+        elif r.file.hostfd >= 0:  # (a made-up file holds none)
             os.close(r.file.hostfd)
     return written
 

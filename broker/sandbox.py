@@ -402,11 +402,12 @@ class Sandbox:
         (and ends the warm start's lookups)."""
         self.warming = None
         for r in self.warm_ready:
-            if r.file is not None:
+            if r.file is not None and r.file.hostfd >= 0:
                 os.close(r.file.hostfd)
         self.warm_ready.clear()
         for f, _ in self.held.values():
-            os.close(f.hostfd)
+            if f.hostfd >= 0:  # (a made-up file holds none)
+                os.close(f.hostfd)
         self.held.clear()
 
     def exec_program(self, prog: loader.Program, argv: list[bytes], env: list[bytes],
@@ -617,7 +618,7 @@ class Sandbox:
             f, open_flags = self.held.pop(entry, (None, 0))
             if (f is None or not 0 <= fd < min(self.limits.open_files, lib.SB_MAX_FDS)
                     or fd in self.fds or flags & ~os.O_CLOEXEC != open_flags):
-                if f is not None:
+                if f is not None and f.hostfd >= 0:
                     os.close(f.hostfd)
                 self.kill("protocol violation: an open of a file the broker does not hold, "
                           "or at an fd in use")

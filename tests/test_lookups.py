@@ -132,6 +132,21 @@ def test_a_warm_start_looks_its_paths_up_again(prog, ro):
     assert other.stats["broker"] >= changed.stats["broker"] + 2
 
 
+def test_a_warm_start_holds_made_up_etc_files_too(prog):
+    """/etc/passwd and /etc/group are made up for each sandbox: a warm start
+    holds them open for the program's first open of each, as it does host
+    files, and the program reads there what it would have."""
+    def saved(ops):
+        warm = strictbox.WarmStart()
+        cold, warmed = (sandboxed([prog, *ops], warm=warm) for _ in range(2))
+        assert lines(warmed) == lines(cold)
+        return cold.stats["broker"] - warmed.stats["broker"], lines(cold)
+    base, _ = saved(["s:/ro"])
+    more, seen = saved(["s:/ro", "r:/etc/passwd", "r:/etc/group"])
+    assert more == base + 2, (base, more)
+    assert seen[1].startswith("r /etc/passwd fd 3 read 3 'roo' dup 2 't:'"), seen
+
+
 def test_python_starts_warm_with_fewer_round_trips():
     argv = ["/usr/bin/python3", "-I", "-c", "import json; print(json.dumps([1, 2]))"]
     warm = strictbox.WarmStart()

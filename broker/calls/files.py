@@ -130,7 +130,10 @@ def sys_openat(sb, dirfd, path, flags, mode, *_):
 
 
 def _plain_file(f: OpenFile) -> bool:
-    """A regular file or directory (what a warm start may hold open)."""
+    """A regular file or directory, or a made-up file of a known size (what a
+    warm start may hold open)."""
+    if f.kind == "data":
+        return f.node is not None and f.node.virtual is not None and f.node.virtual.sized
     return f.kind == "dir" or (f.kind == "file" and stat_mod.S_ISREG(os.fstat(f.hostfd).st_mode))
 
 
