@@ -125,12 +125,12 @@ class Outcome:
 # Every sandbox of this process until it closes (weak: one never started
 # goes with its last reference).
 LIVE: "weakref.WeakSet[Sandbox]" = weakref.WeakSet()
-_live_lock = threading.Lock()  # (brokers on several threads add, drop and look)
+_live_lock = threading.RLock()  # (brokers on several threads add, drop and look)
 
 
 def _forked_live() -> None:  # (a child's copy may have been held by another thread)
     global _live_lock
-    _live_lock = threading.Lock()
+    _live_lock = threading.RLock()
 
 
 os.register_at_fork(after_in_child=_forked_live)
