@@ -334,38 +334,38 @@ class View:
         node = self._direct(split(path)) if path.startswith("/") else None
         return node if node is not None and node.mount.frozen else None
 
-    def made_up_file(self, path: str) -> Node | None:
-        """The node of an absolute path naming a regular file of the made-up
-        /etc (passwd, ld.so.cache...), reached with no link and no mount on
-        the way: fixed for as long as the sandbox lives.  Else None."""
+    def _fixed_made_up(self, path: str, roots: tuple[str, ...]) -> tuple[bool, object]:
+        """What a made-up tree (one of roots: trees that never change while
+        the sandbox lives) has at an absolute path with no `..` and no mount
+        on the way: (True, its VNode, or None for nothing), or (False, None)
+        when the tree does not decide it."""
         parts = tuple(split(path)) if path.startswith("/") else ()
-        if (len(parts) < 2 or parts[0] != "etc" or ".." in parts or self.virtual is None
+        if (not parts or parts[0] not in roots or ".." in parts or self.virtual is None
                 or self._is_mount_parent(parts)):
-            return None
+            return False, None
         m = self._mount_of(parts)
         if m is not None and m.vparts:  # a mount at or above it decides
-            return None
+            return False, None
         try:
-            v = self.virtual.lookup(parts)
-        except OSError:
-            return None
-        return Node(parts, None, "", virtual=v) if v is not None and v.kind == "data" and v.sized else None
+            return True, self.virtual.lookup(parts)
+        except OSError:  # ENOTDIR: neither missing nor there
+            return False, None
+
+    def made_up_file(self, path: str) -> Node | None:
+        """The node of an absolute path naming a regular file of the made-up
+        /etc (passwd, ld.so.cache...) of a known size: fixed for as long as
+        the sandbox lives.  Else None."""
+        decided, v = self._fixed_made_up(path, ("etc",))
+        if decided and v is not None and v.kind == "data" and v.sized:
+            return Node(tuple(split(path)), None, "", virtual=v)
+        return None
 
     def virtual_missing(self, path: str) -> bool:
         """An absolute path under the made-up /etc or /dev that names nothing
         there (and no mount): missing for as long as the sandbox lives, as
         those trees never change.  (/proc changes with the fds: not it.)"""
-        parts = tuple(split(path)) if path.startswith("/") else ()
-        if (not parts or parts[0] not in ("etc", "dev") or ".." in parts or self.virtual is None
-                or self._is_mount_parent(parts)):
-            return False
-        m = self._mount_of(parts)
-        if m is not None and m.vparts:  # a mount at or above it decides
-            return False
-        try:
-            return self.virtual.lookup(parts) is None
-        except OSError:  # ENOTDIR: not "missing"
-            return False
+        decided, v = self._fixed_made_up(path, ("etc", "dev"))
+        return decided and v is None
 
     def frozen_stat(self, path: str) -> bytes | int | None:
         """The stat of a frozen path in one host call: its bytes, ENOENT when
