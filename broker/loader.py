@@ -78,8 +78,10 @@ class Elf:
 
     @property
     def span(self) -> int:
+        """The pages from the first segment's to the end of the last one's
+        memory (its bss included)."""
         low = min(page_down(p[3]) for p in self.loads)
-        return _page_up(max(p[3] + p[5] for p in self.loads)) - low
+        return _page_up(max(p[3] + p[6] for p in self.loads)) - low
 
 
 def parse_elf(fd: int, name: str) -> Elf:

@@ -103,6 +103,20 @@ def test_only_the_read_only_part_of_a_shared_object_is_pinned():
         os.close(not_elf)
 
 
+def test_an_elf_spans_its_segments_memory_not_only_their_file_bytes():
+    """libc's last segment has 53 KB of bss past its file bytes: the span
+    (what places an interpreter below its room) covers it."""
+    fd = os.open(LIBC, os.O_RDONLY)
+    try:
+        elf = loader.parse_elf(fd, LIBC)
+    finally:
+        os.close(fd)
+    low = min(loader.page_down(p[3]) for p in elf.loads)
+    assert any(p[6] - p[5] >= 8192 for p in elf.loads)  # (bss ending pages past the file bytes)
+    assert all(p[3] + p[6] <= low + elf.span for p in elf.loads)
+    assert elf.span % 4096 == 0
+
+
 @pytest.mark.parametrize("script", ["import json, decimal, sqlite3; print(decimal.Decimal(1) / 7)",
                                     "import locale; print(locale.setlocale(locale.LC_ALL, 'C.UTF-8'))"])
 def test_python_with_mapped_libraries_runs_as_natively(script):
