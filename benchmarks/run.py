@@ -99,6 +99,7 @@ def native_call(prog: str, call: str, n: int) -> float:
 
 def sandboxed_call(prog: str, call: str, n: int, notes: Notes,
                    tag: str = "callbench") -> tuple[float, dict]:
+    settled()
     res = strictbox.run([prog, call, str(n)], capture_output=True, timeout=TIMEOUT)
     notes.from_result(f"{tag} {call}", res)
     if res.returncode != 0:

@@ -9,7 +9,8 @@ its other arguments.  A missing name is also kept for read-only opens when
 the policy allows those the same way.
 
 A WarmStart remembers which such paths earlier runs looked up, and which
-regular files and directories there they opened read-only, and as a new
+regular files and directories there (and made-up /etc files) they opened
+read-only, and as a new
 run starts looks them up again beside it (a step whenever the broker is
 idle) and holds those open for it, their first bytes (a directory: its
 listing) in prefetch slots, publishing them with each request: CPython's
@@ -194,7 +195,8 @@ def _hold_made_up(sb, p: _Path, slot: int) -> Ready | None:
         sb.arena.write(lib.SB_PREFETCH_BASE + slot * lib.SB_PREFETCH_SLOT, data)
     except Fault:  # (the program mapped a file over the slot)
         return None
-    f = OpenFile("data", node, data=data, slot=slot)
+    f = OpenFile("data", node, data=data, slot=slot,  # (as virtual.open_node makes it)
+                 status=p.open_flags & (lib.O_ACCMODE | lib.O_APPEND | lib.O_NONBLOCK))
     return Ready(p.raw, KEEP_FOUND, sb.view.virtual.stat_bytes(node), f, p.open_flags, len(data))
 
 

@@ -145,6 +145,8 @@ def test_a_warm_start_holds_made_up_etc_files_too(prog):
     more, seen = saved(["s:/ro", "r:/etc/passwd", "r:/etc/group"])
     assert more == base + 2, (base, more)
     assert seen[1].startswith("r /etc/passwd fd 3 read 3 'roo' dup 2 't:'"), seen
+    more, seen = saved(["s:/ro", "n:/etc/passwd"])  # (F_GETFL shows the flags it was opened with)
+    assert (more, seen[1]) == (base + 1, "n /etc/passwd fd 3 nonblock 2048"), seen
 
 
 def test_python_starts_warm_with_fewer_round_trips():
