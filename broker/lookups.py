@@ -124,7 +124,6 @@ def _view_key(view) -> tuple:
 class _Path:
     """A path a warm start remembers, as its view resolves it."""
     raw: bytes  # as the program wrote it
-    hash: int  # of its stat cache slot
     judged: str  # as the policy judges it
     vparts: tuple[str, ...]
     mount: int  # its mount's index in the view's mounts; MISSING_MADE_UP, MADE_UP: a made-up tree's
@@ -144,10 +143,10 @@ def _plain(sb, call: str, flags: int):
     return True if not sb.policy.paths else (lambda path: _plainly_allowed(sb, call, path, flags))
 
 
-def _hold(sb, p: _Path, slot: int, buf) -> tuple[OpenFile, bytes, int] | None:
+def _hold(sb, p: _Path, slot: int, buf) -> Ready | None:
     """Opens p's file or directory as it was opened before, for a warm open,
     with its first bytes (a directory: its whole listing) in prefetch slot
-    `slot`: (the file, its stat, how many bytes), or None."""
+    `slot`; None if it no longer is one of those."""
     from .calls.fdtable import OpenFile, head_bytes, whole_listing
     if slot < 0:
         return None
@@ -168,12 +167,14 @@ def _hold(sb, p: _Path, slot: int, buf) -> tuple[OpenFile, bytes, int] | None:
             if stat_mod.S_ISREG(buf.st_mode):
                 head = head_bytes(buf.st_size)
                 if sb.arena.copy_in(addr, fd, 0, head) == head:
-                    return OpenFile("file", node, fd, slot=slot), bytes(ffi.buffer(buf)), buf.st_size
+                    f, size = OpenFile("file", node, fd, slot=slot), buf.st_size
+                    return Ready(p.raw, KEEP_FOUND, bytes(ffi.buffer(buf)), f, p.open_flags, size)
             elif stat_mod.S_ISDIR(buf.st_mode):
                 listing = whole_listing(fd)
                 if listing is not None:
                     sb.arena.write(addr, listing)
-                    return OpenFile("dir", node, fd, slot=slot, listing=listing), bytes(ffi.buffer(buf)), len(listing)
+                    f = OpenFile("dir", node, fd, slot=slot, listing=listing)
+                    return Ready(p.raw, KEEP_FOUND, bytes(ffi.buffer(buf)), f, p.open_flags, len(listing))
     except (OSError, Fault):  # (Fault: the program mapped a file over the slot)
         pass
     os.close(fd)
@@ -231,12 +232,12 @@ class WarmStart:
             return
         node = view.frozen(path)
         if node is not None:
-            paths[path] = _Path(raw, slot_hash(raw, 0), judged(path), node.vparts,
+            paths[path] = _Path(raw, judged(path), node.vparts,
                                 view.mounts.index(node.mount), node.rel, open_flags)
         elif view.virtual_missing(path):
-            paths[path] = _Path(raw, slot_hash(raw, 0), judged(path), (), MISSING_MADE_UP, "")
+            paths[path] = _Path(raw, judged(path), (), MISSING_MADE_UP, "")
         elif open_flags is not None and view.made_up_file(path) is not None:
-            paths[path] = _Path(raw, slot_hash(raw, 0), judged(path), (), MADE_UP, "", open_flags)
+            paths[path] = _Path(raw, judged(path), (), MADE_UP, "", open_flags)
 
     def lookups(self, sb):
         """Looks up again, one path a step, what sb starts with: each step
@@ -272,8 +273,7 @@ class WarmStart:
             if p.open_flags is not None and may_open and held_count(sb) < _holds(sb):
                 held = _hold(sb, p, free_slot(sb), buf)
                 if held is not None:
-                    f, st, size = held
-                    sb.warm_ready.append(Ready(p.raw, KEEP_FOUND, st, f, p.open_flags, size))
+                    sb.warm_ready.append(held)
                     continue
             r = lib.sb_stat_beneath(m.dirfd, os.fsencode(p.rel), STRICT, buf)
             if r == 0:
@@ -382,11 +382,9 @@ def read_ahead_pyc(sb, path: str) -> None:
     index = _free_entry(sb, raw)
     if index is None:
         return
-    p = _Path(raw, slot_hash(raw, 0), judged(pyc), node.vparts, sb.view.mounts.index(node.mount),
-              node.rel, 0)
-    buf = ffi.new("struct stat *")
-    held = _hold(sb, p, free_slot(sb), buf)
-    if held is not None and _put(sb, index, Ready(raw, KEEP_FOUND, held[1], held[0], 0, held[2])):
+    p = _Path(raw, judged(pyc), node.vparts, sb.view.mounts.index(node.mount), node.rel, 0)
+    held = _hold(sb, p, free_slot(sb), ffi.new("struct stat *"))
+    if held is not None and _put(sb, index, held):
         noted(sb, pyc, 0)  # (its open is the runtime's now: a warm start would not see it)
 
 
