@@ -71,6 +71,16 @@ class Mount:
         self.fd = os.open(target, O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
 
 
+def _look(m: Mount, rel: str, flags: int) -> int:
+    """Whether rel is there beneath m with no symlink on the way (an O_PATH
+    openat2, closed at once): 0, or the negative errno."""
+    r = lib.sb_openat2(m.dirfd, os.fsencode(rel), O_PATH | os.O_CLOEXEC | flags, 0, STRICT)
+    if r >= 0:
+        os.close(r)
+        return 0
+    return r
+
+
 @dataclass
 class Node:
     """A resolved virtual path: inside a mount (rel may be '.'), a
@@ -278,10 +288,8 @@ class View:
         if node is None:
             return None
         m, rel = node.mount, node.rel
-        flags = O_PATH | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW)
-        r = lib.sb_openat2(m.dirfd, os.fsencode(rel), flags, 0, STRICT)
-        if r >= 0:
-            os.close(r)
+        r = _look(m, rel, 0 if follow else os.O_NOFOLLOW)
+        if r == 0:
             return node
         if r != -errno.ENOENT:
             return None
@@ -289,10 +297,8 @@ class View:
         # one before it: a missing one further up is its ENOENT.
         parent = rel.rpartition("/")[0]
         for depth in (1, 2) if not follow else (1,):
-            r = lib.sb_openat2(m.dirfd, os.fsencode(parent or "."),
-                               O_PATH | os.O_DIRECTORY | os.O_CLOEXEC, 0, STRICT)
-            if r >= 0:
-                os.close(r)
+            r = _look(m, parent or ".", os.O_DIRECTORY)
+            if r == 0:
                 return node
             if r != -errno.ENOENT or not parent:
                 return None
@@ -304,14 +310,7 @@ class View:
         way, inside one ordinary mount (what the walk would find, component
         by component)."""
         node = self._direct(parts)
-        if node is None:
-            return False
-        r = lib.sb_openat2(node.mount.dirfd, os.fsencode(node.rel),
-                           O_PATH | os.O_DIRECTORY | os.O_CLOEXEC, 0, STRICT)
-        if r < 0:
-            return False
-        os.close(r)
-        return True
+        return node is not None and _look(node.mount, node.rel, os.O_DIRECTORY) == 0
 
     def _direct(self, parts: list[str]) -> Node | None:
         """The node of parts (from /) inside one ordinary directory mount,
