@@ -298,17 +298,11 @@ def vdso_image() -> bytes:
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), VDSO)
     try:
         with open(path, "rb") as f:
+            loads = parse_elf(f.fileno(), path).loads
             data = bytearray(f.read())
     except OSError as e:
         raise ExecError(f"{path}: {e.strerror} (strictbox is not fully installed)") from None
-    try:
-        phoff, = struct.unpack_from("<Q", data, 32)
-        phnum, = struct.unpack_from("<H", data, 56)
-        loads = [struct.unpack_from("<IIQQQQQ", data, phoff + 56 * i) for i in range(phnum)]
-    except struct.error:
-        loads = []
-    loads = [p for p in loads if p[0] == PT_LOAD]
-    if data[:4] != b"\x7fELF" or len(loads) != 1 or loads[0][2:4] != (0, 0) or loads[0][5] != loads[0][6]:
+    if len(loads) != 1 or loads[0][2:4] != (0, 0) or loads[0][5] != loads[0][6]:
         raise ExecError(f"{path}: not a vDSO image (one PT_LOAD at 0, nothing past its file bytes)")
     struct.pack_into("<Q", data, 40, 0)  # e_shoff: the section headers stay behind
     struct.pack_into("<HH", data, 60, 0, 0)  # e_shnum, e_shstrndx
