@@ -342,9 +342,7 @@ class Broker:
                 had = len(buf)
                 self._drain(fd)
                 if fd in self.outputs and len(buf) == had:  # empty for now
-                    self.sel.unregister(fd)
-                    os.close(fd)
-                    del self.outputs[fd]
+                    self._end_output(fd)
         self._forget(sb)
         sb.let_go()
 
@@ -366,6 +364,9 @@ class Broker:
         if data:
             buf += data
             return
+        self._end_output(fd)
+
+    def _end_output(self, fd: int) -> None:
         self.sel.unregister(fd)
         os.close(fd)
         del self.outputs[fd]
