@@ -80,12 +80,12 @@ static int fmap_in_place(unsigned long addr, unsigned long len, unsigned long fd
  * policy lets every mmap by and with one thread (a sibling's madvise may
  * zero the window without a round trip); and not over pinned pages (whose
  * unpin could drop source bytes; pinned source pages are the file's own).
- * 1 if done. */
+ * 1 if done.  (sys_mmap has refused an offset off a page boundary.) */
 static int fmap_copy(unsigned long addr, unsigned long len, unsigned long flags, unsigned long fd,
                      unsigned long off)
 {
     if (!ST->boot.maps_from_slots || (flags & 0x0f) != MAP_PRIVATE || !ST->fmap_end ||
-        fd != ST->fmap_fd || off < ST->fmap_off || (off & (PAGE - 1)) ||
+        fd != ST->fmap_fd || off < ST->fmap_off ||
         __atomic_load_n(&ST->calls_forwarded, __ATOMIC_RELAXED) != ST->fmap_gen ||
         __atomic_load_n(&ST->live_threads, __ATOMIC_ACQUIRE) != 1)
         return 0;
@@ -102,7 +102,7 @@ static int fmap_copy(unsigned long addr, unsigned long len, unsigned long flags,
  * (ld.so maps /etc/ld.so.cache, glibc its gconv cache).  Only with one
  * thread (a sibling's close could hand the slot to another file
  * meanwhile), and only what the broker would answer with a plain copy;
- * 1 if done. */
+ * 1 if done.  (sys_mmap has refused an offset off a page boundary.) */
 static int map_from_slot(unsigned long addr, unsigned long len, unsigned long prot,
                          unsigned long flags, unsigned long fd, unsigned long off)
 {
@@ -113,7 +113,7 @@ static int map_from_slot(unsigned long addr, unsigned long len, unsigned long pr
         return 0;
     struct sb_fdcache *e = &ST->fdc[fd];
     if ((e->flags & need) != need || e->win || e->held != e->size || e->held > SB_PREFETCH_SLOT ||
-        e->slot >= SB_PREFETCH_SLOTS || (off & (PAGE - 1)) || (long)off < 0 ||
+        e->slot >= SB_PREFETCH_SLOTS || (long)off < 0 ||
         ((flags & 0x0f) != MAP_PRIVATE && (prot & PROT_WRITE)))
         return 0;
     unsigned long n = off < e->held ? e->held - off : 0;
