@@ -132,6 +132,7 @@ ffibuilder.cdef(
     long sb_utimensat(int fd, const char *path, const char *times, int flags);
     int sched_getcpu(void);
     uint64_t sb_stat_hash(const char *p, unsigned long n, uint64_t flags);
+    long sb_list_names(int fd, uint32_t *out, long n, long max);
     """
 )
 ffibuilder.set_source(
@@ -463,6 +464,45 @@ ffibuilder.set_source(
     {
         long r = syscall(SYS_getdents64, fd, buf, n);
         return r < 0 ? -errno : r;
+    }
+
+    static int sb_by_value(const void *a, const void *b)
+    {
+        uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+        return (x > y) - (x < y);
+    }
+
+    /* A listing for the runtime (struct sb_listing): the names that
+     * directory fd holds from its position on (fd < 0: none), as their
+     * 32-bit sb_stat_hash, added to the n already in out, then all sorted,
+     * each once.  How many, -E2BIG past max, or the read's negative errno. */
+    static long sb_list_names(int fd, uint32_t *out, long n, long max)
+    {
+        static __thread char buf[32768];
+        long got = 0;
+        while (fd >= 0 && (got = syscall(SYS_getdents64, fd, buf, sizeof buf)) > 0) {
+            struct record { uint64_t ino; int64_t off; unsigned short reclen; unsigned char type; char name[]; };
+            for (long at = 0; at + (long)sizeof(struct record) < got;) {
+                struct record *d = (struct record *)(buf + at);
+                size_t len = strlen(d->name);
+                if (d->reclen == 0)
+                    break;
+                at += d->reclen;
+                if ((len == 1 && d->name[0] == '.') || (len == 2 && !strcmp(d->name, "..")))
+                    continue;
+                if (n >= max)
+                    return -E2BIG;
+                out[n++] = (uint32_t)sb_stat_hash(d->name, len, 0);
+            }
+        }
+        if (got < 0)
+            return -errno;
+        qsort(out, n, sizeof *out, sb_by_value);
+        long kept = 0;
+        for (long i = 0; i < n; i++)
+            if (kept == 0 || out[kept - 1] != out[i])
+                out[kept++] = out[i];
+        return kept;
     }
     """,
     include_dirs=[os.path.dirname(ABI_H)],

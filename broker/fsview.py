@@ -350,6 +350,32 @@ class View:
         except OSError:  # ENOTDIR: neither missing nor there
             return False, None
 
+    def listable(self, parts: tuple[str, ...]) -> tuple[int, str, list[str]] | None:
+        """Where to list directory parts (from /, no `..`) for the runtime's
+        listings (lookups.list_around): (a frozen mount's dirfd and the
+        directory beneath it, listed with no symlink followed; or -1 and ""
+        for a directory that only mount points and the made-up /etc and /dev
+        make), with the names mounts and made-up files add there.  None when
+        its names may change while the sandbox lives (a writable mount,
+        /proc) or a listing would not show them all (a file mount, the way to
+        a mount point inside a mount); ENOENT (OSError) when nothing is there."""
+        if parts[:1] == ("proc",):
+            return None
+        extra = self.synthetic_children(Node(parts, None, ""))
+        m = self._mount_of(parts)
+        if self.virtual is not None and parts and parts[0] in self.virtual.roots and (m is None or not m.vparts):
+            v = self.virtual.lookup(parts)
+            if v is None and not self._is_mount_parent(parts):
+                raise OSError(errno.ENOENT, "not in the sandbox's view", "/" + "/".join(parts))
+            return (-1, "", extra) if v is None or v.kind == "dir" else None
+        if m is None:
+            if parts and not self._is_mount_parent(parts):
+                raise OSError(errno.ENOENT, "not in the sandbox's view", "/" + "/".join(parts))
+            return -1, "", extra
+        if m.name or not m.frozen or (len(parts) > len(m.vparts) and self._is_mount_parent(parts)):
+            return None
+        return m.dirfd, "/".join(parts[len(m.vparts):]) or ".", extra
+
     def made_up_file(self, path: str) -> Node | None:
         """The node of an absolute path naming a regular file of the made-up
         /etc (passwd, ld.so.cache...) of a known size: fixed for as long as

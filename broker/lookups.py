@@ -16,8 +16,9 @@ idle) and holds those open for it, their first bytes (a directory: its
 listing) in prefetch slots, publishing them with each request: CPython's
 ~30 (`-c pass`) to ~80 (`import json, decimal, sqlite3`) stats and missing
 opens of its start, and its first open of each of those files (when it has
-one thread), cost no round trip.  The answers are the host's as the run
-starts, as a run's own kept answers are the host's at its first lookup
+one thread), cost no round trip; so do the names missing from the
+directories they were given listings of (listings.py), which it lists again
+in their turn.  The answers are the host's as the run starts, as a run's own kept answers are the host's at its first lookup
 (the host may change a read-only mount; the sandbox cannot)."""
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import struct
 from collections import OrderedDict
 from dataclasses import dataclass
 
+from . import listings
 from ._native import ffi, lib
 from .arena import BASE, Fault
 from .fsview import STRICT, Node, split
@@ -126,12 +128,13 @@ class _Path:
     raw: bytes  # as the program wrote it
     judged: str  # as the policy judges it
     vparts: tuple[str, ...]
-    mount: int  # its mount's index in the view's mounts; MISSING_MADE_UP, MADE_UP: a made-up tree's
+    mount: int  # its mount's index in the view's mounts; or MISSING_MADE_UP, MADE_UP, LISTING
     rel: str  # beneath that mount
     open_flags: int | None = None  # a file or directory opened read-only with these (no O_CLOEXEC)
 
 
-MISSING_MADE_UP, MADE_UP = -1, -2  # _Path.mount: a made-up tree's missing name, or file
+# _Path.mount: a made-up tree's missing name, or file; a directory listed (judged: its path)
+MISSING_MADE_UP, MADE_UP, LISTING = -1, -2, -3
 
 
 def _plain(sb, call: str, flags: int):
@@ -216,13 +219,24 @@ class WarmStart:
         self.views = views
         self._paths: OrderedDict[tuple, dict[str, _Path]] = OrderedDict()  # by view, by path
 
-    def note(self, view, path: str, open_flags: int | None = None) -> None:
+    def _of_view(self, view) -> dict[str, _Path]:
         key = _view_key(view)
         paths = self._paths.get(key)
         if paths is None:
             paths = self._paths[key] = {}
             while len(self._paths) > self.views:
                 self._paths.popitem(last=False)
+        return paths
+
+    def note_listing(self, view, d: str) -> None:
+        """The runtime was given directory d's listing (listings.py): it
+        comes again in its turn among the paths."""
+        paths = self._of_view(view)
+        if len(paths) < self.limit:
+            paths.setdefault("\0" + d, _Path(b"", d, (), LISTING, ""))  # (no path has a NUL)
+
+    def note(self, view, path: str, open_flags: int | None = None) -> None:
+        paths = self._of_view(view)
         known = paths.get(path)
         if known is not None:
             known.open_flags = open_flags if open_flags is not None else known.open_flags
@@ -244,7 +258,10 @@ class WarmStart:
         (the broker takes one whenever it has nothing else to do, so this
         runs beside the program's start) adds a Ready to sb.warm_ready,
         which `publish` puts in the program's stat cache.  The files it holds
-        are reserved there (their prefetch slots taken) until then."""
+        are reserved there (their prefetch slots taken) until then.  The
+        directories runs before it were given listings of are listed again
+        in their turn (listings.py: the misses those answered never reached
+        the broker)."""
         from .calls.fdtable import free_slot
         paths = self._paths.get(_view_key(sb.view))
         stat_ok = _plain(sb, "newfstatat", 0) if paths else False
@@ -254,6 +271,9 @@ class WarmStart:
         buf = ffi.new("struct stat *")
         for p in list(paths.values()):
             yield
+            if p.mount == LISTING:
+                listings.relist(sb, p.judged)
+                continue
             m = sb.view.mounts[p.mount] if p.mount >= 0 else None
             if m is not None and not m.frozen:  # (this run's writable mounts show its files)
                 continue

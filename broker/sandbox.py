@@ -18,7 +18,7 @@ import time
 import weakref
 from dataclasses import dataclass, field
 
-from . import afterwards, calls, clock, kernel, loader, lookups, protocol, virtual
+from . import afterwards, calls, clock, kernel, listings, loader, lookups, protocol, virtual
 from .arena import Arena
 from .fsview import View
 from .policy import Policy
@@ -206,6 +206,7 @@ class Sandbox:
         self.warm_ready: list[lookups.Ready] = []
         self._exec_nodes: dict[str, object] = {}  # the programs opened to start, by path
         self.checked_paths: dict[int, str] | None = None  # paths the policy judged, this call
+        self.listings = listings.Listings()  # the directories the runtime has listings of
         self.view.virtual = virtual.Files(self)  # /dev, /proc/self, /etc/passwd
         self.rlimits: dict[int, tuple[int, int]] = {}
         self.stats = {"sandbox": 0, "broker": 0, "denied": 0}

@@ -58,7 +58,8 @@ def test_a_kept_answer_costs_one_round_trip(prog, ro):
                        "o:/ro/none", "o:/ro/none", "s:/ro/none/x"], ro=mount)
     assert lines(again) == ["s /ro/here size 5", f"s /ro/none {ENOENT}"] * 2 + [
         f"o /ro/none {ENOENT}"] * 2 + [f"s /ro/none/x {ENOENT}"]
-    assert again.stats["broker"] == once.stats["broker"] + 1  # only /ro/none/x is new
+    # (and /ro/none/x: the listing of /ro the first miss brought lacks none, listings.py)
+    assert again.stats["broker"] == once.stats["broker"]
 
 
 def test_a_missing_open_first_is_kept_for_stats_too(prog, ro):

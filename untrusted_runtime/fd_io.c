@@ -404,6 +404,8 @@ long sys_newfstatat(struct sb_call *c)
         memcpy(buf, e->stat, sizeof e->stat);
         return 0;
     }
+    if (sb_listed_missing(path, SB_LISTED_STAT))
+        return -ENOENT;
     long keep = 0;
     c->forwarded = 1;
     long r = sb_broker(c->t, c->nr, c->a, 6, &keep, 1);
@@ -466,6 +468,8 @@ long sys_openat(struct sb_call *c)
     long fd = e && e->used == SB_STAT_FOUND && e->held ? open_held(e, flags) : -1;
     if (fd >= 0)
         return fd;
+    if (!e && sb_listed_missing(path, SB_LISTED_OPEN))
+        return -ENOENT;
     long keep = 0;
     c->forwarded = 1;
     long r = sb_broker(c->t, c->nr, c->a, 6, &keep, 1);

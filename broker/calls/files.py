@@ -8,7 +8,7 @@ import os
 import stat as stat_mod
 import struct
 
-from .. import arena, kernel, lookups, virtual
+from .. import arena, kernel, listings, lookups, virtual
 from ..arena import Fault
 from ..fsview import Node
 from .._native import lib
@@ -124,6 +124,7 @@ def sys_openat(sb, dirfd, path, flags, mode, *_):
     except OSError as e:
         if e.errno != errno.ENOENT or flags & ~lookups.LOOKUP_OPEN_FLAGS:
             raise
+    listings.list_around(sb, p)
     if lookups.open_missing_kept(sb, p):  # the runtime keeps that (fd_io.c's sys_openat)
         return -errno.ENOENT, lookups.KEEP_MISSING_OPEN
     return -errno.ENOENT

@@ -7,7 +7,7 @@ import os
 import stat as stat_mod
 import struct
 
-from .. import kernel, lookups
+from .. import kernel, listings, lookups
 from ..fsview import Node
 from .._native import lib
 from . import fdtable
@@ -81,14 +81,19 @@ def sys_newfstatat(sb, dirfd, path, buf, flags, *_):
             answer = errno.ENOENT
         if answer == errno.ENOENT:
             lookups.noted(sb, p)
+            listings.list_around(sb, p)
             return -errno.ENOENT, lookups.missing_kept(sb, p)
         if answer is not None:
             lookups.noted(sb, p)
             sb.arena.write(buf, answer)
             lookups.read_ahead_pyc(sb, p)
             return 0, lookups.KEEP_FOUND
-        node = resolve_at(sb, dirfd, p, follow=not flags & AT_SYMLINK_NOFOLLOW)
-        data = _stat_node(sb, node)
+        try:
+            node = resolve_at(sb, dirfd, p, follow=not flags & AT_SYMLINK_NOFOLLOW)
+            data = _stat_node(sb, node)
+        except FileNotFoundError:
+            listings.list_around(sb, p)
+            raise
         if p.startswith("/") and _frozen(node) and lookups.keeps(sb):
             sb.arena.write(buf, data)
             return 0, lookups.KEEP_FOUND
@@ -136,11 +141,16 @@ def sys_statx(sb, dirfd, path, flags, mask, buf, *_):
 def sys_faccessat2(sb, dirfd, path, mode, flags, *_):
     if mode & ~7:
         return -errno.EINVAL
-    node = resolve_at(sb, as_fd(dirfd), read_path(sb, path), follow=not flags & AT_SYMLINK_NOFOLLOW)
+    p = read_path(sb, path)
+    try:
+        node = resolve_at(sb, as_fd(dirfd), p, follow=not flags & AT_SYMLINK_NOFOLLOW)
+        st = _stat_node(sb, node) if node.virtual is None else b""
+    except FileNotFoundError:
+        listings.list_around(sb, p)
+        raise
     if node.virtual is not None:
         return sb.view.virtual.access(node, mode)
-    st = struct.unpack_from("<QQQIII", _stat_node(sb, node))
-    st_mode = st[3]
+    st_mode = struct.unpack_from("<I", st, 24)[0]
     if mode & os.W_OK and (node.mount is None or not node.mount.writable):
         return -errno.EROFS
     if mode & os.X_OK and not (st_mode & 0o111 or stat_mod.S_ISDIR(st_mode)):

@@ -3,6 +3,8 @@
  * the answers the runtime keeps:
  *   s:PATH  stat (follows links): "s PATH size N" or "s PATH errno E"
  *   o:PATH  open read-only, then close: "o PATH ok" or "o PATH errno E"
+ *   a:PATH  access(F_OK), faccessat(R_OK) and faccessat2(AT_EACCESS) agreeing: "a PATH ok" or
+ *           "a PATH errno E" (else "a PATH differ")
  *   c:PATH  create (O_CREAT|O_WRONLY), then close: "c PATH ok" or "... errno E"
  *   r:PATH  open read-only and use the fd: its number, bytes read through it
  *           and a dup of it (one offset), fstat, F_GETFD, lseek; then close
@@ -94,6 +96,16 @@ int main(int argc, char **argv)
                 r = close(fd);
                 continue;
             }
+        } else if (op == 'a') {
+            r = access(path, F_OK);
+            int e = errno;
+            long r2 = syscall(SYS_faccessat, AT_FDCWD, path, R_OK), e2 = errno;
+            long r3 = syscall(SYS_faccessat2, AT_FDCWD, path, R_OK, AT_EACCESS), e3 = errno;
+            if (r2 != r || r3 != r || (r < 0 && (e2 != e || e3 != e))) {
+                printf("a %s differ\n", path);
+                continue;
+            }
+            errno = e;
         } else if (op == 'o' || op == 'c') {
             int fd = op == 'o' ? open(path, O_RDONLY | O_CLOEXEC)
                                : open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);

@@ -9,6 +9,9 @@ _Static_assert(SB_ARENA_BASE + sizeof(struct sb_state) <= SB_PREFETCH_BASE, "sb_
 _Static_assert(SB_PREFETCH_BASE + SB_PREFETCH_SLOTS * SB_PREFETCH_SLOT <= SB_ARENA_BASE + SB_STATE_SIZE, "prefetch slots overflow the state area");
 _Static_assert(SB_ARENA_BASE + SB_STATE_SIZE <= SB_IMAGE_BASE, "the state area overlaps the image");
 _Static_assert(sizeof(((struct sb_trace_ring *)0)->rec) == SB_TRACE_SLOTS * sizeof(struct sb_trace_rec), "trace ring size");
+_Static_assert(sizeof(((struct sb_state *)0)->listings) == SB_LISTINGS * sizeof(struct sb_listing), "listings");
+_Static_assert(sizeof(((struct sb_state *)0)->listed_names) == SB_LISTING_NAMES * sizeof(uint32_t), "listed names");
+_Static_assert(sizeof(((struct sb_state *)0)->statc) == SB_STAT_CACHE * sizeof(struct sb_statcache), "stat cache");
 _Static_assert(sizeof(struct sb_thread) + 4096 <= SB_IDLE_STACK, "no room for the idle stack in a thread block");
 
 /* One trapped system call: the saved registers and the decoded arguments. */
@@ -85,6 +88,9 @@ void sb_async(int sig, k_siginfo *si, struct ucontext *uc);
 void sb_return_to_program(struct sb_thread *t, struct ucontext *uc);
 int sb_signal_waiting(struct sb_thread *t);
 int sb_must_stop(struct sb_thread *t);
+
+/* listings.c: the path names nothing, a directory the broker listed shows */
+int sb_listed_missing(const char *path, unsigned call);
 
 /* time_random.c */
 void sb_clock_now(long *realtime_ns, long *monotonic_ns);

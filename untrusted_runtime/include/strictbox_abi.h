@@ -18,7 +18,7 @@ typedef __s64 int64_t;
 #endif
 
 #define SB_MAGIC 0x7862746369727473
-#define SB_ABI_VERSION 25
+#define SB_ABI_VERSION 26
 #define SB_ARENA_BASE 0x10000
 #define SB_STATE_SIZE 0x3F0000 /* sb_state, then the prefetch slots, up to the image */
 #define SB_IMAGE_BASE 0x400000
@@ -62,6 +62,16 @@ typedef __s64 int64_t;
 #define SB_STAT_FOUND 1        /* stat holds the answer */
 #define SB_STAT_MISSING 2      /* no such file (ENOENT) */
 #define SB_STAT_MISSING_OPEN 3 /* ... and a read-only openat of it may say so too */
+/* Directories whose names the runtime knows (struct sb_listing): a lookup
+ * of a path through one of them whose next name is not among them fails
+ * with ENOENT, without a round trip, for the calls the listing allows.  The
+ * broker lists the deepest directory on the way to a path it found missing
+ * (broker/lookups.py decides which, and for which calls). */
+#define SB_LISTINGS 32
+#define SB_LISTING_NAMES 16384
+#define SB_LISTED_STAT 1   /* newfstatat */
+#define SB_LISTED_OPEN 2   /* a read-only openat (OPEN_LOOKUP_ONLY flags) */
+#define SB_LISTED_ACCESS 4 /* access, faccessat, faccessat2 */
 /* fd changes the runtime made that the broker applies before it serves
  * anything else (struct sb_fdevent) */
 #define SB_MAX_FDEVENTS 64
@@ -140,13 +150,29 @@ struct sb_fdcache {
 /* Where the stat cache keeps a path (its n bytes, no NUL): FNV-1a seeded
  * with the flags, probing 8 entries on from it modulo SB_STAT_CACHE.  The
  * runtime (stat_slot) and the broker (a warm start) must agree. */
-static inline uint64_t sb_stat_hash(const char *p, unsigned long n, uint64_t flags)
+static inline uint64_t sb_hash_more(uint64_t h, const char *p, unsigned long n)
 {
-    uint64_t h = 1469598103934665603UL ^ flags;
     for (unsigned long i = 0; i < n; i++)
         h = (h ^ (unsigned char)p[i]) * 1099511628211UL;
     return h;
 }
+
+static inline uint64_t sb_stat_hash(const char *p, unsigned long n, uint64_t flags)
+{
+    return sb_hash_more(1469598103934665603UL ^ flags, p, n);
+}
+
+/* A listed directory: its absolute path ("/", or no trailing slash and no
+ * "." or ".." in it), and its names as sb_stat_hash(name, len, 0) cut to 32
+ * bits, sorted, in sb_state.listed_names[first, first + count). */
+struct sb_listing {
+    uint64_t hash; /* sb_stat_hash(path, len, 0) */
+    uint32_t first;
+    uint32_t count;
+    uint32_t calls; /* SB_LISTED_* */
+    uint32_t len;
+    uint8_t path[120];
+};
 
 struct sb_statcache {
     uint32_t used; /* 0: free, else SB_STAT_* */
@@ -335,6 +361,12 @@ struct sb_state {
     uint64_t fmap_off;
     uint64_t fmap_fd;
     uint64_t fmap_gen;
+    /* Listings the broker wrote: entries [0, nlistings), each whole before
+     * the count that shows it grows (none changes after). */
+    uint32_t nlistings;
+    uint32_t pad4;
+    struct sb_listing listings[32];  /* SB_LISTINGS */
+    uint32_t listed_names[16384];    /* SB_LISTING_NAMES */
 };
 
 /* Per-thread block at boot.threads_base + i * SB_THREAD_BLOCK; the rest of

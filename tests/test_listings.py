@@ -1,0 +1,190 @@
+"""Missing names the runtime answers from a directory listing
+(broker/listings.py, untrusted_runtime/listings.c): a program sees what the
+broker would have said, and nothing the listing cannot vouch for (a mount
+inside it, a writable mount showing the same files, a path rule, /proc, a
+change on the host) is ever answered from it."""
+
+from __future__ import annotations
+
+import errno
+import os
+
+import pytest
+
+import strictbox
+from strictbox import listings
+from strictbox.policy import Policy
+
+from conftest import native, sandboxed
+
+ENOENT, EACCES = f"errno {errno.ENOENT}", f"errno {errno.EACCES}"
+
+
+@pytest.fixture
+def prog(compile_c):
+    return str(compile_c("lookups.c"))
+
+
+@pytest.fixture
+def ro(tmp_path):
+    d = tmp_path / "ro"
+    d.mkdir()
+    (d / "here").write_text("12345")
+    return d
+
+
+def lines(res) -> list[str]:
+    assert res.returncode == 0, (res.stderr, res.reason, res.log)
+    return res.stdout.decode().splitlines()
+
+
+def as_native(prog, ro, ops) -> list[str]:
+    """ops ("x:/ro/...") run natively on the host directory /ro shows."""
+    got = native([prog, *(o.replace("/ro", str(ro), 1) for o in ops)])
+    return got.stdout.decode().replace(str(ro), "/ro").splitlines()
+
+
+def test_names_a_listing_lacks_cost_no_round_trip(prog, ro):
+    """After one miss in /ro, the other missing names there (stat, open,
+    access, and paths beneath them) are answered in the sandbox."""
+    (ro / "sub").mkdir()
+    mount = [f"{ro}:/ro"]
+    once = sandboxed([prog, "s:/ro/none"], ro=mount)
+    ops = ["s:/ro/none", "s:/ro/other", "o:/ro/third", "a:/ro/fourth", "s:/ro/fifth/deeper",
+           "s:/ro/none/", "o:/ro//sixth", "s:/ro/here", "a:/ro/here", "s:/ro/sub"]
+    got = sandboxed([prog, *ops], ro=mount)
+    assert lines(got) == as_native(prog, ro, ops)
+    assert lines(got)[:7] == [f"s /ro/none {ENOENT}", f"s /ro/other {ENOENT}", f"o /ro/third {ENOENT}",
+                              f"a /ro/fourth {ENOENT}", f"s /ro/fifth/deeper {ENOENT}",
+                              f"s /ro/none/ {ENOENT}", f"o /ro//sixth {ENOENT}"]
+    # only what is there: /ro/here (a stat, and three access calls), /ro/sub
+    assert got.stats["broker"] == once.stats["broker"] + 5
+
+
+def test_a_missing_directory_lists_the_one_above(prog, ro):
+    """A miss deeper down lists the deepest directory that is there."""
+    mount = [f"{ro}:/ro"]
+    once = sandboxed([prog, "s:/ro/a/b/c"], ro=mount)
+    got = sandboxed([prog, "s:/ro/a/b/c", "s:/ro/x", "o:/ro/y/z"], ro=mount)
+    assert lines(got) == [f"s /ro/a/b/c {ENOENT}", f"s /ro/x {ENOENT}", f"o /ro/y/z {ENOENT}"]
+    assert got.stats["broker"] == once.stats["broker"]
+
+
+def test_what_a_listing_cannot_vouch_for_is_asked(prog, ro, tmp_path):
+    """A mount inside a listed directory, names too long for ENOENT, a
+    symlinked directory, and names a writable mount can add."""
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "f").write_text("ff")
+    (ro / "real").mkdir()
+    (ro / "real" / "g").write_text("g")
+    os.symlink("real", ro / "link")
+    long = "x" * 300
+    ops = ["s:/ro/none", "s:/ro/sub/f", f"s:/ro/{long}", f"o:/ro/none/{long}", "s:/ro/link/none",
+           "s:/ro/link/g", "a:/ro/link/g"]
+    got = sandboxed([prog, *ops], ro=[f"{ro}:/ro", f"{other}:/ro/sub"])
+    assert lines(got) == [f"s /ro/none {ENOENT}", "s /ro/sub/f size 2",
+                          f"s /ro/{long} errno {errno.ENAMETOOLONG}", f"o /ro/none/{long} {ENOENT}",
+                          f"s /ro/link/none {ENOENT}", "s /ro/link/g size 1", "a /ro/link/g ok"]
+    assert lines(got)[2:] == as_native(prog, ro, ops)[2:]  # (no /ro/sub there)
+    # the same host directory, read-only here and writable there: never listed
+    shared = ["s:/ro/new", "s:/ro/other", "c:/rw/new", "s:/ro/new", "o:/ro/new"]
+    got = sandboxed([prog, *shared], ro=[f"{ro}:/ro"], rw=[f"{ro}:/rw"])
+    assert lines(got) == [f"s /ro/new {ENOENT}", f"s /ro/other {ENOENT}", "c /rw/new ok",
+                          "s /ro/new size 0", "o /ro/new ok"]
+
+
+def test_a_change_on_the_host_shows_in_the_next_run(prog, ro):
+    """A directory is listed as the host has it as each run starts: one
+    that changed a moment before is listed again next time, however coarse
+    the clock that stamps it (listings.SETTLED_NS)."""
+    mount = [f"{ro}:/ro"]
+    first = sandboxed([prog, "s:/ro/none", "s:/ro/late"], ro=mount)
+    assert lines(first) == [f"s /ro/none {ENOENT}", f"s /ro/late {ENOENT}"]
+    (ro / "late").write_text("1")
+    again = sandboxed([prog, "s:/ro/none", "s:/ro/late"], ro=mount)
+    assert lines(again) == [f"s /ro/none {ENOENT}", "s /ro/late size 1"]
+
+
+def test_a_listing_is_kept_for_the_next_sandbox_by_what_changes_with_it(prog, ro, monkeypatch):
+    """The host's names of a directory that had not changed for a while
+    before it was listed (SETTLED_NS: here any) serve the next sandbox too,
+    as long as it has not changed since."""
+    monkeypatch.setattr(listings, "SETTLED_NS", -1)
+    got = sandboxed([prog, "s:/ro/none"], ro=[f"{ro}:/ro"])
+    assert lines(got) == [f"s /ro/none {ENOENT}"]
+    st = os.stat(ro)
+    assert (st.st_dev, st.st_ino, st.st_ctime_ns, st.st_mtime_ns) in listings._memo
+    (ro / "late").write_text("1")
+    again = sandboxed([prog, "s:/ro/none", "s:/ro/late"], ro=[f"{ro}:/ro"])
+    assert lines(again) == [f"s /ro/none {ENOENT}", "s /ro/late size 1"]
+
+
+def test_a_rule_that_may_decide_beneath_keeps_every_lookup_asked(prog, ro):
+    (ro / "secret_1").write_text("s")
+    policy = Policy.permissive().path("/ro/secret*", "errno(EACCES)")
+    ops = ["s:/ro/none", "s:/ro/secret_2", "o:/ro/secret_3", "s:/ro/other"]
+    got = sandboxed([prog, *ops], ro=[f"{ro}:/ro"], policy=policy)
+    assert lines(got) == [f"s /ro/none {ENOENT}", f"s /ro/secret_2 {EACCES}", f"o /ro/secret_3 {EACCES}",
+                          f"s /ro/other {ENOENT}"]
+    assert sum(line.startswith("denied") for line in got.log) == 2
+    # a rule elsewhere changes nothing here
+    elsewhere = Policy.permissive().path("/tmp/secret*", "errno(EACCES)")
+    once = sandboxed([prog, "s:/ro/none"], ro=[f"{ro}:/ro"], policy=elsewhere)
+    more = sandboxed([prog, "s:/ro/none", "s:/ro/other"], ro=[f"{ro}:/ro"], policy=elsewhere)
+    assert more.stats["broker"] == once.stats["broker"]
+
+
+def test_a_listing_answers_only_the_calls_the_policy_allows_plainly(prog, ro):
+    """Stats logged: each still reaches the broker (and the log); opens
+    allowed plainly are answered from the listing a stat's miss brought."""
+    policy = Policy.permissive().log("newfstatat")
+    once = sandboxed([prog, "s:/ro/none"], ro=[f"{ro}:/ro"], policy=policy)
+    got = sandboxed([prog, "s:/ro/none", "o:/ro/a", "s:/ro/b", "o:/ro/c"], ro=[f"{ro}:/ro"], policy=policy)
+    assert lines(got) == [f"s /ro/none {ENOENT}", f"o /ro/a {ENOENT}", f"s /ro/b {ENOENT}", f"o /ro/c {ENOENT}"]
+    assert sum("newfstatat" in line and "/ro/" in line for line in got.log) == 2
+    assert got.stats["broker"] == once.stats["broker"] + 1  # /ro/b
+
+
+def test_the_made_up_etc_is_listed_but_never_proc(prog, ro):
+    once = sandboxed([prog, "a:/etc/none"])
+    got = sandboxed([prog, "a:/etc/none", "s:/etc/localtime", "o:/etc/nsswitch.conf", "s:/etc/passwd"])
+    assert lines(got) == [f"a /etc/none {ENOENT}", f"s /etc/localtime {ENOENT}",
+                          f"o /etc/nsswitch.conf {ENOENT}", "s /etc/passwd size " + lines(got)[3].split()[-1]]
+    assert got.stats["broker"] == once.stats["broker"] + 1  # /etc/passwd
+    # /proc changes with the program's fds: asked every time
+    proc = sandboxed([prog, "s:/proc/self/fd/3", "s:/proc/self/fd/4", "k:/ro/here", "s:/proc/self/fd/3"],
+                     ro=[f"{ro}:/ro"])
+    assert lines(proc) == [f"s /proc/self/fd/3 {ENOENT}", f"s /proc/self/fd/4 {ENOENT}", "k /ro/here fd 3",
+                           "s /proc/self/fd/3 size 5"]
+
+
+def test_a_warm_start_lists_again_what_runs_before_it_had_listed(prog, ro):
+    """A name no run looked up before is answered from the listing a warm
+    start gives the run again."""
+    mount = [f"{ro}:/ro"]
+    listed, unlisted = strictbox.WarmStart(), strictbox.WarmStart()
+    sandboxed([prog, "s:/ro/none"], ro=mount, warm=listed)
+    sandboxed([prog], ro=mount, warm=unlisted)
+    with_listing = sandboxed([prog, "s:/ro/never"], ro=mount, warm=listed)
+    without = sandboxed([prog, "s:/ro/never"], ro=mount, warm=unlisted)
+    assert lines(with_listing) == lines(without) == [f"s /ro/never {ENOENT}"]
+    assert with_listing.stats["broker"] == without.stats["broker"] - 1
+
+
+def test_large_directories_and_a_full_table_still_answer_rightly(prog, ro, tmp_path):
+    big = tmp_path / "big"
+    big.mkdir()
+    for i in range(listings.MOST_NAMES + 1):
+        (big / f"f{i}").touch()
+    many = tmp_path / "many"
+    many.mkdir()
+    for i in range(40):  # more directories than the runtime has listings for
+        (many / f"d{i}").mkdir()
+        (many / f"d{i}" / "f").touch()
+    ops = ["s:/big/none", "s:/big/f7", "s:/big/other"]
+    ops += [f"s:/many/d{i}/none" for i in range(40)] + [f"s:/many/d{i}/f" for i in range(40)]
+    ops += [f"o:/many/d{i}/other" for i in range(40)]
+    got = sandboxed([prog, *ops], ro=[f"{big}:/big", f"{many}:/many"])
+    want = native([prog, *(o.replace("/big", str(big)).replace("/many", str(many)) for o in ops)])
+    assert lines(got) == want.stdout.decode().replace(str(big), "/big").replace(str(many), "/many").splitlines()
