@@ -232,8 +232,10 @@ class View:
         finally:
             os.close(pfd)
 
-    def resolve(self, path: str, cwd: str = "/", follow: bool = True) -> Node:
-        """Walks `path` (relative to the virtual `cwd`) to a Node."""
+    def resolve(self, path: str, cwd: str = "/", follow: bool = True,
+                links: list[Node] | None = None) -> Node:
+        """Walks `path` (relative to the virtual `cwd`) to a Node; the
+        symlinks it followed on the way are added to `links`, if given."""
         if not path:
             raise OSError(errno.ENOENT, "empty path")
         todo = split(path)
@@ -256,6 +258,8 @@ class View:
             if todo or follow:
                 target = self._readlink(node)
                 if target is not None:
+                    if links is not None:
+                        links.append(node)
                     hops += 1
                     if hops > MAX_SYMLINKS:
                         raise OSError(errno.ELOOP, "too many levels of symbolic links", path)

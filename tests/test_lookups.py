@@ -80,6 +80,25 @@ def test_a_link_into_a_writable_mount_is_asked_every_time(prog, ro):
                           "s /ro/link size 0", "o /ro/link ok"]
 
 
+def test_a_stat_through_a_link_the_program_can_change_is_asked_every_time(prog, ro, tmp_path):
+    """A link in a writable mount, or /proc/self/cwd, may lead elsewhere
+    the next time, though each time it leads to a read-only mount."""
+    (ro / "a").write_text("1")
+    (ro / "b").write_text("22")
+    (ro / "d1").mkdir()
+    (ro / "d2").mkdir()
+    (ro / "d2" / "f").write_text("333")
+    (ro / "d1" / "f").write_text("4444")
+    rw = tmp_path / "rw"
+    rw.mkdir()
+    got = sandboxed([prog, "L:/rw/l=/ro/a", "s:/rw/l", "s:/rw/l", "L:/rw/l=/ro/b", "s:/rw/l",
+                     "h:/ro/d1", "s:/proc/self/cwd/f", "h:/ro/d2", "s:/proc/self/cwd/f"],
+                    ro=[f"{ro}:/ro"], rw=[f"{rw}:/rw"])
+    assert lines(got) == ["L /rw/l=/ro/a ok", "s /rw/l size 1", "s /rw/l size 1", "L /rw/l=/ro/b ok",
+                          "s /rw/l size 2", "h /ro/d1 ok", "s /proc/self/cwd/f size 4", "h /ro/d2 ok",
+                          "s /proc/self/cwd/f size 3"]
+
+
 def test_a_writable_mount_inside_a_read_only_one_is_asked_every_time(prog, ro, tmp_path):
     rw = tmp_path / "rw"
     rw.mkdir()

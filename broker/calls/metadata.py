@@ -88,13 +88,16 @@ def sys_newfstatat(sb, dirfd, path, buf, flags, *_):
             sb.arena.write(buf, answer)
             lookups.read_ahead_pyc(sb, p)
             return 0, lookups.KEEP_FOUND
+        links: list[Node] = []
         try:
-            node = resolve_at(sb, dirfd, p, follow=not flags & AT_SYMLINK_NOFOLLOW)
+            node = resolve_at(sb, dirfd, p, follow=not flags & AT_SYMLINK_NOFOLLOW, links=links)
             data = _stat_node(sb, node)
         except FileNotFoundError:
             listings.list_around(sb, p)
             raise
-        if p.startswith("/") and _frozen(node) and lookups.keeps(sb):
+        # (a link the program can change, in a writable mount or /proc, may
+        # lead elsewhere next time)
+        if p.startswith("/") and _frozen(node) and all(map(_frozen, links)) and lookups.keeps(sb):
             sb.arena.write(buf, data)
             return 0, lookups.KEEP_FOUND
     sb.arena.write(buf, data)

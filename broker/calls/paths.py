@@ -20,8 +20,10 @@ def read_path(sb, addr: int) -> str:
     return os.fsdecode(raw)
 
 
-def resolve_at(sb, dirfd: int, path: str, follow: bool = True, empty_ok: bool = False) -> Node:
-    """Resolves path relative to a virtual dirfd (or the cwd)."""
+def resolve_at(sb, dirfd: int, path: str, follow: bool = True, empty_ok: bool = False,
+               links: list[Node] | None = None) -> Node:
+    """Resolves path relative to a virtual dirfd (or the cwd); the symlinks
+    followed are added to `links`, if given."""
     if not path:
         if empty_ok:
             f = fdtable.get(sb, dirfd) if dirfd != AT_FDCWD else None
@@ -32,8 +34,8 @@ def resolve_at(sb, dirfd: int, path: str, follow: bool = True, empty_ok: bool = 
             return f.node
         raise OSError(errno.ENOENT, "empty path")
     if path.startswith("/") or dirfd == AT_FDCWD:
-        return sb.view.resolve(path, sb.cwd, follow)
+        return sb.view.resolve(path, sb.cwd, follow, links)
     f = fdtable.get(sb, dirfd)
     if f.kind not in ("dir", "vdir"):
         raise OSError(errno.ENOTDIR, "dirfd is not a directory")
-    return sb.view.resolve(path, f.node.vpath, follow)
+    return sb.view.resolve(path, f.node.vpath, follow, links)

@@ -12,8 +12,11 @@
  *   n:PATH  open read-only with O_NONBLOCK: "n PATH fd N nonblock F" (F_GETFL's bit)
  *   d:PATH  list a directory as opendir does: entries, after a rewind, on a dup
  *   x:PATH  open read-only (no O_CLOEXEC), ioctl(FIOCLEX) it, keep it open: "x PATH fd N"
- *   m:PREFIX  stat PREFIX0 ... PREFIX999 (fills a stat cache): "m PREFIX" */
+ *   m:PREFIX  stat PREFIX0 ... PREFIX999 (fills a stat cache): "m PREFIX"
+ *   L:LINK=TARGET  (re)make LINK a symlink to TARGET: "L LINK=TARGET ok"
+ *   h:PATH  chdir: "h PATH ok" */
 #include <errno.h>
+#include <string.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <sys/ioctl.h>
@@ -96,6 +99,14 @@ int main(int argc, char **argv)
                 r = close(fd);
                 continue;
             }
+        } else if (op == 'L') {
+            char link[256];
+            const char *eq = strchr(path, '=');
+            snprintf(link, sizeof link, "%.*s", eq ? (int)(eq - path) : 0, path);
+            unlink(link);
+            r = eq ? symlink(eq + 1, link) : -1;
+        } else if (op == 'h') {
+            r = chdir(path);
         } else if (op == 'a') {
             r = access(path, F_OK);
             int e = errno;
