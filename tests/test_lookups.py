@@ -329,6 +329,19 @@ def test_a_missing_name_in_the_made_up_etc_is_kept(prog, tmp_path):
     assert lines(got) == [f"s /etc/conf/new {ENOENT}", "c /etc/conf/new ok", "s /etc/conf/new size 0"]
 
 
+def test_stats_of_what_only_the_broker_makes_are_kept_but_never_procs(prog):
+    """The directories mount points make, and the made-up /etc and /dev,
+    never change while the sandbox lives; /proc follows its fds."""
+    ops = ["s:/", "s:/etc/passwd", "s:/dev/null", "s:/etc", "s:/usr"]
+    once = sandboxed([prog, *ops])
+    twice = sandboxed([prog, *ops, *ops])
+    assert lines(twice) == lines(once) * 2
+    assert twice.stats["broker"] == once.stats["broker"]
+    proc = ["s:/proc/self/status", "s:/proc/self/fd/1"]
+    once, twice = sandboxed([prog, *proc]), sandboxed([prog, *proc, *proc])
+    assert twice.stats["broker"] == once.stats["broker"] + 2
+
+
 # -- what a second review found ----------------------------------------------
 
 @pytest.fixture

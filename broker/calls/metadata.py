@@ -97,17 +97,21 @@ def sys_newfstatat(sb, dirfd, path, buf, flags, *_):
             raise
         # (a link the program can change, in a writable mount or /proc, may
         # lead elsewhere next time)
-        if p.startswith("/") and _frozen(node) and all(map(_frozen, links)) and lookups.keeps(sb):
+        if p.startswith("/") and _fixed(node) and all(map(_fixed, links)) and lookups.keeps(sb):
             sb.arena.write(buf, data)
             return 0, lookups.KEEP_FOUND
     sb.arena.write(buf, data)
     return 0
 
 
-def _frozen(node: Node) -> bool:
-    """A path whose stat the sandbox itself can never change: on a frozen
-    mount (the host could; like the view's link cache, we accept that)."""
-    return node.virtual is None and node.mount is not None and node.mount.frozen
+def _fixed(node: Node) -> bool:
+    """A file whose stat the sandbox itself can never change: on a frozen
+    mount (the host could; like the view's link cache, we accept that), a
+    directory only mount points make (the host's / shows through), or made
+    up in /etc or /dev (not /proc: it follows the program's fds and cwd)."""
+    if node.virtual is not None:
+        return node.vparts[:1] in (("etc",), ("dev",)) and node.virtual.kind in ("dir", "data", "dev", "link")
+    return node.mount is None or node.mount.frozen
 
 
 @handles("stat")
