@@ -30,7 +30,8 @@ F_GETLK F_SETLK F_SETLKW F_OFD_GETLK F_OFD_SETLK F_OFD_SETLKW
 SYSCALL_DISPATCH_FILTER_BLOCK SB_SIG_IGN PIDFD_THREAD
 TIMER_ABSTIME CLOCK_REALTIME CLOCK_MONOTONIC CLOCK_BOOTTIME CLOCK_TAI FIONREAD
 DT_CHR DT_DIR DT_LNK DT_REG STATX_BASIC_STATS SECCOMP_MODE_STRICT MEM_MAJOR TTYAUX_MAJOR
-PROC_SUPER_MAGIC TMPFS_MAGIC ST_RDONLY ST_NOSUID ST_NODEV XATTR_NAME_MAX XATTR_SIZE_MAX
+PROC_SUPER_MAGIC TMPFS_MAGIC EXT4_SUPER_MAGIC XFS_SUPER_MAGIC BTRFS_SUPER_MAGIC
+OVERLAYFS_SUPER_MAGIC ST_RDONLY ST_NOSUID ST_NODEV XATTR_NAME_MAX XATTR_SIZE_MAX
 """.split()
 
 # More names policy filters may use (broker/policy/expr.py takes every constant here).
@@ -473,20 +474,25 @@ ffibuilder.set_source(
     }
 
     /* A listing for the runtime (struct sb_listing): the names that
-     * directory fd holds from its position on (fd < 0: none), as their
-     * 32-bit sb_stat_hash, added to the n already in out, then all sorted,
-     * each once.  How many, -E2BIG past max, or the read's negative errno. */
+     * directory fd holds from its position on, as their 32-bit
+     * sb_stat_hash, added to the n already in out (fd < 0: none added),
+     * then all sorted, each once.  How many, -E2BIG past max, or the read's
+     * negative errno. */
     static long sb_list_names(int fd, uint32_t *out, long n, long max)
     {
+        struct record { uint64_t ino; int64_t off; unsigned short reclen; unsigned char type; char name[]; };
         static __thread char buf[32768];
         long got = 0;
+        if (n > max)
+            return -E2BIG;
         while (fd >= 0 && (got = syscall(SYS_getdents64, fd, buf, sizeof buf)) > 0) {
-            struct record { uint64_t ino; int64_t off; unsigned short reclen; unsigned char type; char name[]; };
-            for (long at = 0; at + (long)sizeof(struct record) < got;) {
+            for (long at = 0; at < got;) {
                 struct record *d = (struct record *)(buf + at);
-                size_t len = strlen(d->name);
-                if (d->reclen == 0)
-                    break;
+                long room = got - at;
+                if (room < (long)offsetof(struct record, name) || d->reclen <= offsetof(struct record, name) ||
+                    d->reclen > room)
+                    return -EIO; /* (not the kernel's records) */
+                size_t len = strnlen(d->name, d->reclen - offsetof(struct record, name));
                 at += d->reclen;
                 if ((len == 1 && d->name[0] == '.') || (len == 2 && !strcmp(d->name, "..")))
                     continue;

@@ -356,7 +356,7 @@ class View:
 
     def listable(self, parts: tuple[str, ...]) -> tuple[int, str, list[str]] | None:
         """Where to list directory parts (from /, no `..`) for the runtime's
-        listings (lookups.list_around): (a frozen mount's dirfd and the
+        listings (listings.list_around): (a frozen mount's dirfd and the
         directory beneath it, listed with no symlink followed; or -1 and ""
         for a directory that only mount points and the made-up /etc and /dev
         make), with the names mounts and made-up files add there.  None when

@@ -39,9 +39,10 @@ DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | os.O_NONBLOCK
 # Host directories' names as listed before, by what changes with them
 # (st_dev, st_ino, st_ctime_ns, st_mtime_ns): every sandbox of this process
 # shares them, and the fstat that checks one costs a hundredth of listing
-# /usr/bin again.  Kept only when the directory had not changed for SETTLED_NS
-# before it was listed: a change after the listing then moves its ctime,
-# whatever the clock's grain.
+# /usr/bin again.  Only on file systems that stamp every change (STAMPING),
+# and only when the directory had not changed for SETTLED_NS before it was
+# listed: a change after the listing then moves its ctime, however coarse
+# the clock that stamps it.
 _memo: OrderedDict[tuple, bytes] = OrderedDict()
 _memo_lock = threading.Lock()
 MEMO_DIRS = 256
@@ -137,23 +138,21 @@ def _publish(sb, d: str, dirfd: int, rel: str, extra: list[str]) -> int:
     room = min(MOST_NAMES, lib.SB_LISTING_NAMES - done.names)
     if not calls or len(path) >= lib.SB_STAT_PATH or len(extra) > room:
         return -errno.EPERM
-    names = b""
-    if dirfd >= 0:
-        names = _host_names(dirfd, rel, room)
-        if isinstance(names, int):
-            return names
-    if extra:
-        out = ffi.new("uint32_t[]", room)
-        ffi.memmove(out, names, len(names))
+    names = _host_names(dirfd, rel, room) if dirfd >= 0 else b""
+    if isinstance(names, int):
+        return names
+    if extra:  # (mount points and made-up names: merged into the host's, sorted)
         n = len(names) // 4
+        if n + len(extra) > room:
+            return -errno.E2BIG
+        out = ffi.new("uint32_t[]", n + len(extra))
+        ffi.memmove(out, names, len(names))
         for i, name in enumerate(extra):
             raw = os.fsencode(name)
             out[n + i] = lib.sb_stat_hash(raw, len(raw), 0) & 0xFFFFFFFF
-        n = lib.sb_list_names(-1, out, n + len(extra), room)
+        n = lib.sb_list_names(-1, out, n + len(extra), n + len(extra))
         names = bytes(ffi.buffer(out, 4 * n))
     n = len(names) // 4
-    if done.names + n > lib.SB_LISTING_NAMES:
-        return -errno.E2BIG
     sb.arena.write(NAMES + 4 * done.names, names)
     sb.arena.write(ENTRIES + done.count * ENTRY.size,
                    ENTRY.pack(lib.sb_stat_hash(path, len(path), 0), done.names, n, calls, len(path), path))
@@ -171,9 +170,9 @@ def _host_names(dirfd: int, rel: str, room: int) -> bytes | int:
         return fd
     try:
         st = os.fstat(fd)
-        key = (st.st_dev, st.st_ino, st.st_ctime_ns, st.st_mtime_ns)
+        key = (st.st_dev, st.st_ino, st.st_ctime_ns, st.st_mtime_ns) if _stamps_changes(fd) else None
         with _memo_lock:
-            names = _memo.get(key)
+            names = _memo.get(key) if key else None
             if names is not None:
                 _memo.move_to_end(key)
         if names is not None:
@@ -186,9 +185,22 @@ def _host_names(dirfd: int, rel: str, room: int) -> bytes | int:
     if n < 0:
         return n
     names = bytes(ffi.buffer(out, 4 * n))
-    if now - max(st.st_ctime_ns, st.st_mtime_ns) > SETTLED_NS:
+    if key and now - max(st.st_ctime_ns, st.st_mtime_ns) > SETTLED_NS:
         with _memo_lock:
             _memo[key] = names
             while len(_memo) > MEMO_DIRS:
                 _memo.popitem(last=False)
     return names
+
+
+def _stamps_changes(fd: int) -> bool:
+    """Whether the directory's file system moves its ctime with every entry
+    added or removed, to the nanosecond: the local disk and memory ones
+    (not procfs or sysfs, which never do; nor NFS's cached attributes, nor
+    FAT's two-second grain)."""
+    buf = ffi.new("struct statfs *")
+    return lib.fstatfs(fd, buf) == 0 and buf.f_type in STAMPING
+
+
+STAMPING = {lib.EXT4_SUPER_MAGIC, lib.XFS_SUPER_MAGIC, lib.BTRFS_SUPER_MAGIC, lib.TMPFS_MAGIC,
+            lib.OVERLAYFS_SUPER_MAGIC}

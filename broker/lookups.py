@@ -128,13 +128,18 @@ class _Path:
     raw: bytes  # as the program wrote it
     judged: str  # as the policy judges it
     vparts: tuple[str, ...]
-    mount: int  # its mount's index in the view's mounts; or MISSING_MADE_UP, MADE_UP, LISTING
+    mount: int  # its mount's index in the view's mounts; MISSING_MADE_UP, MADE_UP: a made-up tree's
     rel: str  # beneath that mount
     open_flags: int | None = None  # a file or directory opened read-only with these (no O_CLOEXEC)
 
 
-# _Path.mount: a made-up tree's missing name, or file; a directory listed (judged: its path)
-MISSING_MADE_UP, MADE_UP, LISTING = -1, -2, -3
+MISSING_MADE_UP, MADE_UP = -1, -2  # _Path.mount: a made-up tree's missing name, or file
+
+
+@dataclass(slots=True)
+class _Listed:
+    """A directory a run was given the listing of, among a warm start's paths."""
+    path: str
 
 
 def _plain(sb, call: str, flags: int):
@@ -219,7 +224,7 @@ class WarmStart:
         self.views = views
         self._paths: OrderedDict[tuple, dict[str, _Path]] = OrderedDict()  # by view, by path
 
-    def _of_view(self, view) -> dict[str, _Path]:
+    def _of_view(self, view) -> dict:
         key = _view_key(view)
         paths = self._paths.get(key)
         if paths is None:
@@ -233,7 +238,7 @@ class WarmStart:
         comes again in its turn among the paths."""
         paths = self._of_view(view)
         if len(paths) < self.limit:
-            paths.setdefault("\0" + d, _Path(b"", d, (), LISTING, ""))  # (no path has a NUL)
+            paths.setdefault(("listed", d), _Listed(d))  # (a key no path string equals)
 
     def note(self, view, path: str, open_flags: int | None = None) -> None:
         paths = self._of_view(view)
@@ -271,8 +276,8 @@ class WarmStart:
         buf = ffi.new("struct stat *")
         for p in list(paths.values()):
             yield
-            if p.mount == LISTING:
-                listings.relist(sb, p.judged)
+            if isinstance(p, _Listed):
+                listings.relist(sb, p.path)
                 continue
             m = sb.view.mounts[p.mount] if p.mount >= 0 else None
             if m is not None and not m.frozen:  # (this run's writable mounts show its files)

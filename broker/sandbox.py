@@ -388,6 +388,7 @@ class Sandbox:
                                   maps_from_slots=self._maps_plainly())
         self.drop_held()
         self.arena.write_state(state)
+        self.listings = listings.Listings()  # (the new state has none)
         for vfd, f in self.fds.items():  # what the runtime may answer about each fd
             calls.fdtable.publish(self, vfd, f, prefetch=False)  # (an exec's keep their offsets)
         if self.warm is not None:  # the stat cache gets what earlier runs looked up:

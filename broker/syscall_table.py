@@ -27,10 +27,12 @@ class Call:
     args: tuple[str, ...]
     note: str = ""
     errno: str = "ENOSYS"  # for DENIED rows
+    gated: bool = False  # a SANDBOX row whose local answers are only those the policy allows plainly
 
 
-def _c(name: str, where: str, args: str, note: str = "", errno: str = "ENOSYS") -> Call:
-    return Call(name, where, tuple(a for a in args.split() if a), note, errno)
+def _c(name: str, where: str, args: str, note: str = "", errno: str = "ENOSYS",
+       gated: bool = False) -> Call:
+    return Call(name, where, tuple(a for a in args.split() if a), note, errno, gated)
 
 
 TABLE: tuple[Call, ...] = (
@@ -136,15 +138,16 @@ TABLE: tuple[Call, ...] = (
     _c("open", BROKER, "path:path flags:flags int:mode", "writing only in rw mounts"),
     _c("openat", SANDBOX, "fd:dirfd path:path flags:flags int:mode",
        "forwarded (writing only in rw mounts; O_TMPFILE too); a read-only open of a "
-       "path the stat cache or a listing knows missing fails locally"),
+       "path the stat cache or a listing knows missing fails locally", gated=True),
     _c("stat", BROKER, "path:path ptr:statbuf"),
     _c("lstat", BROKER, "path:path ptr:statbuf"),
     _c("statx", BROKER, "fd:dirfd path:path flags:flags int:mask ptr:statxbuf"),
-    _c("access", SANDBOX, "path:path int:mode", "forwarded; a name a listing lacks fails locally"),
+    _c("access", SANDBOX, "path:path int:mode", "forwarded; a name a listing lacks fails locally",
+       gated=True),
     _c("faccessat", SANDBOX, "fd:dirfd path:path int:mode",
-       "forwarded; a name a listing lacks fails locally"),
+       "forwarded; a name a listing lacks fails locally", gated=True),
     _c("faccessat2", SANDBOX, "fd:dirfd path:path int:mode flags:flags",
-       "forwarded; a name a listing lacks fails locally"),
+       "forwarded; a name a listing lacks fails locally", gated=True),
     _c("getdents64", SANDBOX, "fd:fd ptr:dirp size:count",
        "forwarded; the end of a read-only directory answered locally"),
     _c("readlink", BROKER, "path:path ptr:buf size:bufsiz"),

@@ -188,3 +188,49 @@ def test_large_directories_and_a_full_table_still_answer_rightly(prog, ro, tmp_p
     got = sandboxed([prog, *ops], ro=[f"{big}:/big", f"{many}:/many"])
     want = native([prog, *(o.replace("/big", str(big)).replace("/many", str(many)) for o in ops)])
     assert lines(got) == want.stdout.decode().replace(str(big), "/big").replace(str(many), "/many").splitlines()
+
+
+def test_every_name_is_listed_short_or_long(prog, tmp_path):
+    """A listing holds every name, however the kernel's records fall (a
+    short last name once went missing)."""
+    for names in (["a"], ["x", "y", "zz"], [f"n{i}" for i in range(700)] + ["q"]):
+        d = tmp_path / "-".join(names[:2])
+        d.mkdir()
+        for name in names:
+            (d / name).write_text("1")
+        ops = ["s:/d/none"] + [f"{op}:/d/{name}" for name in names for op in "soa"]
+        got = sandboxed([prog, *ops], ro=[f"{d}:/d"])
+        assert lines(got) == [f"s /d/none {ENOENT}"] + [
+            f"{op} /d/{name} {'size 1' if op == 's' else 'ok'}" for name in names for op in "soa"]
+
+
+def test_a_full_directory_with_a_mount_inside_is_asked(prog, ro, tmp_path):
+    """Its names and the mount's do not fit a listing together: none is made."""
+    for i in range(listings.MOST_NAMES - 1):  # (with "here": as many names as fit)
+        (ro / f"f{i}").touch()
+    other = tmp_path / "other"
+    other.mkdir()
+    mounts = [f"{ro}:/ro", f"{other}:/ro/sub"]
+    once = sandboxed([prog, "s:/ro/none"], ro=mounts)
+    got = sandboxed([prog, "s:/ro/none", "s:/ro/sub", "s:/ro/f7", "s:/ro/other"], ro=mounts)
+    assert lines(got)[::2] == [f"s /ro/none {ENOENT}", "s /ro/f7 size 0"]
+    assert lines(got)[1].startswith("s /ro/sub size ") and lines(got)[3] == f"s /ro/other {ENOENT}"
+    assert got.stats["broker"] == once.stats["broker"] + 3
+
+
+def test_a_file_system_that_does_not_stamp_changes_is_never_kept_across_runs(prog, monkeypatch):
+    """procfs never moves a directory's ctime: the host's /proc is listed
+    anew each run."""
+    monkeypatch.setattr(listings, "SETTLED_NS", -1)
+    got = sandboxed([prog, "s:/hp/strictbox-none", "s:/hp/self"], ro=["/proc:/hp"])
+    assert lines(got)[0] == f"s /hp/strictbox-none {ENOENT}"
+    st = os.stat("/proc")
+    assert (st.st_dev, st.st_ino, st.st_ctime_ns, st.st_mtime_ns) not in listings._memo
+
+
+def test_rules_on_lookups_the_runtime_gates_need_no_note():
+    """A rule on access is applied to every access call it could decide
+    (the listing stops answering), unlike one on a call served in the
+    sandbox whatever the policy says."""
+    assert Policy.permissive().deny("access").deny("openat", "flags & O_CREAT").notes() == []
+    assert Policy.permissive().deny("lseek").notes()

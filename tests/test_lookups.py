@@ -99,6 +99,17 @@ def test_a_stat_through_a_link_the_program_can_change_is_asked_every_time(prog, 
                           "s /proc/self/cwd/f size 3"]
 
 
+def test_a_stat_through_dotdot_after_a_writable_name_is_asked_every_time(prog, ro, tmp_path):
+    """/rw/d/.. depends on what /rw/d is, which the program can change."""
+    rw = tmp_path / "rw"
+    (rw / "sub" / "deeper").mkdir(parents=True)
+    path = "s:/rw/d/../../ro/here"
+    mounts = {"ro": [f"{ro}:/ro"], "rw": [f"{rw}:/rw"]}
+    got = sandboxed([prog, path, "L:/rw/d=/rw/sub/deeper", path], **mounts)
+    fresh = sandboxed([prog, path], **mounts)  # (the link is there now)
+    assert lines(got)[2] == lines(fresh)[0]
+
+
 def test_a_writable_mount_inside_a_read_only_one_is_asked_every_time(prog, ro, tmp_path):
     rw = tmp_path / "rw"
     rw.mkdir()

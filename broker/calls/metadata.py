@@ -96,8 +96,10 @@ def sys_newfstatat(sb, dirfd, path, buf, flags, *_):
             listings.list_around(sb, p)
             raise
         # (a link the program can change, in a writable mount or /proc, may
-        # lead elsewhere next time)
-        if p.startswith("/") and _fixed(node) and all(map(_fixed, links)) and lookups.keeps(sb):
+        # lead elsewhere next time, and so may a `..` after a name it can
+        # make a link)
+        if (p.startswith("/") and _fixed(node) and all(map(_fixed, links)) and ".." not in p.split("/")
+                and lookups.keeps(sb)):
             sb.arena.write(buf, data)
             return 0, lookups.KEEP_FOUND
     sb.arena.write(buf, data)

@@ -469,13 +469,15 @@ class Policy:
         return out
 
     def notes(self) -> list[tuple[tuple, str]]:
-        """Rules that will not do all they seem to (calls served in the sandbox)."""
+        """Rules that will not do all they seem to (calls served in the
+        sandbox whatever the policy says: not the gated ones, whose local
+        answers stop where a rule could decide otherwise)."""
         from ..syscall_table import BY_NAME, SANDBOX
         out = []
         for r in self.rules:
             row = BY_NAME.get(r.target)
-            if row is not None and row.where == SANDBOX and (r.when is not None
-                                                             or r.action.kind != ALLOW):
+            if row is not None and row.where == SANDBOX and not row.gated and (
+                    r.when is not None or r.action.kind != ALLOW):
                 out.append((r.key, f"{r.target} is served inside the sandbox: the broker "
                                    f"applies {r.text} only to the {r.target} calls it is "
                                    f"forwarded ({row.note or 'see strictbox syscalls'})"))

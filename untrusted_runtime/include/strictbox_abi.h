@@ -66,7 +66,7 @@ typedef __s64 int64_t;
  * of a path through one of them whose next name is not among them fails
  * with ENOENT, without a round trip, for the calls the listing allows.  The
  * broker lists the deepest directory on the way to a path it found missing
- * (broker/lookups.py decides which, and for which calls). */
+ * (broker/listings.py decides which, and for which calls). */
 #define SB_LISTINGS 32
 #define SB_LISTING_NAMES 16384
 #define SB_LISTED_STAT 1   /* newfstatat */
