@@ -9,33 +9,12 @@ from __future__ import annotations
 import errno
 import os
 
-import pytest
-
 import strictbox
 from strictbox import listings
 from strictbox.policy import Policy
 
 from conftest import native, sandboxed
-
-ENOENT, EACCES = f"errno {errno.ENOENT}", f"errno {errno.EACCES}"
-
-
-@pytest.fixture
-def prog(compile_c):
-    return str(compile_c("lookups.c"))
-
-
-@pytest.fixture
-def ro(tmp_path):
-    d = tmp_path / "ro"
-    d.mkdir()
-    (d / "here").write_text("12345")
-    return d
-
-
-def lines(res) -> list[str]:
-    assert res.returncode == 0, (res.stderr, res.reason, res.log)
-    return res.stdout.decode().splitlines()
+from test_lookups import EACCES, ENOENT, lines, prog, ro  # noqa: F401 (prog, ro: the same fixtures)
 
 
 def as_native(prog, ro, ops) -> list[str]:
