@@ -235,7 +235,23 @@ class View:
     def resolve(self, path: str, cwd: str = "/", follow: bool = True,
                 links: list[Node] | None = None) -> Node:
         """Walks `path` (relative to the virtual `cwd`) to a Node; the
-        symlinks it followed on the way are added to `links`, if given."""
+        symlinks it followed on the way are added to `links`, if given.
+        "name/" names a directory: ENOTDIR if name is another file (if it
+        is missing, the caller decides: mkdir("new/") makes one)."""
+        node = self._walk(path, cwd, follow, links)
+        if path.endswith(("/", "/.")) and self._not_dir(node):
+            raise OSError(errno.ENOTDIR, "not a directory", path)
+        return node
+
+    def _not_dir(self, node: Node) -> bool:
+        """node is there and is no directory."""
+        if node.virtual is not None:
+            return node.virtual.kind != "dir"
+        if node.mount is None:
+            return False
+        return _look(node.mount, node.rel, os.O_DIRECTORY) == -errno.ENOTDIR
+
+    def _walk(self, path: str, cwd: str, follow: bool, links: list[Node] | None) -> Node:
         if not path:
             raise OSError(errno.ENOENT, "empty path")
         todo = split(path)
@@ -334,7 +350,9 @@ class View:
         decide when no symlink is on the way (a host call refusing symlinks
         finds that out), or None (`..`, another mount or a made-up file near
         it: the walk decides)."""
-        node = self._direct(split(path)) if path.startswith("/") else None
+        if not path.startswith("/") or path.endswith(("/", "/.")):  # ("name/": the walk)
+            return None
+        node = self._direct(split(path))
         return node if node is not None and node.mount.frozen else None
 
     def _fixed_made_up(self, path: str, roots: tuple[str, ...]) -> tuple[bool, object]:
