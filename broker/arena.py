@@ -31,6 +31,7 @@ BASE = lib.SB_ARENA_BASE
 PINS_FROM = lib.SB_IMAGE_BASE  # pins lie above the state and the prefetch slots
 PATH_MAX = 4096
 PAGE = 4096
+SHORT_STRING = 256  # most paths end within this many bytes: read_cstr reads no more then
 SMALL_COPY = 4 * PAGE  # copies up to this size fault in our mapping; larger ones use sendfile
 
 
@@ -243,13 +244,22 @@ class Arena:
         return bytes(buf)
 
     def read_cstr(self, addr: int, limit: int = PATH_MAX) -> bytes:
-        """A NUL-terminated string, copied once; OSError(ENAMETOOLONG) past limit."""
+        """A NUL-terminated string, copied once (each byte read once: the
+        first SHORT_STRING, and only if needed the rest up to limit);
+        OSError(ENAMETOOLONG) past limit."""
         n = min(limit, BASE + self.size - addr) if addr >= BASE else 0
-        chunk = self.read(addr, max(n, 1))
+        chunk = self.read(addr, max(min(n, SHORT_STRING), 1))
         end = chunk.find(b"\0")
+        if end < 0 and n > SHORT_STRING:
+            chunk += self.read(addr + SHORT_STRING, n - SHORT_STRING)
+            end = chunk.find(b"\0", SHORT_STRING)
         if end < 0:
             raise OSError(36, "File name too long")  # ENAMETOOLONG
         return chunk[:end]
+
+    def state_u32(self, addr: int) -> int:
+        """A 32-bit word of the runtime's state (which no pin covers)."""
+        return struct.unpack_from("<I", self.map, self._offset(addr, 4))[0]
 
     def write(self, addr: int, data: bytes) -> None:
         off = self._writable(addr, len(data))

@@ -328,7 +328,7 @@ def publish(sb, starting: bool = False) -> None:
     if not sb.warm_ready:  # (every request comes by: first the cheap way out)
         return
     from .calls.fdtable import LIVE_THREADS
-    threads = 1 if starting else int.from_bytes(sb.arena.read(LIVE_THREADS, 4), "little")
+    threads = 1 if starting else sb.arena.state_u32(LIVE_THREADS)
     if threads == 0:  # (the stub's ready message: the program has not started)
         return
     ready, sb.warm_ready = sb.warm_ready, []
@@ -400,7 +400,7 @@ def read_ahead_pyc(sb, path: str) -> None:
     node = sb.view.frozen(pyc)
     if node is None or len(raw) >= lib.SB_STAT_PATH or held_count(sb) >= _holds(sb):
         return
-    if int.from_bytes(sb.arena.read(LIVE_THREADS, 4), "little") != 1:
+    if sb.arena.state_u32(LIVE_THREADS) != 1:
         return
     if _plain(sb, "newfstatat", 0) is not True or _plain(sb, "openat", lib.O_CLOEXEC) is not True:
         return  # (path rules: the warm start's per-path checks are not worth it here)

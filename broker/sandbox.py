@@ -607,7 +607,7 @@ class Sandbox:
         before serving anything else; False if they ended the sandbox.
         Untrusted: a close can only close the sandbox's own fds, which a
         close() would do anyway; a held file goes to a free fd, once."""
-        n = int.from_bytes(self.arena.read(FDEVENTS, 4), "little")
+        n = self.arena.state_u32(FDEVENTS)
         if not n:
             return True
         n = min(n, lib.SB_MAX_FDEVENTS)

@@ -87,7 +87,7 @@ def sys_execveat(sb, dirfd, path, argv, envp, flags, *_):
     # Linux ends the other threads first; here they would run on in the new
     # image's memory.  (The count is the sandbox's word: it can only lie to
     # itself, and a count no pool holds is a scribbled state, not threads.)
-    others = int.from_bytes(sb.arena.read(LIVE_THREADS, 4), "little") - 1
+    others = sb.arena.state_u32(LIVE_THREADS) - 1
     if 0 < others < sb.limits.threads:
         sb.deny("execve", f"{others} other thread(s) still run: end them first", errno.EAGAIN)
         return -errno.EAGAIN

@@ -112,7 +112,7 @@ def publish(sb, fd: int, f: OpenFile, prefetch: bool = True, fstat: bytes | None
     # The runtime keeps a position only while one thread runs (fd_io.c's
     # own_position; the count is the sandbox's word, and only its own
     # answers depend on it).
-    prefetch = prefetch and int.from_bytes(sb.arena.read(LIVE_THREADS, 4), "little") == 1
+    prefetch = prefetch and sb.arena.state_u32(LIVE_THREADS) == 1
     flags, size, st, kept = 0, 0, b"", 0
     flags |= lib.SB_FD_OPEN | lib.SB_FD_FDKNOWN | (lib.SB_FD_CLOEXEC if f.cloexec else 0)
     if f.kind in ("stdio", "pipe"):  # sys_lseek answers ESPIPE for both
