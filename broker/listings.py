@@ -47,6 +47,8 @@ _memo: OrderedDict[tuple, bytes] = OrderedDict()
 _memo_lock = threading.Lock()
 MEMO_DIRS = 256
 SETTLED_NS = 1_000_000_000
+STAMPING = {lib.EXT4_SUPER_MAGIC, lib.XFS_SUPER_MAGIC, lib.BTRFS_SUPER_MAGIC, lib.TMPFS_MAGIC,
+            lib.OVERLAYFS_SUPER_MAGIC}
 
 
 @dataclass
@@ -162,6 +164,15 @@ def _publish(sb, d: str, dirfd: int, rel: str, extra: list[str]) -> int:
     return 0
 
 
+def _stamps_changes(fd: int) -> bool:
+    """Whether the directory's file system moves its ctime with every entry
+    added or removed, to the nanosecond: the local disk and memory ones
+    (not procfs or sysfs, which never do; nor NFS's cached attributes, nor
+    FAT's two-second grain)."""
+    buf = ffi.new("struct statfs *")
+    return lib.fstatfs(fd, buf) == 0 and buf.f_type in STAMPING
+
+
 def _host_names(dirfd: int, rel: str, room: int) -> bytes | int:
     """The sorted name hashes of directory rel beneath dirfd (no symlink
     followed), from the memo when it has not changed; or a negative errno."""
@@ -191,16 +202,3 @@ def _host_names(dirfd: int, rel: str, room: int) -> bytes | int:
             while len(_memo) > MEMO_DIRS:
                 _memo.popitem(last=False)
     return names
-
-
-def _stamps_changes(fd: int) -> bool:
-    """Whether the directory's file system moves its ctime with every entry
-    added or removed, to the nanosecond: the local disk and memory ones
-    (not procfs or sysfs, which never do; nor NFS's cached attributes, nor
-    FAT's two-second grain)."""
-    buf = ffi.new("struct statfs *")
-    return lib.fstatfs(fd, buf) == 0 and buf.f_type in STAMPING
-
-
-STAMPING = {lib.EXT4_SUPER_MAGIC, lib.XFS_SUPER_MAGIC, lib.BTRFS_SUPER_MAGIC, lib.TMPFS_MAGIC,
-            lib.OVERLAYFS_SUPER_MAGIC}
