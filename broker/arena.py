@@ -1,7 +1,8 @@
 """The arena: the memfd that is the sandbox's whole address space.
 
-The broker reads sandbox memory only through `read`/`read_cstr`, which copy
-the bytes into broker memory once; every check is then made on that copy.
+The broker reads sandbox memory only through `read`/`read_cstr` (and
+`state_u32` for a counter of the runtime's), which copy the bytes into
+broker memory once; every check is then made on that copy.
 Addresses outside the arena raise Fault (the caller answers EFAULT).  The
 broker maps the memfd too, so reading and writing sandbox memory costs no
 system call (a dozen per request on a VM, where each costs microseconds).

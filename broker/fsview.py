@@ -233,12 +233,12 @@ class View:
             os.close(pfd)
 
     def resolve(self, path: str, cwd: str = "/", follow: bool = True,
-                links: list[Node] | None = None) -> Node:
-        """Walks `path` (relative to the virtual `cwd`) to a Node; the
-        symlinks it followed on the way are added to `links`, if given.
-        "name/" names a directory: ENOTDIR if name is another file (if it
-        is missing, the caller decides: mkdir("new/") makes one)."""
-        node = self._walk(path, cwd, follow, links)
+                links: list[tuple[Node, str]] | None = None) -> Node:
+        """Walks `path` (relative to the virtual `cwd`) to a Node; each
+        symlink it followed on the way is added to `links`, if given, with
+        its target.  "name/" names a directory: ENOTDIR if name is another
+        file (a missing one is the caller's to judge)."""
+        node = self.walk(path, cwd, follow, links)
         if path.endswith(("/", "/.")) and self._not_dir(node):
             raise OSError(errno.ENOTDIR, "not a directory", path)
         return node
@@ -251,7 +251,10 @@ class View:
             return False
         return _look(node.mount, node.rel, os.O_DIRECTORY) == -errno.ENOTDIR
 
-    def _walk(self, path: str, cwd: str, follow: bool, links: list[Node] | None) -> Node:
+    def walk(self, path: str, cwd: str = "/", follow: bool = True,
+             links: list[tuple[Node, str]] | None = None) -> Node:
+        """Where path leads (resolve, less its check of a trailing slash:
+        what the policy judges is the file the call would be about)."""
         if not path:
             raise OSError(errno.ENOENT, "empty path")
         todo = split(path)
@@ -275,7 +278,7 @@ class View:
                 target = self._readlink(node)
                 if target is not None:
                     if links is not None:
-                        links.append(node)
+                        links.append((node, target))
                     hops += 1
                     if hops > MAX_SYMLINKS:
                         raise OSError(errno.ELOOP, "too many levels of symbolic links", path)

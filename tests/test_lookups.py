@@ -110,6 +110,18 @@ def test_a_stat_through_dotdot_after_a_writable_name_is_asked_every_time(prog, r
     assert lines(got)[2] == lines(fresh)[0]
 
 
+def test_a_stat_through_a_link_whose_target_has_dotdot_is_asked_every_time(prog, ro, tmp_path):
+    """A read-only link may lead through a writable name and `..` back to
+    a read-only file: what that name is, the program can change."""
+    rw = tmp_path / "rw"
+    rw.mkdir()
+    os.symlink("/rw/d/../../ro/here", ro / "up")
+    mounts = {"ro": [f"{ro}:/ro"], "rw": [f"{rw}:/rw"]}
+    got = sandboxed([prog, "s:/ro/up", "L:/rw/d=/rw/x/y", "s:/ro/up"], **mounts)
+    fresh = sandboxed([prog, "s:/ro/up"], **mounts)  # (the link is there now)
+    assert lines(got)[2] == lines(fresh)[0]
+
+
 def test_a_writable_mount_inside_a_read_only_one_is_asked_every_time(prog, ro, tmp_path):
     rw = tmp_path / "rw"
     rw.mkdir()

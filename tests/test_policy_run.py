@@ -1,5 +1,6 @@
 """Policies enforced on real sandboxed programs (busybox-static, CPython)."""
 
+import errno
 import os
 import shutil
 import subprocess
@@ -45,6 +46,22 @@ def test_a_symlink_does_not_dodge_a_path_filter(data):
     r = sandboxed([BUSYBOX, "cat", "/data/innocent"], ro=[f"{data}:/data"], policy=p)
     assert r.stdout == b"" and b"Permission denied" in r.stderr
     assert any('path="/data/secret.txt"' in l for l in r.log)
+
+
+def test_a_link_does_not_hide_a_file_from_a_path_rule_when_the_walk_fails(data, compile_c):
+    """Through /proc/self/fd/N, a path that names a file with a trailing
+    slash, or a name beneath a file, is judged where it leads as far as it
+    goes: the rule answers, and the program learns nothing of the file."""
+    prog = str(compile_c("lookups.c"))
+    (data / "secretdir").mkdir()
+    p = Policy.permissive().path("/data/secret*", "errno(EACCES)")
+    via = [f"s:/proc/self/fd/3/{name}" for name in
+           ("secret.txt", "secret.txt/", "secret.txt/x", "secret_missing/", "secretdir/x/y")]
+    r = sandboxed([prog, "k:/data", *via, "s:/proc/self/fd/3/public.txt/"], ro=[f"{data}:/data"], policy=p)
+    assert r.returncode == 0, (r.stderr, r.log)
+    assert r.stdout.decode().splitlines() == ["k /data fd 3"] + [
+        f"s {op[2:]} errno {errno.EACCES}" for op in via] + [
+        f"s /proc/self/fd/3/public.txt/ errno {errno.ENOTDIR}"]
 
 
 def test_flag_filter_keeps_openat_read_only(tmp_path):

@@ -13,7 +13,8 @@ import os
 import struct
 
 from .. import loader
-from .._native import ffi, lib
+from .._native import lib
+from . import fdtable
 from .paths import read_path, resolve_at
 from .registry import as_fd, handles
 
@@ -77,8 +78,6 @@ def sys_execve(sb, path, argv, envp, *_):
     return sys_execveat(sb, lib.AT_FDCWD, path, argv, envp, 0)
 
 
-LIVE_THREADS = loader.BASE + ffi.offsetof("struct sb_state", "live_threads")
-
 
 @handles("execveat")
 def sys_execveat(sb, dirfd, path, argv, envp, flags, *_):
@@ -87,7 +86,7 @@ def sys_execveat(sb, dirfd, path, argv, envp, flags, *_):
     # Linux ends the other threads first; here they would run on in the new
     # image's memory.  (The count is the sandbox's word: it can only lie to
     # itself, and a count no pool holds is a scribbled state, not threads.)
-    others = sb.arena.state_u32(LIVE_THREADS) - 1
+    others = sb.arena.state_u32(fdtable.LIVE_THREADS) - 1
     if 0 < others < sb.limits.threads:
         sb.deny("execve", f"{others} other thread(s) still run: end them first", errno.EAGAIN)
         return -errno.EAGAIN

@@ -88,7 +88,7 @@ def sys_newfstatat(sb, dirfd, path, buf, flags, *_):
             sb.arena.write(buf, answer)
             lookups.read_ahead_pyc(sb, p)
             return 0, lookups.KEEP_FOUND
-        links: list[Node] = []
+        links: list[tuple[Node, str]] = []
         try:
             node = resolve_at(sb, dirfd, p, follow=not flags & AT_SYMLINK_NOFOLLOW, links=links)
             data = _stat_node(sb, node)
@@ -96,9 +96,10 @@ def sys_newfstatat(sb, dirfd, path, buf, flags, *_):
             listings.list_around(sb, p)
             raise
         # (a link the program can change, in a writable mount or /proc, may
-        # lead elsewhere next time, and so may a `..` after a name it can
-        # make a link)
-        if (p.startswith("/") and _fixed(node) and all(map(_fixed, links)) and ".." not in p.split("/")
+        # lead elsewhere next time, and so may a `..`, in the path or in a
+        # link's target, after a name it can make a link)
+        if (p.startswith("/") and _fixed(node) and ".." not in p.split("/")
+                and all(_fixed(link) and ".." not in target.split("/") for link, target in links)
                 and lookups.keeps(sb)):
             sb.arena.write(buf, data)
             return 0, lookups.KEEP_FOUND
@@ -112,7 +113,7 @@ def _fixed(node: Node) -> bool:
     directory only mount points make (the host's / shows through), or made
     up in /etc or /dev (not /proc: it follows the program's fds and cwd)."""
     if node.virtual is not None:
-        return node.vparts[:1] in (("etc",), ("dev",)) and node.virtual.kind in ("dir", "data", "dev", "link")
+        return node.vparts[:1] in (("etc",), ("dev",))
     return node.mount is None or node.mount.frozen
 
 

@@ -21,9 +21,9 @@ def read_path(sb, addr: int) -> str:
 
 
 def resolve_at(sb, dirfd: int, path: str, follow: bool = True, empty_ok: bool = False,
-               links: list[Node] | None = None) -> Node:
+               links: list[tuple[Node, str]] | None = None) -> Node:
     """Resolves path relative to a virtual dirfd (or the cwd); the symlinks
-    followed are added to `links`, if given."""
+    followed, and their targets, are added to `links`, if given."""
     if not path:
         if empty_ok:
             f = fdtable.get(sb, dirfd) if dirfd != AT_FDCWD else None
