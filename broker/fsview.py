@@ -243,6 +243,12 @@ class View:
             raise OSError(errno.ENOTDIR, "not a directory", path)
         return node
 
+    def missing(self, node: Node) -> bool:
+        """Nothing is at node (which the walk reaches for a missing last name)."""
+        if node.virtual is not None or node.mount is None:
+            return False
+        return _look(node.mount, node.rel, os.O_NOFOLLOW) == -errno.ENOENT
+
     def _not_dir(self, node: Node) -> bool:
         """node is there and is no directory."""
         if node.virtual is not None:

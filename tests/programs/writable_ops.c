@@ -142,6 +142,14 @@ int main(int argc, char **argv)
     T(rmdir("d"));
     T(rmdir("f"));
     T(rmdir("d/."));
+    T(rmdir("f/."));       /* the name before a final dot is looked up first */
+    T(rmdir("missing/."));
+    T(rmdir("missing/.."));
+    T(mkdir("f/.", 0755));
+    T(mkdir("missing/.", 0755));
+    T(mkdir("d/.", 0755));
+    T(unlink("f/."));
+    T(rename("f/.", "elsewhere"));
     T(unlinkat(dfd, "sub", AT_REMOVEDIR));
     T(unlinkat(dfd, "inside", AT_REMOVEDIR));
     T(unlinkat(dfd, "inside", 0));
