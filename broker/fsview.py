@@ -369,14 +369,19 @@ class View:
             return None
         return Node(vparts, m, "/".join(parts[len(m.vparts):]))
 
-    def frozen(self, path: str) -> Node | None:
-        """The node of an absolute path that only a frozen mount's contents
-        decide when no symlink is on the way (a host call refusing symlinks
-        finds that out), or None (`..`, another mount or a made-up file near
-        it: the walk decides)."""
-        if not path.startswith("/") or path.endswith(("/", "/.")):  # ("name/": the walk)
+    def direct(self, path: str) -> Node | None:
+        """The node of an absolute path inside one ordinary directory mount,
+        by its names alone, which is the walk's when no symlink is on the way
+        (a host call refusing symlinks finds that out); or None (`..`, a
+        trailing slash, another mount or a made-up file near it: the walk
+        decides)."""
+        if not path.startswith("/") or path.endswith(("/", "/.")):
             return None
-        node = self._direct(split(path))
+        return self._direct(split(path))
+
+    def frozen(self, path: str) -> Node | None:
+        """direct(path), on a frozen mount: only its contents decide it."""
+        node = self.direct(path)
         return node if node is not None and node.mount.frozen else None
 
     def _fixed_made_up(self, path: str, roots: tuple[str, ...]) -> tuple[bool, object]:

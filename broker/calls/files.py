@@ -112,22 +112,39 @@ def sys_openat(sb, dirfd, path, flags, mode, *_):
     p = read_path(sb, path)
     if flags & lib.O_CREAT and p.endswith("/"):
         return -errno.EISDIR  # Linux: O_CREAT never makes a directory
+    lookup_only = not flags & ~lookups.LOOKUP_OPEN_FLAGS
     try:
-        node = resolve_at(sb, as_fd(dirfd), p, follow)
-        fd = _open_node(sb, node, flags, mode)
-        lookup_only = not flags & ~lookups.LOOKUP_OPEN_FLAGS
+        fd = _open_direct(sb, p, flags) if lookup_only and follow else None
+        if fd is None:
+            fd = _open_node(sb, resolve_at(sb, as_fd(dirfd), p, follow), flags, mode)
         if lookup_only and p.endswith(".pyc") and sb.fds[fd].kind == "file":
             lookups.learn_pyc_tag(sb, p)
         if sb.warm is not None and lookup_only and _plain_file(sb.fds[fd]):
             lookups.noted(sb, p, flags & ~lib.O_CLOEXEC)  # a warm start may hold it open next time
         return fd
     except OSError as e:
-        if e.errno != errno.ENOENT or flags & ~lookups.LOOKUP_OPEN_FLAGS:
+        if e.errno != errno.ENOENT or not lookup_only:
             raise
     listings.list_around(sb, p)
     if lookups.open_missing_kept(sb, p):  # the runtime keeps that (fd_io.c's sys_openat)
         return -errno.ENOENT, lookups.KEEP_MISSING_OPEN
     return -errno.ENOENT
+
+
+def _open_direct(sb, path: str, flags: int) -> int | None:
+    """A read-only open of an absolute path in one call, which refuses
+    symlinks (most opens: the walk's look for them first is saved); None if
+    the walk must decide.  A missing name with no symlink before it is
+    missing for the walk too."""
+    node = sb.view.direct(path)
+    if node is None:
+        return None
+    try:
+        return _open_node(sb, node, flags, 0)
+    except OSError as e:
+        if e.errno == errno.ENOENT:
+            raise
+        return None  # (a symlink on the way, say: the walk follows it)
 
 
 def _plain_file(f: OpenFile) -> bool:
