@@ -277,7 +277,6 @@ class View:
             comp = todo.pop(0)
             if comp == "..":
                 if cur:
-                    self._up_from(tuple(cur), path)
                     cur.pop()
                 continue
             node = self._node(tuple(cur + [comp]))
@@ -302,20 +301,6 @@ class View:
         if follow and node.virtual is not None:
             node = self.virtual.followed(node)
         return node
-
-    def _up_from(self, parts: tuple[str, ...], path: str) -> None:
-        """`..` after parts, as Linux walks it: parts must be a directory
-        (ENOENT if it is missing, ENOTDIR if it is a file)."""
-        if self._is_mount_parent(parts):
-            return
-        node = self._node(parts)  # (ENOENT outside every mount and made-up tree)
-        if node.virtual is not None:
-            if node.virtual.kind != "dir":
-                raise OSError(errno.ENOTDIR, "not a directory", path)
-        elif node.mount is not None:
-            r = _look(node.mount, node.rel, os.O_DIRECTORY) if not node.mount.name else -errno.ENOTDIR
-            if r in (-errno.ENOENT, -errno.ENOTDIR):
-                raise OSError(-r, os.strerror(-r), path)
 
     def _resolve_direct(self, parts: list[str], follow: bool) -> Node | None:
         """The walk below in one host call, for the common path: no `..`,
