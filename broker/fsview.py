@@ -258,49 +258,60 @@ class View:
         return _look(node.mount, node.rel, os.O_DIRECTORY) == -errno.ENOTDIR
 
     def walk(self, path: str, cwd: str = "/", follow: bool = True,
-             links: list[tuple[Node, str]] | None = None) -> Node:
+             links: list[tuple[Node, str]] | None = None, partial: list | None = None) -> Node:
         """Where path leads (resolve, less its check of a trailing slash:
-        what the policy judges is the file the call would be about)."""
+        what the policy judges is the file the call would be about).  If it
+        fails, `partial` (if given) gets the names it had walked, and the
+        names it had left."""
         if not path:
             raise OSError(errno.ENOENT, "empty path")
         todo = split(path)
         # "link/" and "link/." name what link points to, as on Linux
         follow = follow or path.endswith(("/", "/.")) or path == "."
         cur: list[str] = [] if path.startswith("/") else split(cwd)
-        node = self._resolve_direct(cur + todo, follow)
-        if node is not None:
-            return node
-        if len(todo) > 2 and self._direct_dir(cur + todo[:-1]):  # (python3 -> python3.11)
-            cur, todo = cur + todo[:-1], todo[-1:]
-        hops = 0
-        while todo:
-            comp = todo.pop(0)
-            if comp == "..":
-                if cur:
-                    cur.pop()
-                continue
-            node = self._node(tuple(cur + [comp]))
-            if todo or follow:
-                target = self._readlink(node)
-                if target is not None:
-                    if links is not None:
-                        links.append((node, target))
-                    hops += 1
-                    if hops > MAX_SYMLINKS:
-                        raise OSError(errno.ELOOP, "too many levels of symbolic links", path)
-                    todo = split(target) + todo
-                    if target.startswith("/"):
-                        cur = []
-                    # the rest is often plain again (/lib -> usr/lib): one host call
-                    node = self._resolve_direct(cur + todo, follow) if todo else None
-                    if node is not None:
-                        return node
+        left = todo
+        try:
+            node = self._resolve_direct(cur + todo, follow)
+            if node is not None:
+                return node
+            if len(todo) > 2 and self._direct_dir(cur + todo[:-1]):  # (python3 -> python3.11)
+                cur, todo = cur + todo[:-1], todo[-1:]
+            hops = 0
+            while todo:
+                comp = todo.pop(0)
+                left = [comp, *todo]
+                if comp == "..":
+                    if cur:
+                        cur.pop()
                     continue
-            cur.append(comp)
-        node = self._node(tuple(cur))
-        if follow and node.virtual is not None:
-            node = self.virtual.followed(node)
-        return node
+                node = self._node(tuple(cur + [comp]))
+                if todo or follow:
+                    target = self._readlink(node)
+                    if target is not None:
+                        if links is not None:
+                            links.append((node, target))
+                        hops += 1
+                        if hops > MAX_SYMLINKS:
+                            raise OSError(errno.ELOOP, "too many levels of symbolic links", path)
+                        todo = split(target) + todo
+                        if target.startswith("/"):
+                            cur = []
+                        left = todo
+                        # the rest is often plain again (/lib -> usr/lib): one host call
+                        node = self._resolve_direct(cur + todo, follow) if todo else None
+                        if node is not None:
+                            return node
+                        continue
+                cur.append(comp)
+            left = []
+            node = self._node(tuple(cur))
+            if follow and node.virtual is not None:
+                node = self.virtual.followed(node)
+            return node
+        except OSError:
+            if partial is not None:
+                partial[:] = [cur, left]
+            raise
 
     def _resolve_direct(self, parts: list[str], follow: bool) -> Node | None:
         """The walk below in one host call, for the common path: no `..`,

@@ -64,6 +64,21 @@ def test_a_link_does_not_hide_a_file_from_a_path_rule_when_the_walk_fails(data, 
         f"s /proc/self/fd/3/public.txt/ errno {errno.ENOTDIR}"]
 
 
+def test_a_path_that_fails_to_walk_is_judged_in_one_walk(data, monkeypatch):
+    """However many names follow the one the walk fails at, judging the path
+    costs one walk (a long path must not hold the broker up)."""
+    from strictbox.fsview import View
+    walks = []
+    real = View.walk
+    monkeypatch.setattr(View, "walk", lambda self, *a, **k: walks.append(a[0]) or real(self, *a, **k))
+    p = Policy.permissive().path("/data/secret*", "errno(EACCES)")
+    long = "/nonexistent/" + "a/" * 1500 + "x"
+    r = sandboxed([BUSYBOX, "stat", long], ro=[f"{data}:/data"], policy=p)
+    assert r.returncode == 1 and b"No such file" in r.stderr
+    tried = [w for w in walks if w.startswith("/nonexistent")]
+    assert 0 < len(tried) <= 3, len(tried)  # (judged once, walked again by the handler)
+
+
 def test_flag_filter_keeps_openat_read_only(tmp_path):
     p = Policy().allow("openat").deny("openat", "flags & O_ACCMODE != O_RDONLY", errno="EROFS")
     # builtins only: busybox sh cannot fork in a sandbox

@@ -134,17 +134,18 @@ def sys_openat(sb, dirfd, path, flags, mode, *_):
 def _open_direct(sb, path: str, flags: int) -> int | None:
     """A read-only open of an absolute path in one call, which refuses
     symlinks (most opens: the walk's look for them first is saved); None if
-    the walk must decide.  A missing name with no symlink before it is
-    missing for the walk too."""
+    the walk must decide (ELOOP, EXDEV).  Any other answer is the walk's
+    too: a missing name, or a file used as a directory, with no symlink
+    before it; and what the open itself says (a FIFO, no free fd)."""
     node = sb.view.direct(path)
     if node is None:
         return None
     try:
         return _open_node(sb, node, flags, 0)
     except OSError as e:
-        if e.errno == errno.ENOENT:
-            raise
-        return None  # (a symlink on the way, say: the walk follows it)
+        if e.errno in (errno.ELOOP, errno.EXDEV):  # a symlink, or a mount, on the way
+            return None
+        raise
 
 
 def _plain_file(f: OpenFile) -> bool:

@@ -65,8 +65,9 @@ def _locate(sb, dirfd: int, path: str, busy: int, dots: tuple[int, int]) -> tupl
     if not stripped:
         raise OSError(busy, "the root directory")
     head, sep, name = stripped.rpartition("/")
-    if name in (".", ".."):  # (after the name before it, which Linux looks up first)
-        if sb.view.missing(resolve_at(sb, dirfd, ((head or "/") + "/") if sep else "./")):
+    if name in (".", ".."):  # (after the name before it, which Linux looks up first;
+        # a working directory or dirfd is there even once removed)
+        if sep and sb.view.missing(resolve_at(sb, dirfd, (head or "/") + "/")):
             raise OSError(errno.ENOENT, "no such directory")
         raise OSError(dots[name == ".."], "not a name")
     parent = resolve_at(sb, dirfd, (head or "/") if sep else ".")

@@ -66,20 +66,14 @@ def _judged_path(sb, raw: str, base: str | None) -> str:
         return base or ""
     if base is None and not raw.startswith("/"):
         return raw  # relative to a bad dirfd: the handler will fail it
+    reached: list = []
     try:
-        return sb.view.walk(raw, base or "/").vpath
+        return sb.view.walk(raw, base or "/", partial=reached).vpath
     except OSError:
         pass
-    # A walk that fails (a name missing, or a file, on the way) is judged
-    # where it leads as far as it goes, then as written: a link must not
-    # hide the file it leads to from the rules (/proc/self/fd/3/secret/x).
-    parts = raw.split("/")
-    for cut in range(len(parts) - 1, 0, -1):
-        try:
-            head = sb.view.walk("/".join(parts[:cut]) or "/", base or "/").vpath
-        except OSError:
-            continue
-        return posixpath.normpath(posixpath.join(head, *parts[cut:])).replace("//", "/")
+    if reached:  # where the walk got, then the names it had left: a link must not
+        done, left = reached  # hide the file it leads to (/proc/self/fd/3/secret/x)
+        return "/" + "/".join([*done, *left])
     return posixpath.normpath(posixpath.join(base or "/", raw)).replace("//", "/")
 
 

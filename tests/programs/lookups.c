@@ -14,7 +14,8 @@
  *   x:PATH  open read-only (no O_CLOEXEC), ioctl(FIOCLEX) it, keep it open: "x PATH fd N"
  *   m:PREFIX  stat PREFIX0 ... PREFIX999 (fills a stat cache): "m PREFIX"
  *   L:LINK=TARGET  (re)make LINK a symlink to TARGET: "L LINK=TARGET ok"
- *   h:PATH  chdir: "h PATH ok" */
+ *   h:PATH  chdir: "h PATH ok"
+ *   M:PATH  mkdir 0755, D:PATH  rmdir: "M PATH ok" ... */
 #include <errno.h>
 #include <string.h>
 #include <fcntl.h>
@@ -107,6 +108,10 @@ int main(int argc, char **argv)
             r = eq ? symlink(eq + 1, link) : -1;
         } else if (op == 'h') {
             r = chdir(path);
+        } else if (op == 'M') {
+            r = mkdir(path, 0755);
+        } else if (op == 'D') {
+            r = rmdir(path);
         } else if (op == 'a') {
             r = access(path, F_OK);
             int e = errno;
