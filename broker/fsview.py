@@ -111,6 +111,12 @@ class View:
     # The sandbox's made-up /dev, /proc and /etc (virtual.Files), set by the
     # Sandbox.  They act like mounts at those points: a longer mount wins.
     virtual: object = field(default=None, repr=False)
+    # `..` after a name the walk reached checks that the name is a directory,
+    # as Linux does, only if this says so (the Sandbox's: a function, asked
+    # once): not while any rule judges paths, as the check's errno tells what
+    # the name is and a rule judges only where the path ends
+    # (/data/secret.txt/.. is /data).
+    linux_dots: object = False
 
     def __post_init__(self):
         # For the lookups every path makes: the mounts by virtual path, the
@@ -269,6 +275,7 @@ class View:
         # "link/" and "link/." name what link points to, as on Linux
         follow = follow or path.endswith(("/", "/.")) or path == "."
         cur: list[str] = [] if path.startswith("/") else split(cwd)
+        given = len(cur)  # (the working directory's names: there even once removed)
         left = todo
         try:
             node = self._resolve_direct(cur + todo, follow)
@@ -281,8 +288,11 @@ class View:
                 comp = todo.pop(0)
                 left = [comp, *todo]
                 if comp == "..":
+                    if cur and len(cur) > given and self._linux_dots():
+                        self._up_from(tuple(cur), path)
                     if cur:
                         cur.pop()
+                        given = min(given, len(cur))
                     continue
                 node = self._node(tuple(cur + [comp]))
                 if todo or follow:
@@ -295,7 +305,7 @@ class View:
                             raise OSError(errno.ELOOP, "too many levels of symbolic links", path)
                         todo = split(target) + todo
                         if target.startswith("/"):
-                            cur = []
+                            cur, given = [], 0
                         left = todo
                         # the rest is often plain again (/lib -> usr/lib): one host call
                         node = self._resolve_direct(cur + todo, follow) if todo else None
@@ -312,6 +322,25 @@ class View:
             if partial is not None:
                 partial[:] = [cur, left]
             raise
+
+    def _linux_dots(self) -> bool:
+        if callable(self.linux_dots):
+            self.linux_dots = bool(self.linux_dots())
+        return self.linux_dots
+
+    def _up_from(self, parts: tuple[str, ...], path: str) -> None:
+        """`..` after parts: ENOTDIR if parts is a file, ENOENT if it is
+        missing (a mount's root and the way to a mount point are directories)."""
+        if self._is_mount_parent(parts):
+            return
+        node = self._node(parts)  # (ENOENT outside every mount and made-up tree)
+        if node.virtual is not None:
+            if node.virtual.kind != "dir":
+                raise OSError(errno.ENOTDIR, "not a directory", path)
+        elif node.mount is not None and node.rel != ".":
+            r = _look(node.mount, node.rel, os.O_DIRECTORY) if not node.mount.name else -errno.ENOTDIR
+            if r in (-errno.ENOENT, -errno.ENOTDIR):
+                raise OSError(-r, os.strerror(-r), path)
 
     def _resolve_direct(self, parts: list[str], follow: bool) -> Node | None:
         """The walk below in one host call, for the common path: no `..`,

@@ -208,6 +208,7 @@ class Sandbox:
         self.checked_paths: dict[int, str] | None = None  # paths the policy judged, this call
         self.listings = listings.Listings()  # the directories the runtime has listings of
         self.view.virtual = virtual.Files(self)  # /dev, /proc/self, /etc/passwd
+        self.view.linux_dots = self._paths_unjudged  # (fsview.View.linux_dots)
         self.rlimits: dict[int, tuple[int, int]] = {}
         self.stats = {"sandbox": 0, "broker": 0, "denied": 0}
         self.log: list[str] = BoundedLog()
@@ -248,6 +249,12 @@ class Sandbox:
         self.started = 0.0
         self.deadline: float | None = None
         self.done = False
+
+    def _paths_unjudged(self) -> bool:
+        """No rule of the policy looks at a path: every call that takes one
+        is decided whatever its arguments."""
+        from .policy.enforce import PATH_CALLS
+        return all(self.policy.static_decision(c, True) is not None for c in PATH_CALLS)
 
     # -- launch --------------------------------------------------------------
 

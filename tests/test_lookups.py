@@ -143,10 +143,12 @@ def test_a_writable_mount_inside_a_read_only_one_is_asked_every_time(prog, ro, t
 
 def test_answers_match_linux(prog, ro):
     """The same lookups natively, on the host directory the view mounts."""
+    (ro / "d").mkdir()
     os.symlink("here", ro / "rel")
     os.symlink("nowhere", ro / "dangling")
     ops = ["here", "none", "rel", "dangling", "here/x", "none/x", "here", "none", "dangling",
-           "here/", "here/.", "rel/", "none/", "dangling/", ".", "./"]
+           "here/", "here/.", "rel/", "none/", "dangling/", ".", "./",
+           "here/../here", "none/../here", "d/../here", "d/none/../../here", "rel/../here", "d/.."]
     args = [f"{op}:{{}}/{p}" for p in ops for op in "soa"]
     want = native([prog, *(a.format(ro) for a in args)])
     got = sandboxed([prog, *(a.format("/ro") for a in args)], ro=[f"{ro}:/ro"])

@@ -64,6 +64,23 @@ def test_a_link_does_not_hide_a_file_from_a_path_rule_when_the_walk_fails(data, 
         f"s /proc/self/fd/3/public.txt/ errno {errno.ENOTDIR}"]
 
 
+def test_dotdot_tells_nothing_a_path_rule_hides(data, compile_c):
+    """With no rule on paths, `..` after a file fails as on Linux; with one,
+    `..` is taken by name, so its answer says nothing of the name before it."""
+    prog = str(compile_c("lookups.c"))
+    ops = ["s:/data/secret.txt/..", "s:/data/secret_missing/..", "s:/data/public.txt/.."]
+    plain = sandboxed([prog, *ops], ro=[f"{data}:/data"])
+    assert plain.stdout.decode().splitlines() == [
+        f"s /data/secret.txt/.. errno {errno.ENOTDIR}", f"s /data/secret_missing/.. errno {errno.ENOENT}",
+        f"s /data/public.txt/.. errno {errno.ENOTDIR}"]
+    for p in (Policy.permissive().path("/data/secret*", "errno(EACCES)"),
+              Policy().deny("openat", 'path == "/data/secret*"', errno="EACCES")):
+        ruled = sandboxed([prog, *ops], ro=[f"{data}:/data"], policy=p)
+        answers = [line.split(" ", 2)[2] for line in ruled.stdout.decode().splitlines()]
+        # the same for a hidden file, a hidden missing name and a public file: /data's
+        assert len(answers) == 3 and len(set(answers)) == 1 and answers[0].startswith("size "), answers
+
+
 def test_a_path_that_fails_to_walk_is_judged_in_one_walk(data, monkeypatch):
     """However many names follow the one the walk fails at, judging the path
     costs one walk (a long path must not hold the broker up)."""
