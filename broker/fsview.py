@@ -12,6 +12,7 @@ import errno
 import os
 import stat
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from . import kernel
@@ -116,7 +117,7 @@ class View:
     # once): not while any rule judges paths, as the check's errno tells what
     # the name is and a rule judges only where the path ends
     # (/data/secret.txt/.. is /data).
-    linux_dots: object = False
+    linux_dots: Callable[[], bool] | bool = False
 
     def __post_init__(self):
         # For the lookups every path makes: the mounts by virtual path, the
@@ -304,8 +305,9 @@ class View:
                         if hops > MAX_SYMLINKS:
                             raise OSError(errno.ELOOP, "too many levels of symbolic links", path)
                         todo = split(target) + todo
-                        if target.startswith("/"):
-                            cur, given = [], 0
+                        if target.startswith("/"):  # (/proc's links name what the program
+                            cur = []  # holds: there even once removed, as its cwd)
+                            given = len(split(target)) if node.vparts[:1] == ("proc",) else 0
                         left = todo
                         # the rest is often plain again (/lib -> usr/lib): one host call
                         node = self._resolve_direct(cur + todo, follow) if todo else None
@@ -330,7 +332,9 @@ class View:
 
     def _up_from(self, parts: tuple[str, ...], path: str) -> None:
         """`..` after parts: ENOTDIR if parts is a file, ENOENT if it is
-        missing (a mount's root and the way to a mount point are directories)."""
+        missing (a mount's root and the way to a mount point are directories;
+        any other answer, say ELOOP from a name swapped meanwhile, leaves the
+        `..` to be taken by name)."""
         if self._is_mount_parent(parts):
             return
         node = self._node(parts)  # (ENOENT outside every mount and made-up tree)

@@ -126,7 +126,8 @@ def test_dots_in_a_removed_working_directory_are_linuxs(prog, tmp_path):
     """The working directory is there for `.` and `..` even once removed."""
     rw = tmp_path / "rw"
     (rw / "w").mkdir(parents=True)
-    ops = ["M:{}/d", "h:{}/d", "D:{}/d", "D:.", "M:.", "D:..", "s:..", "h:..", "s:."]
+    ops = ["M:{}/d", "h:{}/d", "D:{}/d", "D:.", "M:.", "D:..", "s:..", "s:/proc/self/cwd/..",
+           "s:/proc/self/cwd/../d", "h:..", "s:."]
     want = native([prog, *(o.format(rw / "w") for o in ops)]).stdout.decode().replace(str(rw), "/rw")
     got = sandboxed([prog, *(o.format("/rw/w") for o in ops)], rw=[f"{rw}:/rw"])
     assert lines(got) == [line for line in want.splitlines()]
