@@ -179,10 +179,15 @@ class View:
     def _is_mount_parent(self, parts: tuple[str, ...]) -> bool:
         return parts in self._parents
 
+    def _made_up(self, parts: tuple[str, ...], m: Mount | None) -> bool:
+        """The made-up trees decide parts (m: its mount): it lies under /dev,
+        /etc or /proc, and no mount but one at / is on the way."""
+        return (self.virtual is not None and bool(parts) and parts[0] in self.virtual.roots
+                and (m is None or not m.vparts))
+
     def _node(self, parts: tuple[str, ...]) -> Node:
         m = self._mount_of(parts)
-        if (self.virtual is not None and parts and parts[0] in self.virtual.roots
-                and (m is None or not m.vparts)):
+        if self._made_up(parts, m):
             v = self.virtual.lookup(parts)
             if v is not None:
                 return Node(parts, None, "", v)
@@ -258,11 +263,17 @@ class View:
 
     def _not_dir(self, node: Node) -> bool:
         """node is there and is no directory."""
+        return self._as_dir(node) == -errno.ENOTDIR
+
+    def _as_dir(self, node: Node) -> int:
+        """0 if node is a directory, -ENOTDIR if it is another file, -ENOENT
+        if it is missing (or what else a look at it says).  A mount's root is
+        one without a look (the private /tmp is not made for it)."""
         if node.virtual is not None:
-            return node.virtual.kind != "dir"
-        if node.mount is None:
-            return False
-        return _look(node.mount, node.rel, os.O_DIRECTORY) == -errno.ENOTDIR
+            return 0 if node.virtual.kind == "dir" else -errno.ENOTDIR
+        if node.mount is None or node.rel == ".":
+            return 0
+        return _look(node.mount, node.rel, os.O_DIRECTORY)
 
     def walk(self, path: str, cwd: str = "/", follow: bool = True,
              links: list[tuple[Node, str]] | None = None, partial: list | None = None) -> Node:
@@ -272,22 +283,22 @@ class View:
         names it had left."""
         if not path:
             raise OSError(errno.ENOENT, "empty path")
-        todo = split(path)
+        ahead = split(path)
         # "link/" and "link/." name what link points to, as on Linux
         follow = follow or path.endswith(("/", "/.")) or path == "."
         cur: list[str] = [] if path.startswith("/") else split(cwd)
         given = len(cur)  # (the working directory's names: there even once removed)
-        left = todo
+        left = ahead
         try:
-            node = self._resolve_direct(cur + todo, follow)
+            node = self._resolve_direct(cur + ahead, follow)
             if node is not None:
                 return node
-            if len(todo) > 2 and self._direct_dir(cur + todo[:-1]):  # (python3 -> python3.11)
-                cur, todo = cur + todo[:-1], todo[-1:]
+            if len(ahead) > 2 and self._direct_dir(cur + ahead[:-1]):  # (python3 -> python3.11)
+                cur, ahead = cur + ahead[:-1], ahead[-1:]
             hops = 0
-            while todo:
-                comp = todo.pop(0)
-                left = [comp, *todo]
+            while ahead:
+                comp = ahead.pop(0)
+                left = [comp, *ahead]
                 if comp == "..":
                     if cur and len(cur) > given and self._linux_dots():
                         self._up_from(tuple(cur), path)
@@ -296,7 +307,7 @@ class View:
                         given = min(given, len(cur))
                     continue
                 node = self._node(tuple(cur + [comp]))
-                if todo or follow:
+                if ahead or follow:
                     target = self._readlink(node)
                     if target is not None:
                         if links is not None:
@@ -304,13 +315,13 @@ class View:
                         hops += 1
                         if hops > MAX_SYMLINKS:
                             raise OSError(errno.ELOOP, "too many levels of symbolic links", path)
-                        todo = split(target) + todo
+                        ahead = split(target) + ahead
                         if target.startswith("/"):  # (/proc's links name what the program
                             cur = []  # holds: there even once removed, as its cwd)
                             given = len(split(target)) if node.vparts[:1] == ("proc",) else 0
-                        left = todo
+                        left = ahead
                         # the rest is often plain again (/lib -> usr/lib): one host call
-                        node = self._resolve_direct(cur + todo, follow) if todo else None
+                        node = self._resolve_direct(cur + ahead, follow) if ahead else None
                         if node is not None:
                             return node
                         continue
@@ -337,14 +348,9 @@ class View:
         `..` to be taken by name)."""
         if self._is_mount_parent(parts):
             return
-        node = self._node(parts)  # (ENOENT outside every mount and made-up tree)
-        if node.virtual is not None:
-            if node.virtual.kind != "dir":
-                raise OSError(errno.ENOTDIR, "not a directory", path)
-        elif node.mount is not None and node.rel != ".":
-            r = _look(node.mount, node.rel, os.O_DIRECTORY) if not node.mount.name else -errno.ENOTDIR
-            if r in (-errno.ENOENT, -errno.ENOTDIR):
-                raise OSError(-r, os.strerror(-r), path)
+        r = self._as_dir(self._node(parts))  # (_node: ENOENT outside every mount and made-up tree)
+        if r in (-errno.ENOENT, -errno.ENOTDIR):
+            raise OSError(-r, os.strerror(-r), path)
 
     def _resolve_direct(self, parts: list[str], follow: bool) -> Node | None:
         """The walk below in one host call, for the common path: no `..`,
@@ -419,11 +425,8 @@ class View:
         on the way: (True, its VNode, or None for nothing), or (False, None)
         when the tree does not decide it."""
         parts = tuple(split(path)) if path.startswith("/") else ()
-        if (not parts or parts[0] not in roots or ".." in parts or self.virtual is None
-                or self._is_mount_parent(parts)):
-            return False, None
-        m = self._mount_of(parts)
-        if m is not None and m.vparts:  # a mount at or above it decides
+        if (not parts or parts[0] not in roots or ".." in parts or self._is_mount_parent(parts)
+                or not self._made_up(parts, self._mount_of(parts))):  # (else a mount decides)
             return False, None
         try:
             return True, self.virtual.lookup(parts)
@@ -443,7 +446,7 @@ class View:
             return None
         extra = self.synthetic_children(Node(parts, None, ""))
         m = self._mount_of(parts)
-        if self.virtual is not None and parts and parts[0] in self.virtual.roots and (m is None or not m.vparts):
+        if self._made_up(parts, m):
             v = self.virtual.lookup(parts)
             if v is None and not self._is_mount_parent(parts):
                 raise OSError(errno.ENOENT, "not in the sandbox's view", "/" + "/".join(parts))

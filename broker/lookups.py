@@ -10,16 +10,16 @@ the policy allows those the same way.
 
 A WarmStart remembers which such paths earlier runs looked up, and which
 regular files and directories there (and made-up /etc files) they opened
-read-only, and as a new
-run starts looks them up again beside it (a step whenever the broker is
-idle) and holds those open for it, their first bytes (a directory: its
-listing) in prefetch slots, publishing them with each request: CPython's
-~30 (`-c pass`) to ~80 (`import json, decimal, sqlite3`) stats and missing
-opens of its start, and its first open of each of those files (when it has
-one thread), cost no round trip; so do the names missing from the
-directories they were given listings of (listings.py), which it lists again
-in their turn.  The answers are the host's as the run starts, as a run's own kept answers are the host's at its first lookup
-(the host may change a read-only mount; the sandbox cannot)."""
+read-only, and as a new run starts looks them up again beside it (a step
+whenever the broker is idle) and holds those open for it, their first bytes
+(a directory: its listing) in prefetch slots, publishing them with each
+request: CPython's ~30 (`-c pass`) to ~80 (`import json, decimal, sqlite3`)
+stats and missing opens of its start, and its first open of each of those
+files (when it has one thread), cost no round trip; so do the names missing
+from the directories they were given listings of (listings.py), which it
+lists again in their turn.  The answers are the host's as the run starts,
+as a run's own kept answers are the host's at its first lookup (the host
+may change a read-only mount; the sandbox cannot)."""
 
 from __future__ import annotations
 
