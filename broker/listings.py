@@ -70,7 +70,7 @@ def calls_for(sb, d: str) -> int:
     if done.calls is None:
         done.calls = 0
         for bit, names in CALLS:
-            if all(_allowed(policy, n) for n in names):
+            if all(policy.allows(n) for n in names):
                 done.calls |= bit
     beneath = d.rstrip("/") + "/"
     for rule in policy.paths:
@@ -83,11 +83,6 @@ def calls_for(sb, d: str) -> int:
             if fixed.startswith(beneath) or beneath.startswith(fixed):
                 return 0
     return done.calls
-
-
-def _allowed(policy, call: str) -> bool:
-    d = policy.static_decision(call, False)
-    return d is not None and d.action == ALLOW
 
 
 def list_around(sb, path: str) -> None:

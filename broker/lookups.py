@@ -56,8 +56,7 @@ assert ENTRY.size == ffi.sizeof("struct sb_statcache")
 
 def _plainly_allowed(sb, call: str, path: str, flags: int) -> bool:
     """The policy allows call on path (not logs it) whatever else it is given."""
-    static = sb.policy.static_decision(call, False)
-    if static is None or static.action != ALLOW:  # it looks at other arguments, or says no
+    if not sb.policy.allows(call):  # it looks at other arguments, or says no
         return False
     if not sb.policy.paths:
         return True
@@ -145,8 +144,7 @@ class _Listed:
 def _plain(sb, call: str, flags: int):
     """True: the policy allows call plainly on every path; False: on none;
     else the function that says for one path."""
-    static = sb.policy.static_decision(call, False)
-    if static is None or static.action != ALLOW:
+    if not sb.policy.allows(call):
         return False
     return True if not sb.policy.paths else (lambda path: _plainly_allowed(sb, call, path, flags))
 

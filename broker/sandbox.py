@@ -7,7 +7,6 @@ import fcntl
 import os
 import resource
 import select
-import selectors
 import signal
 import stat as stat_mod
 import struct
@@ -22,7 +21,6 @@ from . import afterwards, calls, clock, kernel, listings, loader, lookups, proto
 from .arena import Arena
 from .fsview import View
 from .policy import Policy
-from .policy.model import ALLOW
 from ._native import ffi, lib
 
 STUB = "strictbox-stub"
@@ -454,8 +452,7 @@ class Sandbox:
     def _maps_plainly(self) -> bool:
         """The policy allows every mmap, whatever its arguments: the runtime
         may then copy a mapping of a file a prefetch slot holds whole."""
-        d = self.policy.static_decision("mmap", False)
-        return d is not None and d.action == ALLOW
+        return self.policy.allows("mmap")
 
     def _read_only_file(self, vpath: str) -> bool:
         node = self._exec_nodes.get(vpath) or self.view.resolve(vpath, self.cwd)

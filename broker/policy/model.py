@@ -520,6 +520,12 @@ class Policy:
             return None
         return static
 
+    def allows(self, call: str) -> bool:
+        """The call rules allow call (not log it) whatever its arguments:
+        only path rules may still say otherwise."""
+        static = self.static_decision(call, False)
+        return static is not None and static.action == ALLOW
+
     def decide(self, call: str, args: Mapping[str, int | str]) -> Decision:
         """What to do with `call` made with `args` (argument name -> value;
         path arguments as resolved virtual paths)."""
