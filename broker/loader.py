@@ -401,7 +401,8 @@ def boot_state(lay: Layout, arena_size: int, loaded: Loaded, sp: int, *, max_thr
                fd_host: dict[int, int], signals: list[tuple[int, int, int, int]] | None = None,
                trace: bool = False, cpu: int | None = None,
                pins: list[Segment] = (), fd_limit: int = 0, clock_last: int = 0,
-               maps_from_slots: bool = False) -> list[tuple[int, bytes]]:
+               maps_from_slots: bool = False, rlimits: list[tuple[int, int]] = (),
+               local_rlimits: bool = False) -> list[tuple[int, bytes]]:
     """The initial struct sb_state as (offset, bytes) pieces, every other
     byte zero: boot block, memory map, fd table, signal actions.  (The
     whole struct is 400 KB, of which a start sets a few.)"""
@@ -415,6 +416,9 @@ def boot_state(lay: Layout, arena_size: int, loaded: Loaded, sp: int, *, max_thr
     b.cpu = 0 if cpu is None else cpu + 1  # the stub keeps the main thread there
     b.fd_limit = fd_limit
     b.maps_from_slots = int(maps_from_slots)  # (the runtime may copy a mapping of a prefetched file)
+    b.local_rlimits = int(local_rlimits)  # (the runtime reads the limits from the copy here)
+    for i, (soft, hard) in enumerate(rlimits):
+        b.rlimits[i].cur, b.rlimits[i].max = soft, hard
     b.npins = len(pins)
     for i, seg in enumerate(pins):  # the stub maps each from the fd it inherits
         lo, hi = seg.pages

@@ -390,7 +390,9 @@ class Sandbox:
                                   utsname=self._utsname, stdio=self._stdio, fd_host=fd_host,
                                   signals=signals, trace=self.tracer is not None, cpu=self.cpu,
                                   pins=pins, fd_limit=self.limits.open_files, clock_last=clock_last,
-                                  maps_from_slots=self._maps_plainly())
+                                  maps_from_slots=self._maps_plainly(),
+                                  rlimits=calls.process.rlimits(self),
+                                  local_rlimits=all(map(self.policy.allows, ("prlimit64", "getrlimit"))))
         self.drop_held()
         self.arena.write_state(state)
         self.listings = listings.Listings()  # (the new state has none)

@@ -88,8 +88,9 @@ TABLE: tuple[Call, ...] = (
     _c("setuid", SANDBOX, "int:uid", "0 when unchanged, else EPERM"),
     _c("setgid", SANDBOX, "int:gid", "0 when unchanged, else EPERM"),
     _c("getgroups", BROKER, "int:size ptr:list", "the sandbox's own gid only"),
-    _c("prlimit64", BROKER, "int:pid int:resource ptr:new ptr:old", "limits only go down"),
-    _c("getrlimit", BROKER, "int:resource ptr:rlim"),
+    _c("prlimit64", SANDBOX, "int:pid int:resource ptr:new ptr:old",
+       "reads answered locally; a change goes to the broker (limits only go down)", gated=True),
+    _c("getrlimit", SANDBOX, "int:resource ptr:rlim", "answered locally", gated=True),
     _c("sysinfo", BROKER, "ptr:info", "the sandbox's memory limit as RAM"),
     # time and randomness
     _c("clock_gettime", SANDBOX, "int:clock ptr:tp", "broker time source"),

@@ -133,7 +133,7 @@ CASES = {
                                  reason=r"protocol violation: fault with signal number 0 outside 1\.\.64",
                                  returncode=-9, out=("before",)),
     "channel_replayed_request": Case("hostile_chan_replay.c",
-                                     reason=r"protocol violation: sequence number 4, expected 5",
+                                     reason=r"protocol violation: sequence number \d+, expected \d+",
                                      returncode=-9, out=("getcwd 0", r"replayed bytes \d+")),
     "channel_64k_message": Case("hostile_chan_huge.c",
                                 reason=r"protocol violation: message of 257 bytes exceeds 256",

@@ -58,6 +58,29 @@ long sys_set_robust_list(struct sb_call *c)
 
 long sys_rseq(struct sb_call *c) { (void)c; return -ENOSYS; }
 
+/* The process's resource limits, read here from the broker's copy
+ * (boot.rlimits) while the policy lets every such call by and one thread
+ * runs: a change goes to the broker, which rewrites the copy while that
+ * thread waits for it.  Anything else (another process, a buffer that is
+ * not plain arena memory) is the broker's to answer. */
+static long read_rlimit(struct sb_call *c, unsigned long resource, unsigned long out)
+{
+    if (!ST->boot.local_rlimits || resource >= SB_RLIMITS || !SB_ARENA_OK(out, sizeof(struct sb_rlimit)) ||
+        sb_pinned(out, sizeof(struct sb_rlimit)) || __atomic_load_n(&ST->live_threads, __ATOMIC_ACQUIRE) != 1)
+        return sb_forward(c);
+    memcpy((void *)out, &ST->boot.rlimits[resource], sizeof(struct sb_rlimit));
+    return 0;
+}
+
+long sys_prlimit64(struct sb_call *c)
+{
+    if (c->a[2] || (c->a[0] != 0 && c->a[0] != ST->boot.pid))
+        return sb_forward(c);
+    return read_rlimit(c, c->a[1], c->a[3]);
+}
+
+long sys_getrlimit(struct sb_call *c) { return read_rlimit(c, c->a[0], c->a[1]); }
+
 long sys_exit(struct sb_call *c) { sb_thread_exit(c, (long)c->a[0]); }
 long sys_exit_group(struct sb_call *c) { sb_exit_process(c->t, (long)c->a[0]); }
 

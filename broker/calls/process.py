@@ -6,6 +6,8 @@ import errno
 import struct
 import time
 
+from .._native import ffi, lib
+from ..arena import BASE
 from .registry import as_fd, handles
 
 
@@ -21,23 +23,28 @@ def sys_clock_getres(sb, clock, res, *_):
 
 RLIM_INFINITY = (1 << 64) - 1
 RLIMIT_CPU, RLIMIT_FSIZE, RLIMIT_DATA, RLIMIT_STACK, RLIMIT_NOFILE, RLIMIT_AS = 0, 1, 2, 3, 7, 9
+RLIMITS = lib.SB_RLIMITS
+# Where the runtime reads them (struct sb_boot.rlimits, process.c's read_rlimit).
+RLIMIT_COPY = ffi.offsetof("struct sb_state", "boot") + ffi.offsetof("struct sb_boot", "rlimits")
 
 
-def _rlimits(sb) -> dict[int, tuple[int, int]]:
+def rlimits(sb) -> list[tuple[int, int]]:
+    """The process's limits, each (soft, hard): ours, as the program lowered them."""
     cpu = RLIM_INFINITY if sb.limits.cpu is None else int(-(-sb.limits.cpu // 1))
     mem = sb.limits.memory
-    return {RLIMIT_CPU: (cpu, cpu), RLIMIT_DATA: (mem, mem), RLIMIT_AS: (mem, mem),
+    ours = {RLIMIT_CPU: (cpu, cpu), RLIMIT_DATA: (mem, mem), RLIMIT_AS: (mem, mem),
             RLIMIT_STACK: (8 << 20, 8 << 20),
             RLIMIT_NOFILE: (sb.limits.open_files, sb.limits.open_files)}
+    return [sb.rlimits.get(r) or ours.get(r, (RLIM_INFINITY, RLIM_INFINITY)) for r in range(RLIMITS)]
 
 
 @handles("prlimit64")
 def sys_prlimit64(sb, pid, resource, new, old, *_):
     if pid not in (0, sb.identity.pid):
         return -errno.ESRCH
-    if resource > 15:
+    if resource >= RLIMITS:
         return -errno.EINVAL
-    cur = sb.rlimits.get(resource) or _rlimits(sb).get(resource, (RLIM_INFINITY, RLIM_INFINITY))
+    cur = rlimits(sb)[resource]
     if new:
         soft, hard = struct.unpack("<QQ", sb.arena.read(new, 16))
         if soft > hard or hard > cur[1]:
@@ -46,12 +53,16 @@ def sys_prlimit64(sb, pid, resource, new, old, *_):
         sb.arena.write(old, struct.pack("<QQ", *cur))
     if new:
         sb.rlimits[resource] = (soft, hard)
+        sb.arena.write(BASE + RLIMIT_COPY + 16 * resource, struct.pack("<QQ", soft, hard))
     return 0
 
 
 @handles("getrlimit")
 def sys_getrlimit(sb, resource, old, *_):
-    return sys_prlimit64(sb, 0, resource, 0, old)
+    if resource >= RLIMITS:
+        return -errno.EINVAL
+    sb.arena.write(old, struct.pack("<QQ", *rlimits(sb)[resource]))  # (NULL: EFAULT, as Linux)
+    return 0
 
 
 @handles("getgroups")

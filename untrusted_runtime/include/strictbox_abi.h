@@ -18,7 +18,7 @@ typedef __s64 int64_t;
 #endif
 
 #define SB_MAGIC 0x7862746369727473
-#define SB_ABI_VERSION 26
+#define SB_ABI_VERSION 27
 #define SB_ARENA_BASE 0x10000
 #define SB_STATE_SIZE 0x3F0000 /* sb_state, then the prefetch slots, up to the image */
 #define SB_IMAGE_BASE 0x400000
@@ -223,6 +223,13 @@ struct sb_stdio {
     uint8_t stat[144];
 };
 
+/* A resource limit as getrlimit gives it (struct rlimit64). */
+struct sb_rlimit {
+    uint64_t cur;
+    uint64_t max;
+};
+#define SB_RLIMITS 16 /* RLIM_NLIMITS */
+
 struct sb_boot {
     uint64_t magic;
     uint64_t version;
@@ -259,6 +266,10 @@ struct sb_boot {
     /* the policy lets every mmap by: the runtime copies a mapping of a file
      * a prefetch slot holds whole (memory.c's map_from_slot) */
     uint32_t maps_from_slots;
+    /* the policy lets every prlimit64 and getrlimit by: the runtime reads
+     * the limits from rlimits, which the broker rewrites when they change */
+    uint32_t local_rlimits;
+    struct sb_rlimit rlimits[SB_RLIMITS];
 };
 
 /* Where the spawner receives the broker's requests (trusted_stub/spawner.c):

@@ -1,0 +1,68 @@
+"""Resource limits as a program reads and lowers them: the broker's (the
+sandbox's memory limit as RLIMIT_AS, its fd limit as RLIMIT_NOFILE), read
+in the sandbox with no round trip (untrusted_runtime/process.c) unless a
+policy rule looks at the calls, and lowered through the broker."""
+
+from __future__ import annotations
+
+import errno
+
+import pytest
+
+from strictbox.policy import Policy
+
+from conftest import native, sandboxed
+
+MIB = 1 << 20
+
+
+@pytest.fixture(scope="module")
+def prog(compile_c):
+    return str(compile_c("rlimits.c"))
+
+
+def lines(res) -> list[str]:
+    assert res.returncode == 0, (res.stderr, res.reason, res.log)
+    return res.stdout.decode().splitlines()
+
+
+def test_limits_read_as_the_broker_sets_them_and_lowered_for_good(prog):
+    got = lines(sandboxed([prog, "read", "lower", "read"], memory=256 * MIB))
+    nofile = got[0].split()[-2:]
+    assert got[:9] == [f"{how} {name} {value}" for name, value in
+                       (("nofile", " ".join(nofile)), ("stack", f"{8 * MIB} {8 * MIB}"),
+                        ("as", f"{256 * MIB} {256 * MIB}"))
+                       for how in ("get", "prlimit pid", "prlimit 0")]
+    lowered = f"40 {nofile[1]}"
+    assert got[9:13] == [f"set nofile 40 {lowered}", f"get nofile {lowered}",
+                         f"prlimit pid nofile {lowered}", f"prlimit 0 nofile {lowered}"]
+    assert got[13] == f"get nofile {lowered}"  # (read again later: still lowered)
+
+
+def test_errors_as_linux_gives_them(prog):
+    got = dict(line.rsplit(" ", 1) if "errno" in line else (line, "") for line in
+               lines(sandboxed([prog, "errors"])))
+    want = {"get 99 errno": str(errno.EINVAL), "prlimit 99 errno": str(errno.EINVAL),
+            "get NULL errno": str(errno.EFAULT), "get read-only errno": str(errno.EFAULT),
+            "raise nofile errno": str(errno.EPERM), "prlimit other errno": str(errno.ESRCH)}
+    assert {k: got.get(k) for k in want} == want, got
+    assert any(k.startswith("prlimit NULL ") for k in got)  # (nothing asked: 0)
+    here = dict(line.rsplit(" ", 1) if "errno" in line else (line, "") for line in
+                native([prog, "errors"]).stdout.decode().splitlines())
+    for k in ("get 99 errno", "prlimit 99 errno", "get NULL errno", "get read-only errno"):
+        assert here.get(k) == want[k], here
+
+
+def test_reads_cost_no_round_trip_unless_a_rule_looks_at_them(prog):
+    one = sandboxed([prog, "reads:1"])
+    many = sandboxed([prog, "reads:500", "lower", "reads:500"])
+    assert many.stats["broker"] == one.stats["broker"] + 1  # the one that lowers
+    assert many.stats["sandbox"] >= one.stats["sandbox"] + 1000
+    logged = Policy().rule("getrlimit", "log")
+    seen = sandboxed([prog, "reads:50"], policy=logged)
+    assert seen.stats["broker"] >= one.stats["broker"] + 50
+    assert sum("getrlimit" in line for line in seen.log) >= 50
+    refused = Policy().rule("prlimit64", "errno(EPERM)")
+    got = lines(sandboxed([prog, "read"], policy=refused))
+    assert got[0].startswith("get nofile ") and got[1:3] == ["prlimit pid nofile errno 1",
+                                                             "prlimit 0 nofile errno 1"]
