@@ -245,9 +245,14 @@ assert len(BY_NAME) == len(TABLE), "a call appears twice in the table"
 
 def routes_header() -> str:
     """The C runtime's list of locally handled calls (untrusted_runtime/gen/routes.h)."""
-    local = [c.name for c in TABLE if c.where == SANDBOX]
-    body = " \\\n".join(f"    X({n})" for n in local)
+    local = [c for c in TABLE if c.where == SANDBOX]
+    body = " \\\n".join(f"    X({c.name})" for c in local)
+    paths = [(c.name, [a.partition(":")[0] for a in c.args].index("path")) for c in local
+             if any(a.startswith("path:") for a in c.args)]
+    path_body = " \\\n".join(f"    X({n}, {i})" for n, i in paths)
     return (
         "/* Generated from broker/syscall_table.py by the build: do not edit. */\n"
         f"#define SB_LOCAL_CALLS(X) \\\n{body}\n"
+        "/* The local calls with a path argument, and which (the trace copies it). */\n"
+        f"#define SB_PATH_ARGS(X) \\\n{path_body}\n"
     )

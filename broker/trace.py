@@ -29,7 +29,7 @@ from .arena import BASE, Fault
 from .syscall_table import BY_NAME, DENIED
 from ._native import ffi, lib
 
-REC = struct.Struct("<q6QqiI")  # struct sb_trace_rec
+REC = struct.Struct(f"<q6QqiI{lib.SB_TRACE_PATH}s")  # struct sb_trace_rec
 RING = BASE + ffi.offsetof("struct sb_state", "trace")
 RECS = RING + ffi.offsetof("struct sb_trace_ring", "rec")
 SLOTS = lib.SB_TRACE_SLOTS
@@ -190,10 +190,10 @@ class Tracer:
 
     def _emit_record(self, sb, rec) -> None:
         nr, *rest = rec
-        raw, result, tid = tuple(rest[:6]), rest[6], rest[7]
+        raw, result, tid, flags, path = tuple(rest[:6]), rest[6], rest[7], rest[8], rest[9]
         call = kernel.SYSCALL_NAME.get(nr)
         try:
-            args = decode_args(sb, call, raw)
+            args = decode_args(sb, call, raw, _copied_path(raw, flags, path))
         except Exception:
             args = {f"arg{i}": v for i, v in enumerate(raw)}
         self.emit({"tid": tid, "call": call or f"syscall_{nr}", "nr": nr, "args": args,
@@ -257,6 +257,18 @@ class Tracer:
         self.emit(e)
         if call in ("execve", "execveat") and result is not None and result >= 0:
             self.next[id(sb)] = 0  # the new image starts with a fresh ring
+
+
+def _copied_path(raw, flags: int, path: bytes) -> dict[int, str] | None:
+    """The path argument the runtime copied into a record as it served the
+    call ({its address: the path}, "..." after one cut short): the
+    program's buffer may hold something else by now.  Untrusted, like all
+    of the record."""
+    i = (flags >> lib.SB_TRACE_ARG_SHIFT) & 7
+    if not flags & lib.SB_TRACE_COPIED or i > 5:
+        return None
+    text = os.fsdecode(path.split(b"\0", 1)[0])
+    return {raw[i]: text + "..." if flags & lib.SB_TRACE_CUT else text}
 
 
 def _errno_name(result) -> str | None:

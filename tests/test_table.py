@@ -30,8 +30,14 @@ def test_runtime_defines_a_handler_for_every_sandbox_row():
 
 
 def test_routes_header_lists_exactly_the_sandbox_rows():
-    header = syscall_table.routes_header()
+    calls, paths = syscall_table.routes_header().split("#define SB_PATH_ARGS")
     local = {c.name for c in TABLE if c.where == SANDBOX}
-    listed = {line.strip().split("(")[1].rstrip(") \\") for line in header.splitlines()
+    listed = {line.strip().split("(")[1].rstrip(") \\") for line in calls.splitlines()
               if line.strip().startswith("X(")}
     assert listed == local
+    # and which argument of each is a path (what the trace copies)
+    with_path = {line.strip()[2:].rstrip(") \\") for line in paths.splitlines()
+                 if line.strip().startswith("X(")}
+    assert with_path == {f"{c.name}, {[a.split(':')[0] for a in c.args].index('path')}"
+                         for c in TABLE if c.where == SANDBOX and any(a.startswith("path:") for a in c.args)}
+    assert "newfstatat, 1" in with_path

@@ -107,6 +107,19 @@ def test_hostile_ring_never_crashes(compile_c):
     assert all(isinstance(json.loads(ln), dict) for ln in jout.getvalue().splitlines())
 
 
+def test_paths_shown_as_the_program_gave_them(compile_c):
+    """A call served in the sandbox is reported with its path as it was
+    then: the program may reuse the buffer before the broker reads the
+    record.  A path longer than a record holds ends in "..."."""
+    from strictbox._native import lib
+    prog = str(compile_c("trace_paths.c", "-static"))
+    r, out = traced([prog])
+    assert r.returncode == 0, (r.reason, r.log)
+    local = [ln for ln in out.splitlines() if ln.startswith("[2] newfstatat(") and ln.endswith(SANDBOX_LINE)]
+    long = "/etc/" + "a" * (lib.SB_TRACE_PATH - 1 - 5)
+    assert [ln.split(", ")[1] for ln in local] == ['path="/etc/passwd"', f'path="{long}..."'], out
+
+
 def test_ring_written_only_in_trace_mode(compile_c):
     prog = str(compile_c("trace_scribble.c", "-DSB_CFFI", "-static"))
     plain = strictbox.run([prog, "head"], capture_output=True, timeout=60)

@@ -40,6 +40,22 @@ static void trace_local(struct sb_call *c, long r)
     rec->result = r;
     rec->tid = c->t->tid;
     rec->flags = 0;
+    int arg = -1;
+    switch (c->nr) {
+#define PATH_ARG(name, i) case __NR_##name: arg = i; break;
+        SB_PATH_ARGS(PATH_ARG)
+    }
+    if (arg < 0)
+        return;
+    const char *p = (const char *)c->a[arg];
+    unsigned long n = 0;
+    while (n < SB_TRACE_PATH - 1 && SB_ARENA_OK(p + n, 1) && p[n])
+        rec->path[n] = p[n], n++;
+    if (n < SB_TRACE_PATH - 1 && !SB_ARENA_OK(p + n, 1))
+        return; /* (not the program's memory: the tracer says so) */
+    int cut = n == SB_TRACE_PATH - 1 && SB_ARENA_OK(p + n, 1) && p[n];
+    rec->path[n] = 0;
+    rec->flags = SB_TRACE_COPIED | (unsigned)arg << SB_TRACE_ARG_SHIFT | (cut ? SB_TRACE_CUT : 0);
 }
 
 /* The memory map is one table for all threads.  (madvise only zeroes the

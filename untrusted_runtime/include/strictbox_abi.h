@@ -18,7 +18,7 @@ typedef __s64 int64_t;
 #endif
 
 #define SB_MAGIC 0x7862746369727473
-#define SB_ABI_VERSION 27
+#define SB_ABI_VERSION 28
 #define SB_ARENA_BASE 0x10000
 #define SB_STATE_SIZE 0x3F0000 /* sb_state, then the prefetch slots, up to the image */
 #define SB_IMAGE_BASE 0x400000
@@ -30,8 +30,8 @@ typedef __s64 int64_t;
 #define SB_MAX_PINS 64
 /* Small read-only files are copied into a slot when opened, so the runtime
  * serves their read, pread, lseek and fstat without a round trip. */
-#define SB_PREFETCH_BASE 0x90000 /* SB_ARENA_BASE + 0x80000 */
-#define SB_PREFETCH_SLOTS 55
+#define SB_PREFETCH_BASE 0xB0000 /* SB_ARENA_BASE + 0xA0000 */
+#define SB_PREFETCH_SLOTS 53
 #define SB_PREFETCH_SLOT 0x10000
 #define SB_PREFETCH_HEAD 0x1000 /* a larger file's slot starts with this much of it */
 /* sb_fdcache.flags */
@@ -285,12 +285,21 @@ struct sb_spawn_box {
     int32_t fds[4];   /* ... then the fds (and room to align) */
 };
 
+/* A call the runtime served, for the tracer.  Its path argument (the
+ * first, if the call has one) is copied in, as the program's buffer may
+ * hold something else by the time the broker reads the record: flags says
+ * which argument (from bit SB_TRACE_ARG_SHIFT) and whether it was cut short. */
+#define SB_TRACE_PATH 96
+#define SB_TRACE_COPIED 1 /* path holds the argument flags names, NUL-terminated */
+#define SB_TRACE_CUT 2    /* ... its first SB_TRACE_PATH - 1 bytes only */
+#define SB_TRACE_ARG_SHIFT 8
 struct sb_trace_rec {
     int64_t nr;
     uint64_t args[6];
     int64_t result;
     int32_t tid;
     uint32_t flags;
+    uint8_t path[SB_TRACE_PATH];
 };
 
 /* head counts the records ever written; record i is rec[i % SB_TRACE_SLOTS]. */
