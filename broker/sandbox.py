@@ -389,10 +389,10 @@ class Sandbox:
                                   uid=self.identity.uid, gid=self.identity.gid,
                                   utsname=self._utsname, stdio=self._stdio, fd_host=fd_host,
                                   signals=signals, trace=self.tracer is not None, cpu=self.cpu,
-                                  pins=pins, fd_limit=self.limits.open_files, clock_last=clock_last,
+                                  pins=pins, fd_limit=self.fd_limit, clock_last=clock_last,
                                   maps_from_slots=self._maps_plainly(),
-                                  rlimits=calls.process.rlimits(self),
-                                  local_rlimits=all(map(self.policy.allows, ("prlimit64", "getrlimit"))))
+                                  rlimits=calls.process.rlimits(self) if self.local_rlimits else (),
+                                  local_rlimits=self.local_rlimits)
         self.drop_held()
         self.arena.write_state(state)
         self.listings = listings.Listings()  # (the new state has none)
@@ -608,6 +608,19 @@ class Sandbox:
             self.warming = None
         return True
 
+    @property
+    def local_rlimits(self) -> bool:
+        """The runtime reads the limits itself (only if the policy lets every
+        read by; else not even its copy is there)."""
+        return self.policy.allows("prlimit64") and self.policy.allows("getrlimit")
+
+    @property
+    def fd_limit(self) -> int:
+        """New fds are below this: the sandbox's limit, or a lower one the
+        program set (RLIMIT_NOFILE's soft limit), as Linux."""
+        soft = self.rlimits.get(calls.process.RLIMIT_NOFILE, (self.limits.open_files,))[0]
+        return min(self.limits.open_files, soft)
+
     def _apply_fd_events(self) -> bool:
         """Applies the fd changes the runtime queued (struct sb_fdevent)
         before serving anything else; False if they ended the sandbox.
@@ -624,7 +637,7 @@ class Sandbox:
                 calls.fdtable.release(self, fd, told=True)
                 continue
             f, open_flags = self.held.pop(entry, (None, 0))
-            if (f is None or not 0 <= fd < min(self.limits.open_files, lib.SB_MAX_FDS)
+            if (f is None or not 0 <= fd < min(self.fd_limit, lib.SB_MAX_FDS)
                     or fd in self.fds or flags & ~os.O_CLOEXEC != open_flags):
                 if f is not None and f.hostfd >= 0:
                     os.close(f.hostfd)

@@ -39,10 +39,25 @@ def test_limits_read_as_the_broker_sets_them_and_lowered_for_good(prog):
     assert got[13] == f"get nofile {lowered}"  # (read again later: still lowered)
 
 
+def test_limits_outlive_an_execve_and_are_the_process_s(prog):
+    """A lowered limit holds in the program an execve starts; any thread's
+    id names the process; the upper halves of the registers count for
+    nothing (a pid_t and an unsigned int)."""
+    got = lines(sandboxed([prog, "lower", "exec"]))
+    lowered = got[1].split(" ", 2)[2]
+    assert got[4:7] == [f"get nofile {lowered}", f"prlimit pid nofile {lowered}",
+                        f"prlimit 0 nofile {lowered}"]
+    got = lines(sandboxed([prog, "wide", "thread:0"]))
+    assert got[0] == got[1].replace("prlimit pid wide", "get stack wide") == f"get stack wide {8 * MIB} {8 * MIB}"
+    assert got[2].startswith("thread prlimit own tid ") and "errno" not in got[2]
+    assert native([prog, "wide"]).stdout.decode().splitlines()[0].startswith("get stack wide ")
+
+
 def test_errors_as_linux_gives_them(prog):
     got = dict(line.rsplit(" ", 1) if "errno" in line else (line, "") for line in
                lines(sandboxed([prog, "errors"])))
     want = {"get 99 errno": str(errno.EINVAL), "prlimit 99 errno": str(errno.EINVAL),
+            # (read-only: the program's own rodata, pinned: a page nobody may write)
             "get NULL errno": str(errno.EFAULT), "get read-only errno": str(errno.EFAULT),
             "raise nofile errno": str(errno.EPERM), "prlimit other errno": str(errno.ESRCH)}
     assert {k: got.get(k) for k in want} == want, got
@@ -51,6 +66,15 @@ def test_errors_as_linux_gives_them(prog):
                 native([prog, "errors"]).stdout.decode().splitlines())
     for k in ("get 99 errno", "prlimit 99 errno", "get NULL errno", "get read-only errno"):
         assert here.get(k) == want[k], here
+
+
+def test_a_lowered_fd_limit_holds_as_on_linux(prog):
+    """Past a soft RLIMIT_NOFILE the program lowered, an open fails with
+    EMFILE, a dup2 to a higher fd with EBADF, F_DUPFD with EINVAL and a
+    poll of more fds with EINVAL; the fds below it work as before."""
+    got = lines(sandboxed([prog, "fds"]))
+    assert got[1:] == native([prog, "fds"]).stdout.decode().splitlines()[1:]
+    assert got[1:3] == [f"opened 5, then errno {errno.EMFILE}", "open again 7"]
 
 
 def test_reads_cost_no_round_trip_unless_a_rule_looks_at_them(prog):
@@ -62,7 +86,11 @@ def test_reads_cost_no_round_trip_unless_a_rule_looks_at_them(prog):
     seen = sandboxed([prog, "reads:50"], policy=logged)
     assert seen.stats["broker"] >= one.stats["broker"] + 50
     assert sum("getrlimit" in line for line in seen.log) >= 50
+    two = sandboxed([prog, "thread:200"])  # (with a second thread, each read is the broker's)
+    assert two.stats["broker"] >= one.stats["broker"] + 200
     refused = Policy().rule("prlimit64", "errno(EPERM)")
+    asked = sandboxed([prog, "reads:50"], policy=refused)  # (and getrlimit's reads go too)
+    assert asked.stats["broker"] >= one.stats["broker"] + 50
     got = lines(sandboxed([prog, "read"], policy=refused))
     assert got[0].startswith("get nofile ") and got[1:3] == ["prlimit pid nofile errno 1",
                                                              "prlimit 0 nofile errno 1"]

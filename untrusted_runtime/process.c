@@ -63,7 +63,7 @@ long sys_rseq(struct sb_call *c) { (void)c; return -ENOSYS; }
  * runs: a change goes to the broker, which rewrites the copy while that
  * thread waits for it.  Anything else (another process, a buffer that is
  * not plain arena memory) is the broker's to answer. */
-static long read_rlimit(struct sb_call *c, unsigned long resource, unsigned long out)
+static long read_rlimit(struct sb_call *c, unsigned resource, unsigned long out)
 {
     if (!ST->boot.local_rlimits || resource >= SB_RLIMITS || !SB_ARENA_OK(out, sizeof(struct sb_rlimit)) ||
         sb_pinned(out, sizeof(struct sb_rlimit)) || __atomic_load_n(&ST->live_threads, __ATOMIC_ACQUIRE) != 1)
@@ -74,12 +74,13 @@ static long read_rlimit(struct sb_call *c, unsigned long resource, unsigned long
 
 long sys_prlimit64(struct sb_call *c)
 {
-    if (c->a[2] || (c->a[0] != 0 && c->a[0] != ST->boot.pid))
+    int pid = (int)c->a[0]; /* (pid_t and unsigned int: the upper halves count for nothing) */
+    if (c->a[2] || (pid != 0 && pid != (int)ST->boot.pid))
         return sb_forward(c);
-    return read_rlimit(c, c->a[1], c->a[3]);
+    return read_rlimit(c, (unsigned)c->a[1], c->a[3]);
 }
 
-long sys_getrlimit(struct sb_call *c) { return read_rlimit(c, c->a[0], c->a[1]); }
+long sys_getrlimit(struct sb_call *c) { return read_rlimit(c, (unsigned)c->a[0], c->a[1]); }
 
 long sys_exit(struct sb_call *c) { sb_thread_exit(c, (long)c->a[0]); }
 long sys_exit_group(struct sb_call *c) { sb_exit_process(c->t, (long)c->a[0]); }

@@ -33,7 +33,7 @@ def sys_dup(sb, fd, *_):
 
 def _dup3(sb, old: int, new: int, cloexec: bool) -> int:
     f = fdtable.get(sb, old)
-    if not 0 <= new < sb.limits.open_files:
+    if not 0 <= new < sb.fd_limit:
         return -errno.EBADF
     if new == old:
         return new
@@ -88,7 +88,7 @@ def sys_fcntl(sb, fd, cmd, arg, *_):
     f = fdtable.get(sb, as_fd(fd))
     cmd, arg = cmd & 0xFFFFFFFF, arg & 0xFFFFFFFF
     if cmd in (lib.F_DUPFD, lib.F_DUPFD_CLOEXEC):
-        if arg >= sb.limits.open_files:
+        if arg >= sb.fd_limit:
             return -errno.EINVAL
         return _duplicate(sb, f, arg, cmd == lib.F_DUPFD_CLOEXEC)
     if cmd == lib.F_GETFD:

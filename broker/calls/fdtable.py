@@ -52,7 +52,7 @@ def get(sb, fd: int) -> OpenFile:
 def install(sb, f: OpenFile, lowest: int = 0, prefetch: bool = True, st: bytes | None = None) -> int:
     """Puts f at the lowest free fd >= lowest, like the kernel (st: its
     fstat, if the caller just made it)."""
-    for fd in range(lowest, sb.limits.open_files):
+    for fd in range(lowest, sb.fd_limit):
         if fd not in sb.fds:
             place(sb, fd, f, prefetch, st)
             return fd

@@ -26,6 +26,7 @@ RLIMIT_CPU, RLIMIT_FSIZE, RLIMIT_DATA, RLIMIT_STACK, RLIMIT_NOFILE, RLIMIT_AS = 
 RLIMITS = lib.SB_RLIMITS
 # Where the runtime reads them (struct sb_boot.rlimits, process.c's read_rlimit).
 RLIMIT_COPY = ffi.offsetof("struct sb_state", "boot") + ffi.offsetof("struct sb_boot", "rlimits")
+FD_LIMIT = ffi.offsetof("struct sb_state", "boot") + ffi.offsetof("struct sb_boot", "fd_limit")
 
 
 def rlimits(sb) -> list[tuple[int, int]]:
@@ -40,25 +41,35 @@ def rlimits(sb) -> list[tuple[int, int]]:
 
 @handles("prlimit64")
 def sys_prlimit64(sb, pid, resource, new, old, *_):
-    if pid not in (0, sb.identity.pid):
+    """Limits are the process's: any of its threads names it (pid_t and
+    unsigned int arguments: the upper halves of the registers count for
+    nothing, as on Linux).  The new limits take effect before the old
+    ones are written back (a bad `old` still fails with EFAULT)."""
+    pid, resource = as_fd(pid), resource & 0xFFFFFFFF
+    if pid not in (0, sb.identity.pid) and sb.slot_of_tid(pid) is None:
         return -errno.ESRCH
     if resource >= RLIMITS:
         return -errno.EINVAL
     cur = rlimits(sb)[resource]
     if new:
         soft, hard = struct.unpack("<QQ", sb.arena.read(new, 16))
-        if soft > hard or hard > cur[1]:
+        if soft > hard:
+            return -errno.EINVAL
+        if hard > cur[1]:
             return -errno.EPERM  # limits only go down: they are ours to enforce
+        sb.rlimits[resource] = (soft, hard)
+        if sb.local_rlimits:  # (the runtime's copy, process.c's read_rlimit)
+            sb.arena.write(BASE + RLIMIT_COPY + 16 * resource, struct.pack("<QQ", soft, hard))
+        if resource == RLIMIT_NOFILE:  # (the runtime opens held files below it too)
+            sb.arena.write(BASE + FD_LIMIT, struct.pack("<I", sb.fd_limit))
     if old:
         sb.arena.write(old, struct.pack("<QQ", *cur))
-    if new:
-        sb.rlimits[resource] = (soft, hard)
-        sb.arena.write(BASE + RLIMIT_COPY + 16 * resource, struct.pack("<QQ", soft, hard))
     return 0
 
 
 @handles("getrlimit")
 def sys_getrlimit(sb, resource, old, *_):
+    resource &= 0xFFFFFFFF
     if resource >= RLIMITS:
         return -errno.EINVAL
     sb.arena.write(old, struct.pack("<QQ", *rlimits(sb)[resource]))  # (NULL: EFAULT, as Linux)

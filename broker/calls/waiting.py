@@ -103,7 +103,7 @@ def _watch(sb, fds: list[tuple[int, int]]) -> list[tuple[int, int]]:
 
 def _poll(sb, fds_addr: int, nfds: int, timeout: float | None) -> int:
     nfds &= 0xFFFFFFFF  # an unsigned int in the kernel
-    if nfds > sb.limits.open_files:
+    if nfds > sb.fd_limit:
         return -errno.EINVAL
     raw = sb.arena.read(fds_addr, 8 * nfds) if nfds else b""
     entries = [struct.unpack_from("<ihh", raw, 8 * i) for i in range(nfds)]
