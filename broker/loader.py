@@ -405,7 +405,7 @@ def boot_state(lay: Layout, arena_size: int, loaded: Loaded, sp: int, *, max_thr
                local_rlimits: bool = False) -> list[tuple[int, bytes]]:
     """The initial struct sb_state as (offset, bytes) pieces, every other
     byte zero: boot block, memory map, fd table, signal actions.  (The
-    whole struct is 400 KB, of which a start sets a few.)"""
+    whole struct is about 600 KB, of which a start sets a few.)"""
     b = ffi.new("struct sb_boot *")
     b.magic, b.version = lib.SB_MAGIC, lib.SB_ABI_VERSION
     b.arena_base, b.arena_size = BASE, arena_size

@@ -100,6 +100,8 @@ def test_hostile_ring_never_crashes(compile_c):
     bogus = [ln for ln in out.splitlines() if "syscall_99999(" in ln or "syscall_-5(" in ln]
     assert bogus and all(ln.endswith(SANDBOX_LINE) for ln in bogus)
     assert any('path="<unreadable 0x7fff00000001>"' in ln for ln in out.splitlines())
+    copied = [ln for ln in out.splitlines() if ln.startswith("[-7] openat(") and '..."' in ln]
+    assert copied and all(ln.endswith(SANDBOX_LINE) for ln in copied)  # (the forged copies, shown)
     # the same program under JSON output: every line parses
     jout = io.StringIO()
     r = strictbox.run([prog], capture_output=True, tracer=Tracer(jout, as_json=True), timeout=60)

@@ -52,6 +52,13 @@ int main(int argc, char **argv)
     fill(SYS_openat, SB_ARENA_BASE + sizeof(struct sb_state) - 1, -4095); /* path at the state's end */
     ST->trace.head += 2;
     drain();
+    fill(SYS_openat, 0x7fff00000000UL, 3); /* "copied" paths: no NUL, not UTF-8, any argument */
+    for (int i = 0; i < SB_TRACE_SLOTS; i++) {
+        ST->trace.rec[i].flags = SB_TRACE_COPIED | SB_TRACE_CUT | (unsigned)(i % 8) << SB_TRACE_ARG_SHIFT;
+        memset(ST->trace.rec[i].path, 0xff, SB_TRACE_PATH);
+    }
+    ST->trace.head += 8;
+    drain();
     ST->trace.head = 0xffffffffffffffffUL; /* the largest count */
     drain();
     ST->trace.head = 1; /* backwards */
