@@ -64,8 +64,13 @@ class Listings:
 def calls_for(sb, d: str) -> int:
     """The lookups (SB_LISTED_*) a listing of directory d may answer: those
     the policy allows whatever their arguments, unless a path rule that is
-    not an allow could match a path beneath d (its text before the first
-    wildcard and d/ agree as far as the shorter goes)."""
+    not an allow may decide a path beneath d.  Path rules are tried in
+    order, and the first that matches decides (Policy._by_paths): a rule
+    that matches nothing beneath d (its text before the first wildcard and
+    d/ disagree) is passed over, as is one for writes only (a listing
+    answers reads); an allow that matches everything beneath d (that text,
+    then `*`) decides every such path, so the rules after it do not count
+    (a learned policy's catch-all at the end)."""
     done, policy = sb.listings, sb.policy
     if done.calls is None:
         done.calls = 0
@@ -74,15 +79,22 @@ def calls_for(sb, d: str) -> int:
                 done.calls |= bit
     beneath = d.rstrip("/") + "/"
     for rule in policy.paths:
+        fixed = _fixed_text(rule.match)
+        if rule.access == "write" or not (fixed.startswith(beneath) or beneath.startswith(fixed)):
+            continue
         if rule.action.kind != ALLOW:
-            fixed = rule.match
-            for i, c in enumerate(fixed):
-                if c in "*?[":
-                    fixed = fixed[:i]
-                    break
-            if fixed.startswith(beneath) or beneath.startswith(fixed):
-                return 0
+            return 0
+        if rule.match == fixed + "*" and beneath.startswith(fixed):
+            break
     return done.calls
+
+
+def _fixed_text(pattern: str) -> str:
+    """A glob's text before its first wildcard."""
+    for i, c in enumerate(pattern):
+        if c in "*?[":
+            return pattern[:i]
+    return pattern
 
 
 def list_around(sb, path: str) -> None:

@@ -114,6 +114,32 @@ def test_a_rule_that_may_decide_beneath_keeps_every_lookup_asked(prog, ro):
     assert more.stats["broker"] == once.stats["broker"]
 
 
+def test_rules_are_taken_in_order_as_the_policy_takes_them(prog, ro):
+    """The first path rule that matches decides: an allow that takes every
+    path beneath a directory leaves a catch-all after it no say there (the
+    shape of a learned policy), nor does a rule for writes only; a deny
+    before it, or an allow of only some names, keeps lookups asked."""
+    def policy(*rules):
+        p = Policy.permissive()
+        for match in ("/", "/usr/*", "/lib*", "/etc/*", os.path.dirname(prog) + "/*"):
+            p.path(match, "allow")  # (the program and its libraries)
+        for match, action, *access in rules:
+            p.path(match, action, *access)
+        return p.path("*", "errno(EACCES)")
+    ops = ["s:/ro/none", "s:/ro/other", "o:/ro/third"]
+    learned = policy(("/ro/*", "allow"), ("/ro/*", "errno(EROFS)", "write"))
+    once = sandboxed([prog, "s:/ro/none"], ro=[f"{ro}:/ro"], policy=learned)
+    got = sandboxed([prog, *ops], ro=[f"{ro}:/ro"], policy=learned)
+    assert lines(got) == [f"s /ro/none {ENOENT}", f"s /ro/other {ENOENT}", f"o /ro/third {ENOENT}"]
+    assert got.stats["broker"] == once.stats["broker"]  # (the listing answered the rest)
+    first = policy(("/ro/o*", "errno(EACCES)"), ("/ro/*", "allow"))
+    got = sandboxed([prog, *ops], ro=[f"{ro}:/ro"], policy=first)
+    assert lines(got) == [f"s /ro/none {ENOENT}", f"s /ro/other {EACCES}", f"o /ro/third {ENOENT}"]
+    partly = policy(("/ro/n*", "allow"))
+    got = sandboxed([prog, *ops], ro=[f"{ro}:/ro"], policy=partly)
+    assert lines(got) == [f"s /ro/none {ENOENT}", f"s /ro/other {EACCES}", f"o /ro/third {EACCES}"]
+
+
 def test_a_listing_answers_only_the_calls_the_policy_allows_plainly(prog, ro):
     """Stats logged: each still reaches the broker (and the log); opens
     allowed plainly are answered from the listing a stat's miss brought."""
