@@ -400,8 +400,9 @@ def read_ahead_pyc(sb, path: str) -> None:
         return
     if sb.arena.state_u32(LIVE_THREADS) != 1:
         return
-    if _plain(sb, "newfstatat", 0) is not True or _plain(sb, "openat", lib.O_CLOEXEC) is not True:
-        return  # (path rules: the warm start's per-path checks are not worth it here)
+    if not (_plainly_allowed(sb, "newfstatat", judged(pyc), 0)
+            and _plainly_allowed(sb, "openat", judged(pyc), lib.O_CLOEXEC)):
+        return  # (the runtime answers both without asking: the policy must give them plainly)
     index = _free_entry(sb, raw)
     if index is None:
         return

@@ -486,11 +486,17 @@ def test_cpython_bytecode_comes_with_the_stat_of_its_source(tmp_path, monkeypatc
             "print(m0.VALUE + m5.VALUE, plain.VALUE)")
     argv = ["/usr/bin/python3", "-I", "-c", code]
     with_read_ahead = sandboxed(argv, ro=[f"{pkg}:/mods"])
+    # path rules that give /mods plainly: judged per file, as the runtime would answer it
+    from strictbox.policy import Policy
+    ruled = Policy.permissive().path("/mods/secret*", "errno(EACCES)").path("/mods/*", "allow")
+    with_rules = sandboxed(argv, ro=[f"{pkg}:/mods"], policy=ruled)
     from strictbox import lookups
     monkeypatch.setattr(lookups, "read_ahead_pyc", lambda sb, path: None)
     without = sandboxed(argv, ro=[f"{pkg}:/mods"])
-    assert with_read_ahead.stdout == without.stdout == b"35 no bytecode\n", with_read_ahead.stderr
+    assert with_read_ahead.stdout == without.stdout == with_rules.stdout == b"35 no bytecode\n", \
+        with_read_ahead.stderr
     assert with_read_ahead.stats["broker"] <= without.stats["broker"] - 6
+    assert with_rules.stats["broker"] <= without.stats["broker"] - 6
 
 
 # -- what a fourth review found --------------------------------------------------
