@@ -54,9 +54,29 @@ assert ENTRY.size == ffi.sizeof("struct sb_statcache")
 
 # -- what the runtime may keep ------------------------------------------------
 
+# What a lookup the runtime answers itself may be given besides its path:
+# any flags of a read-only open that makes nothing (fd_io.c's
+# OPEN_LOOKUP_ONLY), and a stat's two (sys_newfstatat); any dirfd, as the
+# path is absolute.  A policy whose filters allow each (`strictbox learn`
+# writes "flags & O_ACCMODE == O_RDONLY && ...") lets those be answered.
+_OPEN_BITS = [1 << i for i in range(32) if LOOKUP_OPEN_FLAGS >> i & 1]
+LOOKUP_CASES = {
+    "openat": tuple((("flags", sum(b for i, b in enumerate(_OPEN_BITS) if n >> i & 1)),)
+                    for n in range(1 << len(_OPEN_BITS))),
+    "newfstatat": ((("flags", 0),), (("flags", lib.AT_SYMLINK_NOFOLLOW),)),
+}
+
+
+def given(policy, call: str) -> bool:
+    """The policy's call rules allow call (not log it) as the runtime answers
+    it itself, whatever else it is given: only path rules may still say no."""
+    cases = LOOKUP_CASES.get(call)
+    return policy.allows_each(call, cases) if cases else policy.allows(call)
+
+
 def _plainly_allowed(sb, call: str, path: str, flags: int) -> bool:
     """The policy allows call on path (not logs it) whatever else it is given."""
-    if not sb.policy.allows(call):  # it looks at other arguments, or says no
+    if not given(sb.policy, call):  # it looks at other arguments, or says no
         return False
     if not sb.policy.paths:
         return True
@@ -68,7 +88,7 @@ def _kept_decision(sb, call: str) -> bool:
     """The call being served was a plain allow that no argument but the path
     decides (the path gets the same one next time)."""
     d = getattr(sb, "last_decision", None)
-    return d is not None and d.action == ALLOW and sb.policy.static_decision(call, False) is not None
+    return d is not None and d.action == ALLOW and given(sb.policy, call)
 
 
 def keeps(sb) -> bool:
@@ -144,7 +164,7 @@ class _Listed:
 def _plain(sb, call: str, flags: int):
     """True: the policy allows call plainly on every path; False: on none;
     else the function that says for one path."""
-    if not sb.policy.allows(call):
+    if not given(sb.policy, call):
         return False
     return True if not sb.policy.paths else (lambda path: _plainly_allowed(sb, call, path, flags))
 

@@ -62,6 +62,29 @@ def test_a_kept_answer_costs_one_round_trip(prog, ro):
     assert again.stats["broker"] == once.stats["broker"]
 
 
+def test_a_filter_every_lookup_passes_keeps_them_in_the_sandbox(prog, ro):
+    """strictbox learn allows openat with "flags & O_ACCMODE == O_RDONLY &&
+    !(flags & O_CREAT)": every open the runtime answers itself passes it,
+    so missing names are still kept and listed.  A filter a lookup's flags
+    can fail, or one that looks at an argument they do not fix, sends each
+    to the broker again."""
+    from strictbox.policy import Policy
+    mount = [f"{ro}:/ro"]
+    ops = ["o:/ro/none", "o:/ro/none", "s:/ro/none", "o:/ro/other", "n:/ro/none"]
+    learned = Policy().rule("@default", "allow").rule(
+        "openat", "allow", "flags & O_ACCMODE == O_RDONLY && !(flags & O_CREAT)")
+    once = sandboxed([prog, "o:/ro/none"], ro=mount, policy=learned)
+    got = sandboxed([prog, *ops], ro=mount, policy=learned)
+    assert lines(got) == [f"o /ro/none {ENOENT}"] * 2 + [f"s /ro/none {ENOENT}", f"o /ro/other {ENOENT}",
+                                                          f"n /ro/none {ENOENT}"]
+    assert got.stats["broker"] == once.stats["broker"]
+    for when in ("flags & O_NONBLOCK", "mode == 0"):
+        picky = Policy.permissive().rule("openat", "log", when)
+        once = sandboxed([prog, "o:/ro/none"], ro=mount, policy=picky)
+        got = sandboxed([prog, *ops], ro=mount, policy=picky)
+        assert got.stats["broker"] >= once.stats["broker"] + 3, when  # (the opens: asked each time)
+
+
 def test_a_missing_open_first_is_kept_for_stats_too(prog, ro):
     mount = [f"{ro}:/ro"]
     once = sandboxed([prog, "o:/ro/none"], ro=mount)

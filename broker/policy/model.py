@@ -526,6 +526,22 @@ class Policy:
         static = self.static_decision(call, False)
         return static is not None and static.action == ALLOW
 
+    def allows_each(self, call: str, cases: tuple[tuple[tuple[str, int], ...], ...]) -> bool:
+        """The call rules allow call (not log it) in each of these cases
+        (argument name, value pairs), whatever else it is given: no filter
+        looks at an argument the cases leave out.  Only path rules may
+        still say otherwise."""
+        key = ("each", call, cases)
+        hit = self._cache.get(key)
+        if hit is None:
+            direct, grouped, _ = self._levels(call)
+            known = {name for case in cases for name, _ in case} | set(expr.constants())
+            hit = self.allows(call) or (
+                all(r.when is None or expr.names(r.when) <= known for r in (*direct, *grouped))
+                and all(self._by_rules(call, (direct, grouped), dict(c)).action == ALLOW for c in cases))
+            self._cache[key] = hit
+        return hit
+
     def decide(self, call: str, args: Mapping[str, int | str]) -> Decision:
         """What to do with `call` made with `args` (argument name -> value;
         path arguments as resolved virtual paths)."""
