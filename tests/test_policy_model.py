@@ -307,3 +307,18 @@ def test_minimal_profile_opens_for_reading_only():
 def test_every_call_the_table_names_is_known_to_the_kernel():
     # the decision function names calls; the table is where their arguments come from
     assert all(c.name in SYSCALL_NR for c in TABLE)
+
+
+def test_a_default_or_rules_set_later_count_at_once():
+    """Decisions are cached by call: setting default or rules afterwards
+    drops them, for decide and for what the runtime may answer itself."""
+    from strictbox import lookups
+    from strictbox.policy.model import Action
+    p = Policy(default="allow").allow("openat", "flags & O_ACCMODE == O_WRONLY")
+    assert lookups.given(p, "openat") and p.allows("read")
+    p.default = Action.parse("errno(EACCES)")
+    assert not lookups.given(p, "openat") and not p.allows("read")
+    assert p.decide("openat", {"dirfd": -100, "path": "/x", "flags": 0, "mode": 0}).action == "errno"
+    p.rules = []
+    p.default = Action.parse("allow")
+    assert lookups.given(p, "openat")

@@ -243,7 +243,12 @@ class Policy:
 
     def __post_init__(self):
         self.default = Action.parse(self.default)
-        self._cache: dict[str, tuple] = {}
+        self._cache: dict = {}  # decisions by call (_levels, allows_each)
+
+    def __setattr__(self, name, value) -> None:
+        super().__setattr__(name, value)
+        if name in ("default", "rules") and "_cache" in self.__dict__:
+            self._cache.clear()  # (what was decided under the old ones no longer holds)
 
     # equality ignores the order of call rules, which never changes a decision
     def __eq__(self, other) -> bool:
