@@ -322,3 +322,15 @@ def test_a_default_or_rules_set_later_count_at_once():
     p.rules = []
     p.default = Action.parse("allow")
     assert lookups.given(p, "openat")
+
+
+def test_policies_with_no_call_rules_share_their_decisions_and_nothing_else():
+    """Each run without a policy file makes a policy with no call rules: what
+    its default decides is worked out once for all of them; a rule added to
+    one changes that one only."""
+    a, b = Policy.permissive(), Policy.permissive()
+    assert a.allows("openat") and b._levels("openat") is a._levels("openat")
+    a.deny("openat", errno="EACCES")
+    assert not a.allows("openat") and b.allows("openat") and Policy.permissive().allows("openat")
+    strict = Policy(default="errno(EPERM)")
+    assert not strict.allows("openat") and Policy.permissive().allows("openat")

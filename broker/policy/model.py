@@ -221,6 +221,12 @@ def _rule_key(r: Rule) -> tuple:
     return (r.action.table, r.target, "" if r.when is None else expr.unparse(r.when))
 
 
+# What a policy with no call rules decides, by (default, call): its default
+# alone decides, so every such policy (each run without a policy file makes
+# one) shares these instead of working them out again (~10 µs a call).
+_RULELESS: dict[tuple, tuple] = {}
+
+
 @dataclass(eq=False)
 class Policy:
     """A whole policy.  Build one with the chaining methods:
@@ -509,13 +515,19 @@ class Policy:
     def _levels(self, call: str) -> tuple[list[Rule], list[Rule]]:
         hit = self._cache.get(call)
         if hit is None:
-            direct = [r for r in self.rules if r.target == call]
-            grouped = [r for r in self.rules if r.target.startswith("@")
-                       and call in groups.GROUPS.get(r.target[1:], ())]
-            static = None
-            if not any(r.when is not None for r in direct or grouped):
-                static = self._by_rules(call, (direct, grouped), {})
-            hit = self._cache[call] = (direct, grouped, static)
+            ruleless = (self.default, call) if not self.rules else None
+            hit = _RULELESS.get(ruleless) if ruleless else None
+            if hit is None:
+                direct = [r for r in self.rules if r.target == call]
+                grouped = [r for r in self.rules if r.target.startswith("@")
+                           and call in groups.GROUPS.get(r.target[1:], ())]
+                static = None
+                if not any(r.when is not None for r in direct or grouped):
+                    static = self._by_rules(call, (direct, grouped), {})
+                hit = (direct, grouped, static)
+                if ruleless:
+                    _RULELESS[ruleless] = hit
+            self._cache[call] = hit
         return hit
 
     def static_decision(self, call: str, has_paths: bool) -> Decision | None:
