@@ -71,9 +71,9 @@ def calls_for(sb, d: str) -> int:
     answers reads); an allow that matches everything beneath d (that text,
     then `*`) decides every such path, so the rules after it do not count
     (a learned policy's catch-all at the end)."""
-    from . import lookups  # (which imports this module)
     done, policy = sb.listings, sb.policy
     if done.calls is None:
+        from . import lookups  # (which imports this module)
         done.calls = 0
         for bit, names in CALLS:
             if all(lookups.given(policy, n) for n in names):

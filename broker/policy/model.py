@@ -548,14 +548,15 @@ class Policy:
         (argument name, value pairs), whatever else it is given: no filter
         looks at an argument the cases leave out.  Only path rules may
         still say otherwise."""
-        key = ("each", call, cases)
+        if self.allows(call):
+            return True
+        key = ("each", call, cases)  # (hashing the cases costs: only for filtered calls)
         hit = self._cache.get(key)
         if hit is None:
             direct, grouped, _ = self._levels(call)
             known = {name for case in cases for name, _ in case} | set(expr.constants())
-            hit = self.allows(call) or (
-                all(r.when is None or expr.names(r.when) <= known for r in (*direct, *grouped))
-                and all(self._by_rules(call, (direct, grouped), dict(c)).action == ALLOW for c in cases))
+            hit = (all(r.when is None or expr.names(r.when) <= known for r in (*direct, *grouped))
+                   and all(self._by_rules(call, (direct, grouped), dict(c)).action == ALLOW for c in cases))
             self._cache[key] = hit
         return hit
 
