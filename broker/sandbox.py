@@ -40,6 +40,7 @@ WARM_FIRST = 8  # a warm start's lookups made before the program starts (the res
 MAX_BURST = 16  # requests served from one sandbox before the loop turns to the others
 LOG_LIMIT = 1000  # log lines kept per sandbox; a program can make denied calls forever
 KILLED_STRICT = "forbidden direct system call: killed by seccomp strict mode"
+RLIM_NONE = (1 << 63) - 1  # (RLIM_INFINITY's and anything past: no limit)
 RUNTIME_EXITS = {124: "the spawner failed a request (a thread, a mapping, or the fd it hands over)",
                  125: "the runtime lost its broker channel",
                  126: "the runtime received a malformed reply"}
@@ -308,12 +309,24 @@ class Sandbox:
         self.pid = self.proc.pid
         self.pidfd = os.pidfd_open(self.pid)
         resource.prlimit(self.pid, resource.RLIMIT_CORE, (0, 0))
-        if self.limits.cpu is not None:
-            secs = max(1, int(-(-self.limits.cpu // 1)))
-            resource.prlimit(self.pid, resource.RLIMIT_CPU, (secs, secs + 1))
+        self.apply_cpu_limit()
         self.started = time.monotonic()
         if self.limits.wall is not None:
             self.deadline = self.started + self.limits.wall
+
+    def apply_cpu_limit(self) -> None:
+        """The process's real RLIMIT_CPU: the sandbox's limit (SIGXCPU at it,
+        which the runtime reports, SIGKILL a second later), or the lower one
+        the program set itself (prlimit64), which the kernel then holds it to
+        as Linux would: SIGXCPU at the soft limit, SIGKILL at the hard."""
+        ours = (RLIM_NONE, RLIM_NONE)
+        if self.limits.cpu is not None:
+            secs = max(1, int(-(-self.limits.cpu // 1)))
+            ours = (secs, secs + 1)
+        own = self.rlimits.get(calls.process.RLIMIT_CPU, (RLIM_NONE, RLIM_NONE))
+        real = tuple(resource.RLIM_INFINITY if v >= RLIM_NONE else v for v in map(min, ours, own))
+        if real != (resource.RLIM_INFINITY,) * 2 or self.rlimits.get(calls.process.RLIMIT_CPU):
+            resource.prlimit(self.pid, resource.RLIMIT_CPU, real)
 
     def _make_channel(self, slot: int) -> list[int]:
         """The slot's channel and wake pipe, named in its block of the arena;
@@ -568,8 +581,12 @@ class Sandbox:
                 name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else f"signal {sig}"
                 self.fault_signal = sig if 0 < sig < 65 else signal.SIGKILL
                 how = f"(code {code}, address {addr:#x}, at {rip:#x})" if code > 0 else "(sent)"
+                own = self.rlimits.get(calls.process.RLIMIT_CPU)
                 if sig == signal.SIGXCPU and self.limits.cpu is not None:  # RLIMIT_CPU's warning
                     self.kill(f"CPU time limit ({self.limits.cpu:g} s) exceeded", returncode=-sig)
+                elif sig == signal.SIGXCPU and own is not None and own[0] < RLIM_NONE:
+                    self.kill(f"CPU time limit exceeded (the program's own RLIMIT_CPU, {own[0]} s)",
+                              returncode=-sig)
                 else:
                     self.kill(f"program killed by {name} {how}", returncode=-self.fault_signal)
                 return
@@ -1198,8 +1215,11 @@ class Sandbox:
                 sig = os.WTERMSIG(status)
                 o.returncode = -sig
                 cpu = usage.ru_utime + usage.ru_stime
-                if sig == signal.SIGXCPU or (self.limits.cpu and cpu >= self.limits.cpu):
+                own = self.rlimits.get(calls.process.RLIMIT_CPU, (RLIM_NONE, RLIM_NONE))[1]
+                if self.limits.cpu is not None and (sig == signal.SIGXCPU or cpu >= self.limits.cpu):
                     o.reason = f"CPU time limit ({self.limits.cpu:g} s) exceeded"
+                elif sig in (signal.SIGXCPU, signal.SIGKILL) and cpu >= own:
+                    o.reason = f"CPU time limit exceeded (the program's own RLIMIT_CPU, {own} s)"
                 elif sig == signal.SIGKILL:
                     o.reason = KILLED_STRICT
                 else:

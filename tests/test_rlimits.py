@@ -53,6 +53,19 @@ def test_limits_outlive_an_execve_and_are_the_process_s(prog):
     assert native([prog, "wide"]).stdout.decode().splitlines()[0].startswith("get stack wide ")
 
 
+def test_a_lowered_cpu_limit_holds_as_on_linux(compile_c):
+    """A program that lowers RLIMIT_CPU (1 s soft, 2 s hard) and spins is
+    killed by SIGXCPU at the soft limit, or, catching it, by SIGKILL at the
+    hard one; the reason names its own limit."""
+    spin = str(compile_c("cpu_limit.c"))
+    for args, sig, out, limit in (((), 24, b"setrlimit 0\n", 1), (("handled",), 9, b"setrlimit 0\nwarned\n", 2)):
+        here = native([spin, *args], timeout=20)
+        got = sandboxed([spin, *args], timeout=20)
+        assert (here.returncode, here.stdout) == (-sig, out)
+        assert (got.returncode, got.stdout) == (-sig, out), (got.reason, got.log)
+        assert got.reason == f"CPU time limit exceeded (the program's own RLIMIT_CPU, {limit} s)"
+
+
 def test_errors_as_linux_gives_them(prog):
     got = dict(line.rsplit(" ", 1) if "errno" in line else (line, "") for line in
                lines(sandboxed([prog, "errors"])))

@@ -62,6 +62,8 @@ def sys_prlimit64(sb, pid, resource, new, old, *_):
             sb.arena.write(BASE + RLIMIT_COPY + 16 * resource, struct.pack("<QQ", soft, hard))
         if resource == RLIMIT_NOFILE:  # (the runtime opens held files below it too)
             sb.arena.write(BASE + FD_LIMIT, struct.pack("<I", sb.fd_limit))
+        if resource == RLIMIT_CPU:  # (the kernel holds the process to it)
+            sb.apply_cpu_limit()
     if old:
         sb.arena.write(old, struct.pack("<QQ", *cur))
     return 0
