@@ -204,8 +204,11 @@ class Harness:
         for vfd in [v for v, f in sb.fds.items() if self.base_fds.get(v) is not f]:
             fdtable.release(sb, vfd)
         sb.cwd, sb.umask, sb.pending, sb.checked_paths = "/", 0o022, None, None
+        lowered_cpu = 0 in sb.rlimits  # (RLIMIT_CPU: the stub process's real limit too)
         sb.rlimits = dict(self.base_rlimits)
         del sb.log[:]
+        if lowered_cpu:
+            return False  # (a fresh sandbox: the kernel may be about to end this one)
         return sb.fds.keys() == self.base_fds.keys()
 
     # -- one input -----------------------------------------------------------
