@@ -36,19 +36,55 @@ CALLS = ((lib.SB_LISTED_STAT, ("newfstatat",)), (lib.SB_LISTED_OPEN, ("openat",)
          (lib.SB_LISTED_ACCESS, ("access", "faccessat", "faccessat2")))
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | os.O_NONBLOCK
 
-# Host directories' names as listed before, by what changes with them
-# (st_dev, st_ino, st_ctime_ns, st_mtime_ns): every sandbox of this process
-# shares them, and the fstat that checks one costs a hundredth of listing
-# /usr/bin again.  Only on file systems that stamp every change (STAMPING),
-# and only when the directory had not changed for SETTLED_NS before it was
-# listed: a change after the listing then moves its ctime, however coarse
-# the clock that stamps it.
-_memo: OrderedDict[tuple, bytes] = OrderedDict()
-_memo_lock = threading.Lock()
-MEMO_DIRS = 256
 SETTLED_NS = 1_000_000_000
 STAMPING = {lib.EXT4_SUPER_MAGIC, lib.XFS_SUPER_MAGIC, lib.BTRFS_SUPER_MAGIC, lib.TMPFS_MAGIC,
             lib.OVERLAYFS_SUPER_MAGIC}
+
+
+class DirMemo:
+    """What was read of host directories (their names' hashes here, their
+    whole listings in calls/fdtable.py), kept for this process's later
+    sandboxes by what changes with them (st_dev, st_ino, st_ctime_ns,
+    st_mtime_ns): the fstat that checks one costs a hundredth of reading
+    /usr/bin again.  Only on file systems that stamp every change
+    (STAMPING), and only when the directory had not changed for SETTLED_NS
+    before it was read: a change after that moves its ctime, however coarse
+    the clock that stamps it.  At most most_bytes, the oldest used going."""
+
+    def __init__(self, most_bytes: int):
+        self.most, self.size = most_bytes, 0
+        self._kept: OrderedDict[tuple, bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def key(self, fd: int, st: os.stat_result) -> tuple | None:
+        """The key of directory fd (st: its fstat), if its reads may be kept."""
+        if not _stamps_changes(fd):
+            return None
+        return (st.st_dev, st.st_ino, st.st_ctime_ns, st.st_mtime_ns)
+
+    def get(self, key: tuple | None) -> bytes | None:
+        with self._lock:
+            data = self._kept.get(key) if key else None
+            if data is not None:
+                self._kept.move_to_end(key)
+        return data
+
+    def put(self, key: tuple | None, read_at_ns: int, data: bytes) -> None:
+        """data, read at read_at_ns (time.time_ns), is kept if it had settled."""
+        if not key or read_at_ns - max(key[2], key[3]) <= SETTLED_NS or len(data) > self.most:
+            return
+        with self._lock:
+            old = self._kept.pop(key, None)
+            self.size += len(data) - (len(old) if old is not None else 0)
+            self._kept[key] = data
+            while self.size > self.most:
+                self.size -= len(self._kept.popitem(last=False)[1])
+
+    def __contains__(self, key) -> bool:
+        return key in self._kept
+
+
+_memo = DirMemo(4 << 20)  # names' hashes: /usr/bin's are 4 KB
 
 
 @dataclass
@@ -188,12 +224,8 @@ def _host_names(dirfd: int, rel: str, room: int) -> bytes | int:
     if fd < 0:
         return fd
     try:
-        st = os.fstat(fd)
-        key = (st.st_dev, st.st_ino, st.st_ctime_ns, st.st_mtime_ns) if _stamps_changes(fd) else None
-        with _memo_lock:
-            names = _memo.get(key) if key else None
-            if names is not None:
-                _memo.move_to_end(key)
+        key = _memo.key(fd, os.fstat(fd))
+        names = _memo.get(key)
         if names is not None:
             return names if len(names) // 4 <= room else -errno.E2BIG
         now = time.time_ns()
@@ -204,9 +236,5 @@ def _host_names(dirfd: int, rel: str, room: int) -> bytes | int:
     if n < 0:
         return n
     names = bytes(ffi.buffer(out, 4 * n))
-    if key and now - max(st.st_ctime_ns, st.st_mtime_ns) > SETTLED_NS:
-        with _memo_lock:
-            _memo[key] = names
-            while len(_memo) > MEMO_DIRS:
-                _memo.popitem(last=False)
+    _memo.put(key, now, names)
     return names

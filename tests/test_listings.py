@@ -114,6 +114,25 @@ def test_a_rule_that_may_decide_beneath_keeps_every_lookup_asked(prog, ro):
     assert more.stats["broker"] == once.stats["broker"]
 
 
+def test_a_whole_listing_is_kept_for_the_next_sandbox_while_its_directory_stays(prog, ro, monkeypatch):
+    """An opened directory's entries, read once, serve the next sandbox's
+    open of it too (calls/fdtable.py), until the directory changes; one on
+    a file system that does not stamp its changes is read every time."""
+    from strictbox.calls import fdtable
+    monkeypatch.setattr(listings, "SETTLED_NS", -1)
+    (ro / "a").write_text("a")
+    first = sandboxed([prog, "d:/ro"], ro=[f"{ro}:/ro"])
+    st = os.stat(ro)
+    assert (st.st_dev, st.st_ino, st.st_ctime_ns, st.st_mtime_ns) in fdtable._LISTED
+    assert lines(sandboxed([prog, "d:/ro"], ro=[f"{ro}:/ro"])) == lines(first) == as_native(prog, ro, ["d:/ro"])
+    (ro / "b").write_text("b")
+    assert lines(sandboxed([prog, "d:/ro"], ro=[f"{ro}:/ro"])) == as_native(prog, ro, ["d:/ro"]) != lines(first)
+    monkeypatch.setattr(listings, "STAMPING", set())
+    before = len(fdtable._LISTED._kept)
+    assert lines(sandboxed([prog, "d:/usr/bin"]))[0].startswith("d /usr/bin fd ")
+    assert len(fdtable._LISTED._kept) == before
+
+
 def test_rules_are_taken_in_order_as_the_policy_takes_them(prog, ro):
     """The first path rule that matches decides: an allow that takes every
     path beneath a directory leaves a catch-all after it no say there (the

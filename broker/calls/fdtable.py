@@ -12,9 +12,10 @@ import os
 import selectors
 import stat as stat_mod
 import struct
+import time
 from dataclasses import dataclass, field
 
-from .. import kernel
+from .. import kernel, listings
 from ..arena import BASE
 from ..fsview import Node
 from .._native import ffi, lib
@@ -172,15 +173,29 @@ def head_bytes(size: int) -> int:
 DIRENT_MAX = 280
 
 
+# Whole listings as read before, kept for this process's later sandboxes
+# while their directories stay as they were (listings.DirMemo): CPython
+# opens the same half dozen directories as each run starts.
+_LISTED = listings.DirMemo(8 << 20)
+
+
 def whole_listing(hostfd: int) -> bytes | None:
     """A directory's entries (linux_dirent64 records), if its position is at
     the start and they all fit in a prefetch slot; else None.  The position
     stays at the start: for the runtime to hand back (fd_io.c's uncache), and
     for the dups that share it."""
-    data = b""
     try:
         if os.lseek(hostfd, 0, os.SEEK_CUR) != 0:
             return None
+        key = _LISTED.key(hostfd, os.fstat(hostfd))
+    except OSError:  # an O_PATH fd: no listing
+        return None
+    data = _LISTED.get(key)
+    if data is not None:
+        return data
+    now = time.time_ns()
+    data = b""
+    try:
         while True:
             room = lib.SB_PREFETCH_SLOT - len(data)
             chunk = kernel.getdents64(hostfd, max(room, DIRENT_MAX))
@@ -188,9 +203,12 @@ def whole_listing(hostfd: int) -> bytes | None:
                 break
             data += chunk
         os.lseek(hostfd, 0, os.SEEK_SET)
-    except OSError:  # an O_PATH fd: no listing
+    except OSError:
         return None
-    return None if chunk else data
+    if chunk:
+        return None
+    _LISTED.put(key, now, data)
+    return data
 
 
 def listing_position(f: OpenFile, pos: int) -> int:
