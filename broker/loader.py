@@ -84,9 +84,10 @@ class Elf:
         return _page_up(max(p[3] + p[6] for p in self.loads)) - low
 
 
-def parse_elf(fd: int, name: str) -> Elf:
-    """Reads and checks the headers of the ELF open at `fd`."""
-    hdr = os.pread(fd, 64, 0)
+def parse_elf(fd: int, name: str, head: bytes | None = None) -> Elf:
+    """Reads and checks the headers of the ELF open at `fd` (head: its
+    first bytes, if read already)."""
+    hdr = head[:64] if head is not None else os.pread(fd, 64, 0)
     if len(hdr) < 64 or hdr[:4] != b"\x7fELF":
         raise ExecError(f"{name}: not an ELF executable")
     if hdr[4] != 2 or hdr[5] != 1:
@@ -197,19 +198,15 @@ class Program:
 SHEBANG_MAX = 256
 
 
-def script_interpreter(open_file, vpath: str, argv: list[bytes]) -> tuple[str, list[bytes]]:
-    """For a #! script, (its interpreter, the argv the kernel would build);
-    for anything else (vpath, argv) unchanged.  One level, like most uses."""
+def _opened(open_file, vpath: str, what: str = "") -> int:
     try:
-        fd = open_file(vpath)
+        return open_file(vpath)
     except OSError as e:
-        raise ExecError(f"{vpath}: {e.strerror}", e.errno) from None
-    try:
-        head = os.pread(fd, SHEBANG_MAX, 0)
-    finally:
-        os.close(fd)
-    if not head.startswith(b"#!"):
-        return vpath, argv
+        raise ExecError(f"{what or vpath}: {e.strerror}", e.errno) from None
+
+
+def _script_argv(vpath: str, head: bytes, argv: list[bytes]) -> tuple[str, list[bytes]]:
+    """A #! script's interpreter, and the argv the kernel would build."""
     if b"\n" not in head and len(head) == SHEBANG_MAX:
         raise ExecError(f"{vpath}: #! line too long")
     line = head[2:].split(b"\n", 1)[0].replace(b"\t", b" ").strip(b" ")
@@ -220,22 +217,29 @@ def script_interpreter(open_file, vpath: str, argv: list[bytes]) -> tuple[str, l
     return os.fsdecode(interp), [interp, *([arg] if arg else []), os.fsencode(vpath), *argv[1:]]
 
 
-def open_program(open_file, vpath: str) -> Program:
-    """Opens and checks `vpath` and the interpreter it names (open_file maps
-    a virtual path to a host fd and raises OSError)."""
+def open_program(open_file, vpath: str, argv: list[bytes],
+                 script_check=None) -> tuple[Program, str, list[bytes]]:
+    """Opens and checks `vpath` (for a #! script its interpreter instead,
+    one level, like most uses, which script_check(path) may refuse first
+    by raising OSError) and the ELF interpreter it names: the program, the
+    path it ran from and its argv, as the kernel would build them.
+    open_file maps a virtual path to a host fd (or raises OSError); the
+    program itself is opened once."""
+    fd = _opened(open_file, vpath)
     try:
-        fd = open_file(vpath)
-    except OSError as e:
-        raise ExecError(f"{vpath}: {e.strerror}", e.errno) from None
-    try:
-        main = parse_elf(fd, vpath)
+        head = os.pread(fd, SHEBANG_MAX, 0)
+        if head.startswith(b"#!"):
+            script, (vpath, argv) = fd, _script_argv(vpath, head, argv)
+            fd = -1
+            os.close(script)
+            if script_check is not None:
+                script_check(vpath)
+            fd = _opened(open_file, vpath)
+            head = os.pread(fd, SHEBANG_MAX, 0)
+        main = parse_elf(fd, vpath, head)
         interp = None
         if main.interp is not None:
-            try:
-                ifd = open_file(main.interp)
-            except OSError as e:
-                raise ExecError(f"{vpath}: its interpreter {main.interp}: {e.strerror}",
-                                e.errno) from None
+            ifd = _opened(open_file, main.interp, f"{vpath}: its interpreter {main.interp}")
             try:
                 interp = parse_elf(ifd, main.interp)
             except ExecError:
@@ -245,9 +249,10 @@ def open_program(open_file, vpath: str) -> Program:
                 os.close(ifd)
                 raise ExecError(f"{main.interp}: not usable as an ELF interpreter")
     except BaseException:
-        os.close(fd)
+        if fd >= 0:
+            os.close(fd)
         raise
-    return Program(main, interp)
+    return Program(main, interp), vpath, argv
 
 
 @dataclass

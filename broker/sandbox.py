@@ -361,9 +361,7 @@ class Sandbox:
                 status = fcntl.fcntl(self.stdio[vfd], fcntl.F_GETFL) & ~os.O_CLOEXEC
                 self.fds[vfd] = calls.OpenFile("stdio", hostfd=os.dup(self.stdio[vfd]), real=vfd,
                                                writable=True, stat=rec[3], status=status)
-        self.vprogram, self.argv = loader.script_interpreter(self._open_exec, self.vprogram,
-                                                              self.argv)
-        prog = loader.open_program(self._open_exec, self.vprogram)
+        prog, self.vprogram, self.argv = loader.open_program(self._open_exec, self.vprogram, self.argv)
         try:
             return prog, self._lay_out(prog, self.argv, self.env, self.vprogram,
                                        pin=self.pin_image)

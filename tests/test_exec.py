@@ -39,3 +39,26 @@ def test_exec_into_python_from_a_shell():
     got = sandboxed(["/bin/sh", "-c", "exec /usr/bin/python3 -I -c 'import sys; print(sys.argv)' x"])
     assert got.reason is None, got.reason
     assert got.stdout == b"['-c', 'x']\n"
+
+
+def test_a_script_whose_interpreter_cannot_run_fails_as_on_linux(tmp_path):
+    """execve of a #! script whose interpreter is missing, not executable,
+    or not a program: the errno Linux gives (the shell's status and words say it),
+    and no fd left behind."""
+    from conftest import open_fds
+    (tmp_path / "plain").write_text("echo\n")  # (0644: not executable)
+    (tmp_path / "text").write_text("just text\n")
+    os.chmod(tmp_path / "text", 0o755)
+    # (ENOENT: 127; EACCES: 126; ENOEXEC: the shell runs the script itself, 0)
+    cases = {"missing": ("#!/nonexistent/interp\n", 127), "not-executable": (f"#!{tmp_path}/plain\n", 126),
+             "not-a-program": (f"#!{tmp_path}/text\n", 0)}
+    for name, (text, _) in cases.items():
+        (tmp_path / name).write_text(text)
+        os.chmod(tmp_path / name, 0o755)
+    before = open_fds()
+    for name in cases:
+        argv = ["/bin/sh", "-c", f"exec {tmp_path}/{name}"]
+        got, want = sandboxed(argv, ro=[str(tmp_path)]), native(argv)
+        assert (got.returncode, got.stderr) == (want.returncode, want.stderr), name
+        assert want.returncode == cases[name][1], name
+    assert open_fds() == before

@@ -44,12 +44,9 @@ def _strings(sb, addr: int, budget: list[int]) -> list[bytes]:
 
 
 def _execute(sb, vpath: str, argv: list[bytes], envp: list[bytes]) -> int:
-    try:
-        script = vpath
-        vpath, argv = loader.script_interpreter(sb._open_exec, vpath, argv)
-        if vpath != script:  # the interpreter must be executable too
-            _check_exec_bit(sb, vpath)
-        prog = loader.open_program(sb._open_exec, vpath)
+    try:  # (a script's interpreter must be executable too)
+        prog, vpath, argv = loader.open_program(sb._open_exec, vpath, argv,
+                                                script_check=lambda v: _check_exec_bit(sb, v))
     except loader.ExecError as e:
         sb.log.append(f"execve: {e}")
         return -e.errno
