@@ -229,9 +229,9 @@ def open_program(open_file, vpath: str, argv: list[bytes],
     try:
         head = os.pread(fd, SHEBANG_MAX, 0)
         if head.startswith(b"#!"):
-            script, (vpath, argv) = fd, _script_argv(vpath, head, argv)
+            vpath, argv = _script_argv(vpath, head, argv)
+            os.close(fd)
             fd = -1
-            os.close(script)
             if script_check is not None:
                 script_check(vpath)
             fd = _opened(open_file, vpath)
