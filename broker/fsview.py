@@ -441,23 +441,20 @@ class View:
         make), with the names mounts and made-up files add there.  None when
         its names may change while the sandbox lives (a writable mount,
         /proc) or a listing would not show them all (a file mount, the way to
-        a mount point inside a mount); ENOENT (OSError) when nothing is there."""
+        a mount point inside a mount); OSError as the walk's _node says it
+        (ENOENT: nothing is there)."""
         if parts[:1] == ("proc",):
             return None
+        node = self._node(parts)  # (ENOENT: nothing is there)
         extra = self.synthetic_children(Node(parts, None, ""))
-        m = self._mount_of(parts)
-        if self._made_up(parts, m):
-            v = self.virtual.lookup(parts)
-            if v is None and not self._is_mount_parent(parts):
-                raise OSError(errno.ENOENT, "not in the sandbox's view", "/" + "/".join(parts))
-            return (-1, "", extra) if v is None or v.kind == "dir" else None
+        if node.virtual is not None:
+            return (-1, "", extra) if node.virtual.kind == "dir" else None
+        m = node.mount
         if m is None:
-            if parts and not self._is_mount_parent(parts):
-                raise OSError(errno.ENOENT, "not in the sandbox's view", "/" + "/".join(parts))
             return -1, "", extra
         if m.name or not m.frozen or (len(parts) > len(m.vparts) and self._is_mount_parent(parts)):
             return None
-        return m.dirfd, "/".join(parts[len(m.vparts):]) or ".", extra
+        return m.dirfd, node.rel, extra
 
     def made_up_file(self, path: str) -> Node | None:
         """The node of an absolute path naming a regular file of the made-up
