@@ -319,14 +319,20 @@ class Sandbox:
         which the runtime reports, SIGKILL a second later), or the lower one
         the program set itself (prlimit64), which the kernel then holds it to
         as Linux would: SIGXCPU at the soft limit, SIGKILL at the hard."""
+        if self.limits.cpu is None and calls.process.RLIMIT_CPU not in self.rlimits:
+            return  # (none either way: the process keeps the broker's own)
         ours = (RLIM_NONE, RLIM_NONE)
         if self.limits.cpu is not None:
             secs = max(1, int(-(-self.limits.cpu // 1)))
             ours = (secs, secs + 1)
-        own = self.rlimits.get(calls.process.RLIMIT_CPU, (RLIM_NONE, RLIM_NONE))
-        real = tuple(resource.RLIM_INFINITY if v >= RLIM_NONE else v for v in map(min, ours, own))
-        if real != (resource.RLIM_INFINITY,) * 2 or self.rlimits.get(calls.process.RLIMIT_CPU):
-            resource.prlimit(self.pid, resource.RLIMIT_CPU, real)
+        real = tuple(resource.RLIM_INFINITY if v >= RLIM_NONE else v
+                     for v in map(min, ours, self._own_cpu_limit))
+        resource.prlimit(self.pid, resource.RLIMIT_CPU, real)
+
+    @property
+    def _own_cpu_limit(self) -> tuple[int, int]:
+        """The (soft, hard) RLIMIT_CPU the program set itself, or no limit."""
+        return self.rlimits.get(calls.process.RLIMIT_CPU, (RLIM_NONE, RLIM_NONE))
 
     def _make_channel(self, slot: int) -> list[int]:
         """The slot's channel and wake pipe, named in its block of the arena;
@@ -579,11 +585,11 @@ class Sandbox:
                 name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else f"signal {sig}"
                 self.fault_signal = sig if 0 < sig < 65 else signal.SIGKILL
                 how = f"(code {code}, address {addr:#x}, at {rip:#x})" if code > 0 else "(sent)"
-                own = self.rlimits.get(calls.process.RLIMIT_CPU)
+                own = self._own_cpu_limit[0]
                 if sig == signal.SIGXCPU and self.limits.cpu is not None:  # RLIMIT_CPU's warning
                     self.kill(f"CPU time limit ({self.limits.cpu:g} s) exceeded", returncode=-sig)
-                elif sig == signal.SIGXCPU and own is not None and own[0] < RLIM_NONE:
-                    self.kill(f"CPU time limit exceeded (the program's own RLIMIT_CPU, {own[0]} s)",
+                elif sig == signal.SIGXCPU and own < RLIM_NONE:
+                    self.kill(f"CPU time limit exceeded (the program's own RLIMIT_CPU, {own} s)",
                               returncode=-sig)
                 else:
                     self.kill(f"program killed by {name} {how}", returncode=-self.fault_signal)
@@ -1213,7 +1219,7 @@ class Sandbox:
                 sig = os.WTERMSIG(status)
                 o.returncode = -sig
                 cpu = usage.ru_utime + usage.ru_stime
-                own = self.rlimits.get(calls.process.RLIMIT_CPU, (RLIM_NONE, RLIM_NONE))[1]
+                own = self._own_cpu_limit[1]
                 if self.limits.cpu is not None and (sig == signal.SIGXCPU or cpu >= self.limits.cpu):
                     o.reason = f"CPU time limit ({self.limits.cpu:g} s) exceeded"
                 elif sig in (signal.SIGXCPU, signal.SIGKILL) and cpu >= own:
