@@ -47,6 +47,12 @@ def sandboxed(argv, **kw) -> strictbox.RunResult:
     return strictbox.run(argv, capture_output=True, **kw)
 
 
+def lines(res) -> list[str]:
+    """The output lines of a run that must have ended well."""
+    assert res.returncode == 0, (res.stderr, res.reason, res.log)
+    return res.stdout.decode().splitlines()
+
+
 def open_fds() -> int:
     """This process's open fds, once every ended sandbox's arena is freed
     (a thread closes them, strictbox/afterwards.py)."""

@@ -13,8 +13,8 @@ import strictbox
 from strictbox import listings
 from strictbox.policy import Policy
 
-from conftest import native, sandboxed
-from test_lookups import EACCES, ENOENT, lines, prog, ro  # noqa: F401 (prog, ro: the same fixtures)
+from conftest import lines, native, sandboxed
+from test_lookups import EACCES, ENOENT, prog, ro  # noqa: F401 (prog, ro: the same fixtures)
 
 
 def as_native(prog, ro, ops) -> list[str]:

@@ -13,7 +13,7 @@ import pytest
 import strictbox
 from strictbox.policy import Policy
 
-from conftest import native, open_fds, sandboxed
+from conftest import lines, native, open_fds, sandboxed
 
 ENOENT, EACCES = f"errno {errno.ENOENT}", f"errno {errno.EACCES}"
 
@@ -29,11 +29,6 @@ def ro(tmp_path):
     d.mkdir()
     (d / "here").write_text("12345")
     return d
-
-
-def lines(res) -> list[str]:
-    assert res.returncode == 0, (res.stderr, res.reason, res.log)
-    return res.stdout.decode().splitlines()
 
 
 def native_cold_warm(prog, ops, ro):

@@ -11,7 +11,7 @@ import pytest
 
 from strictbox.policy import Policy
 
-from conftest import native, sandboxed
+from conftest import lines, native, sandboxed
 
 MIB = 1 << 20
 
@@ -19,11 +19,6 @@ MIB = 1 << 20
 @pytest.fixture(scope="module")
 def prog(compile_c):
     return str(compile_c("rlimits.c"))
-
-
-def lines(res) -> list[str]:
-    assert res.returncode == 0, (res.stderr, res.reason, res.log)
-    return res.stdout.decode().splitlines()
 
 
 def test_limits_read_as_the_broker_sets_them_and_lowered_for_good(prog):
