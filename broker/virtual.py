@@ -29,7 +29,7 @@ import stat as st
 import struct
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, NamedTuple
 
 from . import kernel
 from ._native import ffi, lib
@@ -188,8 +188,8 @@ class Files:
         if self._ldcache is False:
             self._ldcache = None
             cache = host_ld_cache()
-            if cache is not None and all(_shows_host_dir(self.sb.view, d) for d in cache[1]):
-                self._ldcache = cache[0]
+            if cache is not None and _shows_all(self.sb.view, cache):
+                self._ldcache = cache.data
         return self._ldcache
 
     def _comm(self) -> str:
@@ -269,12 +269,19 @@ class Files:
 LD_CACHE = "/etc/ld.so.cache"
 LD_CACHE_MAX = 1 << 20
 LD_CACHE_MAGIC = b"glibc-ld.so.cache1.1"
-_ld_cache_memo: tuple = (None, None)  # (host file's identity, (bytes, dirs) or None)
+_ld_cache_memo: tuple = (None, None)  # (host file's identity, LdCache or None)
+X86_64_LIBC6 = 0x0303  # an entry's flags: FLAG_ELF_LIBC6 | FLAG_X8664_LIB64 (glibc's ldconfig.h)
 
 
-def host_ld_cache() -> tuple[bytes, frozenset[str]] | None:
-    """The host's ld.so.cache (new format only) and the directories of the
-    libraries it names; None if absent, too big or not understood."""
+class LdCache(NamedTuple):
+    data: bytes
+    dirs: frozenset[str]  # the directories of the libraries it names
+    paths: dict[str, str]  # name -> path, for the names it has one plain x86-64 entry for
+
+
+def host_ld_cache() -> LdCache | None:
+    """The host's ld.so.cache (new format only); None if absent, too big or
+    not understood."""
     global _ld_cache_memo
     try:
         s = os.stat(LD_CACHE)
@@ -295,24 +302,49 @@ def host_ld_cache() -> tuple[bytes, frozenset[str]] | None:
     return result
 
 
-def _parse_ld_cache(data: bytes) -> tuple[bytes, frozenset[str]] | None:
+def _parse_ld_cache(data: bytes) -> LdCache | None:
     if not data.startswith(LD_CACHE_MAGIC) or len(data) < 48:
         return None
     nlibs = struct.unpack_from("<I", data, 20)[0]
     if 48 + 24 * nlibs > len(data):
         return None
-    dirs = set()
+    dirs, paths, seen = set(), {}, set()
+
+    def text(at: int) -> str | None:
+        end = data.find(b"\0", at)
+        return os.fsdecode(data[at:end]) if at < len(data) and end >= 0 else None
+
     for i in range(nlibs):
-        value = struct.unpack_from("<I", data, 48 + 24 * i + 8)[0]
-        end = data.find(b"\0", value)
-        if value >= len(data) or end < 0:
+        flags, key, value, _, hwcap = struct.unpack_from("<iIIIQ", data, 48 + 24 * i)
+        name, path = text(key), text(value)
+        if name is None or path is None:
             return None
-        path = os.fsdecode(data[value:end])
         d = os.path.dirname(path)
         if not path.startswith("/") or not d or ".." in path.split("/"):
             return None
         dirs.add(d)
-    return data, frozenset(dirs)
+        if name in seen:  # (ld.so chooses among several by the CPU: not foretold)
+            paths.pop(name, None)
+        elif flags == X86_64_LIBC6 and hwcap == 0:
+            paths[name] = path
+        seen.add(name)
+    return LdCache(data, frozenset(dirs), paths)
+
+
+_shown: dict[tuple, bool] = {}  # (the host cache's identity, the view's mounts) -> _shows_all
+
+
+def _shows_all(view, cache: LdCache) -> bool:
+    """Whether the view shows every directory the host's cache names as the
+    host's own; remembered by the view's mounts (the links on the way to
+    each are the host's as this process first saw them: _realpath)."""
+    key = (_ld_cache_memo[0], tuple((m.vparts, m.host, m.writable, m.name) for m in view.mounts))
+    shown = _shown.get(key)
+    if shown is None:
+        if len(_shown) >= 256:
+            _shown.clear()
+        shown = _shown[key] = all(_shows_host_dir(view, d) for d in cache.dirs)
+    return shown
 
 
 def _shows_host_dir(view, d: str) -> bool:

@@ -55,7 +55,7 @@ def test_dynamic_program_runs_with_and_without_the_cache(compile_c, tmp_path):
     with_cache = sandboxed([prog])
     assert with_cache.returncode == 0, with_cache.stderr
     libc_dir = os.path.dirname(os.path.realpath("/lib/x86_64-linux-gnu/libc.so.6"))
-    others = sorted(d for d in virtual.host_ld_cache()[1]
+    others = sorted(d for d in virtual.host_ld_cache().dirs
                     if os.path.realpath(d) != libc_dir and os.path.isdir(d)
                     and not libc_dir.startswith(os.path.realpath(d) + "/"))
     if not others:
