@@ -19,7 +19,10 @@ files (when it has one thread), cost no round trip; so do the names missing
 from the directories they were given listings of (listings.py), which it
 lists again in their turn.  The answers are the host's as the run starts,
 as a run's own kept answers are the host's at its first lookup (the host
-may change a read-only mount; the sandbox cannot)."""
+may change a read-only mount; the sandbox cannot).
+
+Without a warm start, a dynamic program's start gets the same for what its
+loader looks up first, foretold from the program itself (first_lookups)."""
 
 from __future__ import annotations
 
@@ -264,17 +267,10 @@ class WarmStart:
         if known is not None:
             known.open_flags = open_flags if open_flags is not None else known.open_flags
             return
-        raw = path.encode("utf-8", "surrogateescape")
-        if len(paths) >= self.limit or len(raw) >= lib.SB_STAT_PATH:
-            return
-        node = view.frozen(path)
-        if node is not None:
-            paths[path] = _Path(raw, judged(path), node.vparts,
-                                view.mounts.index(node.mount), node.rel, open_flags)
-        elif view.virtual_missing(path):
-            paths[path] = _Path(raw, judged(path), (), MISSING_MADE_UP, "")
-        elif open_flags is not None and view.made_up_file(path) is not None:
-            paths[path] = _Path(raw, judged(path), (), MADE_UP, "", open_flags)
+        if len(paths) < self.limit:
+            p = _path_of(view, path, open_flags)
+            if p is not None:
+                paths[path] = p
 
     def lookups(self, sb):
         """Looks up again, one path a step, what sb starts with: each step
@@ -285,45 +281,122 @@ class WarmStart:
         directories runs before it were given listings of are listed again
         in their turn (listings.py: the misses those answered never reached
         the broker)."""
-        from .calls.fdtable import free_slot
         paths = self._paths.get(_view_key(sb.view))
-        stat_ok = _plain(sb, "newfstatat", 0) if paths else False
-        if not stat_ok:
-            return
-        open_ok = _plain(sb, "openat", lib.O_CLOEXEC)
-        buf = ffi.new("struct stat *")
-        for p in list(paths.values()):
-            yield
-            if isinstance(p, _Listed):
-                listings.relist(sb, p.path)
-                continue
-            m = sb.view.mounts[p.mount] if p.mount >= 0 else None
-            if m is not None and not m.frozen:  # (this run's writable mounts show its files)
-                continue
-            if stat_ok is not True and not stat_ok(p.judged):
-                continue
-            may_open = open_ok is True or (open_ok and open_ok(p.judged))
-            if p.mount == MISSING_MADE_UP:
-                if sb.view.virtual_missing(p.judged):
-                    sb.warm_ready.append(Ready(p.raw, KEEP_MISSING_OPEN if may_open else KEEP_MISSING))
-                continue
-            if p.mount == MADE_UP:
-                if may_open and held_count(sb) < _holds(sb):
-                    held = _hold_made_up(sb, p, free_slot(sb))
-                    if held is not None:
-                        sb.warm_ready.append(held)
-                continue
-            if p.open_flags is not None and may_open and held_count(sb) < _holds(sb):
-                held = _hold(sb, p, free_slot(sb), buf)
+        if paths:
+            yield from _look_up(sb, list(paths.values()))
+
+
+def _path_of(view, path: str, open_flags: int | None) -> _Path | None:
+    """path as the view resolves it, for a lookup the runtime may be given:
+    on a frozen mount, or a made-up tree's missing name or file (opened)."""
+    raw = path.encode("utf-8", "surrogateescape")
+    if len(raw) >= lib.SB_STAT_PATH:
+        return None
+    node = view.frozen(path)
+    if node is not None:
+        return _Path(raw, judged(path), node.vparts, view.mounts.index(node.mount), node.rel, open_flags)
+    if view.virtual_missing(path):
+        return _Path(raw, judged(path), (), MISSING_MADE_UP, "")
+    if open_flags is not None and view.made_up_file(path) is not None:
+        return _Path(raw, judged(path), (), MADE_UP, "", open_flags)
+    return None
+
+
+def _look_up(sb, paths: list):
+    """Looks up paths (_Path, _Listed) for sb, a step each: the answers the
+    policy lets the runtime give itself go to sb.warm_ready, the files to
+    open held open with them."""
+    from .calls.fdtable import free_slot
+    stat_ok = _plain(sb, "newfstatat", 0)
+    if not stat_ok:
+        return
+    open_ok = _plain(sb, "openat", lib.O_CLOEXEC)
+    buf = ffi.new("struct stat *")
+    for p in paths:
+        yield
+        if isinstance(p, _Listed):
+            listings.relist(sb, p.path)
+            continue
+        m = sb.view.mounts[p.mount] if p.mount >= 0 else None
+        if m is not None and not m.frozen:  # (this run's writable mounts show its files)
+            continue
+        if stat_ok is not True and not stat_ok(p.judged):
+            continue
+        may_open = open_ok is True or (open_ok and open_ok(p.judged))
+        if p.mount == MISSING_MADE_UP:
+            if sb.view.virtual_missing(p.judged):
+                sb.warm_ready.append(Ready(p.raw, KEEP_MISSING_OPEN if may_open else KEEP_MISSING))
+            continue
+        if p.mount == MADE_UP:
+            if may_open and held_count(sb) < _holds(sb):
+                held = _hold_made_up(sb, p, free_slot(sb))
                 if held is not None:
                     sb.warm_ready.append(held)
-                    continue
-            r = lib.sb_stat_beneath(m.dirfd, os.fsencode(p.rel), STRICT, buf)
-            if r == 0:
-                sb.warm_ready.append(Ready(p.raw, KEEP_FOUND, bytes(ffi.buffer(buf))))
-            elif r == -errno.ENOENT:
-                sb.warm_ready.append(Ready(p.raw, KEEP_MISSING_OPEN if may_open else KEEP_MISSING))
+            continue
+        if p.open_flags is not None and may_open and held_count(sb) < _holds(sb):
+            held = _hold(sb, p, free_slot(sb), buf)
+            if held is not None:
+                sb.warm_ready.append(held)
+                continue
+        r = lib.sb_stat_beneath(m.dirfd, os.fsencode(p.rel), STRICT, buf)
+        if r == 0:
+            sb.warm_ready.append(Ready(p.raw, KEEP_FOUND, bytes(ffi.buffer(buf))))
+        elif r == -errno.ENOENT:
+            sb.warm_ready.append(Ready(p.raw, KEEP_MISSING_OPEN if may_open else KEEP_MISSING))
 
+
+
+# -- a dynamic program's first lookups ------------------------------------------
+
+PRELOAD, LD_CACHE = "/etc/ld.so.preload", "/etc/ld.so.cache"  # what glibc's ld.so looks up first
+
+
+def first_lookups(sb, prog, env: list[bytes]) -> None:
+    """Before prog starts (unless a warm start makes them, or a tracer must
+    see every lookup reach the broker): its loader's first lookups,
+    made for it (ld.so.preload missing, by a listing of its directory; the
+    made-up ld.so.cache and the libraries libraries.foretell names held
+    open), so that ld.so opens each without a round trip.  Nothing here
+    comes from earlier runs: only from prog and the host's ld.so.cache,
+    which the program can read as well."""
+    from . import libraries, virtual
+    if sb.warm is not None or sb.tracer is not None or sb.view.made_up_file(LD_CACHE) is None:  # (ld.so searches the view's directories itself)
+        return
+    listings.list_around(sb, PRELOAD)
+    cache, open_ok = virtual.host_ld_cache(), _plain(sb, "openat", lib.O_CLOEXEC)
+    if cache is None or not open_ok:
+        return
+
+    found: dict[str, Node | None] = {}
+
+    def file_at(path: str) -> Node | None:
+        """The view's file at path, links followed (a library's name is
+        often one), on a frozen mount and plainly open to the program."""
+        if path not in found:
+            try:
+                node = sb.view.walk(path)
+            except OSError:
+                node = None
+            if node is None or node.mount is None or not node.mount.frozen or node.virtual is not None \
+                    or (open_ok is not True and not open_ok(node.vpath)):
+                node = None
+            found[path] = node
+        return found[path]
+
+    def open_file(path: str) -> int:
+        node = file_at(path)
+        if node is None:
+            return -errno.EACCES
+        return lib.sb_openat2(node.mount.dirfd, os.fsencode(node.rel), os.O_RDONLY | os.O_CLOEXEC, 0, STRICT)
+
+    paths = [_path_of(sb.view, LD_CACHE, 0)]
+    for path in libraries.foretell(prog, env, cache.paths, open_file):
+        node, raw = file_at(path), path.encode("utf-8", "surrogateescape")
+        if node is not None and len(raw) < lib.SB_STAT_PATH:  # (judged as the policy judges it: enforce.py)
+            paths.append(_Path(raw, node.vpath, node.vparts, sb.view.mounts.index(node.mount), node.rel, 0))
+    for _ in _look_up(sb, [p for p in paths if p is not None]):
+        pass
+    publish(sb, starting=True)
 
 @dataclass(slots=True)
 class Ready:

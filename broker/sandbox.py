@@ -285,8 +285,9 @@ class Sandbox:
                     close_fds=True, env={}, process_group=0,
                 )
                 # The stub starts its threads meanwhile; it reads the image
-                # only once we answer its ready message.
+                # and the state only once we answer its ready message.
                 loaded.copy_segments(self.arena)
+                lookups.first_lookups(self, prog, self.env)
             finally:
                 prog.close()
         except BaseException:
@@ -469,6 +470,7 @@ class Sandbox:
                 f.slot, f.listing = -1, b""
         # (the clocks go on from where the old image left them: never back)
         self._lay_out(prog, argv, env, vpath, signals, clock_last=old.clock_last).copy_segments(self.arena)
+        lookups.first_lookups(self, prog, env)
         self.argv, self.env, self.vprogram = argv, env, vpath
 
     def _maps_plainly(self) -> bool:

@@ -1,0 +1,175 @@
+"""A dynamic program's libraries, foretold and held open for it as it
+starts (broker/libraries.py, lookups.first_lookups): the foretelling must be
+ld.so's own, stop where it cannot be sure, never raise on a hostile ELF;
+and the held files must change nothing the program or the policy sees."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import struct
+import subprocess
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from strictbox import libraries, loader, lookups, virtual
+from strictbox.policy import Policy
+
+from conftest import lines, native, sandboxed
+
+PYTHON = "/usr/bin/python3"
+PRINTS = "import math, zlib; print(math.sqrt(2), zlib.crc32(b'x'))"
+needs_cache = pytest.mark.skipif(virtual.host_ld_cache() is None, reason="the host has no ld.so.cache")
+
+
+def program(path: str) -> loader.Program:
+    main = loader.parse_elf(os.open(path, os.O_RDONLY | os.O_CLOEXEC), path)
+    if main.interp is None:
+        return loader.Program(main, None)
+    interp = loader.parse_elf(os.open(main.interp, os.O_RDONLY | os.O_CLOEXEC), main.interp)
+    return loader.Program(main, interp)
+
+
+def host_open(path: str) -> int:
+    return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+
+
+def foretold(path: str, env=(b"PATH=/usr/bin",)) -> list[str]:
+    prog = program(path)
+    try:
+        return libraries.foretell(prog, list(env), virtual.host_ld_cache().paths, host_open)
+    finally:
+        prog.close()
+
+
+def ld_so_list(path: str) -> list[str]:
+    """The libraries ld.so itself loads for path, in its order (--list)."""
+    interp = program(path)
+    interp.close()
+    out = subprocess.run([interp.interp.name, "--list", path], capture_output=True, text=True,
+                         check=True, env={}).stdout
+    return [line.split(" => ")[1].split(" (")[0] for line in out.splitlines() if " => " in line]
+
+
+@pytest.fixture
+def with_libm(compile_c):
+    return str(compile_c("hello.c", "-Wl,--no-as-needed", "-lm"))
+
+
+@needs_cache
+def test_foretells_the_libraries_ld_so_loads(with_libm):
+    for path in (PYTHON, with_libm):
+        want = ld_so_list(path)
+        assert want and foretold(path) == want
+
+
+@needs_cache
+def test_a_search_path_of_its_own_or_an_ld_variable_ends_the_foretelling(compile_c, with_libm):
+    runpath = str(compile_c("hello.c", "-Wl,--no-as-needed", "-lm", "-Wl,-rpath,nowhere"))
+    assert foretold(runpath) == []
+    assert foretold(with_libm, env=[b"PATH=/usr/bin", b"LD_LIBRARY_PATH=/nowhere"]) == []
+    assert foretold(str(compile_c("hello.c", "-static"))) == []  # (no ld.so at all)
+    # and the program runs as it did (but for its pid and uid)
+    assert lines(sandboxed([runpath]))[:4] == native([runpath]).stdout.decode().splitlines()[:4]
+
+
+@needs_cache
+def test_held_libraries_save_round_trips_and_change_nothing(monkeypatch):
+    want = native([PYTHON, "-I", "-c", PRINTS]).stdout.decode().splitlines()
+    held = sandboxed([PYTHON, "-I", "-c", PRINTS])
+    monkeypatch.setattr(lookups, "first_lookups", lambda *a: None)
+    asked = sandboxed([PYTHON, "-I", "-c", PRINTS])
+    assert lines(held) == lines(asked) == want
+    # each library's open, ld.so.cache's and the ld.so.preload miss
+    assert held.stats["broker"] <= asked.stats["broker"] - len(foretold(PYTHON)) - 2
+
+
+@needs_cache
+def test_the_policy_still_decides_each_library():
+    """A library the policy denies or logs is not held: ld.so's open of it
+    reaches the broker (judged with its link followed: libz.so.1.2.13)."""
+    denied = sandboxed([PYTHON, "-I", "-c", "pass"],
+                       policy=Policy.permissive().path("*/libz.so.*.*", "errno(EACCES)"))
+    assert denied.returncode == 127 and b"libz.so.1" in denied.stderr
+    assert any(line.startswith("denied openat") and "libz.so" in line for line in denied.log)
+    logged = sandboxed([PYTHON, "-I", "-c", "pass"], policy=Policy.permissive().path("*/libm.so*", "log"))
+    assert logged.returncode == 0
+    assert any(line.startswith("logged openat") and "libm.so" in line for line in logged.log)
+
+
+# -- hostile ELF files ---------------------------------------------------------
+
+def dynamic_entries(data: bytes) -> int:
+    """The file offset of the dynamic section of an ELF image."""
+    phoff, = struct.unpack_from("<Q", data, 32)
+    phnum, = struct.unpack_from("<H", data, 56)
+    for i in range(phnum):
+        p_type, _, p_offset = struct.unpack_from("<IIQ", data, phoff + 56 * i)
+        if p_type == libraries.PT_DYNAMIC:
+            return p_offset
+    raise AssertionError("no PT_DYNAMIC")
+
+
+def with_tag(data: bytes, tag: int, value: int) -> bytes:
+    """data with the first dynamic entry of tag set to value."""
+    at = dynamic_entries(data)
+    while True:
+        t, _ = struct.unpack_from("<qQ", data, at)
+        assert t != libraries.DT_NULL, tag
+        if t == tag:
+            return data[:at] + struct.pack("<qQ", t, value) + data[at + 16:]
+        at += 16
+
+
+def dynamic_of(path) -> tuple | None:
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        return libraries.dynamic(loader.parse_elf(fd, str(path)))
+    finally:
+        os.close(fd)
+
+
+def test_a_malformed_dynamic_section_is_not_foretold(with_libm, tmp_path):
+    good = open(with_libm, "rb").read()
+    assert dynamic_of(with_libm) == (["libm.so.6", "libc.so.6"], None)
+    bad = tmp_path / "bad"
+    for tag, value in ((libraries.DT_STRSZ, 1 << 40), (libraries.DT_STRTAB, 1 << 40),
+                       (libraries.DT_STRSZ, libraries.MAX_STRINGS + 1),
+                       (libraries.DT_NEEDED, 1 << 30), (libraries.DT_NEEDED, 1 << 63)):
+        bad.write_bytes(with_tag(good, tag, value))
+        assert dynamic_of(bad) is None, (tag, value)
+
+
+CHANGE = st.tuples(st.integers(0, 1 << 14), st.integers(0, 255))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(CHANGE, max_size=8), st.lists(CHANGE, max_size=8))
+def test_a_mangled_dynamic_section_never_raises(built_hello_m, in_dynamic, in_head):
+    """Bytes of the dynamic section, and of the file's first 16 KiB (its
+    headers and string table), changed at random: a plain answer or None,
+    never an exception (the broker reads these for every start)."""
+    good, path = built_hello_m
+    at, data = dynamic_entries(good), bytearray(good)
+    for offset, byte in in_dynamic:
+        data[(at + offset % 512) % len(data)] = byte
+    for offset, byte in in_head:
+        data[offset % len(data)] = byte
+    path.write_bytes(bytes(data))
+    try:
+        found = dynamic_of(path)
+    except loader.ExecError:  # (the program headers themselves broken)
+        return
+    assert found is None or (all(isinstance(n, str) for n in found[0])
+                             and (found[1] is None or isinstance(found[1], str)))
+
+
+@pytest.fixture(scope="module")
+def built_hello_m(tmp_path_factory):
+    src = os.path.join(os.path.dirname(__file__), "programs", "hello.c")
+    out = tmp_path_factory.mktemp("libs") / "hello_m"
+    subprocess.run(["cc", "-O1", "-o", str(out), src, "-Wl,--no-as-needed", "-lm"], check=True)
+    scratch = out.with_name("mangled")
+    shutil.copy(out, scratch)
+    return out.read_bytes(), scratch
