@@ -398,14 +398,16 @@ def layout(arena_size: int, max_threads: int) -> Layout:
 
 NO_HOST_FDS = b"\xff" * (4 * lib.SB_MAX_FDS)  # fd_host all -1: every fd is the broker's
 _STATE = {f: ffi.offsetof("struct sb_state", f)
-          for f in ("selector", "brk_cur", "sig", "fd_host", "nvmas", "vmas", "clock_last")}
+          for f in ("selector", "brk_cur", "sig", "fd_host", "nvmas", "vmas", "clock_last", "npremaps",
+                    "premaps")}
 
 
 def boot_state(lay: Layout, arena_size: int, loaded: Loaded, sp: int, *, max_threads: int,
                pid: int, uid: int, gid: int, utsname: bytes, stdio: list,
                fd_host: dict[int, int], signals: list[tuple[int, int, int, int]] | None = None,
                trace: bool = False, cpu: int | None = None,
-               pins: list[Segment] = (), fd_limit: int = 0, clock_last: int = 0,
+               pins: list[tuple[int, int, int, int]] = (), fd_limit: int = 0, clock_last: int = 0,
+               premaps: list[tuple[int, int, int, int]] = (),
                maps_from_slots: bool = False, rlimits: list[tuple[int, int]] = (),
                local_rlimits: bool = False) -> list[tuple[int, bytes]]:
     """The initial struct sb_state as (offset, bytes) pieces, every other
@@ -425,10 +427,8 @@ def boot_state(lay: Layout, arena_size: int, loaded: Loaded, sp: int, *, max_thr
     for i, (soft, hard) in enumerate(rlimits):
         b.rlimits[i].cur, b.rlimits[i].max = soft, hard
     b.npins = len(pins)
-    for i, seg in enumerate(pins):  # the stub maps each from the fd it inherits
-        lo, hi = seg.pages
-        b.pins[i].start, b.pins[i].len, b.pins[i].off = lo, hi - lo, page_down(seg.offset)
-        b.pins[i].fd = seg.elf.fd
+    for i, (lo, hi, offset, fd) in enumerate(pins):  # the stub maps each from the fd it inherits
+        b.pins[i].start, b.pins[i].len, b.pins[i].off, b.pins[i].fd = lo, hi - lo, offset, fd
     ffi.memmove(b.utsname, utsname, min(len(utsname), 390))
     ffi.memmove(b.random_seed, os.urandom(32), 32)
     for i, entry in enumerate(stdio):
@@ -452,6 +452,8 @@ def boot_state(lay: Layout, arena_size: int, loaded: Loaded, sp: int, *, max_thr
         (_STATE["nvmas"], struct.pack("<I", len(vmas))),
         (_STATE["vmas"], b"".join(struct.pack("<QQQ", *v) for v in vmas)),
         (_STATE["clock_last"], struct.pack("<Q", clock_last)),
+        (_STATE["npremaps"], struct.pack("<I", len(premaps))),
+        (_STATE["premaps"], b"".join(struct.pack("<QQQQII", *p, 1, 0) for p in premaps)),
     ]
     if signals:
         pieces.append((_STATE["sig"], b"".join(struct.pack("<QQQQ", *a) for a in signals)))

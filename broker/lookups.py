@@ -351,27 +351,22 @@ def _look_up(sb, paths: list):
 PRELOAD, LD_CACHE = "/etc/ld.so.preload", "/etc/ld.so.cache"  # what glibc's ld.so looks up first
 
 
-def first_lookups(sb, prog, env: list[bytes]) -> None:
-    """Before prog starts (unless a warm start makes them, or a tracer must
-    see every lookup reach the broker): its loader's first lookups,
-    made for it (ld.so.preload missing, by a listing of its directory; the
-    made-up ld.so.cache and the libraries libraries.foretell names held
-    open), so that ld.so opens each without a round trip.  Nothing here
-    comes from earlier runs: only from prog and the host's ld.so.cache,
-    which the program can read as well."""
+def foretold_libraries(sb, prog, env: list[bytes]) -> list[tuple[str, Node]]:
+    """The libraries glibc's ld.so will open for prog (libraries.foretell),
+    as (the path it opens, the view's file there, links followed, as the
+    policy judges it: enforce.py), each on a frozen mount and plainly open
+    to the program.  None for a traced run (a tracer must see every lookup
+    reach the broker), nor without the made-up ld.so.cache (ld.so searches
+    the view's directories then)."""
     from . import libraries, virtual
-    if sb.warm is not None or sb.tracer is not None or sb.view.made_up_file(LD_CACHE) is None:  # (ld.so searches the view's directories itself)
-        return
-    listings.list_around(sb, PRELOAD)
+    if sb.tracer is not None or sb.view.made_up_file(LD_CACHE) is None:
+        return []
     cache, open_ok = virtual.host_ld_cache(), _plain(sb, "openat", lib.O_CLOEXEC)
     if cache is None or not open_ok:
-        return
-
+        return []
     found: dict[str, Node | None] = {}
 
     def file_at(path: str) -> Node | None:
-        """The view's file at path, links followed (a library's name is
-        often one), on a frozen mount and plainly open to the program."""
         if path not in found:
             try:
                 node = sb.view.walk(path)
@@ -389,14 +384,28 @@ def first_lookups(sb, prog, env: list[bytes]) -> None:
             return -errno.EACCES
         return lib.sb_openat2(node.mount.dirfd, os.fsencode(node.rel), os.O_RDONLY | os.O_CLOEXEC, 0, STRICT)
 
-    paths = [_path_of(sb.view, LD_CACHE, 0)]
-    for path in libraries.foretell(prog, env, cache.paths, open_file):
-        node, raw = file_at(path), path.encode("utf-8", "surrogateescape")
-        if node is not None and len(raw) < lib.SB_STAT_PATH:  # (judged as the policy judges it: enforce.py)
-            paths.append(_Path(raw, node.vpath, node.vparts, sb.view.mounts.index(node.mount), node.rel, 0))
+    return [(path, file_at(path)) for path in libraries.foretell(prog, env, cache.paths, open_file)
+            if file_at(path) is not None and len(os.fsencode(path)) < lib.SB_STAT_PATH]
+
+
+def first_lookups(sb, libs: list[tuple[str, Node]]) -> None:
+    """Before the program starts (unless a warm start makes them, or a
+    tracer must see every lookup reach the broker): its loader's first
+    lookups, made for it: ld.so.preload's miss, by a listing of its
+    directory; the made-up ld.so.cache and the libraries foretold_libraries
+    names, held open; so ld.so opens each with no round trip.  Nothing here
+    comes from earlier runs: only from the program and the host's
+    ld.so.cache, which the program can read as well."""
+    if sb.warm is not None or sb.tracer is not None or sb.view.made_up_file(LD_CACHE) is None:
+        return
+    listings.list_around(sb, PRELOAD)
+    paths = [_path_of(sb.view, LD_CACHE, 0)] + [
+        _Path(os.fsencode(path), node.vpath, node.vparts, sb.view.mounts.index(node.mount), node.rel, 0)
+        for path, node in libs]
     for _ in _look_up(sb, [p for p in paths if p is not None]):
         pass
     publish(sb, starting=True)
+
 
 @dataclass(slots=True)
 class Ready:

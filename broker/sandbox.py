@@ -17,7 +17,7 @@ import time
 import weakref
 from dataclasses import dataclass, field
 
-from . import afterwards, calls, clock, kernel, listings, loader, lookups, protocol, virtual
+from . import afterwards, calls, clock, kernel, listings, loader, lookups, premaps, protocol, virtual
 from .arena import Arena
 from .fsview import View
 from .policy import Policy
@@ -207,6 +207,8 @@ class Sandbox:
         self.warming = None
         self.warm_ready: list[lookups.Ready] = []
         self._exec_nodes: dict[str, object] = {}  # the programs opened to start, by path
+        self.libraries: list = []  # ld.so's first opens, foretold (lookups.foretold_libraries)
+        self.premaps: list[premaps.Premap] = []  # ... their first mappings, made as it starts
         self.checked_paths: dict[int, str] | None = None  # paths the policy judged, this call
         self.listings = listings.Listings()  # the directories the runtime has listings of
         self.view.virtual = virtual.Files(self)  # /dev, /proc/self, /etc/passwd
@@ -277,6 +279,7 @@ class Sandbox:
                 self._clock_held = True
                 child_fds.append(self.arena.sandbox_fd())
                 image_fds = {s.elf.fd for s in loaded.pinned}  # the stub maps and closes them
+                image_fds |= {p.fd for p in self.premaps if p.pinned}
                 self.proc = subprocess.Popen(
                     [stub_path(), str(child_fds[-1]), str(self.clock.fd), str(os.getpid()),
                      str(child_fds[-2])],
@@ -287,9 +290,11 @@ class Sandbox:
                 # The stub starts its threads meanwhile; it reads the image
                 # and the state only once we answer its ready message.
                 loaded.copy_segments(self.arena)
-                lookups.first_lookups(self, prog, self.env)
+                premaps.fill(self, self.premaps)
+                lookups.first_lookups(self, self.libraries)
             finally:
                 prog.close()
+                premaps.close(self.premaps)
         except BaseException:
             if self.proc is not None:
                 self.proc.kill()
@@ -377,13 +382,16 @@ class Sandbox:
                                        pin=self.pin_image)
         except BaseException:
             prog.close()
+            premaps.close(self.premaps)
             raise
 
     def _lay_out(self, prog: loader.Program, argv: list[bytes], env: list[bytes], vpath: str,
                  signals: list | None = None, pin: bool = False, clock_last: int = 0) -> loader.Loaded:
         """Places prog in the (empty) image area and writes its stack and a
         fresh sb_state; the segments' bytes are the caller's to copy.  With
-        pin (a start: the stub maps them), the read-only ones are pinned."""
+        pin (a start: the stub maps them), the read-only ones are pinned, and
+        the first mappings of the libraries ld.so will load are made
+        (premaps: the caller fills them)."""
         lay = loader.layout(self.limits.memory, self.limits.threads)
         loaded = loader.place_program(prog, lay)
         # What runs must not change under the program: a file is pinned only
@@ -401,6 +409,13 @@ class Sandbox:
                 dups[seg.elf.fd] = os.dup(seg.elf.fd)
             fd = dups[seg.elf.fd]
             self.arena.pin(lo, hi, fd, loader.page_down(seg.offset), running=seg.elf is prog.main)
+        boot_pins = [(*seg.pages, loader.page_down(seg.offset), seg.elf.fd) for seg in pins]
+        self.libraries = lookups.foretold_libraries(self, prog, env)
+        self.premaps = premaps.plan(self, self.libraries, loaded, lib.SB_MAX_PINS // 4) if pin else []
+        for p in self.premaps:
+            if p.pinned:
+                self.arena.pin(p.start, p.start + p.pinned, os.dup(p.fd), 0)
+                boot_pins.append((p.start, p.start + p.pinned, 0, p.fd))
         sp = loader.build_stack(self.arena, lay.stack_top, argv, env, loaded.image,
                                 self.identity.uid, self.identity.gid, vpath.encode(),
                                 loaded.interp_base, loaded.vdso)
@@ -410,7 +425,8 @@ class Sandbox:
                                   uid=self.identity.uid, gid=self.identity.gid,
                                   utsname=self._utsname, stdio=self._stdio, fd_host=fd_host,
                                   signals=signals, trace=self.tracer is not None, cpu=self.cpu,
-                                  pins=pins, fd_limit=self.fd_limit, clock_last=clock_last,
+                                  pins=boot_pins, fd_limit=self.fd_limit, clock_last=clock_last,
+                                  premaps=[(p.start, p.length, p.st.st_dev, p.st.st_ino) for p in self.premaps],
                                   maps_from_slots=self._maps_plainly(),
                                   rlimits=calls.process.rlimits(self) if self.local_rlimits else (),
                                   local_rlimits=self.local_rlimits)
@@ -470,7 +486,7 @@ class Sandbox:
                 f.slot, f.listing = -1, b""
         # (the clocks go on from where the old image left them: never back)
         self._lay_out(prog, argv, env, vpath, signals, clock_last=old.clock_last).copy_segments(self.arena)
-        lookups.first_lookups(self, prog, env)
+        lookups.first_lookups(self, self.libraries)
         self.argv, self.env, self.vprogram = argv, env, vpath
 
     def _maps_plainly(self) -> bool:

@@ -75,14 +75,26 @@ def test_a_search_path_of_its_own_or_an_ld_variable_ends_the_foretelling(compile
 
 
 @needs_cache
-def test_held_libraries_save_round_trips_and_change_nothing(monkeypatch):
+def test_held_and_premapped_libraries_save_round_trips_and_change_nothing(monkeypatch):
     want = native([PYTHON, "-I", "-c", PRINTS]).stdout.decode().splitlines()
     held = sandboxed([PYTHON, "-I", "-c", PRINTS])
-    monkeypatch.setattr(lookups, "first_lookups", lambda *a: None)
+    monkeypatch.setattr(lookups, "foretold_libraries", lambda *a: [])
     asked = sandboxed([PYTHON, "-I", "-c", PRINTS])
-    assert lines(held) == lines(asked) == want
-    # each library's open, ld.so.cache's and the ld.so.preload miss
-    assert held.stats["broker"] <= asked.stats["broker"] - len(foretold(PYTHON)) - 2
+    monkeypatch.setattr(lookups, "first_lookups", lambda *a: None)
+    none = sandboxed([PYTHON, "-I", "-c", PRINTS])
+    assert lines(held) == lines(asked) == lines(none) == want
+    # each library's open and first mapping; ld.so.cache's open, ld.so.preload's miss
+    assert held.stats["broker"] <= asked.stats["broker"] - 2 * len(foretold(PYTHON))
+    assert asked.stats["broker"] <= none.stats["broker"] - 2
+
+
+@needs_cache
+def test_a_library_mapped_again_is_mapped_anew(compile_c):
+    """ld.so's start takes each library's first mapping; a second mapping of
+    the file (libm again, in a namespace of its own) is the broker's."""
+    prog = str(compile_c("map_again.c", "-Wl,--no-as-needed", "-ldl", "-lm"))
+    want = native([prog]).stdout.decode().splitlines()
+    assert lines(sandboxed([prog])) == want and want[0].split()[0] == want[0].split()[1]
 
 
 @needs_cache

@@ -134,6 +134,44 @@ static int overlaps(unsigned long start, unsigned long end)
     return 0;
 }
 
+/* [start, start + len) changes (mapped over, unmapped, advised away): the
+ * premaps it touches no longer hold what they did. */
+static void premaps_spoil(unsigned long start, unsigned long len)
+{
+    unsigned n = ST->npremaps < SB_MAX_PREMAPS ? ST->npremaps : SB_MAX_PREMAPS;
+    for (unsigned i = 0; i < n; i++)
+        if (ST->premaps[i].start < start + len && start < ST->premaps[i].start + ST->premaps[i].len)
+            ST->premaps[i].intact = 0;
+}
+
+/* The start of a premap (struct sb_premap) this mapping takes, or 0: a
+ * private read-only mapping of len bytes from offset 0 of the file open at
+ * fd (by the identity in its fstat), made by ld.so as the program starts
+ * (one thread: nothing else can change the fd table meanwhile). */
+static unsigned long premapped(unsigned long len, unsigned long prot, unsigned long flags,
+                               unsigned long fd, unsigned long off)
+{
+    const unsigned need = SB_FD_OPEN | SB_FD_STAT;
+    fd &= 0xffffffffUL; /* (the kernel reads an int) */
+    if ((flags & MAP_ANONYMOUS) || (flags & 0x0f) != MAP_PRIVATE || (prot & PROT_WRITE) || off ||
+        fd >= SB_MAX_FDS || (ST->fdc[fd].flags & need) != need ||
+        __atomic_load_n(&ST->live_threads, __ATOMIC_ACQUIRE) != 1)
+        return 0;
+    uint64_t dev, ino;
+    memcpy(&dev, ST->fdc[fd].stat, sizeof dev); /* st_dev, st_ino */
+    memcpy(&ino, ST->fdc[fd].stat + 8, sizeof ino);
+    unsigned n = ST->npremaps < SB_MAX_PREMAPS ? ST->npremaps : SB_MAX_PREMAPS;
+    for (unsigned i = 0; i < n; i++) {
+        struct sb_premap *p = &ST->premaps[i];
+        if (p->intact && p->len == len && p->dev == dev && p->ino == ino &&
+            sb_arena_ok(p->start, len) && !overlaps(p->start, p->start + len)) {
+            p->intact = 0;
+            return p->start;
+        }
+    }
+    return 0;
+}
+
 /* Removes [start, end) from the table, splitting entries as needed. */
 static int vma_remove(unsigned long start, unsigned long end)
 {
@@ -225,6 +263,7 @@ long sys_mmap(struct sb_call *c)
         int over = overlaps(addr, addr + len);
         if (over && (flags & MAP_FIXED_NOREPLACE))
             return -EEXIST;
+        premaps_spoil(addr, len);
         int in_place = over && !(flags & MAP_ANONYMOUS) && fmap_in_place(addr, len, c->a[4], c->a[5]);
         if (!in_place || (prot & PROT_WRITE)) { /* (pinned, the same bytes may stay) */
             long r = unpin(addr, len, in_place ? KEEP : DISCARD); /* (else zeroed or filled whole) */
@@ -253,6 +292,16 @@ long sys_mmap(struct sb_call *c)
             else
                 stale = 1;
         }
+    } else if (!addr && (addr = premapped(len, prot, flags, c->a[4], c->a[5]))) {
+        /* made by the broker already, as its fill would have: in place */
+        if (vma_insert(addr, addr + len, prot) < 0)
+            return -ENOMEM;
+        ST->fmap_start = addr;
+        ST->fmap_end = addr + len;
+        ST->fmap_off = 0;
+        ST->fmap_fd = c->a[4];
+        ST->fmap_gen = __atomic_load_n(&ST->calls_forwarded, __ATOMIC_RELAXED);
+        return (long)addr;
     } else {
         if (!(addr && sb_arena_ok(addr, len) && addr >= PAGE_UP(ST->brk_cur) &&
               !overlaps(addr, addr + len)))
@@ -302,6 +351,7 @@ long sys_munmap(struct sb_call *c)
     unsigned long addr = c->a[0], len = PAGE_UP(c->a[1]);
     if ((addr & (PAGE - 1)) || !len || !sb_arena_ok(addr, len))
         return -EINVAL;
+    premaps_spoil(addr, len);
     long r = unpin(addr, len, DISCARD);
     if (r)
         return r;
@@ -335,6 +385,7 @@ long sys_mremap(struct sb_call *c)
     struct sb_vma *v = vma_containing(old, old + old_len);
     if (!v)
         return -EFAULT;
+    premaps_spoil(old, old_len > new_len ? old_len : new_len);
     unsigned long prot = v->prot;
     long r = unpin(old, old_len, KEEP);
     if (r)
@@ -395,6 +446,7 @@ long sys_madvise(struct sb_call *c)
     if (!sb_arena_ok(addr, len))
         return -ENOMEM;
     if (advice == MADV_DONTNEED || advice == MADV_FREE || advice == MADV_REMOVE) {
+        premaps_spoil(addr, len);
         long r = unpin(addr, len, DISCARD);
         if (r)
             return r;

@@ -58,10 +58,8 @@ def sys_mmap(sb, addr, length, prot, flags, fd, offset):
 def _pinnable(sb, f, addr: int, length: int, prot: int, flags: int, offset: int) -> int:
     """How many bytes from addr the spawner maps from the file itself: a
     large private read-only mapping of a regular file on a read-only mount
-    that no sandbox of this process has open for writing (as for the
-    program's own image), whole pages within the file.  0: a copy.  (A
-    range pinned already is this call's own mapping, served again; else
-    the copy finds it pinned: EFAULT.)"""
+    (pinned_part).  0: a copy.  (A range pinned already is this call's own
+    mapping, served again; else the copy finds it pinned: EFAULT.)"""
     sb.arena.inside(addr, length)  # (Fault: EFAULT)
     if addr < lib.SB_IMAGE_BASE or addr + length > sb.thread_block(0):
         return 0  # (the runtime's state and the thread blocks stay arena memory: we write there)
@@ -72,11 +70,19 @@ def _pinnable(sb, f, addr: int, length: int, prot: int, flags: int, offset: int)
             or prot & lib.PROT_WRITE or flags & MAP_TYPE != lib.MAP_PRIVATE
             or not f.readable or f.node is None or f.node.mount is None or f.node.mount.writable):
         return 0
-    st = os.fstat(f.hostfd)
+    return pinned_part(sb, f.hostfd, os.fstat(f.hostfd), length, offset)
+
+
+def pinned_part(sb, fd: int, st: os.stat_result, length: int, offset: int) -> int:
+    """How many bytes of a private read-only mapping of length bytes of the
+    file at fd (on a read-only mount) from offset are the file's own pages,
+    the rest a copy: whole pages within the file, and for a shared object's
+    first mapping its read-only part; 0 for less than PIN_MIN, or a file
+    that no sandbox of this process may have open for writing (may_pin)."""
     n = min(length, (st.st_size - offset + PAGE - 1) & ~(PAGE - 1))
     if offset == 0 and n >= PIN_MIN:  # a shared object's first mapping: its read-only part
-        n = min(n, _read_only_prefix(f.hostfd, st))
-    return n if n >= PIN_MIN and sb.may_pin(f.hostfd, st) else 0
+        n = min(n, _read_only_prefix(fd, st))
+    return n if n >= PIN_MIN and sb.may_pin(fd, st) else 0
 
 
 _PREFIXES: dict[tuple[int, ...], int] = {}  # by file (and version): loader.read_only_prefix

@@ -18,7 +18,7 @@ typedef __s64 int64_t;
 #endif
 
 #define SB_MAGIC 0x7862746369727473
-#define SB_ABI_VERSION 28
+#define SB_ABI_VERSION 29
 #define SB_ARENA_BASE 0x10000
 #define SB_STATE_SIZE 0x3F0000 /* sb_state, then the prefetch slots, up to the image */
 #define SB_IMAGE_BASE 0x400000
@@ -331,6 +331,23 @@ struct sb_vma {
     uint64_t prot;
 };
 
+/* A library's first mapping, made by the broker before the program starts
+ * (lookups.first_lookups), above boot.mmap_top: what a private read-only
+ * mapping of the file (dev, ino) of len bytes from offset 0 would hold (its
+ * read-only pages pinned, the rest copied, zeros past its end).  ld.so's
+ * mmap of that file, of that length, takes it while it is intact: nothing
+ * has mapped, unmapped or advised over it since (the runtime clears intact
+ * then).  Only the sandbox's own memory depends on it. */
+#define SB_MAX_PREMAPS 16
+struct sb_premap {
+    uint64_t start;
+    uint64_t len;
+    uint64_t dev;
+    uint64_t ino;
+    uint32_t intact;
+    uint32_t pad;
+};
+
 /* Runtime state at SB_ARENA_BASE. */
 struct sb_state {
     struct sb_boot boot;
@@ -381,6 +398,9 @@ struct sb_state {
     uint64_t fmap_off;
     uint64_t fmap_fd;
     uint64_t fmap_gen;
+    uint32_t npremaps;
+    uint32_t pad5;
+    struct sb_premap premaps[SB_MAX_PREMAPS];
     /* Listings the broker wrote: entries [0, nlistings), each whole before
      * the count that shows it grows (none changes after). */
     uint32_t nlistings;

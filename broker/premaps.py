@@ -1,0 +1,84 @@
+"""A dynamic program's libraries mapped before it starts (struct sb_premap).
+
+ld.so maps each library whole first, then each segment over that mapping:
+the first mapping is a broker round trip, with a spawner's turn for the
+file's own pages.  For the libraries lookups.foretold_libraries names, the
+broker makes that first mapping as the sandbox starts, below the
+interpreter and above the mmap area (boot.mmap_top goes down past them):
+the read-only part pinned, mapped by the stub with the program's own image
+(calls.memory.pinned_part decides it as for any mapping), the rest copied
+in.  ld.so's mmap of the file then takes it in the sandbox (memory.c's
+premapped).  One never taken costs address space and its copied part."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from . import loader
+from ._native import lib
+from .calls.memory import pinned_part
+from .fsview import STRICT
+
+PAGE = 4096
+SHARE = 8  # premaps take at most this part of the room between the heap's start and the mmap area's top
+
+
+@dataclass
+class Premap:
+    start: int
+    length: int  # ld.so's first mapping: its segments' span, in whole pages
+    pinned: int  # its first bytes that are the file's own pages (pinned_part)
+    fd: int  # ours, open until the start has copied the rest in
+    st: os.stat_result
+
+
+def plan(sb, libs: list, loaded: loader.Loaded, pins: int) -> list[Premap]:
+    """Places the first mappings of libs ((path, Node)) below loaded.mmap_top
+    and lowers it past them; pins: how many may be pinned."""
+    top, premaps = loaded.mmap_top, []
+    room = (loaded.mmap_top - loaded.image.brk_start) // SHARE
+    for path, node in libs[:lib.SB_MAX_PREMAPS]:
+        fd = lib.sb_openat2(node.mount.dirfd, os.fsencode(node.rel), os.O_RDONLY | os.O_CLOEXEC, 0, STRICT)
+        if fd < 0:
+            continue
+        try:
+            st, elf = os.fstat(fd), loader.parse_elf(fd, path)
+            start = loader.page_down(top - elf.span)
+            if not _plain_library(elf) or loaded.mmap_top - start > room:
+                os.close(fd)
+                continue
+            pinned = pinned_part(sb, fd, st, elf.span, 0) if len(premaps) < pins else 0
+        except (OSError, loader.ExecError):
+            os.close(fd)
+            continue
+        premaps.append(Premap(start, elf.span, pinned, fd, st))
+        top = start
+    loaded.mmap_top = top
+    return premaps
+
+
+def _plain_library(elf: loader.Elf) -> bool:
+    """ld.so maps it as plan foretells: a shared object whose first segment
+    starts the file, aligned to no more than a page (ld.so maps one aligned
+    to more with room to spare, then trims it)."""
+    loads = elf.loads
+    return (elf.e_type == loader.ET_DYN and loader.page_down(loads[0][2]) == 0
+            and all(p[7] <= PAGE for p in loads) and loads == sorted(loads, key=lambda p: p[3]))
+
+
+def fill(sb, premaps: list[Premap]) -> None:
+    """Copies in what of each premap is not pinned (the arena is zero past
+    the file's end), and closes our fds (a pin keeps its own)."""
+    try:
+        for p in premaps:
+            sb.arena.copy_in(p.start + p.pinned, p.fd, p.pinned, p.length - p.pinned)
+    finally:
+        close(premaps)
+
+
+def close(premaps: list[Premap]) -> None:
+    for p in premaps:
+        if p.fd >= 0:
+            os.close(p.fd)
+            p.fd = -1
