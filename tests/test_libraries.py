@@ -13,10 +13,11 @@ import subprocess
 import pytest
 from hypothesis import given, settings, strategies as st
 
+import strictbox
 from strictbox import libraries, loader, lookups, virtual
 from strictbox.policy import Policy
 
-from conftest import lines, native, sandboxed
+from conftest import lines, native, open_fds, sandboxed
 
 PYTHON = "/usr/bin/python3"
 PRINTS = "import math, zlib; print(math.sqrt(2), zlib.crc32(b'x'))"
@@ -108,6 +109,16 @@ def test_the_policy_still_decides_each_library():
     logged = sandboxed([PYTHON, "-I", "-c", "pass"], policy=Policy.permissive().path("*/libm.so*", "log"))
     assert logged.returncode == 0
     assert any(line.startswith("logged openat") and "libm.so" in line for line in logged.log)
+
+
+def test_a_start_that_fails_keeps_no_library_open(monkeypatch):
+    sandboxed([PYTHON, "-I", "-c", "pass"])
+    monkeypatch.setenv("STRICTBOX_STUB", "/nonexistent/strictbox-stub")  # (after the libraries are planned)
+    before = open_fds()
+    for _ in range(3):
+        with pytest.raises((OSError, strictbox.StrictboxError)):
+            sandboxed([PYTHON, "-I", "-c", "pass"])
+    assert open_fds() == before
 
 
 # -- hostile ELF files ---------------------------------------------------------
