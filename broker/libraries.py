@@ -6,10 +6,12 @@ first_lookups): ld.so's open of each then costs no round trip.
 Only what ld.so is certain to do is foretold: the libraries a program and
 its libraries name (DT_NEEDED), each found by the one plain x86-64 entry
 the cache has for it, breadth first as ld.so loads them.  An object with a
-search path of its own (DT_RPATH, DT_RUNPATH) or an environment that
-changes the search (any LD_ variable) ends the foretelling there.  A wrong
-guess costs a held file the program never opens, never a wrong answer: the
-runtime gives the held file only to an open of its very path."""
+search of its own (DT_RPATH, DT_RUNPATH, DF_1_NODEFLIB) or an environment
+that changes the search (any LD_ variable) ends the foretelling there.  A
+wrong guess costs a held file the program never opens and a first mapping
+it never takes (premaps.py), never a wrong answer: the runtime gives the
+held file only to an open of its very path, and the mapping only to a
+mapping of that very file."""
 
 from __future__ import annotations
 
@@ -21,15 +23,17 @@ from . import loader
 GLIBC_LOADER = "ld-linux-x86-64.so.2"  # glibc's ld.so for x86-64, by its DT_SONAME
 PT_DYNAMIC = 2
 DT_NULL, DT_NEEDED, DT_STRTAB, DT_STRSZ, DT_SONAME, DT_RPATH, DT_RUNPATH = 0, 1, 5, 10, 14, 15, 29
+DT_FLAGS_1, DF_1_NODEFLIB = 0x6FFFFFFB, 0x800  # (no cache, no default directories)
 MAX_DYNAMIC = 1 << 16  # bytes of a dynamic section read
 MAX_STRINGS = 1 << 20  # bytes of its string table
-MOST = 32  # libraries foretold for one program
+MAX_NAME = 255  # bytes of a library's name (NAME_MAX)
+MOST = 32  # libraries foretold for one program, and names one object may need
 
 
 def dynamic(elf: loader.Elf) -> tuple[list[str], str | None] | None:
     """The names elf needs (DT_NEEDED, in order) and its own (DT_SONAME);
-    None if it has a search path of its own, or if its dynamic section
-    cannot be read plainly."""
+    None if it has a search of its own, or needs more than MOST, or if its
+    dynamic section cannot be read plainly (a name longer than MAX_NAME)."""
     dyn = [p for p in elf.phdrs if p[0] == PT_DYNAMIC]
     if len(dyn) != 1 or not 0 < dyn[0][5] <= MAX_DYNAMIC:
         return None if dyn else ([], None)
@@ -39,7 +43,8 @@ def dynamic(elf: loader.Elf) -> tuple[list[str], str | None] | None:
         if tag == DT_NULL:
             break
         tags.setdefault(tag, []).append(val)
-    if DT_RPATH in tags or DT_RUNPATH in tags or DT_STRTAB not in tags or DT_STRSZ not in tags:
+    if (DT_RPATH in tags or DT_RUNPATH in tags or DT_STRTAB not in tags or DT_STRSZ not in tags
+            or len(tags.get(DT_NEEDED, ())) > MOST or any(f & DF_1_NODEFLIB for f in tags.get(DT_FLAGS_1, ()))):
         return None
     size = tags[DT_STRSZ][0]
     off = _file_offset(elf, tags[DT_STRTAB][0], size)
@@ -48,7 +53,7 @@ def dynamic(elf: loader.Elf) -> tuple[list[str], str | None] | None:
     strings = os.pread(elf.fd, size, off)
 
     def name(at: int) -> str | None:
-        end = strings.find(b"\0", at)
+        end = strings.find(b"\0", at, at + MAX_NAME + 1)
         return os.fsdecode(strings[at:end]) if 0 <= at < end else None
 
     needed = [name(v) for v in tags.get(DT_NEEDED, [])]

@@ -99,7 +99,7 @@ def parse_elf(fd: int, name: str, head: bytes | None = None) -> Elf:
         raise ExecError(f"{name}: not an x86_64 program")
     if e_type not in (ET_EXEC, ET_DYN):
         raise ExecError(f"{name}: not an executable (ELF type {e_type})")
-    if e_phentsize != 56 or not 0 < e_phnum <= MAX_PHNUM:
+    if e_phentsize != 56 or not 0 < e_phnum <= MAX_PHNUM or e_phoff >= 1 << 63:  # (pread's off_t)
         raise ExecError(f"{name}: malformed program headers")
     table = os.pread(fd, 56 * e_phnum, e_phoff)
     if len(table) != 56 * e_phnum:
@@ -407,7 +407,7 @@ def boot_state(lay: Layout, arena_size: int, loaded: Loaded, sp: int, *, max_thr
                fd_host: dict[int, int], signals: list[tuple[int, int, int, int]] | None = None,
                trace: bool = False, cpu: int | None = None,
                pins: list[tuple[int, int, int, int]] = (), fd_limit: int = 0, clock_last: int = 0,
-               premaps: list[tuple[int, int, int, int]] = (),
+               premaps: list[tuple[int, ...]] = (),
                maps_from_slots: bool = False, rlimits: list[tuple[int, int]] = (),
                local_rlimits: bool = False) -> list[tuple[int, bytes]]:
     """The initial struct sb_state as (offset, bytes) pieces, every other
@@ -453,7 +453,7 @@ def boot_state(lay: Layout, arena_size: int, loaded: Loaded, sp: int, *, max_thr
         (_STATE["vmas"], b"".join(struct.pack("<QQQ", *v) for v in vmas)),
         (_STATE["clock_last"], struct.pack("<Q", clock_last)),
         (_STATE["npremaps"], struct.pack("<I", len(premaps))),
-        (_STATE["premaps"], b"".join(struct.pack("<QQQQII", *p, 1, 0) for p in premaps)),
+        (_STATE["premaps"], b"".join(struct.pack("<QQQQQqqqqII", *p, 1, 0) for p in premaps)),
     ]
     if signals:
         pieces.append((_STATE["sig"], b"".join(struct.pack("<QQQQ", *a) for a in signals)))

@@ -345,7 +345,6 @@ def _look_up(sb, paths: list):
             sb.warm_ready.append(Ready(p.raw, KEEP_MISSING_OPEN if may_open else KEEP_MISSING))
 
 
-
 # -- a dynamic program's first lookups ------------------------------------------
 
 PRELOAD, LD_CACHE = "/etc/ld.so.preload", "/etc/ld.so.cache"  # what glibc's ld.so looks up first
@@ -355,9 +354,9 @@ def foretold_libraries(sb, prog, env: list[bytes]) -> list[tuple[str, Node]]:
     """The libraries glibc's ld.so will open for prog (libraries.foretell),
     as (the path it opens, the view's file there, links followed, as the
     policy judges it: enforce.py), each on a frozen mount and plainly open
-    to the program.  None for a traced run (a tracer must see every lookup
-    reach the broker), nor without the made-up ld.so.cache (ld.so searches
-    the view's directories then)."""
+    to the program.  Nothing for a traced run (a tracer must see every
+    lookup reach the broker), nor without the made-up ld.so.cache (ld.so
+    searches the view's directories then)."""
     from . import libraries, virtual
     if sb.tracer is not None or sb.view.made_up_file(LD_CACHE) is None:
         return []
@@ -378,14 +377,15 @@ def foretold_libraries(sb, prog, env: list[bytes]) -> list[tuple[str, Node]]:
             found[path] = node
         return found[path]
 
-    def open_file(path: str) -> int:
+    def open_file(path: str) -> int:  # (O_NONBLOCK: a FIFO there must not block the broker)
         node = file_at(path)
         if node is None:
             return -errno.EACCES
-        return lib.sb_openat2(node.mount.dirfd, os.fsencode(node.rel), os.O_RDONLY | os.O_CLOEXEC, 0, STRICT)
+        return lib.sb_openat2(node.mount.dirfd, os.fsencode(node.rel),
+                              os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK, 0, STRICT)
 
     return [(path, file_at(path)) for path in libraries.foretell(prog, env, cache.paths, open_file)
-            if file_at(path) is not None and len(os.fsencode(path)) < lib.SB_STAT_PATH]
+            if len(os.fsencode(path)) < lib.SB_STAT_PATH]
 
 
 def first_lookups(sb, libs: list[tuple[str, Node]]) -> None:

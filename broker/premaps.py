@@ -5,14 +5,17 @@ the first mapping is a broker round trip, with a spawner's turn for the
 file's own pages.  For the libraries lookups.foretold_libraries names, the
 broker makes that first mapping as the sandbox starts, below the
 interpreter and above the mmap area (boot.mmap_top goes down past them):
-the read-only part pinned, mapped by the stub with the program's own image
-(calls.memory.pinned_part decides it as for any mapping), the rest copied
-in.  ld.so's mmap of the file then takes it in the sandbox (memory.c's
-premapped).  One never taken costs address space and its copied part."""
+the read-only part pinned (calls.memory.pinned_part) and mapped by the
+stub with the program's own image, the rest copied in.  ld.so's mmap of
+the file then takes it in the sandbox (memory.c's premapped), while the
+policy lets every mmap by, as for a mapping the runtime copies from a
+prefetch slot: only then would the broker not be asked.  One never taken
+costs address space and its copied part, until something is mapped there."""
 
 from __future__ import annotations
 
 import os
+import stat as stat_mod
 from dataclasses import dataclass
 
 from . import loader
@@ -35,27 +38,37 @@ class Premap:
 
 def plan(sb, libs: list, loaded: loader.Loaded, pins: int) -> list[Premap]:
     """Places the first mappings of libs ((path, Node)) below loaded.mmap_top
-    and lowers it past them; pins: how many may be pinned."""
+    and lowers it past them; pins: how many of them may be pinned."""
     top, premaps = loaded.mmap_top, []
     room = (loaded.mmap_top - loaded.image.brk_start) // SHARE
     for path, node in libs[:lib.SB_MAX_PREMAPS]:
-        fd = lib.sb_openat2(node.mount.dirfd, os.fsencode(node.rel), os.O_RDONLY | os.O_CLOEXEC, 0, STRICT)
+        # (O_NONBLOCK: a FIFO put there must not block the broker; it is no library)
+        fd = lib.sb_openat2(node.mount.dirfd, os.fsencode(node.rel),
+                            os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK, 0, STRICT)
         if fd < 0:
             continue
         try:
-            st, elf = os.fstat(fd), loader.parse_elf(fd, path)
-            start = loader.page_down(top - elf.span)
-            if not _plain_library(elf) or loaded.mmap_top - start > room:
+            st = os.fstat(fd)
+            elf = loader.parse_elf(fd, path) if stat_mod.S_ISREG(st.st_mode) else None
+            if elf is None or not _plain_library(elf) or loaded.mmap_top - (top - elf.span) > room:
                 os.close(fd)
                 continue
-            pinned = pinned_part(sb, fd, st, elf.span, 0) if len(premaps) < pins else 0
+            start = loader.page_down(top - elf.span)
+            pinned = pinned_part(sb, fd, st, elf.span, 0) if pins > 0 else 0
         except (OSError, loader.ExecError):
             os.close(fd)
             continue
+        pins -= pinned > 0
         premaps.append(Premap(start, elf.span, pinned, fd, st))
         top = start
     loaded.mmap_top = top
     return premaps
+
+
+def table(premaps: list[Premap]) -> list[tuple[int, ...]]:
+    """The runtime's struct sb_premap fields of each (but intact)."""
+    return [(p.start, p.length, p.st.st_dev, p.st.st_ino, p.st.st_size, *divmod(p.st.st_mtime_ns, 10**9),
+             *divmod(p.st.st_ctime_ns, 10**9)) for p in premaps]
 
 
 def _plain_library(elf: loader.Elf) -> bool:

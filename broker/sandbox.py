@@ -410,8 +410,11 @@ class Sandbox:
             fd = dups[seg.elf.fd]
             self.arena.pin(lo, hi, fd, loader.page_down(seg.offset), running=seg.elf is prog.main)
         boot_pins = [(*seg.pages, loader.page_down(seg.offset), seg.elf.fd) for seg in pins]
-        self.libraries = lookups.foretold_libraries(self, prog, env)
-        self.premaps = premaps.plan(self, self.libraries, loaded, lib.SB_MAX_PINS // 4) if pin else []
+        # (at an exec under a warm start, nothing would use them)
+        self.libraries = lookups.foretold_libraries(self, prog, env) if pin or self.warm is None else []
+        self.premaps = []  # (half the pins stay for the program's own mappings)
+        if pin and self._maps_plainly():  # (else the broker must see each mmap: premaps.py)
+            self.premaps = premaps.plan(self, self.libraries, loaded, lib.SB_MAX_PINS // 2 - len(boot_pins))
         for p in self.premaps:
             if p.pinned:
                 self.arena.pin(p.start, p.start + p.pinned, os.dup(p.fd), 0)
@@ -426,7 +429,7 @@ class Sandbox:
                                   utsname=self._utsname, stdio=self._stdio, fd_host=fd_host,
                                   signals=signals, trace=self.tracer is not None, cpu=self.cpu,
                                   pins=boot_pins, fd_limit=self.fd_limit, clock_last=clock_last,
-                                  premaps=[(p.start, p.length, p.st.st_dev, p.st.st_ino) for p in self.premaps],
+                                  premaps=premaps.table(self.premaps),
                                   maps_from_slots=self._maps_plainly(),
                                   rlimits=calls.process.rlimits(self) if self.local_rlimits else (),
                                   local_rlimits=self.local_rlimits)

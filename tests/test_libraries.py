@@ -111,6 +111,35 @@ def test_the_policy_still_decides_each_library():
     assert any(line.startswith("logged openat") and "libm.so" in line for line in logged.log)
 
 
+@needs_cache
+def test_the_policy_sees_each_mmap_it_rules_on(monkeypatch):
+    """With an mmap rule the broker must see each mapping: no library's
+    first mapping is made for the program then (premaps.py)."""
+    logs = Policy.permissive().rule("mmap", "log")
+    foretelling = sandboxed([PYTHON, "-I", "-c", "pass"], policy=logs)
+    monkeypatch.setattr(lookups, "foretold_libraries", lambda *a: [])
+    asking = sandboxed([PYTHON, "-I", "-c", "pass"], policy=logs)
+    def mmaps(res):
+        return [line for line in res.log if line.startswith("logged mmap")]
+    assert len(mmaps(foretelling)) == len(mmaps(asking)) >= len(foretold(PYTHON))
+
+
+@needs_cache
+def test_a_first_mapping_never_taken_is_zeroed_once_mapped_over(compile_c, tmp_path):
+    """An interpreter that loads nothing finds the libraries' first mappings
+    below it; anonymous memory it maps over them reads back as zeros."""
+    interp = compile_c("premap_interp.c", "-nostdlib", "-static-pie", "-ffreestanding",
+                       "-fno-stack-protector", "-fPIE", f"-Wl,-soname,{libraries.GLIBC_LOADER}")
+    shutil.copy(interp, tmp_path / "interp")
+    prog = tmp_path / "prog"
+    subprocess.run(["cc", "-O1", "-o", str(prog), os.path.join(os.path.dirname(__file__), "programs", "hello.c"),
+                    "-Wl,--no-as-needed", "-lm", "-Wl,--dynamic-linker=/t/interp"], check=True)
+    got = sandboxed([str(prog)], ro=[f"{tmp_path}:/t"])
+    assert lines(got) == ["bytes below", "mapped: zero"]
+    asked = sandboxed([str(prog)], ro=[f"{tmp_path}:/t"], policy=Policy.permissive().rule("mmap", "log"))
+    assert lines(asked) == ["nothing below", "mapped: zero"]
+
+
 def test_a_start_that_fails_keeps_no_library_open(monkeypatch):
     sandboxed([PYTHON, "-I", "-c", "pass"])
     monkeypatch.setenv("STRICTBOX_STUB", "/nonexistent/strictbox-stub")  # (after the libraries are planned)
@@ -151,6 +180,49 @@ def dynamic_of(path) -> tuple | None:
         return libraries.dynamic(loader.parse_elf(fd, str(path)))
     finally:
         os.close(fd)
+
+
+def tiny_elf(entries: list[tuple[int, int]], strings: bytes) -> bytes:
+    """A shared object with one PT_LOAD holding everything, and a dynamic
+    section of entries ((tag, value); DT_STRTAB and DT_STRSZ added) over
+    strings."""
+    dyn_at, count = 64 + 2 * 56, len(entries) + 3
+    str_at = dyn_at + 16 * count
+    size = str_at + len(strings)
+    head = bytearray(64)
+    head[:7] = b"\x7fELF\x02\x01\x01"
+    struct.pack_into("<HHIQQQIHHHHHH", head, 16, loader.ET_DYN, 62, 1, 0, 64, 0, 0, 64, 56, 2, 64, 0, 0)
+    phdrs = struct.pack("<IIQQQQQQ", loader.PT_LOAD, 5, 0, 0, 0, size, size, 4096)
+    phdrs += struct.pack("<IIQQQQQQ", libraries.PT_DYNAMIC, 6, dyn_at, dyn_at, dyn_at, 16 * count, 16 * count, 8)
+    dyn = b"".join(struct.pack("<qQ", t, v) for t, v in
+                   [*entries, (libraries.DT_STRTAB, str_at), (libraries.DT_STRSZ, len(strings)), (0, 0)])
+    return bytes(head) + phdrs + dyn + strings
+
+
+def test_what_one_object_may_need_is_bounded(tmp_path):
+    """However its dynamic section reads, the broker keeps little of it."""
+    path = tmp_path / "lib.so"
+    N = libraries.DT_NEEDED
+    cases = {
+        "plain": ([(N, 1), (N, 6), (libraries.DT_SONAME, 11)], b"\0liba\0libb\0me\0", (["liba", "libb"], "me")),
+        "too many": ([(N, 1)] * (libraries.MOST + 1), b"\0liba\0", None),
+        "a name too long": ([(N, 1)], b"\0" + b"x" * (libraries.MAX_NAME + 1) + b"\0", None),
+        "no end to a name": ([(N, 1)], b"\0" + b"x" * 4096, None),
+        "its own search": ([(N, 1), (libraries.DT_FLAGS_1, libraries.DF_1_NODEFLIB)], b"\0liba\0", None),
+        "a run path": ([(N, 1), (libraries.DT_RUNPATH, 1)], b"\0liba\0", None),
+    }
+    for name, (entries, strings, want) in cases.items():
+        path.write_bytes(tiny_elf(entries, strings))
+        assert dynamic_of(path) == want, name
+
+
+def test_program_headers_past_any_file_are_malformed(tmp_path):
+    """(The hypothesis test below found pread's OverflowError here.)"""
+    data = bytearray(tiny_elf([], b"\0"))
+    struct.pack_into("<Q", data, 32, 1 << 63)  # e_phoff
+    (tmp_path / "far").write_bytes(bytes(data))
+    with pytest.raises(loader.ExecError, match="malformed program headers"):
+        dynamic_of(tmp_path / "far")
 
 
 def test_a_malformed_dynamic_section_is_not_foretold(with_libm, tmp_path):

@@ -134,36 +134,42 @@ static int overlaps(unsigned long start, unsigned long end)
     return 0;
 }
 
-/* [start, start + len) changes (mapped over, unmapped, advised away): the
- * premaps it touches no longer hold what they did. */
+/* [start, start + len) is about to change hands (mapped over, unmapped,
+ * advised away): a premap there that was never taken is spoiled, and its
+ * memory zeroed, as memory no mapping holds is. */
 static void premaps_spoil(unsigned long start, unsigned long len)
 {
     unsigned n = ST->npremaps < SB_MAX_PREMAPS ? ST->npremaps : SB_MAX_PREMAPS;
-    for (unsigned i = 0; i < n; i++)
-        if (ST->premaps[i].start < start + len && start < ST->premaps[i].start + ST->premaps[i].len)
-            ST->premaps[i].intact = 0;
+    for (unsigned i = 0; i < n; i++) {
+        struct sb_premap *p = &ST->premaps[i];
+        if (p->intact && p->start < start + len && start < p->start + p->len) {
+            p->intact = 0;
+            if (sb_arena_ok(p->start, p->len))
+                sb_zero(p->start, p->len);
+        }
+    }
 }
 
 /* The start of a premap (struct sb_premap) this mapping takes, or 0: a
  * private read-only mapping of len bytes from offset 0 of the file open at
- * fd (by the identity in its fstat), made by ld.so as the program starts
- * (one thread: nothing else can change the fd table meanwhile). */
+ * fd (the same file, by its fstat), made while the program has one thread
+ * (ld.so's start: nothing else changes the fd table meanwhile) and the
+ * policy lets every mmap by (the broker would not be asked). */
 static unsigned long premapped(unsigned long len, unsigned long prot, unsigned long flags,
                                unsigned long fd, unsigned long off)
 {
     const unsigned need = SB_FD_OPEN | SB_FD_STAT;
     fd &= 0xffffffffUL; /* (the kernel reads an int) */
-    if ((flags & MAP_ANONYMOUS) || (flags & 0x0f) != MAP_PRIVATE || (prot & PROT_WRITE) || off ||
-        fd >= SB_MAX_FDS || (ST->fdc[fd].flags & need) != need ||
+    if (!ST->boot.maps_from_slots || (flags & MAP_ANONYMOUS) || (flags & 0x0f) != MAP_PRIVATE ||
+        (prot & PROT_WRITE) || off || fd >= SB_MAX_FDS || (ST->fdc[fd].flags & need) != need ||
         __atomic_load_n(&ST->live_threads, __ATOMIC_ACQUIRE) != 1)
         return 0;
-    uint64_t dev, ino;
-    memcpy(&dev, ST->fdc[fd].stat, sizeof dev); /* st_dev, st_ino */
-    memcpy(&ino, ST->fdc[fd].stat + 8, sizeof ino);
+    const uint8_t *st = ST->fdc[fd].stat;
     unsigned n = ST->npremaps < SB_MAX_PREMAPS ? ST->npremaps : SB_MAX_PREMAPS;
     for (unsigned i = 0; i < n; i++) {
         struct sb_premap *p = &ST->premaps[i];
-        if (p->intact && p->len == len && p->dev == dev && p->ino == ino &&
+        if (p->intact && p->len == len && !memcmp(st, &p->dev, 16) && !memcmp(st + 48, &p->size, 8) &&
+            !memcmp(st + 88, p->mtim, 16) && !memcmp(st + 104, p->ctim, 16) &&
             sb_arena_ok(p->start, len) && !overlaps(p->start, p->start + len)) {
             p->intact = 0;
             return p->start;
@@ -308,6 +314,7 @@ long sys_mmap(struct sb_call *c)
             addr = find_free(len);
         if (!addr)
             return -ENOMEM;
+        premaps_spoil(addr, len); /* (a hint may lead there) */
         long r = unpin(addr, len, DISCARD); /* (a pin left by an interrupted mmap) */
         if (r)
             return r;

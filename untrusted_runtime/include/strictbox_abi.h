@@ -18,7 +18,7 @@ typedef __s64 int64_t;
 #endif
 
 #define SB_MAGIC 0x7862746369727473
-#define SB_ABI_VERSION 29
+#define SB_ABI_VERSION 30
 #define SB_ARENA_BASE 0x10000
 #define SB_STATE_SIZE 0x3F0000 /* sb_state, then the prefetch slots, up to the image */
 #define SB_IMAGE_BASE 0x400000
@@ -331,19 +331,23 @@ struct sb_vma {
     uint64_t prot;
 };
 
-/* A library's first mapping, made by the broker before the program starts
- * (lookups.first_lookups), above boot.mmap_top: what a private read-only
- * mapping of the file (dev, ino) of len bytes from offset 0 would hold (its
- * read-only pages pinned, the rest copied, zeros past its end).  ld.so's
- * mmap of that file, of that length, takes it while it is intact: nothing
- * has mapped, unmapped or advised over it since (the runtime clears intact
- * then).  Only the sandbox's own memory depends on it. */
+/* A library's first mapping, made by the broker as the sandbox starts
+ * (broker/premaps.py), above boot.mmap_top: what a private read-only
+ * mapping of the whole file from offset 0 would hold (its read-only pages
+ * pinned, the rest copied, zeros past its end).  ld.so's mmap of that file
+ * (the fd's fstat: these fields), of that length, takes it once while it
+ * is intact.  Mapping, unmapping or advising over one first spoils it, and
+ * its memory is zeroed then, as memory no mapping holds is.  Only the
+ * sandbox's own memory depends on it. */
 #define SB_MAX_PREMAPS 16
 struct sb_premap {
     uint64_t start;
     uint64_t len;
-    uint64_t dev;
+    uint64_t dev;  /* struct stat's st_dev, st_ino, st_size, st_mtim, st_ctim */
     uint64_t ino;
+    uint64_t size;
+    int64_t mtim[2];
+    int64_t ctim[2];
     uint32_t intact;
     uint32_t pad;
 };
