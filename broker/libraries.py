@@ -77,8 +77,7 @@ _memo: dict[tuple[int, ...], tuple[list[str], str | None] | None] = {}  # by fil
 def _dynamic_of(fd: int, parse) -> tuple[list[str], str | None] | None:
     """dynamic() of the ELF open at fd (parse() reads its headers), from the
     memo when the file has not changed (its identity and times)."""
-    st = os.fstat(fd)
-    key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    key = loader.file_key(os.fstat(fd))
     if key not in _memo:
         if len(_memo) >= 1024:
             _memo.clear()

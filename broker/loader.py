@@ -123,6 +123,12 @@ def parse_elf(fd: int, name: str, head: bytes | None = None) -> Elf:
     return Elf(name, fd, e_type, e_entry, e_phoff, phdrs, interp)
 
 
+def file_key(st: os.stat_result) -> tuple[int, ...]:
+    """What tells a file and its version apart, for what is worked out
+    from its bytes once (its identity, size and times)."""
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
 def read_only_prefix(fd: int) -> int | None:
     """ld.so maps a shared object whole first (the file from its first
     segment's page on), then each segment over that: how many bytes of the

@@ -367,8 +367,10 @@ def foretold_libraries(sb, prog, env: list[bytes]) -> list[tuple[str, Node]]:
 
     def file_at(path: str) -> Node | None:
         if path not in found:
+            # (one host call when no link is on the way, as the walk would go: frozen_stat)
+            node = sb.view.frozen(path) if isinstance(sb.view.frozen_stat(path), bytes) else None
             try:
-                node = sb.view.walk(path)
+                node = node or sb.view.walk(path)
             except OSError:
                 node = None
             if node is None or node.mount is None or not node.mount.frozen or node.virtual is not None \

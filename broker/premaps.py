@@ -49,17 +49,17 @@ def plan(sb, libs: list, loaded: loader.Loaded, pins: int) -> list[Premap]:
             continue
         try:
             st = os.fstat(fd)
-            elf = loader.parse_elf(fd, path) if stat_mod.S_ISREG(st.st_mode) else None
-            if elf is None or not _plain_library(elf) or loaded.mmap_top - (top - elf.span) > room:
+            span = _span(fd, path, st) if stat_mod.S_ISREG(st.st_mode) else None
+            if span is None or loaded.mmap_top - (top - span) > room:
                 os.close(fd)
                 continue
-            start = loader.page_down(top - elf.span)
-            pinned = pinned_part(sb, fd, st, elf.span, 0) if pins > 0 else 0
-        except (OSError, loader.ExecError):
+            start = loader.page_down(top - span)
+            pinned = pinned_part(sb, fd, st, span, 0) if pins > 0 else 0
+        except OSError:
             os.close(fd)
             continue
         pins -= pinned > 0
-        premaps.append(Premap(start, elf.span, pinned, fd, st))
+        premaps.append(Premap(start, span, pinned, fd, st))
         top = start
     loaded.mmap_top = top
     return premaps
@@ -69,6 +69,24 @@ def table(premaps: list[Premap]) -> list[tuple[int, ...]]:
     """The runtime's struct sb_premap fields of each (but intact)."""
     return [(p.start, p.length, p.st.st_dev, p.st.st_ino, p.st.st_size, *divmod(p.st.st_mtime_ns, 10**9),
              *divmod(p.st.st_ctime_ns, 10**9)) for p in premaps]
+
+
+_spans: dict[tuple[int, ...], int | None] = {}  # by loader.file_key
+
+
+def _span(fd: int, path: str, st: os.stat_result) -> int | None:
+    """The length of ld.so's first mapping of the library at fd, if it maps
+    it as plan foretells (_plain_library); worked out once per file."""
+    key = loader.file_key(st)
+    if key not in _spans:
+        if len(_spans) >= 1024:
+            _spans.clear()
+        try:
+            elf = loader.parse_elf(fd, path)
+            _spans[key] = elf.span if _plain_library(elf) else None
+        except loader.ExecError:
+            _spans[key] = None
+    return _spans[key]
 
 
 def _plain_library(elf: loader.Elf) -> bool:

@@ -89,7 +89,7 @@ _PREFIXES: dict[tuple[int, ...], int] = {}  # by file (and version): loader.read
 
 
 def _read_only_prefix(fd: int, st: os.stat_result) -> int:
-    key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    key = loader.file_key(st)
     n = _PREFIXES.get(key)
     if n is None:
         if len(_PREFIXES) >= 1024:
