@@ -60,6 +60,17 @@ static void fmap_forget(void)
     ST->fmap_end = 0;
 }
 
+/* Remember [addr, addr + len), read-only, as holding fd from off, as the
+ * broker filled it (or made it before the start: a premap). */
+static void fmap_remember(unsigned long addr, unsigned long len, unsigned long fd, unsigned long off)
+{
+    ST->fmap_start = addr;
+    ST->fmap_end = addr + len;
+    ST->fmap_off = off;
+    ST->fmap_fd = fd;
+    ST->fmap_gen = __atomic_load_n(&ST->calls_forwarded, __ATOMIC_RELAXED);
+}
+
 /* [addr, addr + len) of fd at off already holds exactly what a fresh mapping
  * would: it lies in the last file mapping the broker filled, at the same file
  * offset, and nothing has been asked of the broker since (no close, no open,
@@ -302,11 +313,7 @@ long sys_mmap(struct sb_call *c)
         /* made by the broker already, as its fill would have: in place */
         if (vma_insert(addr, addr + len, prot) < 0)
             return -ENOMEM;
-        ST->fmap_start = addr;
-        ST->fmap_end = addr + len;
-        ST->fmap_off = 0;
-        ST->fmap_fd = c->a[4];
-        ST->fmap_gen = __atomic_load_n(&ST->calls_forwarded, __ATOMIC_RELAXED);
+        fmap_remember(addr, len, c->a[4], 0);
         return (long)addr;
     } else {
         if (!(addr && sb_arena_ok(addr, len) && addr >= PAGE_UP(ST->brk_cur) &&
@@ -328,13 +335,8 @@ long sys_mmap(struct sb_call *c)
          * the file's bytes, or (read-only, large) the file's own pages. */
         unsigned long a[6] = {addr, len, prot, flags, c->a[4], c->a[5]};
         long r = sb_broker(c->t, __NR_mmap, a, 6, (long[1]){0}, 1); /* (+ the clock, if it waited) */
-        if (r >= 0 && !(prot & PROT_WRITE)) {
-            ST->fmap_start = addr;
-            ST->fmap_end = addr + len;
-            ST->fmap_off = c->a[5];
-            ST->fmap_fd = c->a[4];
-            ST->fmap_gen = __atomic_load_n(&ST->calls_forwarded, __ATOMIC_RELAXED);
-        }
+        if (r >= 0 && !(prot & PROT_WRITE))
+            fmap_remember(addr, len, c->a[4], c->a[5]);
         if (r < 0) {
             vma_remove(addr, addr + len);
             if (stale)
