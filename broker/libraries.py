@@ -71,22 +71,18 @@ def _file_offset(elf: loader.Elf, vaddr: int, size: int) -> int | None:
     return None
 
 
-_memo: dict[tuple[int, ...], tuple[list[str], str | None] | None] = {}  # by file identity
+_DYNAMIC = loader.PerFile()  # dynamic()
 
 
 def _dynamic_of(fd: int, parse) -> tuple[list[str], str | None] | None:
-    """dynamic() of the ELF open at fd (parse() reads its headers), from the
-    memo when the file has not changed (its identity and times)."""
-    key = loader.file_key(os.fstat(fd))
-    if key not in _memo:
-        if len(_memo) >= 1024:
-            _memo.clear()
+    """dynamic() of the ELF open at fd (parse() reads its headers), once
+    per version of the file."""
+    def work():
         try:
-            found = dynamic(parse())
+            return dynamic(parse())
         except loader.ExecError:
-            found = None
-        _memo[key] = found
-    return _memo[key]
+            return None
+    return _DYNAMIC.get(os.fstat(fd), work)
 
 
 def foretell(prog: loader.Program, env: list[bytes], cache_paths: dict[str, str], open_file) -> list[str]:

@@ -123,10 +123,23 @@ def parse_elf(fd: int, name: str, head: bytes | None = None) -> Elf:
     return Elf(name, fd, e_type, e_entry, e_phoff, phdrs, interp)
 
 
-def file_key(st: os.stat_result) -> tuple[int, ...]:
-    """What tells a file and its version apart, for what is worked out
-    from its bytes once (its identity, size and times)."""
-    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+class PerFile:
+    """What is worked out from a file's bytes, once per version of the file
+    (its identity, size and times tell them apart); at most `most` kept,
+    then all dropped."""
+
+    def __init__(self, most: int = 1024):
+        self.most = most
+        self._kept: dict[tuple[int, ...], object] = {}
+
+    def get(self, st: os.stat_result, work):
+        """work()'s result for the file st is the fstat of."""
+        key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        if key not in self._kept:
+            if len(self._kept) >= self.most:
+                self._kept.clear()
+            self._kept[key] = work()
+        return self._kept[key]
 
 
 def read_only_prefix(fd: int) -> int | None:

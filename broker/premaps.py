@@ -71,22 +71,19 @@ def table(premaps: list[Premap]) -> list[tuple[int, ...]]:
              *divmod(p.st.st_ctime_ns, 10**9)) for p in premaps]
 
 
-_spans: dict[tuple[int, ...], int | None] = {}  # by loader.file_key
+_SPANS = loader.PerFile()  # _span
 
 
 def _span(fd: int, path: str, st: os.stat_result) -> int | None:
     """The length of ld.so's first mapping of the library at fd, if it maps
-    it as plan foretells (_plain_library); worked out once per file."""
-    key = loader.file_key(st)
-    if key not in _spans:
-        if len(_spans) >= 1024:
-            _spans.clear()
+    it as plan foretells (_plain_library); once per version of the file."""
+    def work():
         try:
             elf = loader.parse_elf(fd, path)
-            _spans[key] = elf.span if _plain_library(elf) else None
         except loader.ExecError:
-            _spans[key] = None
-    return _spans[key]
+            return None
+        return elf.span if _plain_library(elf) else None
+    return _SPANS.get(st, work)
 
 
 def _plain_library(elf: loader.Elf) -> bool:

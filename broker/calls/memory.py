@@ -85,18 +85,12 @@ def pinned_part(sb, fd: int, st: os.stat_result, length: int, offset: int) -> in
     return n if n >= PIN_MIN and sb.may_pin(fd, st) else 0
 
 
-_PREFIXES: dict[tuple[int, ...], int] = {}  # by file (and version): loader.read_only_prefix
+_PREFIXES = loader.PerFile()  # loader.read_only_prefix
 
 
 def _read_only_prefix(fd: int, st: os.stat_result) -> int:
-    key = loader.file_key(st)
-    n = _PREFIXES.get(key)
-    if n is None:
-        if len(_PREFIXES) >= 1024:
-            _PREFIXES.clear()
-        prefix = loader.read_only_prefix(fd)
-        n = _PREFIXES[key] = st.st_size + PAGE if prefix is None else prefix
-    return n
+    prefix = _PREFIXES.get(st, lambda: loader.read_only_prefix(fd))
+    return st.st_size + PAGE if prefix is None else prefix
 
 
 def _zero_tail(sb, start: int, end: int) -> None:
