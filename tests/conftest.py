@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 import strictbox
+from strictbox import virtual
 
 PROGRAMS = Path(__file__).parent / "programs"
 ABI_INCLUDE = Path(__file__).parent.parent / "untrusted_runtime" / "include"
@@ -63,6 +64,10 @@ def open_fds() -> int:
 
 
 requires_busybox = pytest.mark.skipif(BUSYBOX is None, reason="busybox-static is not installed")
+# ld.so's cache, in the one format strictbox reads (virtual.host_ld_cache):
+# without it the made-up /etc has none and no library is foretold.
+requires_ld_cache = pytest.mark.skipif(virtual.host_ld_cache() is None,
+                                       reason="no /etc/ld.so.cache in a format strictbox reads")
 
 
 class Fleet:

@@ -17,11 +17,10 @@ import strictbox
 from strictbox import libraries, loader, lookups, virtual
 from strictbox.policy import Policy
 
-from conftest import lines, native, open_fds, sandboxed
+from conftest import lines, native, open_fds, requires_ld_cache, sandboxed
 
 PYTHON = "/usr/bin/python3"
 PRINTS = "import math, zlib; print(math.sqrt(2), zlib.crc32(b'x'))"
-needs_cache = pytest.mark.skipif(virtual.host_ld_cache() is None, reason="the host has no ld.so.cache")
 
 
 def program(path: str) -> loader.Program:
@@ -58,14 +57,14 @@ def with_libm(compile_c):
     return str(compile_c("hello.c", "-Wl,--no-as-needed", "-lm"))
 
 
-@needs_cache
+@requires_ld_cache
 def test_foretells_the_libraries_ld_so_loads(with_libm):
     for path in (PYTHON, with_libm):
         want = ld_so_list(path)
         assert want and foretold(path) == want
 
 
-@needs_cache
+@requires_ld_cache
 def test_a_search_path_of_its_own_or_an_ld_variable_ends_the_foretelling(compile_c, with_libm):
     runpath = str(compile_c("hello.c", "-Wl,--no-as-needed", "-lm", "-Wl,-rpath,nowhere"))
     assert foretold(runpath) == []
@@ -75,7 +74,7 @@ def test_a_search_path_of_its_own_or_an_ld_variable_ends_the_foretelling(compile
     assert lines(sandboxed([runpath]))[:4] == native([runpath]).stdout.decode().splitlines()[:4]
 
 
-@needs_cache
+@requires_ld_cache
 def test_held_and_premapped_libraries_save_round_trips_and_change_nothing(monkeypatch):
     want = native([PYTHON, "-I", "-c", PRINTS]).stdout.decode().splitlines()
     held = sandboxed([PYTHON, "-I", "-c", PRINTS])
@@ -89,7 +88,7 @@ def test_held_and_premapped_libraries_save_round_trips_and_change_nothing(monkey
     assert asked.stats["broker"] <= none.stats["broker"] - 2
 
 
-@needs_cache
+@requires_ld_cache
 def test_a_library_mapped_again_is_mapped_anew(compile_c):
     """ld.so's start takes each library's first mapping; a second mapping of
     the file (libm again, in a namespace of its own) is the broker's."""
@@ -98,7 +97,7 @@ def test_a_library_mapped_again_is_mapped_anew(compile_c):
     assert lines(sandboxed([prog])) == want and want[0].split()[0] == want[0].split()[1]
 
 
-@needs_cache
+@requires_ld_cache
 def test_the_policy_still_decides_each_library():
     """A library the policy denies or logs is not held: ld.so's open of it
     reaches the broker (judged with its link followed: libz.so.1.2.13)."""
@@ -111,7 +110,7 @@ def test_the_policy_still_decides_each_library():
     assert any(line.startswith("logged openat") and "libm.so" in line for line in logged.log)
 
 
-@needs_cache
+@requires_ld_cache
 def test_the_policy_sees_each_mmap_it_rules_on(monkeypatch):
     """With an mmap rule the broker must see each mapping: no library's
     first mapping is made for the program then (premaps.py)."""
@@ -124,7 +123,7 @@ def test_the_policy_sees_each_mmap_it_rules_on(monkeypatch):
     assert len(mmaps(foretelling)) == len(mmaps(asking)) >= len(foretold(PYTHON))
 
 
-@needs_cache
+@requires_ld_cache
 def test_a_first_mapping_never_taken_is_zeroed_once_mapped_over(compile_c, tmp_path):
     """An interpreter that loads nothing finds the libraries' first mappings
     below it; anonymous memory it maps over them reads back as zeros."""

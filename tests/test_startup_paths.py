@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from conftest import BUSYBOX, native, requires_busybox, sandboxed
+from conftest import BUSYBOX, native, requires_busybox, requires_ld_cache, sandboxed
 from strictbox import virtual
 
 
@@ -26,12 +26,9 @@ def test_mmap_fixed_of_a_file_over_used_memory(compile_c):
     assert len(lines) == 6 and all(line.endswith(" 1") for line in lines), lines
 
 
-host_cache = pytest.mark.skipif(virtual.host_ld_cache() is None,
-                                reason="no /etc/ld.so.cache in a format strictbox reads")
-
 
 @requires_busybox
-@host_cache
+@requires_ld_cache
 def test_ld_so_cache_is_the_hosts_under_the_system_mounts():
     got = sandboxed([BUSYBOX, "sha256sum", "/etc/ld.so.cache"])
     assert got.returncode == 0, got.stderr
@@ -41,7 +38,7 @@ def test_ld_so_cache_is_the_hosts_under_the_system_mounts():
 
 
 @requires_busybox
-@host_cache
+@requires_ld_cache
 def test_no_ld_so_cache_when_the_view_shows_other_libraries(tmp_path):
     """A cache naming host directories the view does not show as they are
     would send ld.so to the wrong files: then there is none."""
@@ -49,7 +46,7 @@ def test_no_ld_so_cache_when_the_view_shows_other_libraries(tmp_path):
     assert got.returncode == 1 and b"No such file" in got.stderr
 
 
-@host_cache
+@requires_ld_cache
 def test_dynamic_program_runs_with_and_without_the_cache(compile_c, tmp_path):
     prog = str(compile_c("hello.c"))  # dynamic: ld.so reads the cache, or searches
     with_cache = sandboxed([prog])
