@@ -283,6 +283,7 @@ class Loaded:
     ranges: list[tuple[int, int, int]]
     segments: list[Segment]  # still to copy in: copy_segments
     pinned: list[Segment] = field(default_factory=list)  # mapped by the stub instead: pin_segments
+    copies: list[tuple[int, int, int, int]] = field(default_factory=list)  # copied in by the stub: hand_over
     vdso: int = 0  # where the program's vDSO goes (AT_SYSINFO_EHDR)
 
     def pin_segments(self, files: list[Elf]) -> list["Segment"]:
@@ -302,9 +303,19 @@ class Loaded:
         self.pinned = pins
         return pins
 
+    def hand_over(self, extra: list[tuple[int, int, int, int]]) -> int:
+        """Leaves the segments still to copy, then the (start, len, offset,
+        fd) spans of extra, to the stub (struct sb_copy: it copies them in
+        while the broker does the rest of a start), as many as it takes;
+        returns how many of extra it took."""
+        spans = [(s.addr, s.size, s.offset, s.elf.fd) for s in self.segments] + extra
+        self.copies = spans[:lib.SB_MAX_COPIES]
+        self.segments = self.segments[len(self.copies):]
+        return max(0, len(self.copies) - (len(spans) - len(extra)))
+
     def copy_segments(self, arena: Arena) -> None:
-        """Copies the file bytes in (the program's fds must still be open).
-        Apart from the rest, so a start can overlap it with the stub's."""
+        """Copies in the file bytes not handed over (the program's fds must
+        still be open), and the vDSO."""
         for s in self.segments:
             if arena.copy_in(s.addr, s.elf.fd, s.offset, s.size) != s.size:
                 raise ExecError(f"{s.elf.name}: truncated segment")
@@ -448,6 +459,9 @@ def boot_state(lay: Layout, arena_size: int, loaded: Loaded, sp: int, *, max_thr
     b.npins = len(pins)
     for i, (lo, hi, offset, fd) in enumerate(pins):  # the stub maps each from the fd it inherits
         b.pins[i].start, b.pins[i].len, b.pins[i].off, b.pins[i].fd = lo, hi - lo, offset, fd
+    b.ncopies = len(loaded.copies)
+    for i, (start, n, offset, fd) in enumerate(loaded.copies):  # ... and copies these in
+        b.copies[i].start, b.copies[i].len, b.copies[i].off, b.copies[i].fd = start, n, offset, fd
     ffi.memmove(b.utsname, utsname, min(len(utsname), 390))
     ffi.memmove(b.random_seed, os.urandom(32), 32)
     for i, entry in enumerate(stdio):

@@ -6,7 +6,7 @@ file's own pages.  For the libraries lookups.foretold_libraries names, the
 broker makes that first mapping as the sandbox starts, below the
 interpreter and above the mmap area (boot.mmap_top goes down past them):
 the read-only part pinned (calls.memory.pinned_part) and mapped by the
-stub with the program's own image, the rest copied in.  ld.so's mmap of
+stub with the program's own image, the rest copied in (by the stub too).  ld.so's mmap of
 the file then takes it in the sandbox (memory.c's premapped), while the
 policy lets every mmap by, as for a mapping the runtime copies from a
 prefetch slot: only then would the broker not be asked.  One never taken
@@ -34,6 +34,7 @@ class Premap:
     pinned: int  # its first bytes that are the file's own pages (pinned_part)
     fd: int  # ours, open until the start has copied the rest in
     st: os.stat_result
+    copied: bool = False  # the stub copies the rest in (struct sb_copy)
 
 
 def plan(sb, libs: list, loaded: loader.Loaded, pins: int) -> list[Premap]:
@@ -96,11 +97,13 @@ def _plain_library(elf: loader.Elf) -> bool:
 
 
 def fill(sb, premaps: list[Premap]) -> None:
-    """Copies in what of each premap is not pinned (the arena is zero past
-    the file's end), and closes our fds (a pin keeps its own)."""
+    """Copies in what of each premap is neither pinned nor left to the stub
+    (the arena is zero past the file's end), and closes our fds (a pin
+    keeps its own)."""
     try:
         for p in premaps:
-            sb.arena.copy_in(p.start + p.pinned, p.fd, p.pinned, p.length - p.pinned)
+            if not p.copied:
+                sb.arena.copy_in(p.start + p.pinned, p.fd, p.pinned, p.length - p.pinned)
     finally:
         close(premaps)
 

@@ -278,8 +278,9 @@ class Sandbox:
                 self.clock.hold()
                 self._clock_held = True
                 child_fds.append(self.arena.sandbox_fd())
-                image_fds = {s.elf.fd for s in loaded.pinned}  # the stub maps and closes them
-                image_fds |= {p.fd for p in self.premaps if p.pinned}
+                image_fds = {s.elf.fd for s in loaded.pinned}  # the stub maps or copies from
+                image_fds |= {p.fd for p in self.premaps if p.pinned}  # them, and closes them
+                image_fds |= {fd for *_, fd in loaded.copies}
                 self.proc = subprocess.Popen(
                     [stub_path(), str(child_fds[-1]), str(self.clock.fd), str(os.getpid()),
                      str(child_fds[-2])],
@@ -287,8 +288,8 @@ class Sandbox:
                     pass_fds=(self.clock.fd, *child_fds, *image_fds),
                     close_fds=True, env={}, process_group=0,
                 )
-                # The stub starts its threads meanwhile; it reads the image
-                # and the state only once we answer its ready message.
+                # The stub copies in the image's bytes and starts its threads
+                # meanwhile; it reads the rest only once we answer its ready message.
                 loaded.copy_segments(self.arena)
                 premaps.fill(self, self.premaps)
                 lookups.first_lookups(self, self.libraries)
@@ -419,6 +420,12 @@ class Sandbox:
             if p.pinned:
                 self.arena.pin(p.start, p.start + p.pinned, os.dup(p.fd), 0)
                 boot_pins.append((p.start, p.start + p.pinned, 0, p.fd))
+        if pin:  # the stub copies in the rest of the image and of the premaps
+            rest = [p for p in self.premaps if p.length > p.pinned]
+            taken = loaded.hand_over([(p.start + p.pinned, p.length - p.pinned, p.pinned, p.fd)
+                                      for p in rest])
+            for p in rest[:taken]:
+                p.copied = True
         sp = loader.build_stack(self.arena, lay.stack_top, argv, env, loaded.image,
                                 self.identity.uid, self.identity.gid, vpath.encode(),
                                 loaded.interp_base, loaded.vdso)

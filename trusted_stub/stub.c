@@ -1,9 +1,9 @@
 /* The trusted bootstrap.  Runs before strict mode with the fds the broker
  * gave it: `strictbox-stub ARENA_FD CLOCK_FD BROKER_PID SPAWN_FD`, and each
  * thread slot's channel and wake pipe named in its block of the arena.  It
- * maps the arena the broker already filled (boot block, program image,
- * initial stack, thread blocks) and the image's read-only segments from the
- * files the boot block names (pins), installs our signal handlers, starts the
+ * maps the arena the broker already filled (boot block, initial stack,
+ * thread blocks), copies in the image's other bytes and maps its read-only
+ * segments from the files the boot block names (copies, pins), installs our signal handlers, starts the
  * program's main thread, which sets up its alternate stack, arms Syscall
  * User Dispatch over the stub's text and enters seccomp strict mode, and
  * becomes the spawner (spawner.c), which starts the pool's other threads
@@ -138,6 +138,40 @@ static void map_pins(const struct sb_boot *b)
         sys1(__NR_close, b->pins[i].fd);
 }
 
+/* The file bytes the broker left to us (struct sb_copy), through our own
+ * fd of the arena: kernel to kernel, while the broker does the rest of its
+ * start.  A file cut short meanwhile leaves zeros.  Then the fds no pin
+ * still needs are closed. */
+static void copy_in(const struct sb_boot *b, long arena_fd)
+{
+    if (b->ncopies > SB_MAX_COPIES)
+        fail("bad file copies", b->ncopies);
+    for (unsigned i = 0; i < b->ncopies; i++) {
+        const struct sb_copy *c = &b->copies[i];
+        if (!SB_ARENA_OK(c->start, c->len) || c->start < SB_IMAGE_BASE || (long)c->off < 0)
+            fail("bad file copy", i);
+        long r = sys3(__NR_lseek, arena_fd, c->start - SB_ARENA_BASE, 0 /* SEEK_SET */);
+        if (r < 0)
+            fail("cannot seek in the arena", r);
+        long off = (long)c->off;
+        for (unsigned long left = c->len; left; left -= r) {
+            r = sys4(__NR_sendfile, arena_fd, c->fd, &off, left < 0x40000000 ? left : 0x40000000);
+            if (r < 0)
+                fail("cannot copy the program's bytes in", r);
+            if (r == 0)
+                break;
+        }
+    }
+    sys3(__NR_lseek, arena_fd, 0, 0); /* (as it came) */
+    for (unsigned i = 0; i < b->ncopies; i++) {
+        int used = 0;
+        for (unsigned j = 0; j < b->npins && j < SB_MAX_PINS; j++)
+            used |= b->pins[j].fd == b->copies[i].fd;
+        if (!used)
+            sys1(__NR_close, b->copies[i].fd);
+    }
+}
+
 /* Slot 0's thread runs the program's main thread on the CPU the broker
  * pairs it with, when it asks (struct sb_boot.cpu); the others may run
  * anywhere.  A failure only costs speed. */
@@ -198,6 +232,7 @@ void sb_stub_main(long *sp)
     if (b->threads_base % SB_THREAD_BLOCK || b->max_threads < 1 ||
         !SB_ARENA_OK(b->threads_base, (unsigned long)b->max_threads * SB_THREAD_BLOCK))
         fail("bad thread block address", 0);
+    copy_in(b, arena_fd);
 
     /* Each thread's pidfd goes out at a number far above the sandbox's fds
      * (3 per slot, at most 256 slots) and no higher than it may have (a

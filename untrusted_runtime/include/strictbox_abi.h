@@ -18,7 +18,7 @@ typedef __s64 int64_t;
 #endif
 
 #define SB_MAGIC 0x7862746369727473
-#define SB_ABI_VERSION 30
+#define SB_ABI_VERSION 31
 #define SB_ARENA_BASE 0x10000
 #define SB_STATE_SIZE 0x3F0000 /* sb_state, then the prefetch slots, up to the image */
 #define SB_IMAGE_BASE 0x400000
@@ -215,6 +215,19 @@ struct sb_pin {
     uint32_t pad;
 };
 
+/* File bytes the stub copies into the arena at start, beside the broker's
+ * own start work: the image's segments it does not pin and the premaps'
+ * unpinned parts.  From fd at off, len bytes to start, or to the file's
+ * end (the arena is zeros past it); the stub closes fd after. */
+#define SB_MAX_COPIES 32
+struct sb_copy {
+    uint64_t start;
+    uint64_t len;
+    uint64_t off;
+    int32_t fd;
+    uint32_t pad;
+};
+
 struct sb_stdio {
     uint32_t isatty;
     uint32_t has_stat;
@@ -270,6 +283,9 @@ struct sb_boot {
      * the limits from rlimits, which the broker rewrites when they change */
     uint32_t local_rlimits;
     struct sb_rlimit rlimits[SB_RLIMITS];
+    uint32_t ncopies;
+    uint32_t pad6;
+    struct sb_copy copies[SB_MAX_COPIES]; /* for the stub alone: untrusted once it is done */
 };
 
 /* Where the spawner receives the broker's requests (trusted_stub/spawner.c):
