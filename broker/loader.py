@@ -283,7 +283,7 @@ class Loaded:
     ranges: list[tuple[int, int, int]]
     segments: list[Segment]  # still to copy in: copy_segments
     pinned: list[Segment] = field(default_factory=list)  # mapped by the stub instead: pin_segments
-    copies: list[tuple[int, int, int, int]] = field(default_factory=list)  # copied in by the stub: hand_over
+    copies: list[tuple[int, int, int, int, int]] = field(default_factory=list)  # copied in by the stub: hand_over
     vdso: int = 0  # where the program's vDSO goes (AT_SYSINFO_EHDR)
 
     def pin_segments(self, files: list[Elf]) -> list["Segment"]:
@@ -303,15 +303,20 @@ class Loaded:
         self.pinned = pins
         return pins
 
-    def hand_over(self, extra: list[tuple[int, int, int, int]]) -> int:
+    def spans(self) -> list[tuple[int, int, int, int]]:
+        """(start, len, offset, fd) of each segment still to copy."""
+        return [(s.addr, s.size, s.offset, s.elf.fd) for s in self.segments]
+
+    def hand_over(self, extra: list[tuple[int, int, int, int]], flags: int = 0) -> int:
         """Leaves the segments still to copy, then the (start, len, offset,
-        fd) spans of extra, to the stub (struct sb_copy: it copies them in
-        while the broker does the rest of a start), as many as it takes;
-        returns how many of extra it took."""
-        spans = [(s.addr, s.size, s.offset, s.elf.fd) for s in self.segments] + extra
-        self.copies = spans[:lib.SB_MAX_COPIES]
-        self.segments = self.segments[len(self.copies):]
-        return max(0, len(self.copies) - (len(spans) - len(extra)))
+        fd) spans of extra, to the stub (struct sb_copy, with flags: it
+        copies them in while the broker does the rest of a start), as many
+        as it takes; returns how many of extra it took."""
+        spans = self.spans() + extra
+        took = spans[:lib.SB_MAX_COPIES - len(self.copies)]
+        self.copies += [(*span, flags) for span in took]
+        self.segments = self.segments[len(took):]
+        return max(0, len(took) - (len(spans) - len(extra)))
 
     def copy_segments(self, arena: Arena) -> None:
         """Copies in the file bytes not handed over (the program's fds must
@@ -460,8 +465,9 @@ def boot_state(lay: Layout, arena_size: int, loaded: Loaded, sp: int, *, max_thr
     for i, (lo, hi, offset, fd) in enumerate(pins):  # the stub maps each from the fd it inherits
         b.pins[i].start, b.pins[i].len, b.pins[i].off, b.pins[i].fd = lo, hi - lo, offset, fd
     b.ncopies = len(loaded.copies)
-    for i, (start, n, offset, fd) in enumerate(loaded.copies):  # ... and copies these in
+    for i, (start, n, offset, fd, flags) in enumerate(loaded.copies):  # ... and copies these in
         b.copies[i].start, b.copies[i].len, b.copies[i].off, b.copies[i].fd = start, n, offset, fd
+        b.copies[i].flags = flags
     ffi.memmove(b.utsname, utsname, min(len(utsname), 390))
     ffi.memmove(b.random_seed, os.urandom(32), 32)
     for i, entry in enumerate(stdio):

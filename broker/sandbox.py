@@ -17,7 +17,8 @@ import time
 import weakref
 from dataclasses import dataclass, field
 
-from . import afterwards, calls, clock, kernel, listings, loader, lookups, premaps, protocol, virtual
+from . import (afterwards, calls, clock, kernel, listings, loader, lookups, premaps, protocol,
+               standby, virtual)
 from .arena import Arena
 from .fsview import View
 from .policy import Policy
@@ -265,29 +266,60 @@ class Sandbox:
     def start(self) -> None:
         self.arena = Arena(self.limits.memory)
         child_fds: list[int] = []
+        taken = ahead = None  # a standby stub (standby.py); ... once it has its first message
+        sent: set[int] = set()  # our fds it has
         try:
-            prog, loaded = self._load()
+            child_fds = self._make_channel(0)
+            pair = ffi.new("int[2]")
+            err = lib.sb_spawn_socket(pair)
+            if err < 0:
+                raise OSError(-err, f"cannot make the spawn socket: {os.strerror(-err)}")
+            self.spawn_fd = pair[0]
+            child_fds.append(pair[1])
+            self.clock.hold()
+            self._clock_held = True
+            child_fds.append(self.arena.sandbox_fd())
+            stub, arena_fd, spawn_fd = stub_path(), child_fds[-1], child_fds[-2]
+            numbers = {"arena_fd": arena_fd, "clock_fd": self.clock.fd, "spawn_fd": spawn_fd}
+
+            def placed(loaded: loader.Loaded) -> None:
+                """The image is placed: a standby copies it in while we lay out the rest."""
+                nonlocal taken, ahead
+                taken = standby.take(stub)
+                if taken is None:
+                    return
+                image = {s.elf.fd for s in loaded.pinned} | {fd for *_, fd in loaded.spans()}
+                fds = {0: self.stdio[0], 1: self.stdio[1], 2: self.stdio[2]}
+                fds.update((fd, fd) for fd in (self.clock.fd, *child_fds, *image))
+                copies = [(*span, 0) for span in loaded.spans()[:lib.SB_MAX_COPIES]]
+                try:
+                    standby.send(taken, fds, copies=copies, **numbers)
+                except OSError:  # (it is gone: we start a stub ourselves)
+                    return
+                ahead, self.proc = taken, taken.proc
+                sent.update(image)
+                loaded.hand_over([], lib.SB_COPY_DONE)  # (the same spans: in the boot block, their fds to close)
+
+            prog, loaded = self._load(placed)
             try:
-                child_fds = self._make_channel(0)
-                pair = ffi.new("int[2]")
-                err = lib.sb_spawn_socket(pair)
-                if err < 0:
-                    raise OSError(-err, f"cannot make the spawn socket: {os.strerror(-err)}")
-                self.spawn_fd = pair[0]
-                child_fds.append(pair[1])
-                self.clock.hold()
-                self._clock_held = True
-                child_fds.append(self.arena.sandbox_fd())
                 image_fds = {s.elf.fd for s in loaded.pinned}  # the stub maps or copies from
                 image_fds |= {p.fd for p in self.premaps if p.pinned}  # them, and closes them
-                image_fds |= {fd for *_, fd in loaded.copies}
-                self.proc = subprocess.Popen(
-                    [stub_path(), str(child_fds[-1]), str(self.clock.fd), str(os.getpid()),
-                     str(child_fds[-2])],
-                    stdin=self.stdio[0], stdout=self.stdio[1], stderr=self.stdio[2],
-                    pass_fds=(self.clock.fd, *child_fds, *image_fds),
-                    close_fds=True, env={}, process_group=0,
-                )
+                image_fds |= {c[3] for c in loaded.copies}
+                if ahead is not None:
+                    try:
+                        standby.send(ahead, {fd: fd for fd in image_fds - sent}, last=True, **numbers)
+                    except OSError:  # (gone meanwhile: what it copied, we copy)
+                        ahead = self.proc = None
+                        for start, n, offset, fd, flags in loaded.copies:
+                            if flags & lib.SB_COPY_DONE:
+                                self.arena.copy_in(start, fd, offset, n)
+                if ahead is None:
+                    self.proc = subprocess.Popen(
+                        [stub, str(arena_fd), str(self.clock.fd), str(os.getpid()), str(spawn_fd)],
+                        stdin=self.stdio[0], stdout=self.stdio[1], stderr=self.stdio[2],
+                        pass_fds=(self.clock.fd, *child_fds, *image_fds),
+                        close_fds=True, env={}, process_group=0, cwd="/",
+                    )
                 # The stub copies in the image's bytes and starts its threads
                 # meanwhile; it reads the rest only once we answer its ready message.
                 loaded.copy_segments(self.arena)
@@ -297,6 +329,8 @@ class Sandbox:
                 prog.close()
                 premaps.close(self.premaps)
         except BaseException:
+            if taken is not None:
+                standby.let_go(taken)
             if self.proc is not None:
                 self.proc.kill()
                 self.proc.wait()
@@ -365,9 +399,10 @@ class Sandbox:
             self._threads_base = loader.layout(self.limits.memory, self.limits.threads).threads_base
         return self._threads_base + slot * lib.SB_THREAD_BLOCK
 
-    def _load(self) -> tuple[loader.Program, loader.Loaded]:
+    def _load(self, placed=None) -> tuple[loader.Program, loader.Loaded]:
         """Opens the program and lays out everything but its segments' bytes
-        (the caller copies them in and closes the program)."""
+        (the caller copies them in and closes the program); placed(loaded)
+        is told once the image is placed (_lay_out)."""
         u = os.uname()
         fields = [u.sysname, self.identity.hostname, u.release, u.version, u.machine, "(none)"]
         self._utsname = b"".join(f.encode()[:64].ljust(65, b"\0") for f in fields)
@@ -380,14 +415,15 @@ class Sandbox:
         prog, self.vprogram, self.argv = loader.open_program(self._open_exec, self.vprogram, self.argv)
         try:
             return prog, self._lay_out(prog, self.argv, self.env, self.vprogram,
-                                       pin=self.pin_image)
+                                       pin=self.pin_image, placed=placed)
         except BaseException:
             prog.close()
             premaps.close(self.premaps)
             raise
 
     def _lay_out(self, prog: loader.Program, argv: list[bytes], env: list[bytes], vpath: str,
-                 signals: list | None = None, pin: bool = False, clock_last: int = 0) -> loader.Loaded:
+                 signals: list | None = None, pin: bool = False, clock_last: int = 0,
+                 placed=None) -> loader.Loaded:
         """Places prog in the (empty) image area and writes its stack and a
         fresh sb_state; the segments' bytes are the caller's to copy.  With
         pin (a start: the stub maps them), the read-only ones are pinned, and
@@ -411,6 +447,8 @@ class Sandbox:
             fd = dups[seg.elf.fd]
             self.arena.pin(lo, hi, fd, loader.page_down(seg.offset), running=seg.elf is prog.main)
         boot_pins = [(*seg.pages, loader.page_down(seg.offset), seg.elf.fd) for seg in pins]
+        if placed is not None:
+            placed(loaded)
         # (at an exec under a warm start, nothing would use them)
         self.libraries = lookups.foretold_libraries(self, prog, env) if pin or self.warm is None else []
         self.premaps = []  # (half the pins stay for the program's own mappings)
@@ -1307,6 +1345,7 @@ class Sandbox:
         self.close_thread_pidfds()
         os.close(self.pidfd)
         self.arena.close(self._own_cpu())
+        standby.refill_later(stub_path(), lambda: bool(LIVE))  # (for the next start, if idle)
 
     def _own_cpu(self) -> set[int] | None:
         """Paired: its CPU, where what is left to do afterwards goes."""

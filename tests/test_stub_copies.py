@@ -10,7 +10,7 @@ import subprocess
 import pytest
 
 from conftest import ABI_INCLUDE, PROGRAMS, native, sandboxed
-from strictbox import arena, loader, sandbox
+from strictbox import afterwards, arena, loader, sandbox, standby
 from strictbox._native import lib
 
 SEGMENTS = 40  # many_segments.c
@@ -37,9 +37,17 @@ def test_more_segments_than_the_stub_copies_all_arrive(many_segments):
     assert (got.stdout, got.stderr, got.returncode) == (want.stdout, want.stderr, 0)
 
 
-def test_a_start_leaves_the_copying_to_the_stub(monkeypatch):
+@pytest.mark.parametrize("stub", ["standby", "started"])
+def test_a_start_leaves_the_copying_to_the_stub(monkeypatch, stub):
     """CPython's start: its data segment and its libraries' premapped
-    parts, all copied by the stub; the broker copies none of it then."""
+    parts, all copied by the stub (a standby one, or one the start
+    starts); the broker copies none of it then."""
+    if stub == "standby":
+        sandboxed(["/usr/bin/python3", "-I", "-c", "pass"])
+        afterwards.wait()
+        assert standby.pid() is not None
+    else:
+        monkeypatch.setattr(standby, "take", lambda stub: None)
     copied, starting = [], []
     copy_in, start = arena.Arena.copy_in, sandbox.Sandbox.start
 
@@ -60,7 +68,8 @@ def test_a_start_leaves_the_copying_to_the_stub(monkeypatch):
     got = sandboxed(["/usr/bin/python3", "-I", "-c", "import zlib; print(zlib.crc32(b'x'))"])
     assert got.reason is None and got.stdout == b"2363233923\n", (got.reason, got.stdout)
     assert starting == [] and copied == []
-    monkeypatch.setattr(loader.Loaded, "hand_over", lambda self, extra: 0)  # (the broker's, as at an exec)
+    monkeypatch.setattr(standby, "take", lambda stub: None)
+    monkeypatch.setattr(loader.Loaded, "hand_over", lambda self, extra, flags=0: 0)  # (the broker's, as at an exec)
     got = sandboxed(["/usr/bin/python3", "-I", "-c", "pass"])
     assert got.reason is None and copied, got.reason
 
@@ -76,9 +85,10 @@ def test_hand_over_takes_the_segments_first_then_extra_up_to_the_limit():
     extra = [(0x7f0000000000, 0x3000, 0x1000, 9)]
     assert loaded.hand_over(extra) == 1
     assert loaded.segments == []
-    assert loaded.copies == [(s.addr, 0x100, s.offset, 7) for s in few] + extra
+    assert loaded.copies == [(s.addr, 0x100, s.offset, 7, 0) for s in few] + [(*extra[0], 0)]
     many = [seg(i) for i in range(lib.SB_MAX_COPIES + 2)]
     loaded = loader.Loaded(0, None, 0, 0, [], list(many))
+    assert loaded.hand_over([], lib.SB_COPY_DONE) == 0  # (a standby copied these: their fds to close)
     assert loaded.hand_over(extra) == 0
     assert loaded.segments == many[lib.SB_MAX_COPIES:]  # (the broker copies these)
-    assert len(loaded.copies) == lib.SB_MAX_COPIES
+    assert [c[4] for c in loaded.copies] == [lib.SB_COPY_DONE] * lib.SB_MAX_COPIES

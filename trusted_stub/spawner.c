@@ -60,7 +60,6 @@
 #define NOTE_MMSG 248
 #define NOTE_MFD 336
 #define NOTE_ARENA_END 344
-#define SCM_RIGHTS 1 /* (not in the kernel's uapi headers; the cffi build checks it) */
 #ifndef PIDFD_THREAD
 #define PIDFD_THREAD O_EXCL /* Linux 6.9's <linux/pidfd.h>, which older headers lack */
 #endif

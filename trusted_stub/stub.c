@@ -1,5 +1,6 @@
 /* The trusted bootstrap.  Runs before strict mode with the fds the broker
- * gave it: `strictbox-stub ARENA_FD CLOCK_FD BROKER_PID SPAWN_FD`, and each
+ * gave it: `strictbox-stub ARENA_FD CLOCK_FD BROKER_PID SPAWN_FD` (or, started
+ * ahead, sent: `--standby SOCKET_FD BROKER_PID`), and each
  * thread slot's channel and wake pipe named in its block of the arena.  It
  * maps the arena the broker already filled (boot block, initial stack,
  * thread blocks), copies in the image's other bytes and maps its read-only
@@ -12,6 +13,7 @@
 #include <linux/elf.h>
 #include <asm/stat.h>
 #include <asm/resource.h>
+#include <asm/socket.h>
 
 void sb_sigsys(int sig, k_siginfo *si, struct ucontext *uc);
 void sb_fault(int sig, k_siginfo *si, struct ucontext *uc);
@@ -138,19 +140,23 @@ static void map_pins(const struct sb_boot *b)
         sys1(__NR_close, b->pins[i].fd);
 }
 
-/* The file bytes the broker left to us (struct sb_copy), through our own
- * fd of the arena: kernel to kernel, while the broker does the rest of its
- * start.  A file cut short meanwhile leaves zeros.  Then the fds no pin
- * still needs are closed. */
-static void copy_in(const struct sb_boot *b, long arena_fd)
+/* Copies file spans into the arena (struct sb_copy) through our own fd of
+ * it: kernel to kernel, while the broker does the rest of its start.  A
+ * file cut short meanwhile leaves zeros.  The fd's offset is left at 0. */
+static void copy_files(const struct sb_copy *c, unsigned n, long arena_fd)
 {
-    if (b->ncopies > SB_MAX_COPIES)
-        fail("bad file copies", b->ncopies);
-    for (unsigned i = 0; i < b->ncopies; i++) {
-        const struct sb_copy *c = &b->copies[i];
-        if (!SB_ARENA_OK(c->start, c->len) || c->start < SB_IMAGE_BASE || (long)c->off < 0)
+    struct stat st;
+    long r = sys2(__NR_fstat, arena_fd, &st);
+    if (r || n > SB_MAX_COPIES)
+        fail("bad file copies", r ? r : n);
+    unsigned long size = (unsigned long)st.st_size; /* (a standby has not mapped it yet) */
+    for (unsigned i = 0; i < n; i++, c++) {
+        if (c->flags & SB_COPY_DONE)
+            continue;
+        if (c->start < SB_IMAGE_BASE || c->len > size || c->start - SB_ARENA_BASE > size - c->len ||
+            (long)c->off < 0)
             fail("bad file copy", i);
-        long r = sys3(__NR_lseek, arena_fd, c->start - SB_ARENA_BASE, 0 /* SEEK_SET */);
+        r = sys3(__NR_lseek, arena_fd, c->start - SB_ARENA_BASE, 0 /* SEEK_SET */);
         if (r < 0)
             fail("cannot seek in the arena", r);
         long off = (long)c->off;
@@ -163,6 +169,12 @@ static void copy_in(const struct sb_boot *b, long arena_fd)
         }
     }
     sys3(__NR_lseek, arena_fd, 0, 0); /* (as it came) */
+}
+
+/* The boot block's copies, then their fds but those a pin still needs. */
+static void copy_in(const struct sb_boot *b, long arena_fd)
+{
+    copy_files(b->copies, b->ncopies, arena_fd);
     for (unsigned i = 0; i < b->ncopies; i++) {
         int used = 0;
         for (unsigned j = 0; j < b->npins && j < SB_MAX_PINS; j++)
@@ -170,6 +182,73 @@ static void copy_in(const struct sb_boot *b, long arena_fd)
         if (!used)
             sys1(__NR_close, b->copies[i].fd);
     }
+}
+
+/* Puts the n fds received at numbers at (first each above all of those,
+ * then each in place), moving *keep out of the way if it is one. */
+static void place_fds(int *fds, const int32_t *at, unsigned n, long *keep)
+{
+    long high = 3;
+    for (unsigned i = 0; i < n; i++) {
+        if (at[i] < 0)
+            fail("bad standby fd number", at[i]);
+        high = at[i] >= high ? at[i] + 1 : high;
+    }
+    for (unsigned i = 0; i < n; i++) {
+        long r = sys3(__NR_fcntl, fds[i], F_DUPFD, high);
+        if (r < 0)
+            fail("cannot move a standby fd", r);
+        sys1(__NR_close, fds[i]);
+        fds[i] = (int)r;
+    }
+    for (unsigned i = 0; i < n; i++)
+        if (at[i] == *keep) {
+            long r = sys3(__NR_fcntl, *keep, F_DUPFD, high);
+            if (r < 0)
+                fail("cannot move the standby socket", r);
+            sys1(__NR_close, *keep);
+            *keep = r;
+        }
+    for (unsigned i = 0; i < n; i++) {
+        long r = sys3(__NR_dup3, fds[i], at[i], 0);
+        if (r != at[i])
+            fail("cannot place a standby fd", r);
+        sys1(__NR_close, fds[i]);
+    }
+}
+
+/* A standby (broker/standby.py): takes its sandbox's messages (struct
+ * sb_standby) on sock, placing the fds each brings and copying in the
+ * spans it names, until the last; then it runs on the CPUs the broker's
+ * start would have given a new process.  The broker letting it go first
+ * (its end closes) ends it quietly. */
+static void stand_by(long sock, long *arena_fd, long *clock_fd, long *spawn_fd)
+{
+    static struct sb_standby m;
+    static unsigned long cmsg[2 + SB_STANDBY_FDS / 2]; /* header, then the fds */
+    do {
+        unsigned long iov[2] = {(unsigned long)&m, sizeof m};
+        struct { unsigned long name, namelen, iov, iovlen, control, controllen, flags; } msg = {
+            0, 0, (unsigned long)iov, 1, (unsigned long)cmsg, sizeof cmsg, 0};
+        long n;
+        do
+            n = sys3(__NR_recvmsg, sock, &msg, 0);
+        while (n == -EINTR);
+        if (n == 0)
+            sys1(__NR_exit_group, 0);
+        unsigned got = msg.controllen >= 16 && cmsg[1] == (SOL_SOCKET | (unsigned long)SCM_RIGHTS << 32) &&
+                       cmsg[0] >= 16 ? (unsigned)((cmsg[0] - 16) / sizeof(int)) : 0;
+        if (n != sizeof m || m.magic != SB_MAGIC || m.version != SB_ABI_VERSION ||
+            m.nfds > SB_STANDBY_FDS || got != m.nfds)
+            fail("bad standby message", n);
+        place_fds((int *)&cmsg[2], m.at, m.nfds, &sock);
+        copy_files(m.copies, m.ncopies, m.arena_fd);
+    } while (!m.last);
+    sys1(__NR_close, sock);
+    sys3(__NR_sched_setaffinity, 0, sizeof m.cpus, m.cpus); /* (a failure only costs speed) */
+    *arena_fd = m.arena_fd;
+    *clock_fd = m.clock_fd;
+    *spawn_fd = m.spawn_fd;
 }
 
 /* Slot 0's thread runs the program's main thread on the CPU the broker
@@ -199,19 +278,24 @@ void sb_stub_main(long *sp)
 {
     relocate();
     char **argv = (char **)(sp + 1);
-    int ok = sp[0] == 5;
-    long arena_fd = ok ? parse_uint(argv[1]) : -1;
-    long clock_fd = ok ? parse_uint(argv[2]) : -1;
+    static const char standby[] = "--standby";
+    int waits = sp[0] == 4 && !memcmp(argv[1], standby, sizeof standby), ok = sp[0] == 5 || waits;
+    long arena_fd = ok && !waits ? parse_uint(argv[1]) : -1;
+    long clock_fd = ok && !waits ? parse_uint(argv[2]) : -1;
     long broker = ok ? parse_uint(argv[3]) : -1;
-    long spawn_fd = ok ? parse_uint(argv[4]) : -1;
-    if (arena_fd < 0 || clock_fd < 0 || broker < 0 || spawn_fd < 0)
-        fail("usage: strictbox-stub ARENA_FD CLOCK_FD BROKER_PID SPAWN_FD (started by the broker)", 0);
+    long spawn_fd = ok && !waits ? parse_uint(argv[4]) : -1;
+    long sock = waits ? parse_uint(argv[2]) : -1;
+    if (waits ? sock < 0 || broker < 0 : arena_fd < 0 || clock_fd < 0 || broker < 0 || spawn_fd < 0)
+        fail("usage: strictbox-stub ARENA_FD CLOCK_FD BROKER_PID SPAWN_FD, or --standby SOCKET_FD "
+             "BROKER_PID (started by the broker)", 0);
 
     /* Die with the broker (each thread asks for it too); if it is already
      * gone, don't start at all. */
     sys2(__NR_prctl, PR_SET_PDEATHSIG, SIGKILL);
     if (sys1(__NR_getppid, 0) != broker)
         fail("broker exited before start", 0);
+    if (waits)
+        stand_by(sock, &arena_fd, &clock_fd, &spawn_fd);
 
     struct stat st;
     long r = sys2(__NR_fstat, arena_fd, &st);

@@ -34,6 +34,7 @@ struct sb_call {
  * a handler without SA_RESTART runs (ERESTARTSYS), or whenever a handler
  * runs (ERESTARTNOHAND), or always, after any handler (ERESTARTNOINTR: clone
  * waiting for a new pool thread), as the kernel does. */
+#define SCM_RIGHTS 1 /* (not in the kernel's uapi headers; the cffi build checks it) */
 #define ERESTARTSYS 512
 #define ERESTARTNOINTR 513
 #define ERESTARTNOHAND 514

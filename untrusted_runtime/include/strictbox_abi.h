@@ -18,7 +18,7 @@ typedef __s64 int64_t;
 #endif
 
 #define SB_MAGIC 0x7862746369727473
-#define SB_ABI_VERSION 31
+#define SB_ABI_VERSION 32
 #define SB_ARENA_BASE 0x10000
 #define SB_STATE_SIZE 0x3F0000 /* sb_state, then the prefetch slots, up to the image */
 #define SB_IMAGE_BASE 0x400000
@@ -218,14 +218,39 @@ struct sb_pin {
 /* File bytes the stub copies into the arena at start, beside the broker's
  * own start work: the image's segments it does not pin and the premaps'
  * unpinned parts.  From fd at off, len bytes to start, or to the file's
- * end (the arena is zeros past it); the stub closes fd after. */
+ * end (the arena is zeros past it); the stub closes fd after, unless a pin
+ * needs it.  SB_COPY_DONE: a standby copied it already (struct sb_standby). */
 #define SB_MAX_COPIES 32
+#define SB_COPY_DONE 1
 struct sb_copy {
     uint64_t start;
     uint64_t len;
     uint64_t off;
     int32_t fd;
-    uint32_t pad;
+    uint32_t flags;
+};
+
+/* What a stub started ahead of its sandbox (`strictbox-stub --standby
+ * SOCKET_FD BROKER_PID`, broker/standby.py) receives on that socket, in
+ * messages until the last: each with nfds fds (SCM_RIGHTS), the i-th to go
+ * to number at[i], where the broker's pass_fds would have put it, and
+ * ncopies spans to copy in at once (the image's, while the broker lays out
+ * the rest: its boot block is whole only with the last message).  Then it
+ * closes the socket, runs on the CPUs in cpus, and goes on as
+ * `strictbox-stub ARENA_FD CLOCK_FD BROKER_PID SPAWN_FD` would. */
+#define SB_STANDBY_FDS 64
+struct sb_standby {
+    uint64_t magic;
+    uint64_t version;
+    uint32_t last;
+    uint32_t nfds;
+    int32_t at[SB_STANDBY_FDS];
+    int32_t arena_fd;
+    int32_t clock_fd;
+    int32_t spawn_fd;
+    uint32_t ncopies;
+    struct sb_copy copies[SB_MAX_COPIES];
+    uint64_t cpus[16];
 };
 
 struct sb_stdio {
