@@ -434,7 +434,7 @@ def layout(arena_size: int, max_threads: int) -> Layout:
 NO_HOST_FDS = b"\xff" * (4 * lib.SB_MAX_FDS)  # fd_host all -1: every fd is the broker's
 _STATE = {f: ffi.offsetof("struct sb_state", f)
           for f in ("selector", "brk_cur", "sig", "fd_host", "nvmas", "vmas", "clock_last", "npremaps",
-                    "premaps")}
+                    "premaps", "ndenials", "denials")}
 
 
 def boot_state(lay: Layout, arena_size: int, loaded: Loaded, sp: int, *, max_threads: int,
@@ -444,7 +444,8 @@ def boot_state(lay: Layout, arena_size: int, loaded: Loaded, sp: int, *, max_thr
                pins: list[tuple[int, int, int, int]] = (), fd_limit: int = 0, clock_last: int = 0,
                premaps: list[tuple[int, ...]] = (),
                maps_from_slots: bool = False, rlimits: list[tuple[int, int]] = (),
-               local_rlimits: bool = False) -> list[tuple[int, bytes]]:
+               local_rlimits: bool = False,
+               denials: list[tuple[int, int]] = ()) -> list[tuple[int, bytes]]:
     """The initial struct sb_state as (offset, bytes) pieces, every other
     byte zero: boot block, memory map, fd table, signal actions.  (The
     whole struct is about 600 KB, of which a start sets a few.)"""
@@ -493,6 +494,8 @@ def boot_state(lay: Layout, arena_size: int, loaded: Loaded, sp: int, *, max_thr
         (_STATE["clock_last"], struct.pack("<Q", clock_last)),
         (_STATE["npremaps"], struct.pack("<I", len(premaps))),
         (_STATE["premaps"], b"".join(struct.pack("<QQQQQqqqqII", *p, 1, 0) for p in premaps)),
+        (_STATE["ndenials"], struct.pack("<I", len(denials))),
+        (_STATE["denials"], b"".join(struct.pack("<IiII", nr, code, 0, 0) for nr, code in denials)),
     ]
     if signals:
         pieces.append((_STATE["sig"], b"".join(struct.pack("<QQQQ", *a) for a in signals)))

@@ -71,9 +71,16 @@ class BoundedLog(list):
         if len(self) < LOG_LIMIT:
             super().append(line)
             return
-        self.dropped += 1
-        if self.dropped == 1:
+        self.not_kept(1)
+
+    def room(self) -> int:
+        """Lines it still keeps."""
+        return max(0, LOG_LIMIT - len(self)) if not self.dropped else 0
+
+    def not_kept(self, n: int) -> None:
+        if not self.dropped:
             super().append("")
+        self.dropped += n
         self[-1] = f"... and {self.dropped} more log lines not kept"
 
 
@@ -215,6 +222,9 @@ class Sandbox:
         self.view.virtual = virtual.Files(self)  # /dev, /proc/self, /etc/passwd
         self.view.linux_dots = self._paths_unjudged  # (fsview.View.linux_dots)
         self.rlimits: dict[int, tuple[int, int]] = {}
+        self.local_denials: list[tuple[str, str, int]] = []  # calls the runtime denies (calls.denials)
+        self.denials_seen: list[int] = []
+        self.denied_total = 0
         self.stats = {"sandbox": 0, "broker": 0, "denied": 0}
         self.log: list[str] = BoundedLog()
         self.outcome = Outcome()
@@ -477,7 +487,7 @@ class Sandbox:
                                   premaps=premaps.table(self.premaps),
                                   maps_from_slots=self._maps_plainly(),
                                   rlimits=calls.process.rlimits(self) if self.local_rlimits else (),
-                                  local_rlimits=self.local_rlimits)
+                                  local_rlimits=self.local_rlimits, denials=calls.denials.table(self))
         self.drop_held()
         self.arena.write_state(state)
         self.listings = listings.Listings()  # (the new state has none)
@@ -510,6 +520,7 @@ class Sandbox:
         sandbox with prog, which the caller has opened and checked.  Ignored
         signals stay ignored, handlers go back to default, close-on-exec fds
         close.  A failure from here on cannot return to the old image."""
+        calls.denials.drain(self)  # (the old image's: the new state counts anew)
         old = self.arena.state()  # untrusted, but it only decides about this sandbox
         signals = [(lib.SB_SIG_IGN, 0, 0, 0) if old.sig[i].handler == lib.SB_SIG_IGN else (0, 0, 0, 0)
                    for i in range(len(old.sig))]
@@ -627,6 +638,7 @@ class Sandbox:
                 return
             if not self._apply_fd_events():
                 return
+            calls.denials.drain(self)
             lookups.publish(self)
             if self.tracer is not None:  # the calls served in the sandbox come first
                 self.tracer.request(self, req)
@@ -1304,6 +1316,7 @@ class Sandbox:
                     code, f"the runtime exited ({code}) without reporting a status")
         if self.tracer is not None:
             self.tracer.drain(self)
+        calls.denials.drain(self)
         self._collect_stats()
         self.close()
 
@@ -1314,6 +1327,7 @@ class Sandbox:
         self.proc.returncode = -signal.SIGKILL  # (ours to reap: not Popen's)
         afterwards.later(afterwards.reap(os.dup(self.pidfd)), self._own_cpu())
         self.outcome.returncode, self.outcome.reason = self.exit_status, None
+        calls.denials.drain(self)
         self._collect_stats()
         self.close()
 

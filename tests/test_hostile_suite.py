@@ -296,6 +296,10 @@ CASES = {
     "log_bomb": Case("hostile_logbomb.c", out=("socket -EACCES",), timeout=60,
                      log=("denied socket: no network (EACCES)", "more log lines not kept"),
                      check="log_is_bounded"),
+    "denial_counts_forged": Case("hostile_denial_counts.c", out=lines(
+        ("denials", "1"), ("uname", "0"), ("socket", "-EACCES"), ("getcwd", "1")),
+        log=("denied fork: one process per sandbox (ENOSYS)", "more log lines not kept"),
+        check="denials_counted_bounded"),
     # -- 8. signals and loops -------------------------------------------------------
     "signal_storm_and_kills": Case("hostile_sigstorm.c", ("{host_pid}",), out=lines(
         ("kill_pid1", "-ESRCH"), ("kill_host", "-ESRCH"), ("kill_parent", "-ESRCH"),
@@ -657,9 +661,14 @@ def check_replayed(sb, stdout, world, peak):
     assert want == got + 1, sb.outcome.reason
 
 
+def check_denials_counted_bounded(sb, stdout, world, peak):
+    """A forged count of billions is logged as far as the log goes, and counted."""
+    assert len(sb.log) == 1001 and sb.stats["denied"] >= 0xFFFFFFF0, (len(sb.log), sb.stats)
+
+
 CHECKS = {"replayed": check_replayed, "toctou_open": check_toctou_open, "every_pointer": check_every_pointer, "broker_stays_small": check_broker_stays_small,
           "output_is_the_pattern": check_output_is_the_pattern,
-          "log_is_bounded": check_log_is_bounded}
+          "log_is_bounded": check_log_is_bounded, "denials_counted_bounded": check_denials_counted_bounded}
 CHECKS.update({f"toctou_{m}": check_toctou_generic
                for m in ("chmod", "utime", "truncate", "rename", "rename_from", "link", "unlink",
                          "xattr")})

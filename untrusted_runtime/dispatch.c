@@ -87,6 +87,23 @@ void sb_lock(uint32_t *l)
     }
 }
 
+/* A call the broker would only deny (struct sb_local_denial): its -errno,
+ * counted for the broker's log; 0 for any other. */
+static long denied_here(long nr)
+{
+    unsigned n = __atomic_load_n(&ST->ndenials, __ATOMIC_RELAXED);
+    for (unsigned i = 0; i < n && i < SB_LOCAL_DENIALS; i++) {
+        struct sb_local_denial *d = &ST->denials[i];
+        if (d->nr == nr) {
+            long err = d->err;
+            __atomic_add_fetch(&d->count, 1, __ATOMIC_RELAXED);
+            __atomic_add_fetch(&ST->denied_local, 1, __ATOMIC_RELEASE);
+            return err > 0 && err < 4096 ? -err : -ENOSYS;
+        }
+    }
+    return 0;
+}
+
 static long route(struct sb_call *c)
 {
     long r;
@@ -103,7 +120,9 @@ static long route(struct sb_call *c)
         break;
         SB_LOCAL_CALLS(CASE)
     default:
-        r = sb_forward(c);
+        r = denied_here(c->nr);
+        if (!r)
+            r = sb_forward(c);
     }
     if (lock)
         sb_unlock(&ST->mem_lock);

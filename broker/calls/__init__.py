@@ -7,6 +7,7 @@ import-time error."""
 # importing registers the handlers
 from . import (exec, fds, files, fs_write, memory, metadata, misc, process, threads,  # noqa: F401
                timers, waiting)
+from . import denials  # noqa: F401
 from .fdtable import OpenFile
 from .registry import HANDLERS, Wait, serve
 from ..syscall_table import BROKER, BY_NAME, DENIED, TABLE

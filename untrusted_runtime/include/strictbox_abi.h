@@ -18,7 +18,7 @@ typedef __s64 int64_t;
 #endif
 
 #define SB_MAGIC 0x7862746369727473
-#define SB_ABI_VERSION 32
+#define SB_ABI_VERSION 33
 #define SB_ARENA_BASE 0x10000
 #define SB_STATE_SIZE 0x3F0000 /* sb_state, then the prefetch slots, up to the image */
 #define SB_IMAGE_BASE 0x400000
@@ -393,6 +393,19 @@ struct sb_premap {
     uint32_t pad;
 };
 
+/* A call the broker would only deny and log, whatever its arguments (a
+ * DENIED row of its table that the policy lets by): the runtime answers
+ * -err itself and counts it here and in the state's denied_local; the
+ * broker logs the new ones before each request it serves and at the end.
+ * Only the sandbox's own log depends on these counts. */
+#define SB_LOCAL_DENIALS 16
+struct sb_local_denial {
+    uint32_t nr;
+    int32_t err;
+    uint32_t count;
+    uint32_t pad;
+};
+
 /* Runtime state at SB_ARENA_BASE. */
 struct sb_state {
     struct sb_boot boot;
@@ -446,6 +459,9 @@ struct sb_state {
     uint32_t npremaps;
     uint32_t pad5;
     struct sb_premap premaps[SB_MAX_PREMAPS];
+    uint32_t ndenials;
+    uint32_t denied_local; /* all of their counts together */
+    struct sb_local_denial denials[SB_LOCAL_DENIALS];
     /* Listings the broker wrote: entries [0, nlistings), each whole before
      * the count that shows it grows (none changes after). */
     uint32_t nlistings;
