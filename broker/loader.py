@@ -308,13 +308,15 @@ class Loaded:
         return [(s.addr, s.size, s.offset, s.elf.fd) for s in self.segments]
 
     def hand_over(self, extra: list[tuple[int, int, int, int]], flags: int = 0) -> int:
-        """Leaves the segments still to copy, then the (start, len, offset,
-        fd) spans of extra, to the stub (struct sb_copy, with flags: it
-        copies them in while the broker does the rest of a start), as many
-        as it takes; returns how many of extra it took."""
-        spans = self.spans() + extra
+        """Leaves the segments still to copy (SB_COPY_WHOLE: the file must
+        hold all of each), then the (start, len, offset, fd) spans of extra,
+        to the stub (struct sb_copy, with flags: it copies them in while the
+        broker does the rest of a start), as many as it takes; returns how
+        many of extra it took."""
+        spans = [(*span, flags | lib.SB_COPY_WHOLE) for span in self.spans()]
+        spans += [(*span, flags) for span in extra]
         took = spans[:lib.SB_MAX_COPIES - len(self.copies)]
-        self.copies += [(*span, flags) for span in took]
+        self.copies += took
         self.segments = self.segments[len(took):]
         return max(0, len(took) - (len(spans) - len(extra)))
 

@@ -165,7 +165,7 @@ def _written(st: os.stat_result) -> bool:
 def stub_path() -> str:
     override = os.environ.get("STRICTBOX_STUB")
     if override:
-        return override
+        return os.path.abspath(override)  # (the stub starts in /)
     return os.path.join(os.path.dirname(os.path.abspath(__file__)), STUB)
 
 
@@ -298,10 +298,11 @@ class Sandbox:
                 taken = standby.take(stub)
                 if taken is None:
                     return
-                image = {s.elf.fd for s in loaded.pinned} | {fd for *_, fd in loaded.spans()}
+                spans = loaded.spans()[:lib.SB_MAX_COPIES]  # (the rest: ours to copy)
+                image = {s.elf.fd for s in loaded.pinned} | {fd for *_, fd in spans}  # (it closes each)
                 fds = {0: self.stdio[0], 1: self.stdio[1], 2: self.stdio[2]}
                 fds.update((fd, fd) for fd in (self.clock.fd, *child_fds, *image))
-                copies = [(*span, 0) for span in loaded.spans()[:lib.SB_MAX_COPIES]]
+                copies = [(*span, lib.SB_COPY_WHOLE) for span in spans]
                 try:
                     standby.send(taken, fds, copies=copies, **numbers)
                 except OSError:  # (it is gone: we start a stub ourselves)

@@ -4,12 +4,13 @@ sb_standby) instead of starting a process, which cost 0.2-0.3 ms of the
 start's critical path (Popen, and the stub's exec), and sends them early:
 the stub copies the image in while the broker lays out the rest.
 
-One stands by at a time, for this process; it is started after a run ends
-(afterwards.py), never in a start.  It is used only while what a start
-would have given a new process is still what it has: the same stub, this
-process's resource limits, no more fds than fit.  It has nothing of any
-sandbox until one takes it, and it goes with this process: its socket
-closes, and it dies with the thread that started it (PR_SET_PDEATHSIG)."""
+One stands by at a time, for this process; the thread that tidies up after
+runs (afterwards.py) starts it once no sandbox has run for QUIET.  It is
+used only while it is what a process started then would be: the same stub
+file, this process's credentials, cgroups and resource limits, no more fds
+than fit.  It has nothing of any sandbox until one takes it, and it goes
+with this process: its socket closes, and it dies with the thread that
+started it (PR_SET_PDEATHSIG)."""
 
 from __future__ import annotations
 
@@ -40,10 +41,18 @@ QUIET = 0.01  # seconds with no sandbox running before a standby is started
 
 
 def _key(stub: str) -> tuple:
-    """What a standby for stub must have been started with: a process
-    started now would inherit this process's limits (the broker's own
-    RLIMIT_NOFILE above all: the stub places fds below it)."""
-    return (stub, os.getpid(), tuple(resource.getrlimit(r) for r in range(lib.SB_RLIMITS)))
+    """What a standby for stub must have been started with: what a process
+    started now would inherit (the broker's own RLIMIT_NOFILE above all: the
+    stub places fds below it), and the stub file as it is."""
+    try:
+        st = os.stat(stub)
+        with open("/proc/self/cgroup", "rb") as f:
+            cgroups = f.read()
+    except OSError:
+        return ()  # (then none is started, nor taken)
+    return (stub, os.getpid(), tuple(resource.getrlimit(r) for r in range(lib.SB_RLIMITS)),
+            (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns),
+            os.getresuid(), os.getresgid(), tuple(os.getgroups()), cgroups)
 
 
 def take(stub: str) -> Standby | None:
@@ -55,7 +64,7 @@ def take(stub: str) -> Standby | None:
         s, _ready = _ready, None
     if s is None:
         return None
-    if s.key != _key(stub) or s.proc.poll() is not None:
+    if not s.key or s.key != _key(stub) or s.proc.poll() is not None:
         let_go(s)
         return None
     return s
@@ -71,7 +80,7 @@ def send(s: Standby, fds: dict[int, int], *, arena_fd: int, clock_fd: int, spawn
     m = ffi.new("struct sb_standby *")
     at = list(fds)
     if (len(at) > lib.SB_STANDBY_FDS or len(copies) > lib.SB_MAX_COPIES
-            or max(at, default=0) + len(at) >= s.key[2][resource.RLIMIT_NOFILE][0]
+            or max(at, default=0) + 2 * len(at) + 8 >= s.key[2][resource.RLIMIT_NOFILE][0]
             or max(cpus) >= 64 * len(m.cpus)):
         let_go(s)
         raise OSError(errno.EMFILE, "too much for a standby stub")
@@ -97,11 +106,11 @@ def refill_later(stub: str, busy: Callable[[], bool]) -> None:
     QUIET (busy() says whether it runs one): one that runs them back to
     back has no idle time to start it in, and starting it beside a run
     would slow that run more than it speeds up the next start."""
-    since = time.monotonic()
+    since, pid = time.monotonic(), os.getpid()
 
     def job() -> bool:
-        if _closing or busy():
-            return True  # (not now: the next run's end tries again)
+        if _closing or os.getpid() != pid or busy():
+            return True  # (not now: the next run's end tries again; in a forked child, never)
         left = since + QUIET - time.monotonic()
         if left > 0:
             time.sleep(min(left, 0.002))  # (then the other jobs go first)
@@ -116,7 +125,7 @@ def _refill(stub: str) -> None:
     global _ready
     key = _key(stub)
     with _lock:
-        if _closing or (_ready is not None and _ready.key == key):
+        if _closing or not key or (_ready is not None and _ready.key == key):
             return
         old, _ready = _ready, None
     if old is not None:

@@ -142,7 +142,9 @@ static void map_pins(const struct sb_boot *b)
 
 /* Copies file spans into the arena (struct sb_copy) through our own fd of
  * it: kernel to kernel, while the broker does the rest of its start.  A
- * file cut short meanwhile leaves zeros.  The fd's offset is left at 0. */
+ * file cut short since the broker read it leaves zeros, or for a segment
+ * of the program's (SB_COPY_WHOLE) ends the start, as the broker's own copy
+ * would.  The fd's offset is left at 0. */
 static void copy_files(const struct sb_copy *c, unsigned n, long arena_fd)
 {
     struct stat st;
@@ -164,6 +166,8 @@ static void copy_files(const struct sb_copy *c, unsigned n, long arena_fd)
             r = sys4(__NR_sendfile, arena_fd, c->fd, &off, left < 0x40000000 ? left : 0x40000000);
             if (r < 0)
                 fail("cannot copy the program's bytes in", r);
+            if (r == 0 && c->flags & SB_COPY_WHOLE)
+                fail("a file of the program was cut short", i);
             if (r == 0)
                 break;
         }

@@ -219,9 +219,12 @@ struct sb_pin {
  * own start work: the image's segments it does not pin and the premaps'
  * unpinned parts.  From fd at off, len bytes to start, or to the file's
  * end (the arena is zeros past it); the stub closes fd after, unless a pin
- * needs it.  SB_COPY_DONE: a standby copied it already (struct sb_standby). */
+ * needs it.  SB_COPY_DONE: a standby copied it already (struct sb_standby);
+ * SB_COPY_WHOLE: a segment of the program's, which a file cut short since
+ * the broker checked it fails (the stub exits as for any failure). */
 #define SB_MAX_COPIES 32
 #define SB_COPY_DONE 1
+#define SB_COPY_WHOLE 2
 struct sb_copy {
     uint64_t start;
     uint64_t len;
