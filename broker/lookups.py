@@ -383,8 +383,10 @@ def foretold_libraries(sb, prog, env: list[bytes]) -> list[tuple[str, Node]]:
         node = file_at(path)
         if node is None:
             return -errno.EACCES
-        return lib.sb_openat2(node.mount.dirfd, os.fsencode(node.rel),
-                              os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK, 0, STRICT)
+        try:
+            return sb.view.open(node, os.O_RDONLY | os.O_NONBLOCK)
+        except OSError as e:
+            return -e.errno
 
     return [(path, file_at(path)) for path in libraries.foretell(prog, env, cache.paths, open_file)
             if len(os.fsencode(path)) < lib.SB_STAT_PATH]

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from . import loader
 from ._native import lib
 from .calls.memory import pinned_part
-from .fsview import STRICT
 
 PAGE = 4096
 SHARE = 8  # premaps take at most this part of the room between the heap's start and the mmap area's top
@@ -43,10 +42,9 @@ def plan(sb, libs: list, loaded: loader.Loaded, pins: int) -> list[Premap]:
     top, premaps = loaded.mmap_top, []
     room = (loaded.mmap_top - loaded.image.brk_start) // SHARE
     for path, node in libs[:lib.SB_MAX_PREMAPS]:
-        # (O_NONBLOCK: a FIFO put there must not block the broker; it is no library)
-        fd = lib.sb_openat2(node.mount.dirfd, os.fsencode(node.rel),
-                            os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK, 0, STRICT)
-        if fd < 0:
+        try:  # (O_NONBLOCK: a FIFO put there must not block the broker; it is no library)
+            fd = sb.view.open(node, os.O_RDONLY | os.O_NONBLOCK)
+        except OSError:
             continue
         try:
             st = os.fstat(fd)

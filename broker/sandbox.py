@@ -1317,7 +1317,6 @@ class Sandbox:
                     code, f"the runtime exited ({code}) without reporting a status")
         if self.tracer is not None:
             self.tracer.drain(self)
-        calls.denials.drain(self)
         self._collect_stats()
         self.close()
 
@@ -1328,11 +1327,11 @@ class Sandbox:
         self.proc.returncode = -signal.SIGKILL  # (ours to reap: not Popen's)
         afterwards.later(afterwards.reap(os.dup(self.pidfd)), self._own_cpu())
         self.outcome.returncode, self.outcome.reason = self.exit_status, None
-        calls.denials.drain(self)
         self._collect_stats()
         self.close()
 
     def _collect_stats(self) -> None:
+        calls.denials.drain(self)  # (the calls the runtime refused since the last request)
         try:
             # counted in the sandbox: untrusted (one field, not the whole state)
             self.stats["sandbox"] = self.arena.read_u64(CALLS_LOCAL)
