@@ -20,6 +20,7 @@ TOTAL = BASE + ffi.offsetof("struct sb_state", "denied_local")
 ROWS = BASE + ffi.offsetof("struct sb_state", "denials")
 ROW = ffi.sizeof("struct sb_local_denial")
 COUNT = ffi.offsetof("struct sb_local_denial", "count")
+DENIED_ROWS = [c for c in TABLE if c.where == DENIED and c.name in kernel.SYSCALL_NR]
 
 
 def table(sb) -> list[tuple[int, int]]:
@@ -28,10 +29,9 @@ def table(sb) -> list[tuple[int, int]]:
     shown as it comes)."""
     rows = []
     if sb.tracer is None:
-        for c in TABLE:
+        for c in DENIED_ROWS:  # (the policy asked only of these: a start asks it afresh)
             decision = sb.policy.static_decision(c.name, c.name in PATH_CALLS)
-            if (c.where == DENIED and c.name in kernel.SYSCALL_NR and decision is not None
-                    and decision.action == ALLOW and len(rows) < lib.SB_LOCAL_DENIALS):
+            if decision is not None and decision.action == ALLOW and len(rows) < lib.SB_LOCAL_DENIALS:
                 rows.append((c.name, c.note, kernel.errno_value(c.errno)))
     sb.local_denials, sb.denials_seen, sb.denied_total = rows, [0] * len(rows), 0
     return [(kernel.SYSCALL_NR[name], code) for name, _, code in rows]
