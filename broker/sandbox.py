@@ -132,8 +132,9 @@ class Outcome:
     reason: str | None = None  # set when strictbox (not the program) ended the run
 
 
-# Every sandbox of this process until it closes (weak: one never started
-# goes with its last reference).
+# Every sandbox of this process from its start until it closes or its start
+# fails (weak, but one that is never closed could wait in a reference cycle
+# for the collector, and meanwhile hold up the standby: standby.refill_later).
 LIVE: "weakref.WeakSet[Sandbox]" = weakref.WeakSet()
 _live_lock = threading.RLock()  # (brokers on several threads add, drop and look)
 
@@ -204,8 +205,6 @@ class Sandbox:
     warm: object = None  # a lookups.WarmStart this run learns from and adds to; None: none
 
     def __post_init__(self):
-        with _live_lock:
-            LIVE.add(self)
         self.fds: dict[int, calls.OpenFile] = {}
         # stat cache entry -> a file held for a warm open, and the flags it is for (no O_CLOEXEC)
         self.held: dict[int, tuple[calls.OpenFile, int]] = {}
@@ -275,6 +274,8 @@ class Sandbox:
 
     def start(self) -> None:
         self.arena = Arena(self.limits.memory)
+        with _live_lock:
+            LIVE.add(self)
         child_fds: list[int] = []
         taken = ahead = None  # a standby stub (standby.py); ... once it has its first message
         sent: set[int] = set()  # our fds it has
@@ -356,6 +357,8 @@ class Sandbox:
             self.fds.clear()
             self.drop_held()
             self.arena.close()
+            with _live_lock:
+                LIVE.discard(self)
             raise
         finally:
             for fd in child_fds:

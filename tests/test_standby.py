@@ -5,6 +5,7 @@ befalls it, the run is the run a stub started for it would give."""
 
 from __future__ import annotations
 
+import gc
 import os
 import resource
 import select
@@ -72,6 +73,21 @@ def test_runs_back_to_back_start_no_standby(monkeypatch, started):
         got = sandboxed(["/usr/bin/python3", "-I", "-c", "pass"])
         assert got.reason is None
     assert started[0] == pid and standby.pid() is None
+
+
+def test_a_start_that_failed_does_not_hold_up_the_next_standby(tmp_path):
+    """A sandbox whose start failed waits in reference cycles for the
+    collector; it must not count as running meanwhile."""
+    broken = tmp_path / "broken"
+    broken.write_bytes(open("/usr/bin/true", "rb").read(3000))
+    broken.chmod(0o755)
+    gc.disable()
+    try:
+        with pytest.raises(strictbox.StrictboxError, match="malformed"):
+            strictbox.run([str(broken)])
+        standing_by()
+    finally:
+        gc.enable()
 
 
 def test_a_standby_started_under_other_limits_is_not_taken(started):
