@@ -54,6 +54,33 @@ void sb_zero(unsigned long start, unsigned long len)
     memset((void *)start, 0, len);
 }
 
+/* A large range unmapped whole keeps its bytes (ST->stale) until a mapping
+ * or the heap takes any of it: its punch's round trip is made then, or never
+ * (CPython frees its arenas as it exits).  1 if kept. */
+static int stale_keep(unsigned long start, unsigned long len)
+{
+    if (ST->nstale >= SB_MAX_STALE)
+        return 0;
+    ST->stale[ST->nstale++] = (struct sb_vma){start, start + len, 0};
+    return 1;
+}
+
+/* [start, start + len) is about to be handed out: each kept range it
+ * touches is zeroed whole (the one punch its unmap would have made). */
+static void stale_take(unsigned long start, unsigned long len)
+{
+    for (unsigned i = 0; i < ST->nstale && i < SB_MAX_STALE;) {
+        struct sb_vma r = ST->stale[i];
+        if (r.start < start + len && start < r.end) {
+            ST->stale[i] = ST->stale[--ST->nstale];
+            if (sb_arena_ok(r.start, r.end - r.start))
+                sb_zero(r.start, r.end - r.start);
+        } else {
+            i++;
+        }
+    }
+}
+
 /* Forget the file mapping remembered for sys_mmap: its bytes may change. */
 static void fmap_forget(void)
 {
@@ -263,6 +290,8 @@ long sys_brk(struct sb_call *c)
         sb_zero(new_end, old_end - new_end);
     } else if (new_end > old_end && unpin(old_end, new_end - old_end, DISCARD)) {
         return (long)ST->brk_cur; /* (a pin an interrupted mmap left there) */
+    } else if (new_end > old_end) {
+        stale_take(old_end, new_end - old_end);
     }
     ST->brk_cur = want;
     return (long)want;
@@ -281,6 +310,7 @@ long sys_mmap(struct sb_call *c)
         if (over && (flags & MAP_FIXED_NOREPLACE))
             return -EEXIST;
         premaps_spoil(addr, len);
+        stale_take(addr, len);
         int in_place = over && !(flags & MAP_ANONYMOUS) && fmap_in_place(addr, len, c->a[4], c->a[5]);
         if (!in_place || (prot & PROT_WRITE)) { /* (pinned, the same bytes may stay) */
             long r = unpin(addr, len, in_place ? KEEP : DISCARD); /* (else zeroed or filled whole) */
@@ -311,6 +341,7 @@ long sys_mmap(struct sb_call *c)
         }
     } else if (!addr && (addr = premapped(len, prot, flags, c->a[4], c->a[5]))) {
         /* made by the broker already, as its fill would have: in place */
+        stale_take(addr, len); /* (none: its unmap spoiled it) */
         if (vma_insert(addr, addr + len, prot) < 0)
             return -ENOMEM;
         fmap_remember(addr, len, c->a[4], 0);
@@ -322,6 +353,7 @@ long sys_mmap(struct sb_call *c)
         if (!addr)
             return -ENOMEM;
         premaps_spoil(addr, len); /* (a hint may lead there) */
+        stale_take(addr, len);
         long r = unpin(addr, len, DISCARD); /* (a pin left by an interrupted mmap) */
         if (r)
             return r;
@@ -365,6 +397,8 @@ long sys_munmap(struct sb_call *c)
     if (r)
         return r;
     fmap_forget();
+    if (len >= PUNCH_MIN && vma_containing(addr, addr + len) && stale_keep(addr, len))
+        return vma_remove(addr, addr + len);
     if (len >= PUNCH_MIN && vma_containing(addr, addr + len)) {
         /* One mapping, zeroed by a broker round trip: not under the memory
          * map's lock, which every other thread's mmap and munmap would wait
@@ -411,6 +445,7 @@ long sys_mremap(struct sb_call *c)
         !overlaps(old + old_len, old + new_len)) {
         if (unpin(old + old_len, new_len - old_len, DISCARD)) /* (a pin an interrupted mmap left) */
             return -ENOMEM;
+        stale_take(old + old_len, new_len - old_len);
         vma_remove(old, old + old_len);
         vma_insert(old, old + new_len, prot);
         return (long)old;
@@ -420,6 +455,7 @@ long sys_mremap(struct sb_call *c)
     unsigned long to = find_free(new_len);
     if (!to || unpin(to, new_len, DISCARD) || vma_insert(to, to + new_len, prot) < 0)
         return -ENOMEM;
+    stale_take(to, new_len);
     memcpy((void *)to, (void *)old, old_len);
     sb_zero(old, old_len);
     vma_remove(old, old + old_len);

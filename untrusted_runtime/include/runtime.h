@@ -11,6 +11,7 @@ _Static_assert(SB_ARENA_BASE + SB_STATE_SIZE <= SB_IMAGE_BASE, "the state area o
 _Static_assert(sizeof(((struct sb_trace_ring *)0)->rec) == SB_TRACE_SLOTS * sizeof(struct sb_trace_rec), "trace ring size");
 _Static_assert(sizeof(((struct sb_state *)0)->listings) == SB_LISTINGS * sizeof(struct sb_listing), "listings");
 _Static_assert(sizeof(((struct sb_state *)0)->listed_names) == SB_LISTING_NAMES * sizeof(uint32_t), "listed names");
+_Static_assert(sizeof(((struct sb_state *)0)->stale) == SB_MAX_STALE * sizeof(struct sb_vma), "stale ranges");
 _Static_assert(sizeof(((struct sb_state *)0)->statc) == SB_STAT_CACHE * sizeof(struct sb_statcache), "stat cache");
 _Static_assert(sizeof(struct sb_thread) + 4096 <= SB_IDLE_STACK, "no room for the idle stack in a thread block");
 

@@ -18,12 +18,13 @@ typedef __s64 int64_t;
 #endif
 
 #define SB_MAGIC 0x7862746369727473
-#define SB_ABI_VERSION 33
+#define SB_ABI_VERSION 34
 #define SB_ARENA_BASE 0x10000
 #define SB_STATE_SIZE 0x3F0000 /* sb_state, then the prefetch slots, up to the image */
 #define SB_IMAGE_BASE 0x400000
 #define SB_THREAD_BLOCK 0x10000
 #define SB_MAX_VMAS 4096
+#define SB_MAX_STALE 16
 #define SB_MAX_FDS 1024
 #define SB_NSIG 65
 #define SB_NSTDIO 3
@@ -431,6 +432,13 @@ struct sb_state {
     uint32_t nvmas;
     uint32_t pad2;
     struct sb_vma vmas[4096];
+    /* Large ranges the program unmapped whose bytes are still there: each
+     * is zeroed (a hole punched) when a mapping or the heap first takes any
+     * of it, or never (the arena goes with the sandbox): CPython frees its
+     * arenas as it exits.  prot unused.  The sandbox's own memory only. */
+    uint32_t nstale;
+    uint32_t pad_stale;
+    struct sb_vma stale[16];
     struct sb_trace_ring trace;
     /* threads and signals (see struct sb_thread) */
     uint32_t live_threads;
