@@ -474,7 +474,7 @@ def held_count(sb) -> int:
     return len(sb.held) + sum(r.file is not None for r in sb.warm_ready)
 
 
-# -- CPython's cached bytecode -------------------------------------------------
+# -- what the program opens next, read ahead -------------------------------------
 
 # PEP 3147: the bytecode of D/N.py is D/__pycache__/N.<tag>.pyc (<tag>: the
 # interpreter's, e.g. cpython-311), which CPython opens right after it
@@ -489,33 +489,53 @@ def learn_pyc_tag(sb, path: str) -> None:
         sb.pyc_tag = m.group(3)
 
 
-def read_ahead_pyc(sb, path: str) -> None:
-    """A stat found path, D/N.py, on a frozen mount: hold D/__pycache__/N.<tag>.pyc
-    for the program (as a warm start holds files), so the open CPython makes
-    next is made in the sandbox.  Only with one thread (the stat cache is
+def learn_dir_listing(sb, path: str, open_flags: int) -> None:
+    """A directory opened read-only: if the program found it by a stat just
+    before (CPython's import system does, for each directory it imports
+    from), the flags its opens of directories use (opendir's)."""
+    if path == sb.stat_found:
+        sb.dir_open_flags = open_flags & ~os.O_CLOEXEC
+
+
+def read_ahead(sb, path: str, stat: bytes) -> bool:
+    """A stat found path on a frozen mount: hold the file the program opens
+    next, as a warm start would, so that open is made in the sandbox: for
+    D/N.py, D/__pycache__/N.<tag>.pyc; for a directory, itself, once the
+    program has listed one it had just found.  True if path's own entry was
+    written (the runtime must not keep the stat over it)."""
+    sb.stat_found = path
+    if struct.unpack_from("<I", stat, 24)[0] & 0o170000 == stat_mod.S_IFDIR:  # (st_mode)
+        return sb.dir_open_flags is not None and _hold_ahead(sb, path, sb.dir_open_flags)
+    tag = sb.pyc_tag
+    if tag is not None and path.endswith(".py"):
+        head, _, name = path[:-3].rpartition("/")
+        _hold_ahead(sb, f"{head}/__pycache__/{name}.{tag}.pyc", 0)
+    return False
+
+
+def _hold_ahead(sb, path: str, open_flags: int) -> bool:
+    """Holds path's file or directory for an open with open_flags, at its
+    stat cache entry; True if held.  Only with one thread (the stat cache is
     the runtime's to write then) and a slot to spare."""
     from .calls.fdtable import LIVE_THREADS, free_slot
-    tag = getattr(sb, "pyc_tag", None)
-    if tag is None or not path.endswith(".py"):
-        return
-    head, _, name = path[:-3].rpartition("/")
-    pyc = f"{head}/__pycache__/{name}.{tag}.pyc"
-    raw = pyc.encode("utf-8", "surrogateescape")
-    node = sb.view.frozen(pyc)
+    raw = path.encode("utf-8", "surrogateescape")
+    node = sb.view.frozen(path)
     if node is None or len(raw) >= lib.SB_STAT_PATH or held_count(sb) >= _holds(sb):
-        return
+        return False
     if sb.arena.state_u32(LIVE_THREADS) != 1:
-        return
-    if not (_plainly_allowed(sb, "newfstatat", judged(pyc), 0)
-            and _plainly_allowed(sb, "openat", judged(pyc), lib.O_CLOEXEC)):
-        return  # (the runtime answers both without asking: the policy must give them plainly)
+        return False
+    if not (_plainly_allowed(sb, "newfstatat", judged(path), 0)
+            and _plainly_allowed(sb, "openat", judged(path), open_flags | lib.O_CLOEXEC)):
+        return False  # (the runtime answers both without asking: the policy must give them plainly)
     index = _free_entry(sb, raw)
     if index is None:
-        return
-    p = _Path(raw, judged(pyc), node.vparts, sb.view.mounts.index(node.mount), node.rel, 0)
+        return False
+    p = _Path(raw, judged(path), node.vparts, sb.view.mounts.index(node.mount), node.rel, open_flags)
     held = _hold(sb, p, free_slot(sb), ffi.new("struct stat *"))
-    if held is not None and _put(sb, index, held):
-        noted(sb, pyc, 0)  # (its open is the runtime's now: a warm start would not see it)
+    if held is None or not _put(sb, index, held):
+        return False
+    noted(sb, path, open_flags)  # (its open is the runtime's now: a warm start would not see it)
+    return True
 
 
 def _holds(sb) -> int:

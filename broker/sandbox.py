@@ -215,6 +215,10 @@ class Sandbox:
         self.warm_ready: list[lookups.Ready] = []
         self._exec_nodes: dict[str, object] = {}  # the programs opened to start, by path
         self.libraries: list = []  # ld.so's first opens, foretold (lookups.foretold_libraries)
+        # what the program opens after a stat, learned (lookups.read_ahead)
+        self.pyc_tag: str | None = None
+        self.dir_open_flags: int | None = None
+        self.stat_found = ""  # the path the last stat found on a frozen mount
         self.premaps: list[premaps.Premap] = []  # ... their first mappings, made as it starts
         self.checked_paths: dict[int, str] | None = None  # paths the policy judged, this call
         self.listings = listings.Listings()  # the directories the runtime has listings of

@@ -509,13 +509,40 @@ def test_cpython_bytecode_comes_with_the_stat_of_its_source(tmp_path, monkeypatc
     ruled = Policy.permissive().path("/mods/secret*", "errno(EACCES)").path("/mods/*", "allow")
     with_rules = sandboxed(argv, ro=[f"{pkg}:/mods"], policy=ruled)
     from strictbox import lookups
-    monkeypatch.setattr(lookups, "read_ahead_pyc", lambda sb, path: None)
+    monkeypatch.setattr(lookups, "_hold_ahead", lambda sb, path, flags: False)
     without = sandboxed(argv, ro=[f"{pkg}:/mods"])
     assert with_read_ahead.stdout == without.stdout == with_rules.stdout == b"35 no bytecode\n", \
         with_read_ahead.stderr
     assert with_read_ahead.stats["broker"] <= without.stats["broker"] - 6
     assert with_rules.stats["broker"] <= without.stats["broker"] - 6
 
+
+
+def test_a_directory_found_by_a_stat_comes_listed_once_the_program_lists_those(tmp_path, monkeypatch):
+    """CPython's import system stats each directory it imports from, then
+    lists it: once the program has done that, a stat that finds a directory
+    on a read-only mount brings it along, held open with its listing, and
+    the listing the program reads is the directory's own."""
+    import subprocess
+    mods = tmp_path / "mods"
+    for i in range(6):
+        (mods / f"p{i}").mkdir(parents=True)
+        (mods / f"p{i}" / "__init__.py").write_text("")
+        (mods / f"p{i}" / "sub.py").write_text(f"VALUE = {i}\n")
+        for j in range(i):
+            (mods / f"p{i}" / f"extra{j}.txt").write_text("")
+    subprocess.run(["/usr/bin/python3", "-m", "compileall", "-q", str(mods)], check=True)
+    code = ("import os, sys; sys.path.insert(0, '/mods'); "
+            "import p0.sub, p1.sub, p2.sub, p3.sub, p4.sub, p5.sub; "
+            "print(sum(m.sub.VALUE for m in (p0, p1, p2, p3, p4, p5)), sorted(os.listdir('/mods/p4')))")
+    argv = ["/usr/bin/python3", "-I", "-c", code]
+    want = f"15 {sorted(os.listdir(mods / 'p4'))}\n".encode()
+    with_read_ahead = sandboxed(argv, ro=[f"{mods}:/mods"])
+    from strictbox import lookups
+    monkeypatch.setattr(lookups, "learn_dir_listing", lambda sb, path, flags: None)
+    without = sandboxed(argv, ro=[f"{mods}:/mods"])
+    assert with_read_ahead.stdout == without.stdout == want, with_read_ahead.stderr
+    assert with_read_ahead.stats["broker"] <= without.stats["broker"] - 6
 
 # -- what a fourth review found --------------------------------------------------
 

@@ -119,6 +119,8 @@ def sys_openat(sb, dirfd, path, flags, mode, *_):
             fd = _open_node(sb, resolve_at(sb, as_fd(dirfd), p, follow), flags, mode)
         if lookup_only and p.endswith(".pyc") and sb.fds[fd].kind == "file":
             lookups.learn_pyc_tag(sb, p)
+        elif lookup_only and sb.fds[fd].kind == "dir":
+            lookups.learn_dir_listing(sb, p, flags)
         if sb.warm is not None and lookup_only and _plain_file(sb.fds[fd]):
             lookups.noted(sb, p, flags & ~lib.O_CLOEXEC)  # a warm start may hold it open next time
         return fd

@@ -86,7 +86,8 @@ def sys_newfstatat(sb, dirfd, path, buf, flags, *_):
         if answer is not None:
             lookups.noted(sb, p)
             sb.arena.write(buf, answer)
-            lookups.read_ahead_pyc(sb, p)
+            if lookups.read_ahead(sb, p, answer):
+                return 0  # (its entry, the stat and the held directory, is written)
             return 0, lookups.KEEP_FOUND
         links: list[tuple[Node, str]] = []
         try:

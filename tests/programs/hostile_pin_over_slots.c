@@ -2,7 +2,7 @@
  * request for a file of zeros mapped over the prefetch slots (where the
  * broker copies files' first bytes), then stats a .py whose bytecode
  * exists N times with raw requests: each makes the broker hold the .pyc
- * for it (lookups.read_ahead_pyc).  `ZEROS PYC PY N`, then "done". */
+ * for it (lookups.read_ahead).  `ZEROS PYC PY N`, then "done". */
 #include "hostile.h"
 #include <sys/mman.h>
 #include <sys/stat.h>
