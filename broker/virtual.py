@@ -75,6 +75,9 @@ def _link(target: str, mode=0o777, uid=0, gid=0) -> VNode:
     return VNode("link", st.S_IFLNK | mode, uid, gid, target=target, follow=target)
 
 
+FIXED_DIRS = (("dev",), ("etc",), ("proc",))
+
+
 class Files:
     """The made-up files of one sandbox; View consults it for /dev, /proc, /etc."""
 
@@ -85,6 +88,7 @@ class Files:
         self.time = time.time()  # every made-up file's timestamps
         self._inos: dict[tuple[str, ...], int] = {}
         self._ldcache: bytes | None | bool = False  # False: not decided yet
+        self._fixed: dict[tuple[str, ...], dict[str, VNode]] = {}  # /dev, /etc, /proc: made once
 
     # -- the tree ------------------------------------------------------------
 
@@ -120,6 +124,14 @@ class Files:
         return _dir(0o555 if name == "proc" else 0o755)
 
     def _children(self, parts: tuple[str, ...]) -> dict[str, VNode]:
+        if parts in FIXED_DIRS:  # (what they hold never changes during a run)
+            out = self._fixed.get(parts)
+            if out is None:
+                out = self._fixed[parts] = self._make_children(parts)
+            return out
+        return self._make_children(parts)
+
+    def _make_children(self, parts: tuple[str, ...]) -> dict[str, VNode]:
         sb = self.sb
         me, pid = (sb.identity.uid, sb.identity.gid), str(sb.identity.pid)
         if parts == ("dev",):
