@@ -39,6 +39,10 @@ class ClockPage:
         if self._users == 0:
             lib.sb_clock_stop()
 
+    def monotonic_ns(self) -> int:
+        """CLOCK_MONOTONIC as the sandboxes read it (coarse or fixed with the policy)."""
+        return self._page.monotonic_ns
+
 
 _shared: ClockPage | None = None
 _cpus = sorted(os.sched_getaffinity(0))  # where the clock thread may tick unless told otherwise

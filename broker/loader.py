@@ -446,7 +446,7 @@ def boot_state(lay: Layout, arena_size: int, loaded: Loaded, sp: int, *, max_thr
                pins: list[tuple[int, int, int, int]] = (), fd_limit: int = 0, clock_last: int = 0,
                premaps: list[tuple[int, ...]] = (),
                maps_from_slots: bool = False, rlimits: list[tuple[int, int]] = (),
-               local_rlimits: bool = False,
+               local_rlimits: bool = False, local_sysinfo: bool = False, started_ns: int = 0,
                denials: list[tuple[int, int]] = ()) -> list[tuple[int, bytes]]:
     """The initial struct sb_state as (offset, bytes) pieces, every other
     byte zero: boot block, memory map, fd table, signal actions.  (The
@@ -462,6 +462,7 @@ def boot_state(lay: Layout, arena_size: int, loaded: Loaded, sp: int, *, max_thr
     b.fd_limit = fd_limit
     b.maps_from_slots = int(maps_from_slots)  # (the runtime may copy a mapping of a prefetched file)
     b.local_rlimits = int(local_rlimits)  # (the runtime reads the limits from the copy here)
+    b.local_sysinfo, b.started_ns = int(local_sysinfo), started_ns  # (its uptime: since then, on the clock page)
     for i, (soft, hard) in enumerate(rlimits):
         b.rlimits[i].cur, b.rlimits[i].max = soft, hard
     b.npins = len(pins)

@@ -265,6 +265,7 @@ class Sandbox:
         self._spawn_poll = None  # (select.poll of spawn_fd, for those waits)
         self.timers = calls.timers.Timers()
         self.started = 0.0
+        self.clock_started_ns: int | None = None  # the clock page's time as it started
         self.deadline: float | None = None
         self.done = False
 
@@ -448,6 +449,8 @@ class Sandbox:
         the first mappings of the libraries ld.so will load are made
         (premaps: the caller fills them)."""
         lay = loader.layout(self.limits.memory, self.limits.threads)
+        if self.clock_started_ns is None:  # (the sandbox's start, kept across an exec: sysinfo's uptime)
+            self.clock_started_ns = self.clock.monotonic_ns()
         loaded = loader.place_program(prog, lay)
         # What runs must not change under the program: a file is pinned only
         # from a read-only mount, and not while a sandbox of this process has
@@ -495,7 +498,9 @@ class Sandbox:
                                   premaps=premaps.table(self.premaps),
                                   maps_from_slots=self._maps_plainly(),
                                   rlimits=calls.process.rlimits(self) if self.local_rlimits else (),
-                                  local_rlimits=self.local_rlimits, denials=calls.denials.table(self))
+                                  local_rlimits=self.local_rlimits,
+                                  local_sysinfo=self.policy.allows("sysinfo"), started_ns=self.clock_started_ns,
+                                  denials=calls.denials.table(self))
         self.drop_held()
         self.arena.write_state(state)
         self.listings = listings.Listings()  # (the new state has none)

@@ -92,7 +92,8 @@ TABLE: tuple[Call, ...] = (
     _c("prlimit64", SANDBOX, "int:pid int:resource ptr:new ptr:old",
        "reads answered locally; a change goes to the broker (limits only go down)", gated=True),
     _c("getrlimit", SANDBOX, "int:resource ptr:rlim", "answered locally", gated=True),
-    _c("sysinfo", BROKER, "ptr:info", "the sandbox's memory limit as RAM"),
+    _c("sysinfo", SANDBOX, "ptr:info", "answered locally: the memory limit as RAM, uptime on the sandbox's clock",
+       gated=True),
     # time and randomness
     _c("clock_gettime", SANDBOX, "int:clock ptr:tp", "broker time source"),
     _c("gettimeofday", SANDBOX, "ptr:tv ptr:tz", "broker time source"),

@@ -102,3 +102,19 @@ def test_reads_cost_no_round_trip_unless_a_rule_looks_at_them(prog):
     got = lines(sandboxed([prog, "read"], policy=refused))
     assert got[0].startswith("get nofile ") and got[1:3] == ["prlimit pid nofile errno 1",
                                                              "prlimit 0 nofile errno 1"]
+
+
+def test_sysinfo_is_answered_in_the_sandbox_as_the_broker_answers_it(compile_c):
+    """While the policy lets every sysinfo by, the runtime answers it (a round
+    trip of CPython's start): the broker's answer, the memory limit as RAM and
+    the time since the start on the sandbox's own clock (none of it passes
+    under deterministic time)."""
+    prog = str(compile_c("sysinfo_view.c"))
+    limit = 256 << 20
+    want = f"r 0 uptime 0 total {limit} free {limit} procs 1 swap 0 unit 1"
+    none, local = (sandboxed([prog, n], memory=limit) for n in ("0", "50"))
+    logged = sandboxed([prog, "50"], memory=limit, policy=Policy().rule("sysinfo", "log"))
+    fixed = sandboxed([prog, "50"], memory=limit, policy=Policy.permissive().set_time("deterministic"))
+    assert lines(local) == lines(logged) == lines(fixed) == [want]
+    assert local.stats["broker"] == none.stats["broker"]
+    assert logged.stats["broker"] == none.stats["broker"] + 50

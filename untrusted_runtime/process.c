@@ -82,6 +82,25 @@ long sys_prlimit64(struct sb_call *c)
 
 long sys_getrlimit(struct sb_call *c) { return read_rlimit(c, (unsigned)c->a[0], c->a[1]); }
 
+/* The sandbox's own view, as the broker's handler gives it: its memory
+ * limit as all of RAM and free, one process, no swap, and the time since
+ * it started on its own clock (coarse or fixed with the policy's). */
+long sys_sysinfo(struct sb_call *c)
+{
+    struct sysinfo *out = (struct sysinfo *)c->a[0];
+    if (!ST->boot.local_sysinfo || !SB_ARENA_OK(out, sizeof *out) || sb_pinned((unsigned long)out, sizeof *out))
+        return sb_forward(c);
+    long realtime, monotonic;
+    sb_clock_now(&realtime, &monotonic);
+    long up = (monotonic - ST->boot.started_ns) / 1000000000L;
+    memset(out, 0, sizeof *out);
+    out->uptime = up > 0 ? up : 0;
+    out->totalram = out->freeram = ST->boot.arena_size;
+    out->procs = 1;
+    out->mem_unit = 1;
+    return 0;
+}
+
 long sys_exit(struct sb_call *c) { sb_thread_exit(c, (long)c->a[0]); }
 long sys_exit_group(struct sb_call *c) { sb_exit_process(c->t, (long)c->a[0]); }
 

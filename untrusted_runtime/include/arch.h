@@ -17,7 +17,7 @@
 #include <linux/seccomp.h>
 #include <linux/sched.h>
 #include <linux/futex.h>
-#include <linux/fcntl.h>
+#include <linux/sysinfo.h>
 
 /* Not in the uapi headers: from the kernel's include/linux/signal.h and elf.h. */
 #define SS_ONSTACK 1

@@ -312,8 +312,13 @@ struct sb_boot {
      * the limits from rlimits, which the broker rewrites when they change */
     uint32_t local_rlimits;
     struct sb_rlimit rlimits[SB_RLIMITS];
-    uint32_t ncopies;
+    /* the policy lets every sysinfo by: the runtime answers it, the uptime
+     * counted on the clock page from started_ns (the sandbox's start there) */
+    uint32_t local_sysinfo;
     uint32_t pad6;
+    int64_t started_ns;
+    uint32_t ncopies;
+    uint32_t pad7;
     struct sb_copy copies[SB_MAX_COPIES]; /* for the stub alone: untrusted once it is done */
 };
 
