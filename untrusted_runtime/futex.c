@@ -41,7 +41,7 @@ static int dequeue_self(struct sb_thread *t)
 static int wake_locked(unsigned long uaddr, int n, unsigned bitset)
 {
     int woken = 0;
-    for (unsigned i = 0; i < ST->boot.max_threads && woken < n; i++) {
+    for (unsigned i = 0, started = sb_slots_started(); i < started && woken < n; i++) {
         struct sb_thread *w = sb_thread_at(i);
         if (w->futex_queued && w->futex_uaddr == uaddr && (w->futex_bitset & bitset)) {
             __atomic_store_n(&w->futex_queued, 0, __ATOMIC_RELEASE);
@@ -174,7 +174,7 @@ static long requeue(unsigned long uaddr, unsigned long uaddr2, int n, int n2, in
         return -EAGAIN;
     }
     long done = wake_locked(uaddr, n, ~0U);
-    for (unsigned i = 0; i < ST->boot.max_threads && n2 > 0; i++) {
+    for (unsigned i = 0, started = sb_slots_started(); i < started && n2 > 0; i++) {
         struct sb_thread *w = sb_thread_at(i);
         if (w->futex_queued && w->futex_uaddr == uaddr) {
             __atomic_store_n(&w->futex_uaddr, uaddr2, __ATOMIC_RELEASE);

@@ -275,7 +275,7 @@ int sb_signal_waiting(struct sb_thread *t)
 static void pend_process(int sig, int code, const unsigned char *fields)
 {
     pend(&ST->sigpending, ST->sigq, sig, code, fields);
-    for (unsigned i = 0; i < ST->boot.max_threads; i++) {
+    for (unsigned i = 0, started = sb_slots_started(); i < started; i++) {
         struct sb_thread *w = sb_thread_at(i);
         if (w->sigwait_set & BIT(sig) && __atomic_load_n(&w->state, __ATOMIC_ACQUIRE) == SB_THREAD_LIVE)
             sb_wake(w);
@@ -285,7 +285,7 @@ static void pend_process(int sig, int code, const unsigned char *fields)
 /* A live thread other than t that does not block sig (its slot), or -1. */
 static int taker(struct sb_thread *t, int sig)
 {
-    for (unsigned i = 0; i < ST->boot.max_threads; i++) {
+    for (unsigned i = 0, started = sb_slots_started(); i < started; i++) {
         struct sb_thread *w = sb_thread_at(i);
         if (w != t && !(w->sigmask & BIT(sig)) &&
             __atomic_load_n(&w->state, __ATOMIC_ACQUIRE) == SB_THREAD_LIVE)

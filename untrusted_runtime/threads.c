@@ -26,7 +26,7 @@ struct sb_thread *sb_thread_at(unsigned slot)
  * must not come back at once for the next thread). */
 struct sb_thread *sb_thread_by_tid(long tid)
 {
-    for (unsigned i = 0; i < ST->boot.max_threads; i++) {
+    for (unsigned i = 0, started = sb_slots_started(); i < started; i++) {
         struct sb_thread *t = sb_thread_at(i);
         if (t->tid == tid && __atomic_load_n(&t->state, __ATOMIC_ACQUIRE) == SB_THREAD_LIVE)
             return t;
@@ -89,7 +89,7 @@ static unsigned long build_start_frame(struct sb_thread *t, const struct ucontex
 
 static struct sb_thread *claim_slot(void)
 {
-    for (unsigned i = 0; i < ST->boot.max_threads; i++) {
+    for (unsigned i = 0, started = sb_slots_started(); i < started; i++) {
         struct sb_thread *t = sb_thread_at(i);
         unsigned idle = SB_THREAD_IDLE;
         if (__atomic_compare_exchange_n(&t->state, &idle, SB_THREAD_STARTING, 0, __ATOMIC_ACQ_REL,

@@ -67,6 +67,15 @@ __attribute__((noreturn)) void sb_die(struct sb_thread *t, int sig, k_siginfo *s
 
 /* threads.c */
 struct sb_thread *sb_thread_at(unsigned slot);
+/* The slots whose threads have started (the spawner starts them in order,
+ * one at a time): a scan for live or waiting threads looks at these only,
+ * and touches none of the untouched blocks' pages (each would cost the
+ * arena a page). */
+static inline unsigned sb_slots_started(void)
+{
+    unsigned n = __atomic_load_n(&ST->pool_ready, __ATOMIC_ACQUIRE);
+    return n < ST->boot.max_threads ? n : ST->boot.max_threads;
+}
 struct sb_thread *sb_thread_by_tid(long tid);
 __attribute__((noreturn)) void sb_pool_idle(struct sb_thread *t, long notify_fd);
 void sb_pool_join(struct sb_thread *t, long spawn_fd);
