@@ -513,6 +513,36 @@ def read_ahead(sb, path: str, stat: bytes) -> bool:
     return False
 
 
+def read_ahead_package(sb, path: str) -> None:
+    """A stat found no D/__init__.<suffix> on a frozen mount: CPython's
+    import system probes a package's __init__ by suffix, extension modules
+    first and D/__init__.py after.  Once the program has shown it is CPython
+    (learn_pyc_tag), the stat of D/__init__.py comes along, with its bytecode."""
+    head, _, name = path.rpartition("/")
+    if sb.pyc_tag is None or not name.startswith("__init__.") or name == "__init__.py":
+        return
+    source = f"{head}/__init__.py"
+    stat = sb.view.frozen_stat(source)
+    if (isinstance(stat, bytes) and struct.unpack_from("<I", stat, 24)[0] & 0o170000 == stat_mod.S_IFREG
+            and _keep_stat(sb, source, stat)):
+        read_ahead(sb, source, stat)
+
+
+def _keep_stat(sb, path: str, stat: bytes) -> bool:
+    """Puts path's stat in the stat cache, as the runtime keeps the ones the
+    broker gives it; True if put.  (With one thread only, as _hold_ahead.)"""
+    from .calls.fdtable import LIVE_THREADS
+    raw = path.encode("utf-8", "surrogateescape")
+    if (len(raw) >= lib.SB_STAT_PATH or sb.arena.state_u32(LIVE_THREADS) != 1
+            or not _plainly_allowed(sb, "newfstatat", judged(path), 0)):
+        return False
+    index = _free_entry(sb, raw)
+    if index is None or not _put(sb, index, Ready(raw, KEEP_FOUND, stat)):
+        return False
+    noted(sb, path)
+    return True
+
+
 def _hold_ahead(sb, path: str, open_flags: int) -> bool:
     """Holds path's file or directory for an open with open_flags, at its
     stat cache entry; True if held.  Only with one thread (the stat cache is

@@ -544,6 +544,29 @@ def test_a_directory_found_by_a_stat_comes_listed_once_the_program_lists_those(t
     assert with_read_ahead.stdout == without.stdout == want, with_read_ahead.stderr
     assert with_read_ahead.stats["broker"] <= without.stats["broker"] - 6
 
+
+def test_a_package_s_init_comes_with_the_miss_of_its_extension_module(tmp_path, monkeypatch):
+    """CPython looks for a package's D/__init__ as an extension module first
+    (a miss) and then as D/__init__.py: that stat, and its bytecode, come
+    with the miss."""
+    import subprocess
+    mods = tmp_path / "mods"
+    for i in range(6):
+        (mods / f"q{i}").mkdir(parents=True)
+        (mods / f"q{i}" / "__init__.py").write_text(f"VALUE = {i}\n")
+    (mods / "bare").mkdir()  # (a namespace package: no __init__ at all)
+    subprocess.run(["/usr/bin/python3", "-m", "compileall", "-q", str(mods)], check=True)
+    code = ("import sys; sys.path.insert(0, '/mods'); import q0, q1, q2, q3, q4, q5, bare; "
+            "print(sum(m.VALUE for m in (q0, q1, q2, q3, q4, q5)), bare.__path__)")
+    argv = ["/usr/bin/python3", "-I", "-c", code]
+    with_read_ahead = sandboxed(argv, ro=[f"{mods}:/mods"])
+    from strictbox import lookups
+    monkeypatch.setattr(lookups, "read_ahead_package", lambda sb, path: None)
+    without = sandboxed(argv, ro=[f"{mods}:/mods"])
+    assert with_read_ahead.stdout == without.stdout == b"15 _NamespacePath(['/mods/bare'])\n", \
+        with_read_ahead.stderr
+    assert with_read_ahead.stats["broker"] <= without.stats["broker"] - 6
+
 # -- what a fourth review found --------------------------------------------------
 
 def test_a_held_file_is_never_replaced_whatever_the_arena_says(compile_c, tmp_path):

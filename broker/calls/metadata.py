@@ -82,6 +82,7 @@ def sys_newfstatat(sb, dirfd, path, buf, flags, *_):
         if answer == errno.ENOENT:
             lookups.noted(sb, p)
             listings.list_around(sb, p)
+            lookups.read_ahead_package(sb, p)
             return -errno.ENOENT, lookups.missing_kept(sb, p)
         if answer is not None:
             lookups.noted(sb, p)
