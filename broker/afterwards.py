@@ -1,5 +1,5 @@
-"""What a run leaves to do once its result is out: free its arena's pages
-(~0.5 ms for CPython's, at the last close of the memfd) and reap its
+"""What a run leaves to do once its result is out: zero its arena for the
+next start or free its pages (~0.5 ms for CPython's: arena.py) and reap its
 process while the kernel tears it down (its memory map: ~0.4 ms).  One
 thread does both, in turn, so that a result waits for neither.  It runs
 where the job says, or on the CPUs this process had when it imported us,

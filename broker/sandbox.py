@@ -1273,6 +1273,8 @@ class Sandbox:
                 os.sched_setaffinity(self.pid, {self.cpu})
             except OSError:  # gone already, or a cpuset changed: only speed is lost
                 pass
+        if self.pidfd < 0:  # (closed: its process is reaped or going)
+            return
         try:
             signal.pidfd_send_signal(self.pidfd, sig)
         except ProcessLookupError:
@@ -1369,8 +1371,8 @@ class Sandbox:
             ch.close()
         os.close(self.spawn_fd)
         self.close_thread_pidfds()
-        os.close(self.pidfd)
-        self.arena.close(self._own_cpu())
+        pidfd, self.pidfd = self.pidfd, -1
+        self.arena.close(self._own_cpu(), pidfd)  # (kept for the next start once the process is gone)
         standby.refill_later(stub_path(), lambda: bool(LIVE))  # (for the next start, if idle)
 
     def _own_cpu(self) -> set[int] | None:

@@ -56,12 +56,13 @@ def lines(res) -> list[str]:
 
 def open_fds() -> int:
     """This process's open fds, once every ended sandbox's arena is freed
-    (a thread closes them, strictbox/afterwards.py), but the one a standby
-    stub holds (strictbox/standby.py: it comes and goes between runs)."""
+    (a thread closes them, strictbox/afterwards.py), but the ones a standby
+    stub and the spare arena hold (strictbox/standby.py, arena.py: they come
+    and go between runs)."""
     import os
-    from strictbox import afterwards, standby
+    from strictbox import afterwards, arena, standby
     afterwards.wait()
-    return len(os.listdir("/proc/self/fd")) - standby.fds()
+    return len(os.listdir("/proc/self/fd")) - standby.fds() - arena.spare_fds()
 
 
 requires_busybox = pytest.mark.skipif(BUSYBOX is None, reason="busybox-static is not installed")
