@@ -117,6 +117,8 @@ ffibuilder.cdef(
     int fstatfs(int fd, struct statfs *buf);
     int sb_clock_start(struct sb_clock *page);
     void sb_clock_stop(void);
+    void sb_clock_forked(void);
+    void sb_clock_halt(void);
     void sb_clock_place(int cpu);
     void sb_clock_anywhere(const int *cpus, int n);
     long sb_tgkill(int tgid, int tid, int sig);
@@ -195,12 +197,21 @@ ffibuilder.set_source(
     }
 
     /* The clock page's writer: a plain C thread, so it never waits for the
-     * GIL.  A generation number lets a stopped thread notice and exit. */
+     * GIL.  Once no sandbox holds the page it ticks on for SB_CLOCK_LINGER_NS
+     * (the next run takes it over: starting a thread costs a start ~60 us
+     * here), then exits.  A generation number lets a thread that is no longer
+     * the page's notice and exit; the lock orders a linger's end against a
+     * start that would take the thread over. */
     #include <pthread.h>
+    #define SB_CLOCK_LINGER_NS 200000000L
     static volatile long sb_clock_gen;
     static volatile int sb_clock_cpu = -1; /* where it should run: a CPU, or -1: anywhere */
     static cpu_set_t sb_clock_any; /* "anywhere": the process's CPUs (sb_clock_anywhere) */
     static int sb_clock_any_set;
+    static pthread_mutex_t sb_clock_lock = PTHREAD_MUTEX_INITIALIZER;
+    static struct sb_clock *sb_clock_ticking; /* the page a live thread ticks (under the lock) */
+    static volatile long sb_clock_idle_since; /* CLOCK_MONOTONIC ns when it was let go; 0: held */
+    static volatile int sb_clock_threads; /* threads that may still write a page */
 
     struct sb_clock_arg { struct sb_clock *page; long gen; };
 
@@ -227,6 +238,16 @@ ffibuilder.set_source(
             a.page->boottime_ns = b.tv_sec * 1000000000L + b.tv_nsec;
             __atomic_thread_fence(__ATOMIC_RELEASE);
             __atomic_store_n(&a.page->seq, seq + 2, __ATOMIC_RELAXED);
+            long idle = __atomic_load_n(&sb_clock_idle_since, __ATOMIC_ACQUIRE);
+            if (idle && a.page->monotonic_ns - idle > SB_CLOCK_LINGER_NS) {
+                pthread_mutex_lock(&sb_clock_lock);
+                int done = sb_clock_idle_since && __atomic_load_n(&sb_clock_gen, __ATOMIC_ACQUIRE) == a.gen;
+                if (done)
+                    sb_clock_ticking = NULL;
+                pthread_mutex_unlock(&sb_clock_lock);
+                if (done)
+                    break;
+            }
             int want = __atomic_load_n(&sb_clock_cpu, __ATOMIC_RELAXED);
             if (want != placed) { /* (a paired broker keeps it off its sandbox's CPU) */
                 CPU_ZERO(&one);
@@ -237,25 +258,38 @@ ffibuilder.set_source(
             }
             nanosleep(&tick, NULL);
         }
+        __atomic_sub_fetch(&sb_clock_threads, 1, __ATOMIC_RELEASE);
         return NULL;
     }
 
     static int sb_clock_start(struct sb_clock *page)
     {
-        struct sb_clock_arg *a = malloc(sizeof *a);
-        if (!a)
-            return -ENOMEM;
-        page->tick_ns = SB_CLOCK_TICK_NS;
-        a->page = page;
-        a->gen = __atomic_add_fetch(&sb_clock_gen, 1, __ATOMIC_ACQ_REL);
-        pthread_t t;
-        pthread_attr_t attr;
-        pthread_attr_init(&attr);
-        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        int e = pthread_create(&t, &attr, sb_clock_loop, a);
-        pthread_attr_destroy(&attr);
-        if (e)
-            free(a);
+        int e = 0;
+        pthread_mutex_lock(&sb_clock_lock);
+        __atomic_store_n(&sb_clock_idle_since, 0, __ATOMIC_RELEASE);
+        if (sb_clock_ticking != page) { /* (none lingers on this page: a new one) */
+            struct sb_clock_arg *a = malloc(sizeof *a);
+            e = a ? 0 : ENOMEM;
+            if (a) {
+                page->tick_ns = SB_CLOCK_TICK_NS;
+                a->page = page;
+                a->gen = __atomic_add_fetch(&sb_clock_gen, 1, __ATOMIC_ACQ_REL); /* (another page's goes) */
+                pthread_t t;
+                pthread_attr_t attr;
+                pthread_attr_init(&attr);
+                pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+                __atomic_add_fetch(&sb_clock_threads, 1, __ATOMIC_ACQ_REL);
+                e = pthread_create(&t, &attr, sb_clock_loop, a);
+                pthread_attr_destroy(&attr);
+                if (e) {
+                    __atomic_sub_fetch(&sb_clock_threads, 1, __ATOMIC_RELEASE);
+                    free(a);
+                } else {
+                    sb_clock_ticking = page;
+                }
+            }
+        }
+        pthread_mutex_unlock(&sb_clock_lock);
         return -e;
     }
 
@@ -276,8 +310,37 @@ ffibuilder.set_source(
         sb_clock_any_set = 1;
     }
 
+    /* No sandbox holds the page now: the thread lingers, then goes. */
     static void sb_clock_stop(void)
     {
+        struct timespec m;
+        clock_gettime(CLOCK_MONOTONIC, &m);
+        pthread_mutex_lock(&sb_clock_lock);
+        __atomic_store_n(&sb_clock_idle_since, m.tv_sec * 1000000000L + m.tv_nsec + 1, __ATOMIC_RELEASE);
+        pthread_mutex_unlock(&sb_clock_lock);
+    }
+
+    /* The process is exiting: the thread stops now, and is gone before the
+     * page is unmapped (within a tick; no more than 10 ms are waited). */
+    static void sb_clock_halt(void)
+    {
+        pthread_mutex_lock(&sb_clock_lock);
+        sb_clock_ticking = NULL;
+        __atomic_add_fetch(&sb_clock_gen, 1, __ATOMIC_ACQ_REL);
+        pthread_mutex_unlock(&sb_clock_lock);
+        struct timespec pause = {0, 50000};
+        for (int i = 0; i < 200 && __atomic_load_n(&sb_clock_threads, __ATOMIC_ACQUIRE) > 0; i++)
+            nanosleep(&pause, NULL);
+    }
+
+    /* In a forked child: no clock thread runs there (only the forking
+     * thread came along), whatever the parent's state said. */
+    static void sb_clock_forked(void)
+    {
+        pthread_mutex_init(&sb_clock_lock, NULL);
+        sb_clock_ticking = NULL;
+        sb_clock_idle_since = 0;
+        sb_clock_threads = 0;
         __atomic_add_fetch(&sb_clock_gen, 1, __ATOMIC_ACQ_REL);
     }
 

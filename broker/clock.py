@@ -4,11 +4,13 @@ Strict mode disables the TSC, which the kernel's vDSO reads; asking the
 broker for the time cost a round trip per clock_gettime (CPython makes
 hundreds at start-up).  Instead one page of a memfd, mapped read-only into
 every sandbox, is rewritten every SB_CLOCK_TICK_NS by a C thread of the
-broker under a seqlock, while at least one sandbox runs; the program's own
-vDSO (untrusted_runtime/vdso) and the runtime read it."""
+broker under a seqlock, while at least one sandbox runs (and 0.2 s more,
+for the next run to take the thread over); the program's own vDSO
+(untrusted_runtime/vdso) and the runtime read it."""
 
 from __future__ import annotations
 
+import atexit
 import mmap
 import os
 
@@ -54,10 +56,12 @@ def _forked() -> None:
     of its own (the parent's may stop ticking whenever the parent ends)."""
     global _shared
     _shared = None
+    lib.sb_clock_forked()
     lib.sb_clock_place(-1)
 
 
 os.register_at_fork(after_in_child=_forked)
+atexit.register(lib.sb_clock_halt)  # (a lingering thread must not tick a page the exit unmaps)
 
 
 def shared() -> ClockPage:
