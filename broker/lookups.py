@@ -513,12 +513,20 @@ def read_ahead(sb, path: str, stat: bytes) -> bool:
     return False
 
 
+# CPython's extension module suffix starts with its bytecode's tag
+# (".cpython-311-x86_64-linux-gnu.so": "cpython-311").
+INIT_EXTENSION = re.compile(r"__init__\.(cpython-\d+)-[^/]+\.so")
+
+
 def read_ahead_package(sb, path: str) -> None:
     """A stat found no D/__init__.<suffix> on a frozen mount: CPython's
     import system probes a package's __init__ by suffix, extension modules
     first and D/__init__.py after.  Once the program has shown it is CPython
-    (learn_pyc_tag), the stat of D/__init__.py comes along, with its bytecode."""
+    (learn_pyc_tag; or this very suffix, CPython's first probe), the stat of
+    D/__init__.py comes along, with its bytecode."""
     head, _, name = path.rpartition("/")
+    if sb.pyc_tag is None and (m := INIT_EXTENSION.fullmatch(name)):
+        sb.pyc_tag = m.group(1)
     if sb.pyc_tag is None or not name.startswith("__init__.") or name == "__init__.py":
         return
     source = f"{head}/__init__.py"

@@ -567,6 +567,20 @@ def test_a_package_s_init_comes_with_the_miss_of_its_extension_module(tmp_path, 
         with_read_ahead.stderr
     assert with_read_ahead.stats["broker"] <= without.stats["broker"] - 6
 
+
+def test_cpython_s_first_package_comes_with_its_bytecode_too(monkeypatch):
+    """CPython's first import is a package (encodings), before any bytecode
+    it opened could tell its tag: the extension suffix it probes first
+    tells it (cpython-311 in __init__.cpython-311-x86_64-linux-gnu.so)."""
+    import re
+    from strictbox import lookups
+    argv = ["/usr/bin/python3", "-I", "-c", "import encodings; print(encodings.__name__)"]
+    told = sandboxed(argv)
+    monkeypatch.setattr(lookups, "INIT_EXTENSION", re.compile(r"(?!)"))
+    untold = sandboxed(argv)
+    assert told.stdout == untold.stdout == b"encodings\n"
+    assert told.stats["broker"] <= untold.stats["broker"] - 2
+
 # -- what a fourth review found --------------------------------------------------
 
 def test_a_held_file_is_never_replaced_whatever_the_arena_says(compile_c, tmp_path):
