@@ -347,6 +347,37 @@ def bench_python(runs: int, notes: Notes) -> list[tuple]:
     return rows
 
 
+FIRST_RUN = """
+import sys, time, strictbox
+t = time.perf_counter()
+r = strictbox.run(sys.argv[1:], capture_output=True)
+print(time.perf_counter() - t, r.returncode)
+"""
+
+
+def bench_first_run(runs: int, notes: Notes) -> tuple[float | None, float | None]:
+    """python3 -I -c pass as a process's first run (a new broker process
+    each time, strictbox imported beforehand): no standby stub, no spare
+    arena, nothing the process learnt; native runs take turns with it."""
+    argv = [PYTHON, "-I", "-c", "pass"]
+    native, first = [], []
+    try:
+        for _ in range(runs):
+            settled()
+            t0 = time.perf_counter()
+            subprocess.run(argv, capture_output=True, check=True)
+            native.append(time.perf_counter() - t0)
+            out = subprocess.run([sys.executable, "-c", FIRST_RUN, *argv], capture_output=True,
+                                 text=True, timeout=TIMEOUT, check=True).stdout.split()
+            if out[1] != "0":
+                raise BenchError(f"first run: returncode {out[1]}")
+            first.append(float(out[0]))
+    except (BenchError, subprocess.SubprocessError, ValueError, IndexError) as e:
+        notes.add(f"FAILED first run in a process: {e}")
+        return None, None
+    return median(native) * 1e3, median(first) * 1e3
+
+
 # -- 6. threads ---------------------------------------------------------------
 
 SPAWN = 32
@@ -447,6 +478,8 @@ def main() -> int:
                 if warm_stats:
                     print(f"  {'    broker round trips per run':<{W - 2}} {'':>12} "
                           f"{warm_stats.get('broker', 0):>12,}")
+            a, first = bench_first_run(runs, notes)
+            row("python3 -I -c pass as a process's first run", a, first, 2)
 
         section("6. Threads, ns per operation (self-timed loop)", "native", "strictbox")
         for r in bench_threads(threadsbench, args.quick, notes):
