@@ -62,3 +62,14 @@ def test_a_script_whose_interpreter_cannot_run_fails_as_on_linux(tmp_path):
         assert (got.returncode, got.stderr) == (want.returncode, want.stderr), name
         assert want.returncode == cases[name][1], name
     assert open_fds() == before
+
+
+def test_the_pool_and_its_threads_survive_an_exec(compile_c, tmp_path):
+    """The pool's threads outlive an exec (only the process image goes):
+    the new image's clones take their idle slots, and a signal it sends
+    itself finds its thread, as natively."""
+    prog = str(compile_c("exec_keeps_pool.c", "-static", "-pthread"))
+    want = "raise 0 pthread_kill 0 got 2\n" + "create ok\n" * 3
+    assert native([prog]).stdout.decode() == want
+    got = sandboxed([prog], max_threads=4, ro=[f"{os.path.dirname(prog)}"])
+    assert (got.returncode, got.stdout.decode()) == (0, want), (got.reason, got.log)

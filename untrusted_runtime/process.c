@@ -110,11 +110,13 @@ long sys_exit_group(struct sb_call *c) { sb_exit_process(c->t, (long)c->a[0]); }
  * state, no alternate stack, on the boot block's entry and stack. */
 long sys_execve(struct sb_call *c)
 {
+    unsigned started = sb_slots_started(); /* (the pool's threads stay: its slots are still started) */
     long r = sb_forward(c);
     if (r != 0)
         return r;
     struct sb_thread *t = c->t;
     ST->live_threads = 1; /* the broker wrote a fresh sb_state: this thread is the process */
+    __atomic_store_n(&ST->pool_ready, started, __ATOMIC_RELEASE);
     t->alt_sp = t->alt_size = 0;
     t->alt_flags = SS_DISABLE;
     t->clear_tid = t->robust_list = t->robust_len = 0;
