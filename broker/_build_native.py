@@ -212,8 +212,26 @@ ffibuilder.set_source(
     static struct sb_clock *sb_clock_ticking; /* the page a live thread ticks (under the lock) */
     static volatile long sb_clock_idle_since; /* CLOCK_MONOTONIC ns when it was let go; 0: held */
     static volatile int sb_clock_threads; /* threads that may still write a page */
+    static int sb_clock_users; /* sandboxes holding the page (under the lock) */
+    static int sb_clock_halted; /* the process is exiting: no thread starts any more */
 
     struct sb_clock_arg { struct sb_clock *page; long gen; };
+
+    static void sb_clock_write(struct sb_clock *page)
+    {
+        struct timespec r, m, b;
+        clock_gettime(CLOCK_REALTIME, &r);
+        clock_gettime(CLOCK_MONOTONIC, &m);
+        clock_gettime(CLOCK_BOOTTIME, &b);
+        uint32_t seq = page->seq;
+        __atomic_store_n(&page->seq, seq + 1, __ATOMIC_RELAXED);
+        __atomic_thread_fence(__ATOMIC_RELEASE);
+        page->realtime_ns = r.tv_sec * 1000000000L + r.tv_nsec;
+        page->monotonic_ns = m.tv_sec * 1000000000L + m.tv_nsec;
+        page->boottime_ns = b.tv_sec * 1000000000L + b.tv_nsec;
+        __atomic_thread_fence(__ATOMIC_RELEASE);
+        __atomic_store_n(&page->seq, seq + 2, __ATOMIC_RELAXED);
+    }
 
     static void *sb_clock_loop(void *p)
     {
@@ -225,19 +243,9 @@ ffibuilder.set_source(
             anywhere = sb_clock_any;
         else
             sched_getaffinity(0, sizeof anywhere, &anywhere);
-        struct timespec tick = {0, SB_CLOCK_TICK_NS}, r, m, b;
+        struct timespec tick = {0, SB_CLOCK_TICK_NS};
         while (__atomic_load_n(&sb_clock_gen, __ATOMIC_ACQUIRE) == a.gen) {
-            clock_gettime(CLOCK_REALTIME, &r);
-            clock_gettime(CLOCK_MONOTONIC, &m);
-            clock_gettime(CLOCK_BOOTTIME, &b);
-            uint32_t seq = a.page->seq;
-            __atomic_store_n(&a.page->seq, seq + 1, __ATOMIC_RELAXED);
-            __atomic_thread_fence(__ATOMIC_RELEASE);
-            a.page->realtime_ns = r.tv_sec * 1000000000L + r.tv_nsec;
-            a.page->monotonic_ns = m.tv_sec * 1000000000L + m.tv_nsec;
-            a.page->boottime_ns = b.tv_sec * 1000000000L + b.tv_nsec;
-            __atomic_thread_fence(__ATOMIC_RELEASE);
-            __atomic_store_n(&a.page->seq, seq + 2, __ATOMIC_RELAXED);
+            sb_clock_write(a.page);
             long idle = __atomic_load_n(&sb_clock_idle_since, __ATOMIC_ACQUIRE);
             if (idle && a.page->monotonic_ns - idle > SB_CLOCK_LINGER_NS) {
                 pthread_mutex_lock(&sb_clock_lock);
@@ -266,10 +274,18 @@ ffibuilder.set_source(
     {
         int e = 0;
         pthread_mutex_lock(&sb_clock_lock);
+        if (sb_clock_halted) {
+            pthread_mutex_unlock(&sb_clock_lock);
+            return -ESHUTDOWN;
+        }
+        sb_clock_users++;
         __atomic_store_n(&sb_clock_idle_since, 0, __ATOMIC_RELEASE);
         if (sb_clock_ticking != page) { /* (none lingers on this page: a new one) */
+            sb_clock_write(page); /* (the time is on the page before the first sandbox looks) */
             struct sb_clock_arg *a = malloc(sizeof *a);
             e = a ? 0 : ENOMEM;
+            if (!a)
+                sb_clock_users--;
             if (a) {
                 page->tick_ns = SB_CLOCK_TICK_NS;
                 a->page = page;
@@ -283,6 +299,7 @@ ffibuilder.set_source(
                 pthread_attr_destroy(&attr);
                 if (e) {
                     __atomic_sub_fetch(&sb_clock_threads, 1, __ATOMIC_RELEASE);
+                    sb_clock_users--;
                     free(a);
                 } else {
                     sb_clock_ticking = page;
@@ -310,26 +327,31 @@ ffibuilder.set_source(
         sb_clock_any_set = 1;
     }
 
-    /* No sandbox holds the page now: the thread lingers, then goes. */
+    /* A sandbox lets the page go: when none holds it, the thread lingers,
+     * then goes.  (The count lives here, under the lock, as brokers on
+     * several threads hold and let go.) */
     static void sb_clock_stop(void)
     {
         struct timespec m;
         clock_gettime(CLOCK_MONOTONIC, &m);
         pthread_mutex_lock(&sb_clock_lock);
-        __atomic_store_n(&sb_clock_idle_since, m.tv_sec * 1000000000L + m.tv_nsec + 1, __ATOMIC_RELEASE);
+        if (sb_clock_users > 0 && --sb_clock_users == 0)
+            __atomic_store_n(&sb_clock_idle_since, m.tv_sec * 1000000000L + m.tv_nsec + 1, __ATOMIC_RELEASE);
         pthread_mutex_unlock(&sb_clock_lock);
     }
 
     /* The process is exiting: the thread stops now, and is gone before the
-     * page is unmapped (within a tick; no more than 10 ms are waited). */
+     * page is unmapped (within a tick; no more than a second is waited),
+     * and none starts again. */
     static void sb_clock_halt(void)
     {
         pthread_mutex_lock(&sb_clock_lock);
+        sb_clock_halted = 1;
         sb_clock_ticking = NULL;
         __atomic_add_fetch(&sb_clock_gen, 1, __ATOMIC_ACQ_REL);
         pthread_mutex_unlock(&sb_clock_lock);
         struct timespec pause = {0, 50000};
-        for (int i = 0; i < 200 && __atomic_load_n(&sb_clock_threads, __ATOMIC_ACQUIRE) > 0; i++)
+        for (int i = 0; i < 20000 && __atomic_load_n(&sb_clock_threads, __ATOMIC_ACQUIRE) > 0; i++)
             nanosleep(&pause, NULL);
     }
 
@@ -341,6 +363,7 @@ ffibuilder.set_source(
         sb_clock_ticking = NULL;
         sb_clock_idle_since = 0;
         sb_clock_threads = 0;
+        sb_clock_users = 0;
         __atomic_add_fetch(&sb_clock_gen, 1, __ATOMIC_ACQ_REL);
     }
 

@@ -28,18 +28,13 @@ class ClockPage:
         self._users = 0
 
     def hold(self) -> None:
-        """A sandbox starts: keep the page fresh."""
-        self._users += 1
-        if self._users == 1:
-            err = lib.sb_clock_start(self._page)
-            if err:
-                self._users -= 1
-                raise OSError(-err, f"cannot start the clock thread: {os.strerror(-err)}")
+        """A sandbox starts: keep the page fresh (the C side counts who holds it)."""
+        err = lib.sb_clock_start(self._page)
+        if err:
+            raise OSError(-err, f"cannot start the clock thread: {os.strerror(-err)}")
 
     def release(self) -> None:
-        self._users -= 1
-        if self._users == 0:
-            lib.sb_clock_stop()
+        lib.sb_clock_stop()
 
     def monotonic_ns(self) -> int:
         """CLOCK_MONOTONIC as the sandboxes read it (coarse or fixed with the policy)."""

@@ -118,3 +118,16 @@ def test_sysinfo_is_answered_in_the_sandbox_as_the_broker_answers_it(compile_c):
     assert lines(local) == lines(logged) == lines(fixed) == [want]
     assert local.stats["broker"] == none.stats["broker"]
     assert logged.stats["broker"] == none.stats["broker"] + 50
+
+
+def test_sysinfo_uptime_starts_at_zero_in_a_new_process(compile_c):
+    """The first sandbox of a process (its clock thread just started) on one
+    CPU: the clock page has the time before the sandbox's start reads it."""
+    import subprocess
+    import sys
+    prog = str(compile_c("sysinfo_view.c"))
+    code = "import strictbox, sys; sys.stdout.buffer.write(strictbox.run([sys.argv[1]], capture_output=True).stdout)"
+    for _ in range(3):
+        out = subprocess.run(["taskset", "-c", "0", sys.executable, "-c", code, prog], capture_output=True,
+                             timeout=60)
+        assert out.stdout.startswith(b"r 0 uptime 0 "), (out.stdout, out.stderr[-500:])
