@@ -1,5 +1,5 @@
-"""What a run leaves to do once its result is out: zero its arena for the
-next start or free its pages (~0.5 ms for CPython's: arena.py) and reap its
+"""What a run leaves to do once its result is out: make its arena the next
+start's or free its pages (~0.5 ms for CPython's: recycle.py) and reap its
 process while the kernel tears it down (its memory map: ~0.4 ms).  One
 thread does both, in turn, so that a result waits for neither.  It runs
 where the job says, or on the CPUs this process had when it imported us,
@@ -78,6 +78,14 @@ def wait(timeout: float | None = None) -> bool:
     return True
 
 
+def readable(fd: int, timeout_ms: int = 0) -> bool:
+    """fd is readable within timeout_ms (a pidfd: its process is gone).
+    poll, not select: fd numbers pass FD_SETSIZE in a busy broker."""
+    p = select.poll()
+    p.register(fd, select.POLLIN)
+    return bool(p.poll(timeout_ms))
+
+
 def reap(pidfd: int) -> Callable[[], bool]:
     """A job that reaps our killed child once it is gone (its pidfd, which
     the job closes then), looking a while each turn: one the kernel cannot
@@ -85,7 +93,7 @@ def reap(pidfd: int) -> Callable[[], bool]:
     def job() -> bool:
         try:
             if os.waitid(os.P_PIDFD, pidfd, os.WEXITED | os.WNOHANG) is None:
-                if not select.select([pidfd], [], [], 0.05)[0]:
+                if not readable(pidfd, 50):
                     return False
                 os.waitid(os.P_PIDFD, pidfd, os.WEXITED)
         except ChildProcessError:  # (a forked copy of this job: not this process's child)

@@ -16,19 +16,17 @@ Fault, as they are for the program, until `drop_pins`."""
 
 from __future__ import annotations
 
-import atexit
 import bisect
 import collections
 import fcntl
 import mmap
 import os
-import select
 import struct
 import threading
 import time
 from typing import NamedTuple
 
-from . import afterwards, kernel
+from . import kernel, recycle
 from ._native import ffi, lib
 
 BASE = lib.SB_ARENA_BASE
@@ -62,132 +60,6 @@ def _count_pinned(key: tuple[int, int], n: int) -> None:
             del PINNED_FILES[key]
 
 
-# -- an arena used again ---------------------------------------------------------
-
-# A new arena's pages cost a fault each in the sandbox that first touches
-# them, twice what an anonymous page costs (shmem: allocated, zeroed, put in
-# the page cache).  An ended sandbox's arena, once no process maps it but
-# ours, is zeroed where it has pages (afterwards) and kept for the next start
-# of the same size: the pages a program touches again cost it half as much
-# (CPython's start: ~3.5 MB of them, ~0.5 ms).  One is kept at a time, and
-# only one with at most SPARE_MAX bytes of pages.
-SPARE_MAX = 64 << 20
-SPARE_WAIT = 2.0  # seconds an ended sandbox's process may take to go before its arena is freed instead
-_ZEROS = bytes(1 << 20)
-_spare_lock = threading.Lock()
-_spare: tuple[mmap.mmap, int, int] | None = None  # (map, fd, size), under _spare_lock
-
-
-def _take_spare(size: int) -> tuple[mmap.mmap, int] | None:
-    global _spare
-    with _spare_lock:
-        if _spare is None or _spare[2] != size:
-            return None
-        (m, fd, _), _spare = _spare, None
-    return m, fd
-
-
-def _data_ranges(fd: int, size: int):
-    """The ranges of the memfd that have pages (SEEK_DATA, SEEK_HOLE)."""
-    at = 0
-    while at < size:
-        try:
-            start = os.lseek(fd, at, os.SEEK_DATA)
-        except OSError:  # ENXIO: no data past at
-            return
-        at = os.lseek(fd, start, os.SEEK_HOLE)
-        yield start, at
-
-
-def spare_fds() -> int:
-    """How many fds of this process the spare arena holds (its own, and
-    its map's: Python's mmap keeps a duplicate)."""
-    return 2 if _spare is not None else 0
-
-
-def _recycle(m: mmap.mmap, fd: int, size: int) -> bool:
-    """Zeroes the arena where it has pages and keeps it as the spare;
-    False (then the caller frees it) if one is kept already, or it holds
-    more than SPARE_MAX."""
-    global _spare
-    with _spare_lock:
-        if _spare is not None:
-            return False
-    ranges = list(_data_ranges(fd, size))
-    if sum(end - start for start, end in ranges) > SPARE_MAX:
-        return False
-    zeros = memoryview(_ZEROS)
-    for start, end in ranges:  # (written to the file, not through our map: our RSS stays as it is)
-        at = start
-        while at < end:
-            at += os.pwrite(fd, zeros[:min(len(_ZEROS), end - at)], at)
-    with _spare_lock:
-        if _spare is not None or _closing:
-            return False
-        _spare = (m, fd, size)
-    return True
-
-
-def _afterwards_job(m: mmap.mmap, fd: int, size: int, pidfd: int | None):
-    """What an arena's close leaves to do: kept for the next start once the
-    sandbox's process is gone (pidfd readable: no thread of it is left to
-    write to the arena), else freed (after SPARE_WAIT); freed at once with
-    no pidfd.  The job closes pidfd."""
-    deadline = time.monotonic() + SPARE_WAIT
-
-    def job() -> bool:
-        if pidfd is not None:
-            gone = bool(select.select([pidfd], [], [], 0)[0])
-            if not gone and time.monotonic() < deadline:
-                time.sleep(0.001)  # (the kernel tears its memory down: ~0.4 ms for CPython's)
-                return False
-            os.close(pidfd)
-            if gone and _recycle(m, fd, size):
-                return True
-        _free(m, fd, size)
-        return True
-    return job
-
-
-_closing = False
-
-
-def _exiting() -> None:
-    global _closing, _spare
-    with _spare_lock:
-        _closing, spare, _spare = True, _spare, None
-    if spare is not None:
-        _free(*spare)
-
-
-def _forked() -> None:
-    """A child's copy of the spare is its parent's arena: not the child's to use."""
-    global _spare, _spare_lock
-    spare, _spare, _spare_lock = _spare, None, threading.Lock()
-    if spare is not None:
-        spare[0].close()
-        os.close(spare[1])
-
-
-os.register_at_fork(after_in_child=_forked)
-atexit.register(_exiting)
-
-
-def _free(m: mmap.mmap, fd: int, size: int) -> None:
-    """Frees an arena's pages, afterwards.  A hole punched first frees them
-    without this process's memory map lock, which the munmap would hold
-    for as long (~0.5 ms for CPython's) while the next run maps its arena
-    and touches its pages."""
-    try:
-        try:
-            kernel.punch_hole(fd, 0, size)
-            m.close()
-        finally:
-            os.close(fd)
-    except OSError:
-        pass
-
-
 class Pin(NamedTuple):
     start: int
     end: int
@@ -198,7 +70,7 @@ class Pin(NamedTuple):
 class Arena:
     def __init__(self, size: int):
         self.size = size
-        spare = _take_spare(size)
+        spare = recycle.take(size)
         if spare is not None:  # (all zeros: an ended sandbox's, which no process maps but ours)
             self.map, self.fd = spare
         else:
@@ -431,14 +303,23 @@ class Arena:
     def zero(self, addr: int, n: int) -> None:
         kernel.punch_hole(self.fd, self._writable(addr, n), n)
 
-    def close(self, cpus: set[int] | None = None, pidfd: int | None = None) -> None:
-        """Frees the pages afterwards (on cpus, if given), or keeps the arena
-        for the next start once the sandbox's process, pidfd (which this
-        closes), is gone.  This object reads and writes nothing from now on."""
+    def close(self, cpus: set[int] | None = None, pidfd: int | None = None,
+              windows: list[tuple[int, int]] = ()) -> None:
+        """Frees the pages afterwards (on cpus, if given), or makes the arena
+        the spare for the next start, with pages in windows (sandbox address
+        ranges), once the sandbox's process, pidfd (which this closes), is
+        gone (recycle.py).  This object reads and writes nothing from now on."""
         self.drop_pins()
         m, fd, size = self.map, self.fd, self.size
         self.map, self.fd = None, -1
-        afterwards.later(_afterwards_job(m, fd, size, pidfd), cpus)
+        spans: list[tuple[int, int]] = []  # (file offsets, in order, apart)
+        for lo, hi in sorted(windows):
+            lo, hi = max(lo, BASE) - BASE, min(hi, BASE + size) - BASE
+            if spans and lo <= spans[-1][1]:
+                spans[-1] = (spans[-1][0], max(spans[-1][1], hi))
+            elif lo < hi:
+                spans.append((lo, hi))
+        recycle.later(m, fd, size, pidfd, spans, cpus)
 
     def state(self):
         """A private copy of the runtime state (struct sb_state): untrusted data."""

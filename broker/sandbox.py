@@ -17,7 +17,7 @@ import time
 import weakref
 from dataclasses import dataclass, field
 
-from . import (afterwards, calls, clock, kernel, listings, loader, lookups, premaps, protocol,
+from . import (afterwards, calls, clock, kernel, listings, loader, lookups, premaps, protocol, recycle,
                standby, virtual)
 from .arena import Arena
 from .fsview import View
@@ -1372,7 +1372,8 @@ class Sandbox:
         os.close(self.spawn_fd)
         self.close_thread_pidfds()
         pidfd, self.pidfd = self.pidfd, -1
-        self.arena.close(self._own_cpu(), pidfd)  # (kept for the next start once the process is gone)
+        lay = loader.layout(self.limits.memory, self.limits.threads)
+        self.arena.close(self._own_cpu(), pidfd, recycle.windows(loader.BASE, lib.SB_IMAGE_BASE, lib.SB_THREAD_BLOCK, lay))
         standby.refill_later(stub_path(), lambda: bool(LIVE))  # (for the next start, if idle)
 
     def _own_cpu(self) -> set[int] | None:

@@ -57,12 +57,12 @@ def lines(res) -> list[str]:
 def open_fds() -> int:
     """This process's open fds, once every ended sandbox's arena is freed
     (a thread closes them, strictbox/afterwards.py), but the ones a standby
-    stub and the spare arena hold (strictbox/standby.py, arena.py: they come
-    and go between runs)."""
+    stub and the spare arena hold (strictbox/standby.py, recycle.py: they
+    come and go between runs)."""
     import os
-    from strictbox import afterwards, arena, standby
+    from strictbox import afterwards, recycle, standby
     afterwards.wait()
-    return len(os.listdir("/proc/self/fd")) - standby.fds() - arena.spare_fds()
+    return len(os.listdir("/proc/self/fd")) - standby.fds() - recycle.fds()
 
 
 requires_busybox = pytest.mark.skipif(BUSYBOX is None, reason="busybox-static is not installed")

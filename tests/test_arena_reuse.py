@@ -1,6 +1,6 @@
-"""An ended sandbox's arena, zeroed, serves the next start of the same size
-(strictbox/arena.py): whatever the program left there, however it ended,
-the next sandbox finds nothing of it."""
+"""An ended sandbox's arena serves the next start of the same size
+(strictbox/recycle.py): whatever the program left there, however it ended,
+the next sandbox finds nothing of it, not even which pages it touched."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import os
 
 import pytest
 
-from conftest import sandboxed
-from strictbox import afterwards, arena, sandbox
+from conftest import BUSYBOX, requires_busybox, sandboxed
+from strictbox import afterwards, loader, recycle, sandbox
+from strictbox._native import lib
 
 MEMORY = 64 << 20
 
@@ -19,24 +20,28 @@ def prog(compile_c) -> str:
     return str(compile_c("arena_leftovers.c", "-static"))
 
 
-def spare_ident() -> tuple[int, int] | None:
+def spare() -> tuple[tuple[int, int], list[tuple[int, int]]] | None:
+    """The spare's (st_dev, st_ino) and the ranges where it has pages."""
     afterwards.wait()
-    spare = arena._spare
-    if spare is None:
+    kept = recycle._spare
+    if kept is None:
         return None
-    st = os.fstat(spare[1])
-    return st.st_dev, st.st_ino
+    st = os.fstat(kept[1])
+    return (st.st_dev, st.st_ino), list(recycle._data_ranges(kept[1], kept[2]))
 
 
-def scan_with(prog, monkeypatch, want_ident) -> bytes:
-    """The scan's output, from a sandbox that must have taken the spare."""
+def windows(memory: int) -> list[tuple[int, int]]:
+    """The spare's windows as file ranges, for the default thread limit."""
+    lay = loader.layout(memory, 64)
+    spans = recycle.windows(loader.BASE, lib.SB_IMAGE_BASE, lib.SB_THREAD_BLOCK, lay)
+    return [(lo - loader.BASE, min(hi, loader.BASE + memory) - loader.BASE) for lo, hi in sorted(spans)]
+
+
+def taken_by(monkeypatch) -> list:
     idents = []
     real = sandbox.Sandbox.start
     monkeypatch.setattr(sandbox.Sandbox, "start", lambda sb: (real(sb), idents.append(sb.arena.ident)))
-    got = sandboxed([prog, "scan"], memory=MEMORY)
-    assert got.returncode == 0, (got.reason, got.stderr)
-    assert idents == [want_ident]
-    return got.stdout
+    return idents
 
 
 @pytest.mark.parametrize("end", ["exit", "killed"])
@@ -47,23 +52,83 @@ def test_the_next_sandbox_finds_nothing_of_the_last(prog, monkeypatch, end):
     else:  # (killed at the wall-clock limit as it waits)
         got = sandboxed([prog, "scribble", "hang"], memory=MEMORY, timeout=1)
         assert got.stdout == b"scribbled\n" and "timeout" in got.reason
-    ident = spare_ident()
-    assert ident is not None
-    assert scan_with(prog, monkeypatch, ident) == b"runs 0\n"
+    kept = spare()
+    assert kept is not None
+    idents = taken_by(monkeypatch)
+    scan = sandboxed([prog, "scan"], memory=MEMORY)
+    assert (scan.returncode, scan.stdout) == (0, b"runs 0\n"), scan.reason
+    assert idents == [kept[0]]
+
+
+@requires_busybox
+def test_the_spare_s_pages_are_the_windows_whatever_the_last_touched(prog):
+    """Pages allocated cost a fault less than holes: which ones the spare
+    has must not tell the next sandbox what the last one did."""
+    want = windows(MEMORY)
+    sandboxed([prog, "scribble"], memory=MEMORY)  # (8 MiB mapped, 2 MiB of heap, a deep stack)
+    assert spare()[1] == want
+    sandboxed([BUSYBOX, "true"], memory=MEMORY)  # (next to nothing)
+    assert spare()[1] == want
+
+
+def test_an_arena_of_too_many_ranges_is_shaped_all_the_same(prog, monkeypatch):
+    monkeypatch.setattr(recycle, "MOST_RANGES", 2)
+    sandboxed([prog, "scribble"], memory=MEMORY)
+    assert spare()[1] == windows(MEMORY)
 
 
 def test_a_start_of_another_size_makes_its_own(prog, monkeypatch):
     sandboxed([prog, "scribble"], memory=MEMORY)
-    ident = spare_ident()
-    idents = []
-    real = sandbox.Sandbox.start
-    monkeypatch.setattr(sandbox.Sandbox, "start", lambda sb: (real(sb), idents.append(sb.arena.ident)))
+    ident = spare()[0]
+    idents = taken_by(monkeypatch)
     assert sandboxed([prog, "scan"], memory=2 * MEMORY).stdout == b"runs 0\n"
-    assert ident is not None and idents != [ident]
-    assert spare_ident() == ident  # (one is kept at a time: the other went)
+    assert idents != [ident]
+    assert spare()[0] != ident and recycle._spare[2] == 2 * MEMORY  # (the newest is kept)
 
 
-def test_an_arena_with_more_pages_than_are_kept_is_freed(prog, monkeypatch):
-    monkeypatch.setattr(arena, "SPARE_MAX", 1 << 20)
-    sandboxed([prog, "scribble"], memory=MEMORY)
-    assert spare_ident() is None
+def test_a_broker_with_fd_numbers_past_1024_keeps_and_leaks_nothing(prog):
+    """The pidfd that says the process is gone may be any number: a busy
+    broker's pass FD_SETSIZE (select would refuse them)."""
+    from conftest import open_fds
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))
+    ballast = [os.open("/dev/null", os.O_RDONLY) for _ in range(1100)]
+    try:
+        before = open_fds()
+        for _ in range(3):
+            assert sandboxed([prog, "scribble"], memory=MEMORY).returncode == 0
+        assert spare() is not None and open_fds() == before
+    finally:
+        for fd in ballast:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_a_forked_child_leaves_its_parent_s_arenas_as_they_are(monkeypatch):
+    """A child forked while an arena's job waits afterwards runs the waiting
+    jobs itself (afterwards.py): for an arena, only closing its copies,
+    never writing to the memfd it shares with its parent, which may hand it
+    to its next sandbox meanwhile."""
+    import mmap
+    jobs = []
+    monkeypatch.setattr(afterwards, "later", lambda job, cpus=None: jobs.append(job))
+    fd = os.memfd_create("arena-like")
+    os.ftruncate(fd, MEMORY)
+    os.pwrite(fd, b"still here", 12345)
+    dead = os.fork()
+    if dead == 0:
+        os._exit(0)
+    pidfd = os.pidfd_open(dead)
+    os.waitpid(dead, 0)  # (gone: the job would keep the arena, zeroed)
+    recycle.later(mmap.mmap(fd, MEMORY), os.dup(fd), MEMORY, pidfd, [(0, 1 << 20)], None)
+    child = os.fork()
+    if child == 0:
+        jobs[0]()
+        os._exit(0 if os.pread(fd, 10, 12345) == b"still here" else 1)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert jobs[0]() and os.pread(fd, 10, 12345) == bytes(10)  # (the parent's own run of it keeps it)
+    m, kept = recycle.take(MEMORY)  # (not for a sandbox: it has no seals)
+    recycle.free(m, kept, MEMORY)
+    os.close(fd)

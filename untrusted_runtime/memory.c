@@ -56,7 +56,10 @@ void sb_zero(unsigned long start, unsigned long len)
 
 /* A large range unmapped whole keeps its bytes (ST->stale) until a mapping
  * or the heap takes any of it: its punch's round trip is made then, or never
- * (CPython frees its arenas as it exits).  1 if kept. */
+ * (CPython frees its arenas as it exits; the broker zeroes or frees the
+ * whole arena after the sandbox).  The punch is made under the memory map's
+ * lock, unlike an unmap's: rare, and the program's own threads wait.  1 if
+ * kept. */
 static int stale_keep(unsigned long start, unsigned long len)
 {
     if (ST->nstale >= SB_MAX_STALE)
