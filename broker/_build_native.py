@@ -364,6 +364,7 @@ ffibuilder.set_source(
         sb_clock_idle_since = 0;
         sb_clock_threads = 0;
         sb_clock_users = 0;
+        sb_clock_halted = 0;
         __atomic_add_fetch(&sb_clock_gen, 1, __ATOMIC_ACQ_REL);
     }
 

@@ -68,9 +68,14 @@ class Pin(NamedTuple):
 
 
 class Arena:
-    def __init__(self, size: int):
+    def __init__(self, size: int, windows: list[tuple[int, int]] = ()):
+        """windows: where the sandbox's layout has programs touch memory
+        first (sandbox address ranges, recycle.windows): a spare arena
+        shaped for them is taken if there is one, and this one is shaped for
+        them once its sandbox has ended."""
         self.size = size
-        spare = recycle.take(size)
+        self.windows = recycle.file_spans(windows, BASE, size)
+        spare = recycle.take(size, self.windows)
         if spare is not None:  # (all zeros: an ended sandbox's, which no process maps but ours)
             self.map, self.fd = spare
         else:
@@ -303,23 +308,15 @@ class Arena:
     def zero(self, addr: int, n: int) -> None:
         kernel.punch_hole(self.fd, self._writable(addr, n), n)
 
-    def close(self, cpus: set[int] | None = None, pidfd: int | None = None,
-              windows: list[tuple[int, int]] = ()) -> None:
+    def close(self, cpus: set[int] | None = None, pidfd: int | None = None) -> None:
         """Frees the pages afterwards (on cpus, if given), or makes the arena
-        the spare for the next start, with pages in windows (sandbox address
-        ranges), once the sandbox's process, pidfd (which this closes), is
-        gone (recycle.py).  This object reads and writes nothing from now on."""
+        the spare for the next start with its windows, once the sandbox's
+        process, pidfd (which this closes), is gone (recycle.py).  This
+        object reads and writes nothing from now on."""
         self.drop_pins()
         m, fd, size = self.map, self.fd, self.size
         self.map, self.fd = None, -1
-        spans: list[tuple[int, int]] = []  # (file offsets, in order, apart)
-        for lo, hi in sorted(windows):
-            lo, hi = max(lo, BASE) - BASE, min(hi, BASE + size) - BASE
-            if spans and lo <= spans[-1][1]:
-                spans[-1] = (spans[-1][0], max(spans[-1][1], hi))
-            elif lo < hi:
-                spans.append((lo, hi))
-        recycle.later(m, fd, size, pidfd, spans, cpus)
+        recycle.later(m, fd, size, pidfd, self.windows, cpus)
 
     def state(self):
         """A private copy of the runtime state (struct sb_state): untrusted data."""

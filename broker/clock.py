@@ -13,6 +13,7 @@ from __future__ import annotations
 import atexit
 import mmap
 import os
+import threading
 
 from ._native import ffi, lib
 
@@ -42,6 +43,7 @@ class ClockPage:
 
 
 _shared: ClockPage | None = None
+_shared_lock = threading.Lock()
 _cpus = sorted(os.sched_getaffinity(0))  # where the clock thread may tick unless told otherwise
 lib.sb_clock_anywhere(ffi.new("int[]", _cpus), len(_cpus))
 
@@ -49,8 +51,8 @@ lib.sb_clock_anywhere(ffi.new("int[]", _cpus), len(_cpus))
 def _forked() -> None:
     """A child has no clock thread: its first sandbox starts one, on a page
     of its own (the parent's may stop ticking whenever the parent ends)."""
-    global _shared
-    _shared = None
+    global _shared, _shared_lock
+    _shared, _shared_lock = None, threading.Lock()
     lib.sb_clock_forked()
     lib.sb_clock_place(-1)
 
@@ -62,9 +64,10 @@ atexit.register(lib.sb_clock_halt)  # (a lingering thread must not tick a page t
 def shared() -> ClockPage:
     """The process-wide clock page (one writer thread however many brokers)."""
     global _shared
-    if _shared is None:
-        _shared = ClockPage()
-    return _shared
+    with _shared_lock:  # (brokers on two threads starting their first sandbox: one page)
+        if _shared is None:
+            _shared = ClockPage()
+        return _shared
 
 
 class FixedClock(ClockPage):

@@ -26,10 +26,24 @@ WAIT = 2.0  # seconds the ended process may take to go; then its arena is freed 
 IMAGE_WINDOW = 8 << 20  # the windows' sizes past the image's base, below the mmap area's top,
 MMAP_WINDOW = 8 << 20  # and below the stack's top
 STACK_WINDOW = 256 << 10
-MOST_RANGES = 4096  # an arena with more ranges of pages is punched whole, not range by range
+
+
+def _grain() -> int:
+    """The windows' grain: 2 MiB where shmem may use huge pages (a punch
+    cannot split one, which would then stay whatever the sandbox did), else
+    a page."""
+    try:
+        with open("/sys/kernel/mm/transparent_hugepage/shmem_enabled") as f:
+            setting = f.read()
+    except OSError:
+        return 2 << 20
+    return 4096 if "[never]" in setting or "[deny]" in setting else 2 << 20
+
+
+GRAIN = _grain()
 _ZEROS = bytes(1 << 20)
 _lock = threading.Lock()
-_spare: tuple[mmap.mmap, int, int] | None = None  # (map, fd, size), under _lock
+_spare: tuple[mmap.mmap, int, int, tuple] | None = None  # (map, fd, size, spans), under _lock
 _closing = False
 
 
@@ -41,14 +55,28 @@ def windows(base: int, image_base: int, block: int, lay) -> list[tuple[int, int]
             (lay.stack_top - STACK_WINDOW, lay.stack_top), (lay.threads_base, lay.threads_base + block)]
 
 
-def take(size: int) -> tuple[mmap.mmap, int] | None:
-    """The spare (map, fd) if it is of size bytes: all zeros, its pages
-    where the windows are."""
+def file_spans(windows: list[tuple[int, int]], base: int, size: int) -> tuple[tuple[int, int], ...]:
+    """windows as file ranges of an arena at base of size bytes: in order,
+    apart, and out to GRAIN boundaries."""
+    spans: list[tuple[int, int]] = []
+    for lo, hi in sorted(windows):
+        lo = max(lo - base, 0) & ~(GRAIN - 1)
+        hi = min((hi - base + GRAIN - 1) & ~(GRAIN - 1), size)
+        if spans and lo <= spans[-1][1]:
+            spans[-1] = (spans[-1][0], max(spans[-1][1], hi))
+        elif lo < hi:
+            spans.append((lo, hi))
+    return tuple(spans)
+
+
+def take(size: int, spans: tuple[tuple[int, int], ...]) -> tuple[mmap.mmap, int] | None:
+    """The spare (map, fd) if it is of size bytes, shaped for spans: all
+    zeros, with pages there and nowhere else."""
     global _spare
     with _lock:
-        if _spare is None or _spare[2] != size:
+        if _spare is None or _spare[2:] != (size, spans):
             return None
-        (m, fd, _), _spare = _spare, None
+        (m, fd, _, _), _spare = _spare, None
     return m, fd
 
 
@@ -58,12 +86,11 @@ def fds() -> int:
     return 2 if _spare is not None else 0
 
 
-def later(m: mmap.mmap, fd: int, size: int, pidfd: int | None, windows: list[tuple[int, int]],
+def later(m: mmap.mmap, fd: int, size: int, pidfd: int | None, spans: tuple[tuple[int, int], ...],
           cpus: set[int] | None) -> None:
-    """Afterwards: the arena (m, fd: file offsets 0..size) becomes the spare
-    with pages in windows (file offset ranges) once the process of pidfd
-    (closed here) is gone; freed instead without pidfd, if that takes over
-    WAIT, or on any error."""
+    """Afterwards: the arena (m, fd: size bytes) becomes the spare, shaped
+    for spans (file_spans), once the process of pidfd (closed here) is gone;
+    freed instead without pidfd, if that takes over WAIT, or on any error."""
     owner, deadline = os.getpid(), time.monotonic() + WAIT
 
     def job() -> bool:
@@ -73,75 +100,59 @@ def later(m: mmap.mmap, fd: int, size: int, pidfd: int | None, windows: list[tup
             if pidfd is not None:
                 os.close(pidfd)
             return True
+        kept = False
         if pidfd is not None:
-            gone = afterwards.readable(pidfd)
-            if not gone and time.monotonic() < deadline:
+            try:
+                gone, late = afterwards.readable(pidfd), time.monotonic() >= deadline
+            except (OSError, ValueError):  # (cannot tell: it is not kept)
+                gone, late = False, True
+            if not gone and not late:
                 time.sleep(0.001)  # (the kernel tears its memory down: ~0.4 ms for CPython's)
                 return False
             os.close(pidfd)
             try:
-                if gone and _keep(m, fd, size, windows):
-                    return True
+                kept = gone and _keep(m, fd, size, spans)
             except OSError:
-                pass
-        free(m, fd, size)
+                kept = False
+        if not kept:
+            free(m, fd, size)
         return True
 
     afterwards.later(job, cpus)
 
 
-def _keep(m: mmap.mmap, fd: int, size: int, windows: list[tuple[int, int]]) -> bool:
+def _keep(m: mmap.mmap, fd: int, size: int, spans: tuple[tuple[int, int], ...]) -> bool:
     """Shapes the arena and makes it the spare (the one kept before goes:
-    the newest is the likeliest size of the next start)."""
+    the newest is the likeliest to fit the next start)."""
     global _spare
-    _shape(fd, size, windows)
+    if _closing:
+        return False
+    _shape(fd, size, spans)
     with _lock:
         if _closing:
             return False
-        old, _spare = _spare, (m, fd, size)
+        old, _spare = _spare, (m, fd, size, spans)
     if old is not None:
-        free(*old)
+        free(*old[:3])
     return True
 
 
-def _shape(fd: int, size: int, windows: list[tuple[int, int]]) -> None:
-    """Zero pages in the windows, none elsewhere: the pages outside are
-    punched, and zeros are written over the windows whole (so that every
-    page there is alike, whether the sandbox had it or not; through the
-    file, not our map: our RSS stays as it is)."""
-    ranges = []
-    for r in _data_ranges(fd, size):
-        ranges.append(r)
-        if len(ranges) > MOST_RANGES:
-            kernel.punch_hole(fd, 0, size)
-            ranges = []
-            break
-    for start, end in ranges:
-        at = start
-        for lo, hi in windows:  # (in order, apart)
-            if lo < end and at < hi:
-                if at < lo:
-                    kernel.punch_hole(fd, at, lo - at)
-                at = min(end, hi)
-        if at < end:
-            kernel.punch_hole(fd, at, end - at)
+def _shape(fd: int, size: int, spans: tuple[tuple[int, int], ...]) -> None:
+    """Zero pages in the spans, none elsewhere: everything between them is
+    punched (whatever made pages there, seen by SEEK_DATA or not), and zeros
+    are written over the spans whole, so that every page there is alike,
+    whether the sandbox had it or not (through the file, not our map: our
+    RSS stays as it is)."""
+    at = 0
+    for lo, hi in spans + ((size, size),):
+        if at < lo:
+            kernel.punch_hole(fd, at, lo - at)
+        at = hi
     zeros = memoryview(_ZEROS)
-    for lo, hi in windows:
+    for lo, hi in spans:
         at = lo
         while at < hi:
             at += os.pwrite(fd, zeros[:min(len(zeros), hi - at)], at)
-
-
-def _data_ranges(fd: int, size: int):
-    """The ranges of the memfd that have pages (SEEK_DATA, SEEK_HOLE)."""
-    at = 0
-    while at < size:
-        try:
-            start = os.lseek(fd, at, os.SEEK_DATA)
-        except OSError:  # ENXIO: no data past at
-            return
-        at = os.lseek(fd, start, os.SEEK_HOLE)
-        yield start, at
 
 
 def free(m: mmap.mmap, fd: int, size: int) -> None:
@@ -164,7 +175,7 @@ def _exiting() -> None:
     with _lock:
         _closing, spare, _spare = True, _spare, None
     if spare is not None:
-        free(*spare)
+        free(*spare[:3])
 
 
 def _forked() -> None:

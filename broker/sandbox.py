@@ -278,7 +278,8 @@ class Sandbox:
     # -- launch --------------------------------------------------------------
 
     def start(self) -> None:
-        self.arena = Arena(self.limits.memory)
+        lay = loader.layout(self.limits.memory, self.limits.threads)
+        self.arena = Arena(self.limits.memory, recycle.windows(loader.BASE, lib.SB_IMAGE_BASE, lib.SB_THREAD_BLOCK, lay))
         with _live_lock:
             LIVE.add(self)
         child_fds: list[int] = []
@@ -1372,8 +1373,7 @@ class Sandbox:
         os.close(self.spawn_fd)
         self.close_thread_pidfds()
         pidfd, self.pidfd = self.pidfd, -1
-        lay = loader.layout(self.limits.memory, self.limits.threads)
-        self.arena.close(self._own_cpu(), pidfd, recycle.windows(loader.BASE, lib.SB_IMAGE_BASE, lib.SB_THREAD_BLOCK, lay))
+        self.arena.close(self._own_cpu(), pidfd if pidfd >= 0 else None)  # (kept for the next once it is gone)
         standby.refill_later(stub_path(), lambda: bool(LIVE))  # (for the next start, if idle)
 
     def _own_cpu(self) -> set[int] | None:

@@ -20,6 +20,19 @@ def prog(compile_c) -> str:
     return str(compile_c("arena_leftovers.c", "-static"))
 
 
+def data_ranges(fd: int, size: int) -> list[tuple[int, int]]:
+    """The ranges of the memfd that have pages (SEEK_DATA, SEEK_HOLE)."""
+    out, at = [], 0
+    while at < size:
+        try:
+            start = os.lseek(fd, at, os.SEEK_DATA)
+        except OSError:  # ENXIO: no data past at
+            break
+        at = os.lseek(fd, start, os.SEEK_HOLE)
+        out.append((start, at))
+    return out
+
+
 def spare() -> tuple[tuple[int, int], list[tuple[int, int]]] | None:
     """The spare's (st_dev, st_ino) and the ranges where it has pages."""
     afterwards.wait()
@@ -27,14 +40,14 @@ def spare() -> tuple[tuple[int, int], list[tuple[int, int]]] | None:
     if kept is None:
         return None
     st = os.fstat(kept[1])
-    return (st.st_dev, st.st_ino), list(recycle._data_ranges(kept[1], kept[2]))
+    return (st.st_dev, st.st_ino), data_ranges(kept[1], kept[2])
 
 
-def windows(memory: int) -> list[tuple[int, int]]:
-    """The spare's windows as file ranges, for the default thread limit."""
-    lay = loader.layout(memory, 64)
+def windows(memory: int, threads: int = 64) -> list[tuple[int, int]]:
+    """The spare's windows as file ranges."""
+    lay = loader.layout(memory, threads)
     spans = recycle.windows(loader.BASE, lib.SB_IMAGE_BASE, lib.SB_THREAD_BLOCK, lay)
-    return [(lo - loader.BASE, min(hi, loader.BASE + memory) - loader.BASE) for lo, hi in sorted(spans)]
+    return list(recycle.file_spans(spans, loader.BASE, memory))
 
 
 def taken_by(monkeypatch) -> list:
@@ -71,10 +84,28 @@ def test_the_spare_s_pages_are_the_windows_whatever_the_last_touched(prog):
     assert spare()[1] == want
 
 
-def test_an_arena_of_too_many_ranges_is_shaped_all_the_same(prog, monkeypatch):
-    monkeypatch.setattr(recycle, "MOST_RANGES", 2)
+def test_pages_made_where_seek_data_does_not_see_them_go_too(prog):
+    """Pages fallocated and never written are holes to SEEK_DATA, but there:
+    whatever made pages outside the windows, they go."""
     sandboxed([prog, "scribble"], memory=MEMORY)
-    assert spare()[1] == windows(MEMORY)
+    assert spare() is not None
+    fd = recycle._spare[1]
+    before = os.fstat(fd).st_blocks
+    os.posix_fallocate(fd, 40 << 20, 1 << 20)  # (between the windows at 64 MiB)
+    assert os.fstat(fd).st_blocks > before and spare()[1] == windows(MEMORY)
+    sandboxed([prog, "scan"], memory=MEMORY)
+    assert spare()[1] == windows(MEMORY) and os.fstat(recycle._spare[1]).st_blocks == before
+
+
+def test_a_start_of_another_thread_limit_makes_its_own(prog, monkeypatch):
+    """The windows follow the layout, which the thread limit moves: the spare
+    serves only a start whose windows are its own."""
+    sandboxed([prog, "scribble"], memory=MEMORY, max_threads=4)
+    ident, ranges = spare()
+    assert ranges == windows(MEMORY, 4) != windows(MEMORY)
+    idents = taken_by(monkeypatch)
+    assert sandboxed([prog, "scan"], memory=MEMORY).stdout == b"runs 0\n"
+    assert idents != [ident] and spare()[1] == windows(MEMORY)
 
 
 def test_a_start_of_another_size_makes_its_own(prog, monkeypatch):
@@ -121,7 +152,7 @@ def test_a_forked_child_leaves_its_parent_s_arenas_as_they_are(monkeypatch):
         os._exit(0)
     pidfd = os.pidfd_open(dead)
     os.waitpid(dead, 0)  # (gone: the job would keep the arena, zeroed)
-    recycle.later(mmap.mmap(fd, MEMORY), os.dup(fd), MEMORY, pidfd, [(0, 1 << 20)], None)
+    recycle.later(mmap.mmap(fd, MEMORY), os.dup(fd), MEMORY, pidfd, ((0, 1 << 20),), None)
     child = os.fork()
     if child == 0:
         jobs[0]()
@@ -129,6 +160,6 @@ def test_a_forked_child_leaves_its_parent_s_arenas_as_they_are(monkeypatch):
     _, status = os.waitpid(child, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert jobs[0]() and os.pread(fd, 10, 12345) == bytes(10)  # (the parent's own run of it keeps it)
-    m, kept = recycle.take(MEMORY)  # (not for a sandbox: it has no seals)
+    m, kept = recycle.take(MEMORY, ((0, 1 << 20),))  # (not for a sandbox: it has no seals)
     recycle.free(m, kept, MEMORY)
     os.close(fd)
