@@ -1,4 +1,4 @@
-"""An ended sandbox's arena, made ready for the next start of the same size.
+"""An ended sandbox's arena, made ready for the next start of the same layout.
 
 A fresh memfd page costs the sandbox that first touches it twice what an
 anonymous page costs (allocated, zeroed, put in the page cache): CPython's
