@@ -400,10 +400,10 @@ long sys_munmap(struct sb_call *c)
     if (r)
         return r;
     fmap_forget();
-    if (len >= PUNCH_MIN && vma_containing(addr, addr + len) && stale_keep(addr, len))
-        return vma_remove(addr, addr + len);
     if (len >= PUNCH_MIN && vma_containing(addr, addr + len)) {
-        /* One mapping, zeroed by a broker round trip: not under the memory
+        if (stale_keep(addr, len))
+            return vma_remove(addr, addr + len);
+        /* Else zeroed now by a broker round trip: not under the memory
          * map's lock, which every other thread's mmap and munmap would wait
          * for too (a thread's exit frees its stack).  It stays in the table
          * meanwhile, so nothing else is placed there (a MAP_FIXED over it
