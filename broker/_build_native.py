@@ -270,41 +270,41 @@ ffibuilder.set_source(
         return NULL;
     }
 
+    /* A new thread ticking page (under the lock): 0 or an errno. */
+    static int sb_clock_spawn(struct sb_clock *page)
+    {
+        struct sb_clock_arg *a = malloc(sizeof *a);
+        if (!a)
+            return ENOMEM;
+        sb_clock_write(page); /* (the time is on the page before the first sandbox looks) */
+        page->tick_ns = SB_CLOCK_TICK_NS;
+        a->page = page;
+        a->gen = __atomic_add_fetch(&sb_clock_gen, 1, __ATOMIC_ACQ_REL); /* (another page's goes) */
+        pthread_t t;
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        __atomic_add_fetch(&sb_clock_threads, 1, __ATOMIC_ACQ_REL);
+        int e = pthread_create(&t, &attr, sb_clock_loop, a);
+        pthread_attr_destroy(&attr);
+        if (e) {
+            __atomic_sub_fetch(&sb_clock_threads, 1, __ATOMIC_RELEASE);
+            free(a);
+        } else {
+            sb_clock_ticking = page;
+        }
+        return e;
+    }
+
+    /* A sandbox holds the page: a thread lingering on it goes on, else a
+     * new one starts. */
     static int sb_clock_start(struct sb_clock *page)
     {
-        int e = 0;
         pthread_mutex_lock(&sb_clock_lock);
-        if (sb_clock_halted) {
-            pthread_mutex_unlock(&sb_clock_lock);
-            return -ESHUTDOWN;
-        }
-        sb_clock_users++;
-        __atomic_store_n(&sb_clock_idle_since, 0, __ATOMIC_RELEASE);
-        if (sb_clock_ticking != page) { /* (none lingers on this page: a new one) */
-            sb_clock_write(page); /* (the time is on the page before the first sandbox looks) */
-            struct sb_clock_arg *a = malloc(sizeof *a);
-            e = a ? 0 : ENOMEM;
-            if (!a)
-                sb_clock_users--;
-            if (a) {
-                page->tick_ns = SB_CLOCK_TICK_NS;
-                a->page = page;
-                a->gen = __atomic_add_fetch(&sb_clock_gen, 1, __ATOMIC_ACQ_REL); /* (another page's goes) */
-                pthread_t t;
-                pthread_attr_t attr;
-                pthread_attr_init(&attr);
-                pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-                __atomic_add_fetch(&sb_clock_threads, 1, __ATOMIC_ACQ_REL);
-                e = pthread_create(&t, &attr, sb_clock_loop, a);
-                pthread_attr_destroy(&attr);
-                if (e) {
-                    __atomic_sub_fetch(&sb_clock_threads, 1, __ATOMIC_RELEASE);
-                    sb_clock_users--;
-                    free(a);
-                } else {
-                    sb_clock_ticking = page;
-                }
-            }
+        int e = sb_clock_halted ? ESHUTDOWN : sb_clock_ticking != page ? sb_clock_spawn(page) : 0;
+        if (!e) {
+            sb_clock_users++;
+            __atomic_store_n(&sb_clock_idle_since, 0, __ATOMIC_RELEASE);
         }
         pthread_mutex_unlock(&sb_clock_lock);
         return -e;
