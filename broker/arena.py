@@ -68,14 +68,14 @@ class Pin(NamedTuple):
 
 
 class Arena:
-    def __init__(self, size: int, windows: list[tuple[int, int]] = ()):
+    def __init__(self, size: int, windows: tuple[tuple[int, int], ...] = ()):
         """windows: where the sandbox's layout has programs touch memory
-        first (sandbox address ranges, recycle.windows): a spare arena
-        shaped for them is taken if there is one, and this one is shaped for
-        them once its sandbox has ended."""
+        first (file ranges, recycle.spans): a spare arena shaped for them is
+        taken if there is one, and this one is shaped for them once its
+        sandbox has ended."""
         self.size = size
-        self.windows = recycle.file_spans(windows, BASE, size)
-        spare = recycle.take(size, self.windows)
+        self.windows = windows
+        spare = recycle.take(size, windows)
         if spare is not None:  # (all zeros: an ended sandbox's, which no process maps but ours)
             self.map, self.fd = spare
         else:

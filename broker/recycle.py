@@ -21,6 +21,7 @@ import threading
 import time
 
 from . import afterwards, kernel
+from ._native import lib
 
 WAIT = 2.0  # seconds the ended process may take to go; then its arena is freed instead
 IMAGE_WINDOW = 8 << 20  # the windows' sizes past the image's base, below the mmap area's top,
@@ -47,26 +48,24 @@ _spare: tuple[mmap.mmap, int, int, tuple] | None = None  # (map, fd, size, spans
 _closing = False
 
 
-def windows(base: int, image_base: int, block: int, lay) -> list[tuple[int, int]]:
-    """The windows (sandbox address ranges) of a layout (loader.Layout)
-    where programs touch memory first: the runtime's state, the image and
-    heap, the top of the mmap area, the stack's, the first thread's block."""
-    return [(base, image_base + IMAGE_WINDOW), (lay.mmap_top - MMAP_WINDOW, lay.mmap_top),
-            (lay.stack_top - STACK_WINDOW, lay.stack_top), (lay.threads_base, lay.threads_base + block)]
-
-
-def file_spans(windows: list[tuple[int, int]], base: int, size: int) -> tuple[tuple[int, int], ...]:
-    """windows as file ranges of an arena at base of size bytes: in order,
-    apart, and out to GRAIN boundaries."""
-    spans: list[tuple[int, int]] = []
+def spans(lay, size: int) -> tuple[tuple[int, int], ...]:
+    """The windows of an arena of size bytes laid out as lay (loader.Layout),
+    where programs touch memory first (the runtime's state, the image and
+    heap, the top of the mmap area, the stack's, the first thread's block),
+    as file ranges: in order, apart, and out to GRAIN boundaries."""
+    base = lib.SB_ARENA_BASE
+    windows = [(base, lib.SB_IMAGE_BASE + IMAGE_WINDOW), (lay.mmap_top - MMAP_WINDOW, lay.mmap_top),
+               (lay.stack_top - STACK_WINDOW, lay.stack_top),
+               (lay.threads_base, lay.threads_base + lib.SB_THREAD_BLOCK)]
+    out: list[tuple[int, int]] = []
     for lo, hi in sorted(windows):
         lo = max(lo - base, 0) & ~(GRAIN - 1)
         hi = min((hi - base + GRAIN - 1) & ~(GRAIN - 1), size)
-        if spans and lo <= spans[-1][1]:
-            spans[-1] = (spans[-1][0], max(spans[-1][1], hi))
+        if out and lo <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], hi))
         elif lo < hi:
-            spans.append((lo, hi))
-    return tuple(spans)
+            out.append((lo, hi))
+    return tuple(out)
 
 
 def take(size: int, spans: tuple[tuple[int, int], ...]) -> tuple[mmap.mmap, int] | None:
@@ -89,7 +88,7 @@ def fds() -> int:
 def later(m: mmap.mmap, fd: int, size: int, pidfd: int | None, spans: tuple[tuple[int, int], ...],
           cpus: set[int] | None) -> None:
     """Afterwards: the arena (m, fd: size bytes) becomes the spare, shaped
-    for spans (file_spans), once the process of pidfd (closed here) is gone;
+    for spans (spans()), once the process of pidfd (closed here) is gone;
     freed instead without pidfd, if that takes over WAIT, or on any error."""
     owner, deadline = os.getpid(), time.monotonic() + WAIT
 

@@ -279,7 +279,7 @@ class Sandbox:
 
     def start(self) -> None:
         lay = loader.layout(self.limits.memory, self.limits.threads)
-        self.arena = Arena(self.limits.memory, recycle.windows(loader.BASE, lib.SB_IMAGE_BASE, lib.SB_THREAD_BLOCK, lay))
+        self.arena = Arena(self.limits.memory, recycle.spans(lay, self.limits.memory))
         with _live_lock:
             LIVE.add(self)
         child_fds: list[int] = []

@@ -10,7 +10,6 @@ import pytest
 
 from conftest import BUSYBOX, requires_busybox, sandboxed
 from strictbox import afterwards, loader, recycle, sandbox
-from strictbox._native import lib
 
 MEMORY = 64 << 20
 
@@ -45,9 +44,7 @@ def spare() -> tuple[tuple[int, int], list[tuple[int, int]]] | None:
 
 def windows(memory: int, threads: int = 64) -> list[tuple[int, int]]:
     """The spare's windows as file ranges."""
-    lay = loader.layout(memory, threads)
-    spans = recycle.windows(loader.BASE, lib.SB_IMAGE_BASE, lib.SB_THREAD_BLOCK, lay)
-    return list(recycle.file_spans(spans, loader.BASE, memory))
+    return list(recycle.spans(loader.layout(memory, threads), memory))
 
 
 def taken_by(monkeypatch) -> list:
