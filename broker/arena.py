@@ -23,7 +23,6 @@ import mmap
 import os
 import struct
 import threading
-import time
 from typing import NamedTuple
 
 from . import kernel, recycle
