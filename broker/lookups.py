@@ -504,7 +504,7 @@ def read_ahead(sb, path: str, stat: bytes) -> bool:
     program has listed one it had just found.  True if path's own entry was
     written (the runtime must not keep the stat over it)."""
     sb.stat_found = path
-    if struct.unpack_from("<I", stat, 24)[0] & 0o170000 == stat_mod.S_IFDIR:  # (st_mode)
+    if stat_mod.S_ISDIR(struct.unpack_from("<I", stat, 24)[0]):  # (st_mode)
         return sb.dir_open_flags is not None and _hold_ahead(sb, path, sb.dir_open_flags)
     tag = sb.pyc_tag
     if tag is not None and path.endswith(".py"):
@@ -531,21 +531,30 @@ def read_ahead_package(sb, path: str) -> None:
         return
     source = f"{head}/__init__.py"
     stat = sb.view.frozen_stat(source)
-    if (isinstance(stat, bytes) and struct.unpack_from("<I", stat, 24)[0] & 0o170000 == stat_mod.S_IFREG
+    if (isinstance(stat, bytes) and stat_mod.S_ISREG(struct.unpack_from("<I", stat, 24)[0])
             and _keep_stat(sb, source, stat)):
         read_ahead(sb, source, stat)
 
 
-def _keep_stat(sb, path: str, stat: bytes) -> bool:
-    """Puts path's stat in the stat cache, as the runtime keeps the ones the
-    broker gives it; True if put.  (With one thread only, as _hold_ahead.)"""
+def _entry_for(sb, path: str) -> tuple[bytes, int] | None:
+    """(path as the runtime looks it up, a free stat cache entry for it) if
+    the broker may put its stat there: a path that fits, one thread (the
+    stat cache is the runtime's to write then), a stat the policy gives
+    plainly (the runtime answers it without asking)."""
     from .calls.fdtable import LIVE_THREADS
     raw = path.encode("utf-8", "surrogateescape")
     if (len(raw) >= lib.SB_STAT_PATH or sb.arena.state_u32(LIVE_THREADS) != 1
             or not _plainly_allowed(sb, "newfstatat", judged(path), 0)):
-        return False
+        return None
     index = _free_entry(sb, raw)
-    if index is None or not _put(sb, index, Ready(raw, KEEP_FOUND, stat)):
+    return None if index is None else (raw, index)
+
+
+def _keep_stat(sb, path: str, stat: bytes) -> bool:
+    """Puts path's stat in the stat cache, as the runtime keeps the ones the
+    broker gives it; True if put."""
+    entry = _entry_for(sb, path)
+    if entry is None or not _put(sb, entry[1], Ready(entry[0], KEEP_FOUND, stat)):
         return False
     noted(sb, path)
     return True
@@ -553,21 +562,17 @@ def _keep_stat(sb, path: str, stat: bytes) -> bool:
 
 def _hold_ahead(sb, path: str, open_flags: int) -> bool:
     """Holds path's file or directory for an open with open_flags, at its
-    stat cache entry; True if held.  Only with one thread (the stat cache is
-    the runtime's to write then) and a slot to spare."""
-    from .calls.fdtable import LIVE_THREADS, free_slot
-    raw = path.encode("utf-8", "surrogateescape")
+    stat cache entry (_entry_for), if a slot is to spare and the policy
+    gives that open plainly too; True if held."""
+    from .calls.fdtable import free_slot
     node = sb.view.frozen(path)
-    if node is None or len(raw) >= lib.SB_STAT_PATH or held_count(sb) >= _holds(sb):
+    if (node is None or held_count(sb) >= _holds(sb)
+            or not _plainly_allowed(sb, "openat", judged(path), open_flags | lib.O_CLOEXEC)):
         return False
-    if sb.arena.state_u32(LIVE_THREADS) != 1:
+    entry = _entry_for(sb, path)
+    if entry is None:
         return False
-    if not (_plainly_allowed(sb, "newfstatat", judged(path), 0)
-            and _plainly_allowed(sb, "openat", judged(path), open_flags | lib.O_CLOEXEC)):
-        return False  # (the runtime answers both without asking: the policy must give them plainly)
-    index = _free_entry(sb, raw)
-    if index is None:
-        return False
+    raw, index = entry
     p = _Path(raw, judged(path), node.vparts, sb.view.mounts.index(node.mount), node.rel, open_flags)
     held = _hold(sb, p, free_slot(sb), ffi.new("struct stat *"))
     if held is None or not _put(sb, index, held):
