@@ -26,7 +26,7 @@ class ClockPage:
         os.ftruncate(self.fd, PAGE)
         self._map = mmap.mmap(self.fd, PAGE)
         self._page = ffi.cast("struct sb_clock *", ffi.from_buffer(self._map))
-        self._users = 0
+        self._users = 0  # (a private page's holders: FixedClock, CoarseClock; the shared page's are counted in C)
 
     def hold(self) -> None:
         """A sandbox starts: keep the page fresh (the C side counts who holds it)."""
