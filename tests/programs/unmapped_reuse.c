@@ -4,7 +4,8 @@
  * it; also after more large unmaps than strictbox keeps unzeroed.
  * Each line is "<case> <1 if all zeros>".  With an argument, for the caller
  * to count round trips: "keep" maps 1 MiB and exits; "exit" unmaps it too;
- * "again" then maps 1 MiB again. */
+ * "again" then maps 1 MiB again; "large" does as "again" with 16 MiB;
+ * "heap" grows the heap by 1 MiB, gives it back and takes it again. */
 #define _GNU_SOURCE
 #include <stdint.h>
 #include <stdio.h>
@@ -36,13 +37,20 @@ static int zeros(const unsigned char *p, size_t len)
 int main(int argc, char **argv)
 {
     if (argc > 1) {
-        unsigned char *kept = scribbled(NULL, MB, 0);
+        size_t len = strcmp(argv[1], "large") ? MB : 16 * MB;
+        unsigned char *kept = scribbled(NULL, len, 0);
         if (!strcmp(argv[1], "keep"))
             return 0;
-        munmap(kept, MB);
-        if (!strcmp(argv[1], "again")) {
-            unsigned char *p = mmap(NULL, MB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-            printf("again %d\n", p != MAP_FAILED && zeros(p, MB));
+        munmap(kept, len);
+        if (!strcmp(argv[1], "again") || !strcmp(argv[1], "large")) {
+            unsigned char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+            printf("%s %d\n", argv[1], p != MAP_FAILED && zeros(p, len));
+        }
+        if (!strcmp(argv[1], "heap")) {
+            unsigned char *h = sbrk(MB);
+            memset(h, 0xAA, MB);
+            sbrk(-(intptr_t)MB);
+            printf("heap %d\n", sbrk(MB) == h && zeros(h, MB));
         }
         return 0;
     }
@@ -69,6 +77,13 @@ int main(int argc, char **argv)
     if (sbrk(MB) == (void *)-1)
         return perror("sbrk"), 1;
     printf("heap %d\n", zeros(p, MB));
+    memset(p, 0xAA, MB);
+    sbrk(-(intptr_t)MB);
+
+    /* the heap growing over what it gave back */
+    if (sbrk(MB) != p)
+        return perror("sbrk"), 1;
+    printf("heap_again %d\n", zeros(p, MB));
     sbrk(-(intptr_t)MB);
 
     /* a mapping growing over it in place */
