@@ -395,6 +395,45 @@ def bench_threads(prog: str, quick: bool, notes: Notes) -> list[tuple]:
             + self_timed(prog, "threads_bench", spawn, False, notes, least=SPAWN))
 
 
+# -- 7. CPython at work -------------------------------------------------------
+
+# Timed by the program itself, after a warm-up: each pass CPython frees and
+# maps again its 1 MiB arenas and glibc trims and regrows the heap, as a
+# program that builds and drops data does.
+PYTHON_WORK = """
+import json, time
+data = [{"a": i, "b": str(i), "c": [i, i * 2.5, None]} for i in range(20000)]
+text = json.dumps(data)
+for _ in range(3):
+    json.loads(text)
+times = []
+for _ in range(15):
+    t = time.perf_counter(); json.loads(text); json.dumps(data); times.append(time.perf_counter() - t)
+print(sorted(times)[7])
+"""
+
+
+def bench_python_work(runs: int, notes: Notes) -> tuple[float | None, float | None]:
+    """ms per pass of PYTHON_WORK (the program's own median), native and
+    sandboxed in turns; the median of each side's runs."""
+    argv = [PYTHON, "-I", "-c", PYTHON_WORK]
+    native, sandboxed = [], []
+    try:
+        for _ in range(runs):
+            settled()
+            native.append(float(subprocess.run(argv, capture_output=True, check=True, text=True).stdout))
+            settled()
+            res = strictbox.run(argv, capture_output=True, timeout=TIMEOUT)
+            notes.from_result("json passes", res)
+            if res.returncode:
+                raise BenchError(f"sandboxed json passes: returncode {res.returncode} ({res.reason})")
+            sandboxed.append(float(res.stdout))
+    except (BenchError, strictbox.StrictboxError, subprocess.SubprocessError, ValueError) as e:
+        notes.add(f"FAILED json passes: {e}")
+        return None, None
+    return median(native) * 1e3, median(sandboxed) * 1e3
+
+
 # -- the table ---------------------------------------------------------------
 
 W = 58
@@ -485,6 +524,11 @@ def main() -> int:
         for r in bench_threads(threadsbench, args.quick, notes):
             row(*r)
         sys.stdout.flush()
+
+        if os.path.exists(PYTHON):
+            work_runs = 3 if args.quick else 7
+            section(f"7. CPython at work, ms per pass (median of {work_runs} runs)", "native", "strictbox")
+            row("json loads+dumps of 20000 dicts (timed inside)", *bench_python_work(work_runs, notes), 2)
 
     print()
     print("Notes (from RunResult.stats / RunResult.log):")
