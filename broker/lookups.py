@@ -35,6 +35,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from . import listings
+from .calls import fdtable
 from ._native import ffi, lib
 from .arena import BASE, Fault
 from .fsview import STRICT, Node, split
@@ -43,6 +44,7 @@ from .policy.model import ALLOW
 KEEP_FOUND = lib.SB_STAT_FOUND
 KEEP_MISSING = lib.SB_STAT_MISSING
 KEEP_MISSING_OPEN = lib.SB_STAT_MISSING_OPEN
+KEEP_COMING = lib.SB_STAT_COMING
 STATC = ffi.offsetof("struct sb_state", "statc")
 ENTRY = struct.Struct(f"<II{lib.SB_STAT_PATH}s144sIIQ")
 SLOTS = lib.SB_STAT_CACHE
@@ -176,7 +178,6 @@ def _hold(sb, p: _Path, slot: int, buf) -> Ready | None:
     """Opens p's file or directory as it was opened before, for a warm open,
     with its first bytes (a directory: its whole listing) in prefetch slot
     `slot`; None if it no longer is one of those."""
-    from .calls.fdtable import OpenFile, head_bytes, whole_listing
     if slot < 0:
         return None
     m = sb.view.mounts[p.mount]
@@ -194,15 +195,15 @@ def _hold(sb, p: _Path, slot: int, buf) -> Ready | None:
         if plain:
             node = Node(p.vparts, m, p.rel)
             if stat_mod.S_ISREG(buf.st_mode):
-                head = head_bytes(buf.st_size)
+                head = fdtable.head_bytes(buf.st_size)
                 if sb.arena.copy_in(addr, fd, 0, head) == head:
-                    f, size = OpenFile("file", node, fd, slot=slot), buf.st_size
+                    f, size = fdtable.OpenFile("file", node, fd, slot=slot), buf.st_size
                     return Ready(p.raw, KEEP_FOUND, bytes(ffi.buffer(buf)), f, p.open_flags, size)
             elif stat_mod.S_ISDIR(buf.st_mode):
-                listing = whole_listing(fd)
+                listing = fdtable.whole_listing(fd)
                 if listing is not None:
                     sb.arena.write(addr, listing)
-                    f = OpenFile("dir", node, fd, slot=slot, listing=listing)
+                    f = fdtable.OpenFile("dir", node, fd, slot=slot, listing=listing)
                     return Ready(p.raw, KEEP_FOUND, bytes(ffi.buffer(buf)), f, p.open_flags, len(listing))
     except (OSError, Fault):  # (Fault: the program mapped a file over the slot)
         pass
@@ -214,7 +215,6 @@ def _hold_made_up(sb, p: _Path, slot: int) -> Ready | None:
     """A made-up /etc file, its contents in prefetch slot `slot`, for a warm
     open of p (as _hold does for a host file); None if it no longer is one or
     does not fit."""
-    from .calls.fdtable import OpenFile
     node = sb.view.made_up_file(p.judged)
     if slot < 0 or node is None:
         return None
@@ -225,7 +225,7 @@ def _hold_made_up(sb, p: _Path, slot: int) -> Ready | None:
         sb.arena.write(lib.SB_PREFETCH_BASE + slot * lib.SB_PREFETCH_SLOT, data)
     except Fault:  # (the program mapped a file over the slot)
         return None
-    f = OpenFile("data", node, data=data, slot=slot,  # (as virtual.open_node makes it)
+    f = fdtable.OpenFile("data", node, data=data, slot=slot,  # (as virtual.open_node makes it)
                  status=p.open_flags & (lib.O_ACCMODE | lib.O_APPEND | lib.O_NONBLOCK))
     return Ready(p.raw, KEEP_FOUND, sb.view.virtual.stat_bytes(node), f, p.open_flags, len(data))
 
@@ -306,7 +306,6 @@ def _look_up(sb, paths: list):
     """Looks up paths (_Path, _Listed) for sb, a step each: the answers the
     policy lets the runtime give itself go to sb.warm_ready, the files to
     open held open with them."""
-    from .calls.fdtable import free_slot
     stat_ok = _plain(sb, "newfstatat", 0)
     if not stat_ok:
         return
@@ -329,12 +328,12 @@ def _look_up(sb, paths: list):
             continue
         if p.mount == MADE_UP:
             if may_open and held_count(sb) < _holds(sb):
-                held = _hold_made_up(sb, p, free_slot(sb))
+                held = _hold_made_up(sb, p, fdtable.free_slot(sb))
                 if held is not None:
                     sb.warm_ready.append(held)
             continue
         if p.open_flags is not None and may_open and held_count(sb) < _holds(sb):
-            held = _hold(sb, p, free_slot(sb), buf)
+            held = _hold(sb, p, fdtable.free_slot(sb), buf)
             if held is not None:
                 sb.warm_ready.append(held)
                 continue
@@ -431,8 +430,7 @@ def publish(sb, starting: bool = False) -> None:
     have kept it itself)."""
     if not sb.warm_ready:  # (every request comes by: first the cheap way out)
         return
-    from .calls.fdtable import LIVE_THREADS
-    threads = 1 if starting else sb.arena.state_u32(LIVE_THREADS)
+    threads = 1 if starting else sb.arena.state_u32(fdtable.LIVE_THREADS)
     if threads == 0:  # (the stub's ready message: the program has not started)
         return
     ready, sb.warm_ready = sb.warm_ready, []
@@ -455,14 +453,18 @@ def _put(sb, index: int | None, r: Ready) -> bool:
     written = False
     if index is not None:
         held = r.file.slot + 1 if r.file is not None else 0
-        try:
-            sb.arena.write(BASE + STATC + index * ENTRY.size,
-                           ENTRY.pack(r.used, 0, r.raw, r.stat, held, r.open_flags, r.size))
+        entry = ENTRY.pack(r.used, 0, r.raw, r.stat, held, r.open_flags, r.size)
+        try:  # (its `used` word last: the runtime may be looking, for a reserved one)
+            sb.arena.write(BASE + STATC + index * ENTRY.size + 4, entry[4:])
+            sb.arena.write(BASE + STATC + index * ENTRY.size, entry[:4])
             written = True
         except Fault:
             pass
     if r.file is not None:
         if written:
+            old = sb.held.pop(index, None)
+            if old is not None and old[0].hostfd >= 0:  # (never: its entry was not free)
+                os.close(old[0].hostfd)
             sb.held[index] = (r.file, r.open_flags)
         elif r.file.hostfd >= 0:  # (a made-up file holds none)
             os.close(r.file.hostfd)
@@ -501,15 +503,20 @@ def read_ahead(sb, path: str, stat: bytes) -> bool:
     """A stat found path on a frozen mount: hold the file the program opens
     next, as a warm start would, so that open is made in the sandbox: for
     D/N.py, D/__pycache__/N.<tag>.pyc; for a directory, itself, once the
-    program has listed one it had just found.  True if path's own entry was
-    written (the runtime must not keep the stat over it)."""
+    program has listed one it had just found.  Only its stat cache entry is
+    reserved now; the file is held right after the answer (fill_coming).
+    True if path's own entry was reserved (the runtime must not keep the
+    stat over it)."""
     sb.stat_found = path
     if stat_mod.S_ISDIR(struct.unpack_from("<I", stat, 24)[0]):  # (st_mode)
-        return sb.dir_open_flags is not None and _hold_ahead(sb, path, sb.dir_open_flags)
+        flags = sb.dir_open_flags
+        return flags is not None and _reserve(
+            sb, path, lambda raw, _: _hold_ahead(sb, path, raw, flags) or Ready(raw, KEEP_FOUND, stat))
     tag = sb.pyc_tag
     if tag is not None and path.endswith(".py"):
         head, _, name = path[:-3].rpartition("/")
-        _hold_ahead(sb, f"{head}/__pycache__/{name}.{tag}.pyc", 0)
+        pyc = f"{head}/__pycache__/{name}.{tag}.pyc"
+        _reserve(sb, pyc, lambda raw, _: _hold_ahead(sb, pyc, raw, 0))
     return False
 
 
@@ -530,10 +537,18 @@ def read_ahead_package(sb, path: str) -> None:
     if sb.pyc_tag is None or not name.startswith("__init__.") or name == "__init__.py":
         return
     source = f"{head}/__init__.py"
-    stat = sb.view.frozen_stat(source)
-    if (isinstance(stat, bytes) and stat_mod.S_ISREG(struct.unpack_from("<I", stat, 24)[0])
-            and _keep_stat(sb, source, stat)):
-        read_ahead(sb, source, stat)
+    pyc = f"{head}/__pycache__/__init__.{sb.pyc_tag}.pyc"
+
+    def found(raw: bytes, _) -> Ready | None:
+        stat = sb.view.frozen_stat(source)
+        if not (isinstance(stat, bytes) and stat_mod.S_ISREG(struct.unpack_from("<I", stat, 24)[0])):
+            return None
+        noted(sb, source)
+        return Ready(raw, KEEP_FOUND, stat)
+
+    if _reserve(sb, source, found):  # (its bytecode's after it: filled in this order)
+        sb.stat_found = source
+        _reserve(sb, pyc, lambda raw, filled: _hold_ahead(sb, pyc, raw, 0) if source in filled else None)
 
 
 def _entry_for(sb, path: str) -> tuple[bytes, int] | None:
@@ -541,44 +556,82 @@ def _entry_for(sb, path: str) -> tuple[bytes, int] | None:
     the broker may put its stat there: a path that fits, one thread (the
     stat cache is the runtime's to write then), a stat the policy gives
     plainly (the runtime answers it without asking)."""
-    from .calls.fdtable import LIVE_THREADS
     raw = path.encode("utf-8", "surrogateescape")
-    if (len(raw) >= lib.SB_STAT_PATH or sb.arena.state_u32(LIVE_THREADS) != 1
+    if (len(raw) >= lib.SB_STAT_PATH or sb.arena.state_u32(fdtable.LIVE_THREADS) != 1
             or not _plainly_allowed(sb, "newfstatat", judged(path), 0)):
         return None
     index = _free_entry(sb, raw)
     return None if index is None else (raw, index)
 
 
-def _keep_stat(sb, path: str, stat: bytes) -> bool:
-    """Puts path's stat in the stat cache, as the runtime keeps the ones the
-    broker gives it; True if put."""
-    entry = _entry_for(sb, path)
-    if entry is None or not _put(sb, entry[1], Ready(entry[0], KEEP_FOUND, stat)):
-        return False
-    noted(sb, path)
-    return True
+# -- entries filled after the answer ----------------------------------------------
+#
+# The runtime writes its stat cache as the program runs, so the broker takes
+# an entry only while the program's one thread waits for its answer.  Work
+# the answer does not need (opening a file to hold, copying its first
+# bytes) is done right after it, beside the program: the entry is reserved
+# first (SB_STAT_COMING, with its path, so the runtime neither takes it nor
+# evicts it, and a lookup of that path waits for it), then filled, its
+# `used` word written last.
 
 
-def _hold_ahead(sb, path: str, open_flags: int) -> bool:
-    """Holds path's file or directory for an open with open_flags, at its
-    stat cache entry (_entry_for), if a slot is to spare and the policy
-    gives that open plainly too; True if held."""
-    from .calls.fdtable import free_slot
-    node = sb.view.frozen(path)
-    if (node is None or held_count(sb) >= _holds(sb)
-            or not _plainly_allowed(sb, "openat", judged(path), open_flags | lib.O_CLOEXEC)):
-        return False
+def _reserve(sb, path: str, fill) -> bool:
+    """Reserves a stat cache entry for path (_entry_for) while the program
+    waits for our answer; fill(raw, filled) makes its Ready (or None: the
+    entry goes free again) right after the answer.  True if reserved."""
     entry = _entry_for(sb, path)
     if entry is None:
         return False
     raw, index = entry
-    p = _Path(raw, judged(path), node.vparts, sb.view.mounts.index(node.mount), node.rel, open_flags)
-    held = _hold(sb, p, free_slot(sb), ffi.new("struct stat *"))
-    if held is None or not _put(sb, index, held):
+    try:
+        sb.arena.write(BASE + STATC + index * ENTRY.size, ENTRY.pack(KEEP_COMING, 0, raw, b"", 0, 0, 0))
+    except Fault:  # (a file mapped over the stat cache: the program's loss)
         return False
-    noted(sb, path, open_flags)  # (its open is the runtime's now: a warm start would not see it)
+    sb.coming.append((index, raw, path, fill))
     return True
+
+
+def fill_coming(sb) -> None:
+    """Right after an answer: fills the entries reserved for it, in order
+    (fill(raw, paths filled before it)), each published or freed again,
+    however the fills end."""
+    coming, sb.coming = sb.coming, []
+    if sb.done or sb.ending:  # (its arena is no longer ours to write)
+        return
+    filled: set[str] = set()
+    done = 0
+    try:
+        for index, raw, path, fill in coming:
+            r = fill(raw, filled)
+            if r is not None and _put(sb, index, r):
+                filled.add(path)
+            else:
+                _free_reserved(sb, index)
+            done += 1
+    finally:
+        for index, *_ in coming[done:]:  # (a fill failed: it and the rest go free)
+            _free_reserved(sb, index)
+
+
+def _free_reserved(sb, index: int) -> None:
+    try:
+        sb.arena.write(BASE + STATC + index * ENTRY.size, bytes(4))  # (used: 0)
+    except Fault:
+        pass
+
+
+def _hold_ahead(sb, path: str, raw: bytes, open_flags: int) -> Ready | None:
+    """path's file or directory held for an open with open_flags, if a slot
+    is to spare and the policy gives that open plainly too; else None."""
+    node = sb.view.frozen(path)
+    if (node is None or held_count(sb) >= _holds(sb)
+            or not _plainly_allowed(sb, "openat", judged(path), open_flags | lib.O_CLOEXEC)):
+        return None
+    p = _Path(raw, judged(path), node.vparts, sb.view.mounts.index(node.mount), node.rel, open_flags)
+    held = _hold(sb, p, fdtable.free_slot(sb), ffi.new("struct stat *"))
+    if held is not None:
+        noted(sb, path, open_flags)  # (its open is the runtime's now: a warm start would not see it)
+    return held
 
 
 def _holds(sb) -> int:
@@ -597,6 +650,6 @@ def _free_entry(sb, raw: bytes) -> int | None:
                                            sb.arena.read(BASE + STATC + index * ENTRY.size, 128))
         if used and path.split(b"\0", 1)[0] == raw:
             return None
-        if not used and index not in sb.held:
+        if not used and index not in sb.held and all(index != c[0] for c in sb.coming):
             return index
     return None

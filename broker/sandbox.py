@@ -208,6 +208,7 @@ class Sandbox:
         self.fds: dict[int, calls.OpenFile] = {}
         # stat cache entry -> a file held for a warm open, and the flags it is for (no O_CLOEXEC)
         self.held: dict[int, tuple[calls.OpenFile, int]] = {}
+        self.coming: list = []  # stat cache entries reserved, to fill after the answer (lookups._reserve)
         # A warm start's lookups, made a step at a time while the broker has
         # nothing else to do, and their answers until the next request
         # publishes them (lookups.WarmStart.lookups, lookups.publish).
@@ -800,7 +801,10 @@ class Sandbox:
         if ch.pending is not None:  # it waited: let the program's clock catch up
             out = (out[0], time.monotonic_ns())
         ch.pending = None
-        if not self._reply(ch, req, out):
+        replied = self._reply(ch, req, out)
+        if self.coming:
+            lookups.fill_coming(self)
+        if not replied:
             return False
         cancel, ch.cancel = ch.cancel, None
         return cancel is None or self._reply(ch, cancel, (-errno.ESRCH,))  # (it crossed the answer)

@@ -509,13 +509,44 @@ def test_cpython_bytecode_comes_with_the_stat_of_its_source(tmp_path, monkeypatc
     ruled = Policy.permissive().path("/mods/secret*", "errno(EACCES)").path("/mods/*", "allow")
     with_rules = sandboxed(argv, ro=[f"{pkg}:/mods"], policy=ruled)
     from strictbox import lookups
-    monkeypatch.setattr(lookups, "_hold_ahead", lambda sb, path, flags: False)
+    monkeypatch.setattr(lookups, "_hold_ahead", lambda sb, path, raw, flags: None)
     without = sandboxed(argv, ro=[f"{pkg}:/mods"])
     assert with_read_ahead.stdout == without.stdout == with_rules.stdout == b"35 no bytecode\n", \
         with_read_ahead.stderr
     assert with_read_ahead.stats["broker"] <= without.stats["broker"] - 6
     assert with_rules.stats["broker"] <= without.stats["broker"] - 6
 
+
+
+def test_a_lookup_waits_for_its_entry_filled_after_the_answer_and_asks_if_that_is_slow(tmp_path, monkeypatch):
+    """The bytecode a stat brings along is held right after the answer, as
+    the program runs on: its open waits for that; if the broker takes
+    longer than the runtime waits (2 ms), the open goes to the broker
+    instead, with the same result."""
+    import subprocess
+    import time
+    pkg = tmp_path / "mods"
+    pkg.mkdir()
+    for i in range(4):
+        (pkg / f"m{i}.py").write_text(f"VALUE = {i} * 7\n")
+    subprocess.run(["/usr/bin/python3", "-m", "py_compile", *(str(pkg / f"m{i}.py") for i in range(4))],
+                   check=True)
+    code = "import sys; sys.path.insert(0, '/mods'); import m0, m1, m2, m3; print(m1.VALUE + m3.VALUE)"
+    argv = ["/usr/bin/python3", "-I", "-c", code]
+    from strictbox import lookups
+    quick = sandboxed(argv, ro=[f"{pkg}:/mods"])
+    real = lookups._hold_ahead
+
+    def slow(sb, path, raw, flags):
+        if path.startswith("/mods/"):
+            time.sleep(0.02)
+        return real(sb, path, raw, flags)
+
+    monkeypatch.setattr(lookups, "_hold_ahead", slow)
+    late = sandboxed(argv, ro=[f"{pkg}:/mods"])
+    assert quick.stdout == late.stdout == b"28\n", (quick.stderr, late.stderr)
+    assert (quick.returncode, late.returncode) == (0, 0)
+    assert late.stats["broker"] >= quick.stats["broker"] + 3  # (each bytecode open asked, after its wait)
 
 
 def test_a_directory_found_by_a_stat_comes_listed_once_the_program_lists_those(tmp_path, monkeypatch):

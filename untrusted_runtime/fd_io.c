@@ -362,9 +362,36 @@ static struct sb_statcache *stat_slot(const char *path, unsigned long flags, int
             return e;
     }
     /* All 8 taken: the first goes, unless the broker holds a file for it
-     * (a warm open must find the file of its own path). */
+     * (a warm open must find the file of its own path) or fills it now. */
     struct sb_statcache *victim = &ST->statc[h % SB_STAT_CACHE];
-    return for_insert && !victim->held ? victim : NULL;
+    return for_insert && !victim->held && victim->used != SB_STAT_COMING ? victim : NULL;
+}
+
+/* An entry the broker reserved before its last answer (SB_STAT_COMING) is
+ * filled right after it, while the program runs on: wait for that (less
+ * than the round trip asking would cost, which the broker would serve only
+ * once done), then it is e, or gone (NULL); NULL too if it takes longer
+ * than COMING_WAIT_NS of the clock page's time (or COMING_SPINS pauses
+ * when the page does not tick that finely), and the broker is asked. */
+#define COMING_WAIT_NS 2000000
+#define COMING_SPINS (1u << 20)
+
+static struct sb_statcache *settled(struct sb_statcache *e)
+{
+    if (!e || __atomic_load_n(&e->used, __ATOMIC_ACQUIRE) != SB_STAT_COMING)
+        return e;
+    const volatile struct sb_clock *clk = (const volatile struct sb_clock *)SB_CLOCK_PAGE;
+    long start = clk->monotonic_ns;
+    int ticking = clk->tick_ns && clk->tick_ns <= COMING_WAIT_NS / 4;
+    for (unsigned i = 1; i < COMING_SPINS; i++) {
+        __builtin_ia32_pause();
+        unsigned used = __atomic_load_n(&e->used, __ATOMIC_ACQUIRE);
+        if (used != SB_STAT_COMING)
+            return used ? e : NULL;
+        if (ticking && !(i & 255) && clk->monotonic_ns - start > COMING_WAIT_NS)
+            break;
+    }
+    return NULL;
 }
 
 /* Keeps the broker's answer for path when it says so (keep: SB_STAT_*). */
@@ -395,7 +422,7 @@ long sys_newfstatat(struct sb_call *c)
     if (flags & ~(unsigned long)AT_SYMLINK_NOFOLLOW)
         return sb_forward(c);
     void *buf = (void *)c->a[2];
-    struct sb_statcache *e = stat_slot(path, flags, 0);
+    struct sb_statcache *e = settled(stat_slot(path, flags, 0));
     if (e && e->used != SB_STAT_FOUND)
         return -ENOENT;
     if (e) {
@@ -462,7 +489,7 @@ long sys_openat(struct sb_call *c)
     unsigned long flags = c->a[2] & 0xffffffffUL;
     if (flags & ~(unsigned long)OPEN_LOOKUP_ONLY)
         return sb_forward(c);
-    struct sb_statcache *e = stat_slot(path, 0, 0);
+    struct sb_statcache *e = settled(stat_slot(path, 0, 0));
     if (e && e->used == SB_STAT_MISSING_OPEN)
         return -ENOENT;
     long fd = e && e->used == SB_STAT_FOUND && e->held ? open_held(e, flags) : -1;

@@ -18,7 +18,7 @@ typedef __s64 int64_t;
 #endif
 
 #define SB_MAGIC 0x7862746369727473
-#define SB_ABI_VERSION 34
+#define SB_ABI_VERSION 35
 #define SB_ARENA_BASE 0x10000
 #define SB_STATE_SIZE 0x3F0000 /* sb_state, then the prefetch slots, up to the image */
 #define SB_IMAGE_BASE 0x400000
@@ -63,6 +63,7 @@ typedef __s64 int64_t;
 #define SB_STAT_FOUND 1        /* stat holds the answer */
 #define SB_STAT_MISSING 2      /* no such file (ENOENT) */
 #define SB_STAT_MISSING_OPEN 3 /* ... and a read-only openat of it may say so too */
+#define SB_STAT_COMING 4       /* the broker fills it right after its answer: wait for that */
 /* Directories whose names the runtime knows (struct sb_listing): a lookup
  * of a path through one of them whose next name is not among them fails
  * with ENOENT, without a round trip, for the calls the listing allows.  The
@@ -176,7 +177,7 @@ struct sb_listing {
 };
 
 struct sb_statcache {
-    uint32_t used; /* 0: free, else SB_STAT_* */
+    uint32_t used; /* 0: free, else SB_STAT_*; the broker writes it last */
     uint32_t flags; /* the newfstatat flags the answer is for */
     uint8_t path[120];
     uint8_t stat[144];
