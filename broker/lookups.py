@@ -465,7 +465,7 @@ def _put(sb, index: int | None, r: Ready) -> bool:
             old = sb.held.pop(index, None)
             if old is not None and old[0].hostfd >= 0:  # (never: its entry was not free)
                 os.close(old[0].hostfd)
-            sb.held[index] = (r.file, r.open_flags)
+            sb.held[index] = (r.file, r.open_flags, r.raw)
         elif r.file.hostfd >= 0:  # (a made-up file holds none)
             os.close(r.file.hostfd)
     return written
@@ -611,6 +611,22 @@ def fill_coming(sb) -> None:
     finally:
         for index, *_ in coming[done:]:  # (a fill failed: it and the rest go free)
             _free_reserved(sb, index)
+
+
+def hold_again(sb, index: int, raw: bytes, open_flags: int) -> None:
+    """The program just opened the directory held at stat cache entry index
+    (its fd event, served before our next answer): it is held once more
+    for the path's next open, after that answer.  CPython lists each
+    directory it imports from twice (site's listdir, then its FileFinder's)."""
+    if raw in sb.held_again:
+        return
+    sb.held_again.add(raw)
+    path = raw.decode("utf-8", "surrogateescape")
+    try:  # (the entry is the path's: its stat comes back with the file, or it goes free)
+        sb.arena.write(BASE + STATC + index * ENTRY.size, ENTRY.pack(KEEP_COMING, 0, raw, b"", 0, 0, 0))
+    except Fault:
+        return
+    sb.coming.append((index, raw, path, lambda raw, _: _hold_ahead(sb, path, raw, open_flags)))
 
 
 def _free_reserved(sb, index: int) -> None:

@@ -206,8 +206,10 @@ class Sandbox:
 
     def __post_init__(self):
         self.fds: dict[int, calls.OpenFile] = {}
-        # stat cache entry -> a file held for a warm open, and the flags it is for (no O_CLOEXEC)
-        self.held: dict[int, tuple[calls.OpenFile, int]] = {}
+        # stat cache entry -> a file held for a warm open, the flags it is for
+        # (no O_CLOEXEC), and its path as the runtime looks it up
+        self.held: dict[int, tuple[calls.OpenFile, int, bytes]] = {}
+        self.held_again: set[bytes] = set()  # directories held a second time (lookups.hold_again)
         self.coming: list = []  # stat cache entries reserved, to fill after the answer (lookups._reserve)
         # A warm start's lookups, made a step at a time while the broker has
         # nothing else to do, and their answers until the next request
@@ -524,7 +526,7 @@ class Sandbox:
             if r.file is not None and r.file.hostfd >= 0:
                 os.close(r.file.hostfd)
         self.warm_ready.clear()
-        for f, _ in self.held.values():
+        for f, *_ in self.held.values():
             if f.hostfd >= 0:  # (a made-up file holds none)
                 os.close(f.hostfd)
         self.held.clear()
@@ -753,7 +755,7 @@ class Sandbox:
             if entry == -1:
                 calls.fdtable.release(self, fd, told=True)
                 continue
-            f, open_flags = self.held.pop(entry, (None, 0))
+            f, open_flags, raw = self.held.pop(entry, (None, 0, b""))
             if (f is None or not 0 <= fd < min(self.fd_limit, lib.SB_MAX_FDS)
                     or fd in self.fds or flags & ~os.O_CLOEXEC != open_flags):
                 if f is not None and f.hostfd >= 0:
@@ -763,6 +765,8 @@ class Sandbox:
                 return False
             f.cloexec = bool(flags & os.O_CLOEXEC)
             self.fds[fd] = f
+            if f.kind == "dir":
+                lookups.hold_again(self, entry, raw, open_flags)
         return True
 
     # The call being served, as the handlers see it (calls/waiting.py).
@@ -801,10 +805,7 @@ class Sandbox:
         if ch.pending is not None:  # it waited: let the program's clock catch up
             out = (out[0], time.monotonic_ns())
         ch.pending = None
-        replied = self._reply(ch, req, out)
-        if self.coming:
-            lookups.fill_coming(self)
-        if not replied:
+        if not self._reply(ch, req, out):
             return False
         cancel, ch.cancel = ch.cancel, None
         return cancel is None or self._reply(ch, cancel, (-errno.ESRCH,))  # (it crossed the answer)
@@ -818,6 +819,8 @@ class Sandbox:
         except OSError:  # the process is ending; its pidfd will say how
             return False
         self._stop_watch(ch, req.seq)
+        if self.coming:  # (the stat cache entries reserved before it)
+            lookups.fill_coming(self)
         return True
 
     def _stop_watch(self, ch: Channel, seq: int) -> None:

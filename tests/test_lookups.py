@@ -518,6 +518,30 @@ def test_cpython_bytecode_comes_with_the_stat_of_its_source(tmp_path, monkeypatc
 
 
 
+def test_a_directory_opened_from_its_held_file_is_held_again_for_its_next_open(tmp_path, monkeypatch):
+    """CPython lists each directory it imports from twice (site, then its
+    FileFinder): once the program has opened a directory the broker held
+    for it, the next open of that path is held too, and costs nothing."""
+    mods = tmp_path / "mods"
+    for i in range(5):
+        (mods / f"d{i}").mkdir(parents=True)
+        for j in range(i + 1):
+            (mods / f"d{i}" / f"f{j}").write_text("")
+    code = ("import os\n"
+            "for i in range(5):\n"
+            "    d = f'/mods/d{i}'\n"
+            "    os.stat(d)\n"
+            "    print(sorted(os.listdir(d)) == sorted(os.listdir(d)), len(os.listdir(d)))\n")
+    argv = ["/usr/bin/python3", "-I", "-c", code]
+    want = "".join(f"True {i + 1}\n" for i in range(5)).encode()
+    again = sandboxed(argv, ro=[f"{mods}:/mods"])
+    from strictbox import lookups
+    monkeypatch.setattr(lookups, "hold_again", lambda sb, index, raw, flags: None)
+    once = sandboxed(argv, ro=[f"{mods}:/mods"])
+    assert again.stdout == once.stdout == want, (again.stderr, once.stderr)
+    assert again.stats["broker"] <= once.stats["broker"] - 4  # (d1..d4's second open)
+
+
 def test_a_lookup_waits_for_its_entry_filled_after_the_answer_and_asks_if_that_is_slow(tmp_path, monkeypatch):
     """The bytecode a stat brings along is held right after the answer, as
     the program runs on: its open waits for that; if the broker takes

@@ -98,7 +98,7 @@ STAT_SIZE = ffi.sizeof("struct stat")
 
 
 def free_slot(sb) -> int:
-    used = {f.slot for f in sb.fds.values()} | {f.slot for f, _ in sb.held.values()}
+    used = {f.slot for f in sb.fds.values()} | {f.slot for f, *_ in sb.held.values()}
     used |= {r.file.slot for r in sb.warm_ready if r.file is not None}
     return next((i for i in range(lib.SB_PREFETCH_SLOTS) if i not in used), -1)
 
