@@ -587,52 +587,52 @@ def _reserve(sb, path: str, fill) -> bool:
         sb.arena.write(BASE + STATC + index * ENTRY.size, ENTRY.pack(KEEP_COMING, 0, raw, b"", 0, 0, 0))
     except Fault:  # (a file mapped over the stat cache: the program's loss)
         return False
-    sb.coming.append((index, raw, path, fill))
+    sb.coming.append((index, raw, path, fill, 0))
     return True
 
 
 def fill_coming(sb) -> None:
     """Right after an answer: fills the entries reserved for it, in order
-    (fill(raw, paths filled before it)), each published or freed again,
-    however the fills end."""
+    (fill(raw, paths filled before it)), each published, or given back the
+    `used` word it had (free, or the stat it kept), however the fills end."""
     coming, sb.coming = sb.coming, []
     if sb.done or sb.ending:  # (its arena is no longer ours to write)
         return
     filled: set[str] = set()
     done = 0
     try:
-        for index, raw, path, fill in coming:
+        for index, raw, path, fill, before in coming:
             r = fill(raw, filled)
             if r is not None and _put(sb, index, r):
                 filled.add(path)
             else:
-                _free_reserved(sb, index)
+                _set_used(sb, index, before)
             done += 1
     finally:
-        for index, *_ in coming[done:]:  # (a fill failed: it and the rest go free)
-            _free_reserved(sb, index)
+        for index, _, _, _, before in coming[done:]:  # (a fill failed: it and the rest)
+            _set_used(sb, index, before)
 
 
 def hold_again(sb, index: int, raw: bytes, open_flags: int) -> None:
     """The program just opened the directory held at stat cache entry index
     (its fd event, served before our next answer): it is held once more
-    for the path's next open, after that answer.  CPython lists each
-    directory it imports from twice (site's listdir, then its FileFinder's)."""
-    if raw in sb.held_again:
+    for the path's next open, after that answer, while the program has one
+    thread (the entry is its to write otherwise).  CPython lists each
+    directory it imports from twice (site's listdir, then its path finder's)."""
+    if (raw in sb.held_again or sb.arena.state_u32(fdtable.LIVE_THREADS) != 1
+            or sb.arena.state_u32(fdtable.THREADS_EXITING)):
         return
     sb.held_again.add(raw)
     path = raw.decode("utf-8", "surrogateescape")
-    try:  # (the entry is the path's: its stat comes back with the file, or it goes free)
-        sb.arena.write(BASE + STATC + index * ENTRY.size, ENTRY.pack(KEEP_COMING, 0, raw, b"", 0, 0, 0))
-    except Fault:
-        return
-    sb.coming.append((index, raw, path, lambda raw, _: _hold_ahead(sb, path, raw, open_flags)))
+    _set_used(sb, index, KEEP_COMING)  # (its path and kept stat stay: back if the fill fails)
+    sb.coming.append((index, raw, path, lambda raw, _: _hold_ahead(sb, path, raw, open_flags), KEEP_FOUND))
 
 
-def _free_reserved(sb, index: int) -> None:
+def _set_used(sb, index: int, used: int) -> None:
+    """An entry's `used` word alone (struct sb_statcache's first)."""
     try:
-        sb.arena.write(BASE + STATC + index * ENTRY.size, bytes(4))  # (used: 0)
-    except Fault:
+        sb.arena.write(BASE + STATC + index * ENTRY.size, used.to_bytes(4, "little"))
+    except Fault:  # (a file mapped over the stat cache: the program's loss)
         pass
 
 

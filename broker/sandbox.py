@@ -520,8 +520,11 @@ class Sandbox:
 
     def drop_held(self) -> None:
         """Closes the files held for warm opens the program did not make
-        (and ends the warm start's lookups)."""
+        (and ends the warm start's lookups and the entries still to fill):
+        at a start, an exec and the end."""
         self.warming = None
+        self.coming.clear()  # (an exec's answer fills nothing of the image before it)
+        self.held_again.clear()
         for r in self.warm_ready:
             if r.file is not None and r.file.hostfd >= 0:
                 os.close(r.file.hostfd)

@@ -368,30 +368,43 @@ static struct sb_statcache *stat_slot(const char *path, unsigned long flags, int
 }
 
 /* An entry the broker reserved before its last answer (SB_STAT_COMING) is
- * filled right after it, while the program runs on: wait for that (less
- * than the round trip asking would cost, which the broker would serve only
- * once done), then it is e, or gone (NULL); NULL too if it takes longer
- * than COMING_WAIT_NS of the clock page's time (or COMING_SPINS pauses
- * when the page does not tick that finely), and the broker is asked. */
+ * filled right after it, while the program runs on.  Paired (the broker
+ * has a CPU of its own), a lookup waits for that: less than the round trip
+ * asking would cost, which the broker would serve only once done; up to
+ * COMING_WAIT_NS of the clock page's time (or COMING_SPINS pauses when the
+ * page does not tick that finely).  1 if it was filled or freed. */
 #define COMING_WAIT_NS 2000000
-#define COMING_SPINS (1u << 20)
+#define COMING_SPINS (1u << 15)
 
-static struct sb_statcache *settled(struct sb_statcache *e)
+static int coming_settled(const struct sb_statcache *e)
 {
-    if (!e || __atomic_load_n(&e->used, __ATOMIC_ACQUIRE) != SB_STAT_COMING)
-        return e;
+    if (!__atomic_load_n(&ST->boot.cpu, __ATOMIC_RELAXED))
+        return 0;
     const volatile struct sb_clock *clk = (const volatile struct sb_clock *)SB_CLOCK_PAGE;
     long start = clk->monotonic_ns;
     int ticking = clk->tick_ns && clk->tick_ns <= COMING_WAIT_NS / 4;
-    for (unsigned i = 1; i < COMING_SPINS; i++) {
+    for (unsigned i = 1; __atomic_load_n(&e->used, __ATOMIC_ACQUIRE) == SB_STAT_COMING; i++) {
         __builtin_ia32_pause();
-        unsigned used = __atomic_load_n(&e->used, __ATOMIC_ACQUIRE);
-        if (used != SB_STAT_COMING)
-            return used ? e : NULL;
-        if (ticking && !(i & 255) && clk->monotonic_ns - start > COMING_WAIT_NS)
-            break;
+        if ((ticking && !(i & 255) && clk->monotonic_ns - start > COMING_WAIT_NS) ||
+            (!ticking && i >= COMING_SPINS))
+            return 0;
     }
-    return NULL;
+    return 1;
+}
+
+/* The stat cache's answer for path: its entry, or NULL (none yet, or one
+ * still coming: the broker is asked). */
+static struct sb_statcache *stat_find(const char *path, unsigned long flags)
+{
+    struct sb_statcache *e = stat_slot(path, flags, 0);
+    unsigned used = e ? __atomic_load_n(&e->used, __ATOMIC_ACQUIRE) : 0;
+    if (used == SB_STAT_COMING) {
+        if (!coming_settled(e))
+            return NULL;
+        e = stat_slot(path, flags, 0); /* (filled as it is now, or freed: none) */
+        used = e ? __atomic_load_n(&e->used, __ATOMIC_ACQUIRE) : 0;
+    }
+    return used && used != SB_STAT_COMING ? e : NULL;
 }
 
 /* Keeps the broker's answer for path when it says so (keep: SB_STAT_*). */
@@ -422,7 +435,7 @@ long sys_newfstatat(struct sb_call *c)
     if (flags & ~(unsigned long)AT_SYMLINK_NOFOLLOW)
         return sb_forward(c);
     void *buf = (void *)c->a[2];
-    struct sb_statcache *e = settled(stat_slot(path, flags, 0));
+    struct sb_statcache *e = stat_find(path, flags);
     if (e && e->used != SB_STAT_FOUND)
         return -ENOENT;
     if (e) {
@@ -489,7 +502,7 @@ long sys_openat(struct sb_call *c)
     unsigned long flags = c->a[2] & 0xffffffffUL;
     if (flags & ~(unsigned long)OPEN_LOOKUP_ONLY)
         return sb_forward(c);
-    struct sb_statcache *e = settled(stat_slot(path, 0, 0));
+    struct sb_statcache *e = stat_find(path, 0);
     if (e && e->used == SB_STAT_MISSING_OPEN)
         return -ENOENT;
     long fd = e && e->used == SB_STAT_FOUND && e->held ? open_held(e, flags) : -1;

@@ -8,11 +8,11 @@
 /* Regions this large are zeroed by the broker punching a hole in the arena
  * memfd, which also hands the memory back; smaller ones are cleared here. */
 #define PUNCH_MIN (256 * 1024UL)
-/* An unmapped range taken again up to this large is cleared here, whatever
- * its size: its pages are most likely still there, and a memfd page punched
- * and faulted in again costs ~2.6 us where clearing it costs ~0.1 us
- * (CPython unmaps and maps its 1 MiB arenas, glibc trims and regrows its
- * heap, over and over). */
+/* What a mapping or the heap takes of an unmapped range, up to this large,
+ * is cleared here: its pages are most likely still there, and a memfd page
+ * punched and faulted in again costs ~2.6 us where clearing it costs
+ * ~0.1 us (CPython unmaps and maps its 1 MiB arenas, glibc trims and
+ * regrows its heap, over and over). */
 #define CLEAR_MAX (2UL << 20)
 
 /* Pinned pages are the files' own, mapped by the stub or the spawner
@@ -74,25 +74,37 @@ static int stale_keep(unsigned long start, unsigned long len)
     return 1;
 }
 
-/* [start, start + len) is about to be handed out: each kept range it
- * touches is zeroed whole, cleared here if small enough (CLEAR_MAX), else
- * by the one punch its unmap would have made. */
+/* Zeroes [start, start + n), taken from a kept range: cleared here if small
+ * enough (CLEAR_MAX), else by a punch. */
+static void zero_taken(unsigned long start, unsigned long n)
+{
+    if (!sb_arena_ok(start, n))
+        return;
+    if (n <= CLEAR_MAX && !unpin(start, n, DISCARD))
+        memset((void *)start, 0, n);
+    else
+        sb_zero(start, n);
+}
+
+/* [start, start + len) is about to be handed out: what it takes of each
+ * kept range is zeroed; the rest of that range stays kept (or is zeroed
+ * now, if the table has no room for it). */
 static void stale_take(unsigned long start, unsigned long len)
 {
+    unsigned long end = start + len;
     for (unsigned i = 0; i < ST->nstale && i < SB_MAX_STALE;) {
         struct sb_vma r = ST->stale[i];
-        if (r.start < start + len && start < r.end) {
-            ST->stale[i] = ST->stale[--ST->nstale];
-            unsigned long n = r.end - r.start;
-            if (!sb_arena_ok(r.start, n))
-                continue;
-            if (n <= CLEAR_MAX && !unpin(r.start, n, DISCARD))
-                memset((void *)r.start, 0, n);
-            else
-                sb_zero(r.start, n);
-        } else {
+        if (!(r.start < end && start < r.end)) {
             i++;
+            continue;
         }
+        ST->stale[i] = ST->stale[--ST->nstale]; /* (index i is looked at again) */
+        unsigned long lo = r.start > start ? r.start : start, hi = r.end < end ? r.end : end;
+        zero_taken(lo, hi - lo);
+        if (r.start < lo && !stale_keep(r.start, lo - r.start))
+            zero_taken(r.start, lo - r.start);
+        if (hi < r.end && !stale_keep(hi, r.end - hi))
+            zero_taken(hi, r.end - hi);
     }
 }
 

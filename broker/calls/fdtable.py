@@ -93,6 +93,7 @@ def duplicate(f: OpenFile, cloexec: bool) -> OpenFile:
 
 FDC = BASE + ffi.offsetof("struct sb_state", "fdc")
 LIVE_THREADS = BASE + ffi.offsetof("struct sb_state", "live_threads")
+THREADS_EXITING = BASE + ffi.offsetof("struct sb_state", "threads_exiting")
 FDC_SIZE = ffi.sizeof("struct sb_fdcache")
 STAT_SIZE = ffi.sizeof("struct stat")
 
