@@ -177,7 +177,9 @@ def _plain(sb, call: str, flags: int):
 def _hold(sb, p: _Path, slot: int, buf) -> Ready | None:
     """Opens p's file or directory as it was opened before, for a warm open,
     with its first bytes (a directory: its whole listing) in prefetch slot
-    `slot`; None if it no longer is one of those."""
+    `slot`; a .pyc of up to SB_PREFETCH_MOST bytes (CPython reads it whole)
+    whole, in free slots in a row, or not at all.  None if it no longer is
+    one of those."""
     if slot < 0:
         return None
     m = sb.view.mounts[p.mount]
@@ -195,10 +197,14 @@ def _hold(sb, p: _Path, slot: int, buf) -> Ready | None:
         if plain:
             node = Node(p.vparts, m, p.rel)
             if stat_mod.S_ISREG(buf.st_mode):
-                head = fdtable.head_bytes(buf.st_size)
-                if sb.arena.copy_in(addr, fd, 0, head) == head:
-                    f, size = fdtable.OpenFile("file", node, fd, slot=slot), buf.st_size
-                    return Ready(p.raw, KEEP_FOUND, bytes(ffi.buffer(buf)), f, p.open_flags, size)
+                head, slots = fdtable.head_bytes(buf.st_size), 1
+                if head < buf.st_size <= lib.SB_PREFETCH_MOST and p.raw.endswith(b".pyc"):
+                    head, slots = buf.st_size, fdtable.slots_for(buf.st_size)
+                    slot = fdtable.free_slots(sb, slots)
+                    addr = lib.SB_PREFETCH_BASE + slot * lib.SB_PREFETCH_SLOT
+                if slot >= 0 and sb.arena.copy_in(addr, fd, 0, head) == head:
+                    f = fdtable.OpenFile("file", node, fd, slot=slot, slots=slots)
+                    return Ready(p.raw, KEEP_FOUND, bytes(ffi.buffer(buf)), f, p.open_flags, head)
             elif stat_mod.S_ISDIR(buf.st_mode):
                 listing = fdtable.whole_listing(fd)
                 if listing is not None:
@@ -472,8 +478,9 @@ def _put(sb, index: int | None, r: Ready) -> bool:
 
 
 def held_count(sb) -> int:
-    """Files held for warm opens, published or not."""
-    return len(sb.held) + sum(r.file is not None for r in sb.warm_ready)
+    """Prefetch slots the files held for warm opens take, published or not."""
+    return (sum(f.slots for f, *_ in sb.held.values())
+            + sum(r.file.slots for r in sb.warm_ready if r.file is not None))
 
 
 # -- what the program opens next, read ahead -------------------------------------
@@ -651,8 +658,9 @@ def _hold_ahead(sb, path: str, raw: bytes, open_flags: int) -> Ready | None:
 
 
 def _holds(sb) -> int:
-    """How many files may be held: the slots, less what the program keeps free."""
-    return lib.SB_PREFETCH_SLOTS - HELD_SPARE - len({f.slot for f in sb.fds.values() if f.slot >= 0})
+    """How many prefetch slots held files may take: all, less what the program
+    keeps free and what its open files take."""
+    return lib.SB_PREFETCH_SLOTS - HELD_SPARE - sum(f.slots for f in sb.fds.values() if f.slot >= 0)
 
 
 def _free_entry(sb, raw: bytes) -> int | None:

@@ -573,6 +573,29 @@ def test_a_lookup_waits_for_its_entry_filled_after_the_answer_and_asks_if_that_i
     assert late.stats["broker"] >= quick.stats["broker"] + 3  # (each bytecode open asked, after its wait)
 
 
+def test_bytecode_up_to_256_kib_comes_whole_in_slots_in_a_row(tmp_path):
+    """CPython reads a .pyc whole: one of up to SB_PREFETCH_MOST bytes is
+    held whole (in free prefetch slots in a row), so importing its module
+    costs the same round trips as a small one's; a larger one comes with
+    its head only, and its read is a round trip."""
+    import subprocess
+    pkg = tmp_path / "mods"
+    pkg.mkdir()
+    sizes = {"small": 1000, "mid": 150_000, "huge": 300_000}
+    for name, n in sizes.items():
+        (pkg / f"{name}.py").write_text(f"DATA = {'x' * n!r}\n")
+    subprocess.run(["/usr/bin/python3", "-m", "py_compile", *(str(pkg / f"{m}.py") for m in sizes)], check=True)
+    pycs = {p.name.split(".")[0]: p.stat().st_size for p in (pkg / "__pycache__").iterdir()}
+    assert pycs["small"] < 64 * 1024 < pycs["mid"] <= 256 * 1024 < pycs["huge"], pycs
+    got = {}
+    for name, n in sizes.items():
+        code = f"import sys; sys.path.insert(0, '/mods'); import json, {name}; print(len({name}.DATA))"
+        got[name] = sandboxed(["/usr/bin/python3", "-I", "-c", code], ro=[f"{pkg}:/mods"])
+        assert (got[name].returncode, got[name].stdout) == (0, f"{n}\n".encode()), got[name].stderr
+    assert got["mid"].stats["broker"] == got["small"].stats["broker"]
+    assert got["huge"].stats["broker"] == got["small"].stats["broker"] + 1  # (its read)
+
+
 def test_a_directory_found_by_a_stat_comes_listed_once_the_program_lists_those(tmp_path, monkeypatch):
     """CPython's import system stats each directory it imports from, then
     lists it: once the program has done that, a stat that finds a directory

@@ -268,7 +268,7 @@ long sys_readv(struct sb_call *c)
     fd_args(c, 1);
     int h = direct_fd(c->a[0]);
     struct sb_fdcache *e = own_position(c, SB_FD_DATA);
-    if (e && e->size > SB_PREFETCH_SLOT) { /* only part of it is here */
+    if (e && (e->win || e->held < e->size)) { /* only part of it is here */
         uncache(c->t, c->a[0]);
         e = NULL;
     }
@@ -479,10 +479,12 @@ static long open_held(struct sb_statcache *e, unsigned long flags)
     unsigned mode;
     memcpy(&mode, e->stat + 24, sizeof mode); /* st_mode */
     int dir = (mode & S_IFMT) == S_IFDIR;
+    unsigned long size;
+    memcpy(&size, e->stat + 48, sizeof size); /* st_size */
     f->slot = e->held - 1;
-    f->size = e->held_size;
+    f->size = dir ? e->held_size : size;
     f->pos = f->win = 0;
-    f->held = dir ? 0 : e->held_size <= SB_PREFETCH_SLOT ? e->held_size : SB_PREFETCH_HEAD;
+    f->held = dir ? 0 : e->held_size <= SB_PREFETCH_MOST ? e->held_size : 0;
     memcpy(f->stat, e->stat, sizeof f->stat);
     f->flags = SB_FD_OPEN | SB_FD_FDKNOWN | SB_FD_NOTTY | SB_FD_STAT | (dir ? SB_FD_LISTING : SB_FD_DATA) |
                (flags & O_CLOEXEC ? SB_FD_CLOEXEC : 0);

@@ -177,8 +177,9 @@ static int map_from_slot(unsigned long addr, unsigned long len, unsigned long pr
         __atomic_load_n(&ST->live_threads, __ATOMIC_ACQUIRE) != 1)
         return 0;
     struct sb_fdcache *e = &ST->fdc[fd];
-    if ((e->flags & need) != need || e->win || e->held != e->size || e->held > SB_PREFETCH_SLOT ||
-        e->slot >= SB_PREFETCH_SLOTS || (long)off < 0 ||
+    if ((e->flags & need) != need || e->win || e->held != e->size || e->held > SB_PREFETCH_MOST ||
+        e->slot >= SB_PREFETCH_SLOTS || e->slot * SB_PREFETCH_SLOT + e->held > SB_PREFETCH_SLOTS * SB_PREFETCH_SLOT ||
+        (long)off < 0 ||
         ((flags & 0x0f) != MAP_PRIVATE && (prot & PROT_WRITE)))
         return 0;
     unsigned long n = off < e->held ? e->held - off : 0;

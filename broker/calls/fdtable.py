@@ -40,6 +40,7 @@ class OpenFile:
     dtypes: dict[str, int] = field(default_factory=dict)  # vdir: d_type by name (else DT_DIR)
     data: bytes = b""  # data: the contents, made when it was opened
     slot: int = -1  # the prefetch slot holding a copy of the contents, if any
+    slots: int = 1  # ... and the slots on from it that hold the rest (SB_PREFETCH_MOST)
     listing: bytes = b""  # dir: the whole listing in that slot, as the runtime got it
 
 
@@ -98,10 +99,24 @@ FDC_SIZE = ffi.sizeof("struct sb_fdcache")
 STAT_SIZE = ffi.sizeof("struct stat")
 
 
+def _slots_taken(sb) -> set[int]:
+    files = [*sb.fds.values(), *(f for f, *_ in sb.held.values()),
+             *(r.file for r in sb.warm_ready if r.file is not None)]
+    return {i for f in files if f.slot >= 0 for i in range(f.slot, f.slot + f.slots)}
+
+
 def free_slot(sb) -> int:
-    used = {f.slot for f in sb.fds.values()} | {f.slot for f, *_ in sb.held.values()}
-    used |= {r.file.slot for r in sb.warm_ready if r.file is not None}
-    return next((i for i in range(lib.SB_PREFETCH_SLOTS) if i not in used), -1)
+    return free_slots(sb, 1)
+
+
+def free_slots(sb, n: int) -> int:
+    """The first of n free prefetch slots in a row, or -1."""
+    taken, run = _slots_taken(sb), 0
+    for i in range(lib.SB_PREFETCH_SLOTS):
+        run = 0 if i in taken else run + 1
+        if run == n:
+            return i - n + 1
+    return -1
 
 
 def publish(sb, fd: int, f: OpenFile, prefetch: bool = True, fstat: bytes | None = None) -> None:
@@ -165,8 +180,13 @@ def publish(sb, fd: int, f: OpenFile, prefetch: bool = True, fstat: bytes | None
 
 def head_bytes(size: int) -> int:
     """How much of a file of size bytes a prefetch slot starts with: all of
-    it, or for a larger one its head (fd_io.c's open_held says the same)."""
+    it, or for a larger one its head."""
     return size if size <= lib.SB_PREFETCH_SLOT else lib.SB_PREFETCH_HEAD
+
+
+def slots_for(size: int) -> int:
+    """The prefetch slots a file of size bytes (up to SB_PREFETCH_MOST) fills."""
+    return max(1, -(-size // lib.SB_PREFETCH_SLOT))
 
 
 # The longest linux_dirent64: 19 bytes of header, a 255-byte name and its NUL,

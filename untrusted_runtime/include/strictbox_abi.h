@@ -18,7 +18,7 @@ typedef __s64 int64_t;
 #endif
 
 #define SB_MAGIC 0x7862746369727473
-#define SB_ABI_VERSION 35
+#define SB_ABI_VERSION 36
 #define SB_ARENA_BASE 0x10000
 #define SB_STATE_SIZE 0x3F0000 /* sb_state, then the prefetch slots, up to the image */
 #define SB_IMAGE_BASE 0x400000
@@ -35,10 +35,12 @@ typedef __s64 int64_t;
 #define SB_PREFETCH_SLOTS 53
 #define SB_PREFETCH_SLOT 0x10000
 #define SB_PREFETCH_HEAD 0x1000 /* a larger file's slot starts with this much of it */
+#define SB_PREFETCH_MOST 0x40000 /* a file up to this size may be held whole, in the
+                                  * slots on from `slot` (CPython's larger .pyc files) */
 /* sb_fdcache.flags */
 #define SB_FD_STAT 1  /* stat holds fstat of the fd (a read-only mount) */
 #define SB_FD_NOTTY 2 /* a file or directory: terminal ioctls answer ENOTTY */
-#define SB_FD_DATA 4  /* the file's bytes [win, win + held) are in prefetch slot `slot`
+#define SB_FD_DATA 4  /* the file's bytes [win, win + held) are in prefetch slot `slot` (and on)
                        * (at open its first ones); pos is ours: a small read past
                        * them moves the window, a large one is a pread */
 #define SB_FD_DIREND 8 /* a read-only directory read to its end: getdents64 gives 0 */
@@ -182,8 +184,8 @@ struct sb_statcache {
     uint8_t path[120];
     uint8_t stat[144];
     /* SB_STAT_FOUND, from a warm start: the broker holds this regular file
-     * or directory open for the program, its first bytes (a directory: its
-     * whole listing, held_size bytes) in prefetch slot held - 1; a
+     * or directory open for the program, its first held_size bytes (a
+     * directory: its whole listing) in prefetch slot held - 1 and on; a
      * single-threaded program's first open of the path with held_flags (and
      * O_CLOEXEC or not) takes it, at the lowest free fd, told in an
      * sb_fdevent, and sets held to 0. */
