@@ -46,6 +46,8 @@ KEEP_MISSING = lib.SB_STAT_MISSING
 KEEP_MISSING_OPEN = lib.SB_STAT_MISSING_OPEN
 KEEP_COMING = lib.SB_STAT_COMING
 STATC = ffi.offsetof("struct sb_state", "statc")
+# struct sb_statcache's stat: a readlink answer's target fits in it
+STAT_BYTES = ffi.offsetof("struct sb_statcache", "held") - ffi.offsetof("struct sb_statcache", "stat")
 ENTRY = struct.Struct(f"<II{lib.SB_STAT_PATH}s144sIIQ")
 SLOTS = lib.SB_STAT_CACHE
 PROBES = 8  # as stat_slot in untrusted_runtime/fd_io.c
@@ -405,15 +407,55 @@ def first_lookups(sb, libs: list[tuple[str, Node]]) -> None:
     names, held open; so ld.so opens each with no round trip.  Nothing here
     comes from earlier runs: only from the program and the host's
     ld.so.cache, which the program can read as well."""
-    if sb.warm is not None or sb.tracer is not None or sb.view.made_up_file(LD_CACHE) is None:
+    if sb.tracer is not None:
         return
-    listings.list_around(sb, PRELOAD)
-    paths = [_path_of(sb.view, LD_CACHE, 0)] + [
-        _Path(os.fsencode(path), node.vpath, node.vparts, sb.view.mounts.index(node.mount), node.rel, 0)
-        for path, node in libs]
-    for _ in _look_up(sb, [p for p in paths if p is not None]):
-        pass
+    sb.warm_ready += program_links(sb)  # (warm or not: a warm start has no readlink)
+    if sb.warm is None and sb.view.made_up_file(LD_CACHE) is not None:
+        listings.list_around(sb, PRELOAD)
+        paths = [_path_of(sb.view, LD_CACHE, 0)] + [
+            _Path(os.fsencode(path), node.vpath, node.vparts, sb.view.mounts.index(node.mount), node.rel, 0)
+            for path, node in libs]
+        for _ in _look_up(sb, [p for p in paths if p is not None]):
+            pass
     publish(sb, starting=True)
+
+
+READLINK = lib.SB_STAT_READLINK  # the stat cache's flags of a readlink answer
+KEEP_NOTLINK = lib.SB_STAT_NOTLINK
+MOST_LINKS = 8  # links followed along the program's path
+
+
+def program_links(sb) -> list[Ready]:
+    """readlink's answers along the program's own path, for the runtime to
+    give (CPython reads where its binary links to, and that this is no
+    link: two round trips): each symbolic link there on a frozen mount, by
+    its names alone, then where the chain ends (not a link), while the
+    policy gives readlink and readlinkat there plainly.  Only from the
+    program's path and the host, which the program can read as well."""
+    out: list[Ready] = []
+    if not (given(sb.policy, "readlink") and given(sb.policy, "readlinkat")):
+        return out
+    path = sb.vprogram
+    for _ in range(MOST_LINKS):
+        raw = path.encode("utf-8", "surrogateescape")
+        node = sb.view.frozen(path)
+        if (node is None or len(raw) >= lib.SB_STAT_PATH
+                or not all(_plainly_allowed(sb, c, judged(path), 0) for c in ("readlink", "readlinkat"))):
+            break
+        try:
+            target = sb.view._readlink(node)
+        except OSError:  # (a link on the way to it: the walk decides, not the names)
+            break
+        if target is None:  # not a link, or nothing there
+            if isinstance(sb.view.frozen_stat(path), bytes):
+                out.append(Ready(raw, KEEP_NOTLINK, flags=READLINK))
+            break
+        data = os.fsencode(target)
+        if len(data) > STAT_BYTES or ".." in target.split("/"):
+            break
+        out.append(Ready(raw, KEEP_FOUND, data, flags=READLINK, size=len(data)))
+        path = target if target.startswith("/") else f"{path.rpartition('/')[0]}/{target}"
+    return out
 
 
 @dataclass(slots=True)
@@ -425,7 +467,8 @@ class Ready:
     stat: bytes = b""
     file: object = None  # a calls.fdtable.OpenFile the broker holds open
     open_flags: int = 0
-    size: int = 0  # bytes of it in its prefetch slot
+    size: int = 0  # bytes of it in its prefetch slot (a readlink answer: of its target)
+    flags: int = 0  # the lookup's (newfstatat's flags; READLINK)
 
 
 def publish(sb, starting: bool = False) -> None:
@@ -443,7 +486,7 @@ def publish(sb, starting: bool = False) -> None:
     try:
         while ready:
             r = ready.pop(0)
-            _put(sb, _free_entry(sb, r.raw) if threads == 1 else None, r)
+            _put(sb, _free_entry(sb, r.raw, r.flags) if threads == 1 else None, r)
     finally:  # (should anything else fail: no file is left held for nobody)
         for r in ready:
             if r.file is not None and r.file.hostfd >= 0:
@@ -459,7 +502,7 @@ def _put(sb, index: int | None, r: Ready) -> bool:
     written = False
     if index is not None:
         held = r.file.slot + 1 if r.file is not None else 0
-        entry = ENTRY.pack(r.used, 0, r.raw, r.stat, held, r.open_flags, r.size)
+        entry = ENTRY.pack(r.used, r.flags, r.raw, r.stat, held, r.open_flags, r.size)
         try:  # (its `used` word last: the runtime may be looking, for a reserved one)
             sb.arena.write(BASE + STATC + index * ENTRY.size + 4, entry[4:])
             sb.arena.write(BASE + STATC + index * ENTRY.size, entry[:4])
@@ -663,16 +706,17 @@ def _holds(sb) -> int:
     return lib.SB_PREFETCH_SLOTS - HELD_SPARE - sum(f.slots for f in sb.fds.values() if f.slot >= 0)
 
 
-def _free_entry(sb, raw: bytes) -> int | None:
-    """A free stat cache entry where the runtime looks for raw first (none
-    if the path has one already): the sandbox's table, read as it is, and
-    never one whose file the broker holds (its own record decides that)."""
-    h = slot_hash(raw, 0)
+def _free_entry(sb, raw: bytes, flags: int = 0) -> int | None:
+    """A free stat cache entry where the runtime looks for raw (with flags)
+    first (none if it has one already): the sandbox's table, read as it
+    is, and never one whose file the broker holds (its own record decides
+    that)."""
+    h = slot_hash(raw, flags)
     for i in range(PROBES):
         index = (h + i) % SLOTS
-        used, _, path = struct.unpack_from(f"<II{lib.SB_STAT_PATH}s",
-                                           sb.arena.read(BASE + STATC + index * ENTRY.size, 128))
-        if used and path.split(b"\0", 1)[0] == raw:
+        used, kept, path = struct.unpack_from(f"<II{lib.SB_STAT_PATH}s",
+                                              sb.arena.read(BASE + STATC + index * ENTRY.size, 128))
+        if used and kept == flags and path.split(b"\0", 1)[0] == raw:
             return None
         if not used and index not in sb.held and all(index != c[0] for c in sb.coming):
             return index

@@ -27,6 +27,47 @@ def test_mmap_fixed_of_a_file_over_used_memory(compile_c):
 
 
 
+@pytest.fixture
+def self_link(compile_c, tmp_path) -> tuple[str, str]:
+    """(a link to the readlink_self program, the program), in a directory
+    the sandbox sees read-only."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    prog = bindir / "readlink_self"
+    prog.write_bytes(compile_c("readlink_self.c").read_bytes())
+    prog.chmod(0o755)
+    (bindir / "link").symlink_to("readlink_self")
+    return str(bindir / "link"), str(prog)
+
+
+def test_the_links_along_the_programs_path_read_as_natively_with_no_round_trip(self_link, monkeypatch):
+    """readlink of the program's own path, and of where its links end, is
+    answered in the sandbox (CPython does both as it starts); a path off
+    that chain, and a buffer of no bytes, still go to the broker."""
+    link, prog = self_link
+    argv = [link, link, prog, os.path.dirname(prog) + "/missing"]
+    want = native(argv)
+    assert want.returncode == 0 and b"readlink_self" in want.stdout, want
+    got = sandboxed(argv, ro=[os.path.dirname(prog)])
+    assert (got.returncode, got.stdout) == (0, want.stdout), (got.stderr, got.reason)
+    from strictbox import lookups
+    monkeypatch.setattr(lookups, "program_links", lambda sb: [])
+    asked = sandboxed(argv, ro=[os.path.dirname(prog)])
+    assert asked.stdout == want.stdout
+    assert got.stats["broker"] == asked.stats["broker"] - 4  # (2 calls each on the link and the program)
+
+
+def test_a_policy_that_looks_at_readlink_gets_every_one(self_link):
+    link, prog = self_link
+    from strictbox.policy import Policy
+    got = sandboxed([link, link], ro=[os.path.dirname(prog)],
+                    policy=Policy.permissive().deny("readlinkat", errno="EPERM"))
+    assert got.returncode == 0, got.stderr
+    assert b"1 readlinkat 3: -1 Operation not permitted" in got.stdout, got.stdout
+    assert b"1 readlink: 13 readlink_self" in got.stdout, got.stdout
+    assert sum("denied readlinkat" in line for line in got.log) == 1, got.log
+
+
 @requires_busybox
 @requires_ld_cache
 def test_ld_so_cache_is_the_hosts_under_the_system_mounts():

@@ -18,7 +18,7 @@ typedef __s64 int64_t;
 #endif
 
 #define SB_MAGIC 0x7862746369727473
-#define SB_ABI_VERSION 36
+#define SB_ABI_VERSION 37
 #define SB_ARENA_BASE 0x10000
 #define SB_STATE_SIZE 0x3F0000 /* sb_state, then the prefetch slots, up to the image */
 #define SB_IMAGE_BASE 0x400000
@@ -66,6 +66,10 @@ typedef __s64 int64_t;
 #define SB_STAT_MISSING 2      /* no such file (ENOENT) */
 #define SB_STAT_MISSING_OPEN 3 /* ... and a read-only openat of it may say so too */
 #define SB_STAT_COMING 4       /* the broker fills it right after its answer: wait for that */
+#define SB_STAT_NOTLINK 5      /* a readlink answer: no symbolic link there (EINVAL) */
+/* sb_statcache.flags of a readlink answer: stat holds the link's target,
+ * held_size bytes of it (SB_STAT_FOUND) */
+#define SB_STAT_READLINK 0x80000000u
 /* Directories whose names the runtime knows (struct sb_listing): a lookup
  * of a path through one of them whose next name is not among them fails
  * with ENOENT, without a round trip, for the calls the listing allows.  The
