@@ -202,7 +202,8 @@ def _hold(sb, p: _Path, slot: int, buf) -> Ready | None:
                 head, slots = fdtable.head_bytes(buf.st_size), 1
                 if head < buf.st_size <= lib.SB_PREFETCH_MOST and p.raw.endswith(b".pyc"):
                     head, slots = buf.st_size, fdtable.slots_for(buf.st_size)
-                    slot = fdtable.free_slots(sb, slots)
+                    room = held_count(sb) + slots <= _holds(sb)  # (the caller counted one slot)
+                    slot = fdtable.free_slots(sb, slots) if room else -1
                     addr = lib.SB_PREFETCH_BASE + slot * lib.SB_PREFETCH_SLOT
                 if slot >= 0 and sb.arena.copy_in(addr, fd, 0, head) == head:
                     f = fdtable.OpenFile("file", node, fd, slot=slot, slots=slots)
@@ -399,7 +400,7 @@ def foretold_libraries(sb, prog, env: list[bytes]) -> list[tuple[str, Node]]:
             if len(os.fsencode(path)) < lib.SB_STAT_PATH]
 
 
-def first_lookups(sb, libs: list[tuple[str, Node]]) -> None:
+def first_lookups(sb, libs: list[tuple[str, Node]], program: str) -> None:
     """Before the program starts (unless a warm start makes them, or a
     tracer must see every lookup reach the broker): its loader's first
     lookups, made for it: ld.so.preload's miss, by a listing of its
@@ -409,7 +410,7 @@ def first_lookups(sb, libs: list[tuple[str, Node]]) -> None:
     ld.so.cache, which the program can read as well."""
     if sb.tracer is not None:
         return
-    sb.warm_ready += program_links(sb)  # (warm or not: a warm start has no readlink)
+    sb.warm_ready += program_links(sb, program)  # (warm or not: a warm start has no readlink)
     if sb.warm is None and sb.view.made_up_file(LD_CACHE) is not None:
         listings.list_around(sb, PRELOAD)
         paths = [_path_of(sb.view, LD_CACHE, 0)] + [
@@ -425,7 +426,7 @@ KEEP_NOTLINK = lib.SB_STAT_NOTLINK
 MOST_LINKS = 8  # links followed along the program's path
 
 
-def program_links(sb) -> list[Ready]:
+def program_links(sb, program: str) -> list[Ready]:
     """readlink's answers along the program's own path, for the runtime to
     give (CPython reads where its binary links to, and that this is no
     link: two round trips): each symbolic link there on a frozen mount, by
@@ -435,7 +436,7 @@ def program_links(sb) -> list[Ready]:
     out: list[Ready] = []
     if not (given(sb.policy, "readlink") and given(sb.policy, "readlinkat")):
         return out
-    path = sb.vprogram
+    path = program
     for _ in range(MOST_LINKS):
         raw = path.encode("utf-8", "surrogateescape")
         node = sb.view.frozen(path)

@@ -345,7 +345,7 @@ class Sandbox:
                 # meanwhile; it reads the rest only once we answer its ready message.
                 loaded.copy_segments(self.arena)
                 premaps.fill(self, self.premaps)
-                lookups.first_lookups(self, self.libraries)
+                lookups.first_lookups(self, self.libraries, self.vprogram)
             finally:
                 prog.close()
                 premaps.close(self.premaps)
@@ -562,10 +562,10 @@ class Sandbox:
                             pass
                 elif old.fdc[vfd].flags & lib.SB_FD_LISTING:  # ... its place in the listing
                     os.lseek(f.hostfd, calls.fdtable.listing_position(f, old.fdc[vfd].pos), os.SEEK_SET)
-                f.slot, f.listing = -1, b""
+                f.slot, f.slots, f.listing = -1, 1, b""
         # (the clocks go on from where the old image left them: never back)
         self._lay_out(prog, argv, env, vpath, signals, clock_last=old.clock_last).copy_segments(self.arena)
-        lookups.first_lookups(self, self.libraries)
+        lookups.first_lookups(self, self.libraries, vpath)
         self.argv, self.env, self.vprogram = argv, env, vpath
 
     def _maps_plainly(self) -> bool:
@@ -814,6 +814,8 @@ class Sandbox:
         return cancel is None or self._reply(ch, cancel, (-errno.ESRCH,))  # (it crossed the answer)
 
     def _reply(self, ch: Channel, req, out) -> bool:
+        if self.coming and self.cpu is None:  # unpaired, the program would not wait for them:
+            lookups.fill_coming(self)  # they are filled before the answer
         try:
             os.write(ch.fd, protocol.reply(req.seq, *out))
         except BlockingIOError:  # only a program that sends without reading fills it
@@ -822,7 +824,7 @@ class Sandbox:
         except OSError:  # the process is ending; its pidfd will say how
             return False
         self._stop_watch(ch, req.seq)
-        if self.coming:  # (the stat cache entries reserved before it)
+        if self.coming:  # (the stat cache entries reserved before it, beside the program)
             lookups.fill_coming(self)
         return True
 

@@ -573,12 +573,39 @@ def test_a_lookup_waits_for_its_entry_filled_after_the_answer_and_asks_if_that_i
     assert late.stats["broker"] >= quick.stats["broker"] + 3  # (each bytecode open asked, after its wait)
 
 
-def test_bytecode_up_to_256_kib_comes_whole_in_slots_in_a_row(tmp_path):
+def test_unpaired_the_bytecode_comes_with_the_stat_too(tmp_path, monkeypatch):
+    """A sandbox not paired with the broker (the second at once in one
+    process, a one-CPU host) does not wait for entries filled after the
+    answer: they are filled before it, and the bytecode's open costs
+    nothing there either (asking instead would strand the held file)."""
+    import subprocess
+    from strictbox import loop, lookups
+    monkeypatch.setattr(loop, "_take_cpu_pair", lambda: None)
+    pkg = tmp_path / "mods"
+    pkg.mkdir()
+    for i in range(6):
+        (pkg / f"m{i}.py").write_text(f"VALUE = {i}\n")
+    subprocess.run(["/usr/bin/python3", "-m", "py_compile", *(str(pkg / f"m{i}.py") for i in range(6))],
+                   check=True)
+    code = "import sys; sys.path.insert(0, '/mods'); import json, m0, m1, m2, m3, m4, m5; print(m5.VALUE)"
+    argv = ["/usr/bin/python3", "-I", "-c", code]
+    ahead = sandboxed(argv, ro=[f"{pkg}:/mods"])
+    monkeypatch.setattr(lookups, "_hold_ahead", lambda sb, path, raw, flags: None)
+    without = sandboxed(argv, ro=[f"{pkg}:/mods"])
+    assert ahead.stdout == without.stdout == b"5\n", (ahead.stderr, without.stderr)
+    assert ahead.stats["broker"] <= without.stats["broker"] - 6
+
+
+def test_bytecode_up_to_256_kib_comes_whole_in_slots_in_a_row(tmp_path, monkeypatch):
     """CPython reads a .pyc whole: one of up to SB_PREFETCH_MOST bytes is
     held whole (in free prefetch slots in a row), so importing its module
     costs the same round trips as a small one's; a larger one comes with
-    its head only, and its read is a round trip."""
+    its head only, and its read is a round trip.  (Unpaired, so that each
+    read-ahead is made before the answer: the counts do not depend on how
+    long the program waits for one made after it.)"""
     import subprocess
+    from strictbox import loop
+    monkeypatch.setattr(loop, "_take_cpu_pair", lambda: None)
     pkg = tmp_path / "mods"
     pkg.mkdir()
     sizes = {"small": 1000, "mid": 150_000, "huge": 300_000}

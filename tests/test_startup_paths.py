@@ -51,7 +51,7 @@ def test_the_links_along_the_programs_path_read_as_natively_with_no_round_trip(s
     got = sandboxed(argv, ro=[os.path.dirname(prog)])
     assert (got.returncode, got.stdout) == (0, want.stdout), (got.stderr, got.reason)
     from strictbox import lookups
-    monkeypatch.setattr(lookups, "program_links", lambda sb: [])
+    monkeypatch.setattr(lookups, "program_links", lambda sb, program: [])
     asked = sandboxed(argv, ro=[os.path.dirname(prog)])
     assert asked.stdout == want.stdout
     assert got.stats["broker"] == asked.stats["broker"] - 4  # (2 calls each on the link and the program)

@@ -87,7 +87,7 @@ def release(sb, fd: int, told: bool = False) -> OpenFile | None:
 def duplicate(f: OpenFile, cloexec: bool) -> OpenFile:
     """A new fd on the same open file description (shared offset and flags)."""
     return dataclasses.replace(f, hostfd=os.dup(f.hostfd) if f.hostfd >= 0 else -1,
-                               cloexec=cloexec, slot=-1)
+                               cloexec=cloexec, slot=-1, slots=1)
 
 
 # -- the runtime's per-fd cache (struct sb_fdcache): round trips saved -------

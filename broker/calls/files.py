@@ -307,7 +307,7 @@ def hand_back(sb, fd: int, position: int) -> int:
         return -errno.EBADF
     if not 0 <= as_signed(position) <= fdtable.MAX_OFFSET:
         return -errno.EINVAL
-    f.slot, f.listing = -1, b""  # the runtime is done with it
+    f.slot, f.slots, f.listing = -1, 1, b""  # the runtime is done with it
     if f.kind == "data":  # a made-up file: the offset is ours
         f.pos = position
         return 0
