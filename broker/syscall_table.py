@@ -43,8 +43,7 @@ TABLE: tuple[Call, ...] = (
     _c("munmap", SANDBOX, "ptr:addr size:len",
        "large ranges are hole-punched by the broker, once reused"),
     _c("mremap", SANDBOX, "ptr:old size:old_len size:new_len flags:flags ptr:new"),
-    _c("mprotect", SANDBOX, "ptr:addr size:len flags:prot",
-       "bookkeeping, page by page (read checks it): the arena stays RWX"),
+    _c("mprotect", SANDBOX, "ptr:addr size:len flags:prot", "bookkeeping: the arena stays RWX"),
     _c("madvise", SANDBOX, "ptr:addr size:len int:advice", "DONTNEED/FREE zero the range"),
     # threads and TLS
     _c("arch_prctl", SANDBOX, "int:code ptr:addr", "ARCH_SET_FS/GET_FS via wrfsbase/rdfsbase"),

@@ -175,25 +175,9 @@ static struct sb_stdio *stdio_of(int host)
     return host >= 0 && host < SB_NSTDIO ? &ST->boot.stdio[host] : NULL;
 }
 
-/* A read's count, cut to the bytes at buf the program may write (the arena
- * is writable whole; its mappings' protections are the runtime's record),
- * as Linux stops a file's read at the first page it may not write; 0 for
- * EFAULT: none of it, or a pipe or terminal's whose buffer it cannot take
- * whole (Linux reads nothing from those then).  A buffer the arena does
- * not hold is the broker's to refuse, as before. */
-static unsigned long writable_count(unsigned long fd, unsigned long buf, unsigned long count)
-{
-    if (!SB_ARENA_OK(buf, count))
-        return count;
-    unsigned long n = sb_writable(buf, count);
-    return n < count && (direct_fd(fd) >= 0 || cached(fd, SB_FD_NOSEEK)) ? 0 : n;
-}
-
 long sys_read(struct sb_call *c)
 {
     fd_args(c, 1);
-    if (c->a[2] && !(c->a[2] = writable_count(c->a[0], c->a[1], c->a[2])))
-        return -EFAULT;
     int h = direct_fd(c->a[0]);
     struct sb_fdcache *e = own_position(c, SB_FD_DATA);
     /* Past the slot, or a buffer the arena does not wholly hold (the broker
@@ -584,8 +568,6 @@ long sys_close(struct sb_call *c)
 long sys_pread64(struct sb_call *c)
 {
     fd_args(c, 1);
-    if (c->a[2] && (long)c->a[3] >= 0 && !(c->a[2] = writable_count(c->a[0], c->a[1], c->a[2])))
-        return -EFAULT;
     struct sb_fdcache *e = cached(c->a[0], SB_FD_DATA);
     if (!e)
         return sb_forward(c);

@@ -408,71 +408,6 @@ long sys_mmap(struct sb_call *c)
     return (long)addr;
 }
 
-/* How many bytes from p, up to n, the program may write: the heap's and
- * its mappings' with PROT_WRITE, as far as they go on without a gap.  A
- * read(2) into the rest fails natively (short, or EFAULT): the arena is
- * writable whole, so the runtime checks the table instead.  (No lock: a
- * program that changes its mappings meanwhile races itself.) */
-unsigned long sb_writable(unsigned long p, unsigned long n)
-{
-    unsigned long cur = p, end = p + n < p ? ~0UL : p + n;
-    unsigned long heap_lo = ST->boot.brk_start, heap_hi = PAGE_UP(ST->brk_cur);
-    unsigned count = ST->nvmas < SB_MAX_VMAS ? ST->nvmas : SB_MAX_VMAS;
-    while (cur < end) {
-        if (cur >= heap_lo && cur < heap_hi) {
-            cur = heap_hi;
-            continue;
-        }
-        unsigned lo = 0, hi = count; /* the last entry starting at or before cur (sorted) */
-        while (lo < hi) {
-            unsigned mid = (lo + hi) / 2;
-            if (ST->vmas[mid].start <= cur)
-                lo = mid + 1;
-            else
-                hi = mid;
-        }
-        const struct sb_vma *v = lo ? &ST->vmas[lo - 1] : NULL;
-        if (!v || cur >= v->end || !(v->prot & PROT_WRITE))
-            break;
-        cur = v->end;
-    }
-    return (cur < end ? cur : end) - p;
-}
-
-/* Sets the protection of [start, end) in the table, splitting the entries
- * it covers part of and joining neighbours it makes alike (as Linux does
- * with its vmas), so that each page's entry says what the program may do
- * with it (sb_writable).  With the table full, the entries it touches
- * take the protection whole, as they did before. */
-static void vma_protect(unsigned long start, unsigned long end, unsigned long prot)
-{
-    for (unsigned i = 0; i < ST->nvmas && i < SB_MAX_VMAS; i++) {
-        struct sb_vma *v = &ST->vmas[i];
-        if (v->end <= start || end <= v->start || v->prot == prot)
-            continue;
-        unsigned long cut = v->start < start ? start : end < v->end ? end : 0;
-        if (cut && ST->nvmas < SB_MAX_VMAS) { /* split at cut; the loop looks at each part */
-            memmove(v + 2, v + 1, (ST->nvmas - i - 1) * sizeof *v);
-            v[1] = (struct sb_vma){cut, v->end, v->prot};
-            v->end = cut;
-            ST->nvmas++;
-            i--;
-            continue;
-        }
-        v->prot = prot;
-    }
-    for (unsigned i = 1; i < ST->nvmas && i < SB_MAX_VMAS;) { /* join alike neighbours */
-        struct sb_vma *v = &ST->vmas[i];
-        if (v[-1].end == v->start && v[-1].prot == v->prot && v->start <= end && start <= v->start) {
-            v[-1].end = v->end;
-            memmove(v, v + 1, (ST->nvmas - i - 1) * sizeof *v);
-            ST->nvmas--;
-        } else {
-            i++;
-        }
-    }
-}
-
 static struct sb_vma *vma_containing(unsigned long start, unsigned long end)
 {
     for (unsigned i = 0; i < ST->nvmas; i++)
@@ -571,7 +506,9 @@ long sys_mprotect(struct sb_call *c)
             return r;
         fmap_forget();
     }
-    vma_protect(addr, addr + len, c->a[2]);
+    for (unsigned i = 0; i < ST->nvmas; i++)
+        if (ST->vmas[i].start < addr + len && addr < ST->vmas[i].end)
+            ST->vmas[i].prot = c->a[2];
     return 0;
 }
 

@@ -92,8 +92,6 @@ long sb_futex_wake(unsigned long uaddr, int n, unsigned bitset);
 void sb_zero(unsigned long start, unsigned long len);
 /* [start, start + len) overlaps the pinned image (read-only here). */
 int sb_pinned(unsigned long start, unsigned long len);
-/* How many bytes from p, up to n, the program may write. */
-unsigned long sb_writable(unsigned long p, unsigned long n);
 
 /* signals.c */
 void sb_deliver_fault(struct sb_thread *t, int sig, k_siginfo *si, struct ucontext *uc);
