@@ -489,16 +489,22 @@ def test_a_file_that_says_it_is_empty_is_read_all_the_same(prog):
     assert "read 3 'Lin'" in want
 
 
+def compiled(pkg, sources: dict[str, str]):
+    """pkg/NAME.py for each name and source, with its bytecode compiled (as
+    CPython caches it) in pkg/__pycache__; pkg."""
+    import subprocess
+    pkg.mkdir(exist_ok=True)
+    for name, text in sources.items():
+        (pkg / f"{name}.py").write_text(text)
+    subprocess.run(["/usr/bin/python3", "-m", "py_compile", *(str(pkg / f"{n}.py") for n in sources)],
+                   check=True)
+    return pkg
+
+
 def test_cpython_bytecode_comes_with_the_stat_of_its_source(tmp_path, monkeypatch):
     """Once CPython has opened one .pyc, a stat of D/N.py on a read-only
     mount brings D/__pycache__/N.<tag>.pyc along: its open costs nothing."""
-    import subprocess
-    pkg = tmp_path / "mods"
-    pkg.mkdir()
-    for i in range(6):
-        (pkg / f"m{i}.py").write_text(f"VALUE = {i} * 7\n")
-    subprocess.run(["/usr/bin/python3", "-m", "py_compile", *(str(pkg / f"m{i}.py") for i in range(6))],
-                   check=True)  # -> mods/__pycache__/m{i}.<its tag>.pyc
+    pkg = compiled(tmp_path / "mods", {f"m{i}": f"VALUE = {i} * 7\n" for i in range(6)})
     (pkg / "plain.py").write_text("VALUE = 'no bytecode'\n")  # none cached: compiled in memory
     code = ("import sys; sys.path.insert(0, '/mods'); import m0, m1, m2, m3, m4, m5, plain; "
             "print(m0.VALUE + m5.VALUE, plain.VALUE)")
@@ -547,14 +553,8 @@ def test_a_lookup_waits_for_its_entry_filled_after_the_answer_and_asks_if_that_i
     the program runs on: its open waits for that; if the broker takes
     longer than the runtime waits (2 ms), the open goes to the broker
     instead, with the same result."""
-    import subprocess
     import time
-    pkg = tmp_path / "mods"
-    pkg.mkdir()
-    for i in range(4):
-        (pkg / f"m{i}.py").write_text(f"VALUE = {i} * 7\n")
-    subprocess.run(["/usr/bin/python3", "-m", "py_compile", *(str(pkg / f"m{i}.py") for i in range(4))],
-                   check=True)
+    pkg = compiled(tmp_path / "mods", {f"m{i}": f"VALUE = {i} * 7\n" for i in range(4)})
     code = "import sys; sys.path.insert(0, '/mods'); import m0, m1, m2, m3; print(m1.VALUE + m3.VALUE)"
     argv = ["/usr/bin/python3", "-I", "-c", code]
     from strictbox import lookups
@@ -578,15 +578,9 @@ def test_unpaired_the_bytecode_comes_with_the_stat_too(tmp_path, monkeypatch):
     process, a one-CPU host) does not wait for entries filled after the
     answer: they are filled before it, and the bytecode's open costs
     nothing there either (asking instead would strand the held file)."""
-    import subprocess
     from strictbox import loop, lookups
     monkeypatch.setattr(loop, "_take_cpu_pair", lambda: None)
-    pkg = tmp_path / "mods"
-    pkg.mkdir()
-    for i in range(6):
-        (pkg / f"m{i}.py").write_text(f"VALUE = {i}\n")
-    subprocess.run(["/usr/bin/python3", "-m", "py_compile", *(str(pkg / f"m{i}.py") for i in range(6))],
-                   check=True)
+    pkg = compiled(tmp_path / "mods", {f"m{i}": f"VALUE = {i}\n" for i in range(6)})
     code = "import sys; sys.path.insert(0, '/mods'); import json, m0, m1, m2, m3, m4, m5; print(m5.VALUE)"
     argv = ["/usr/bin/python3", "-I", "-c", code]
     ahead = sandboxed(argv, ro=[f"{pkg}:/mods"])
@@ -603,15 +597,10 @@ def test_bytecode_up_to_256_kib_comes_whole_in_slots_in_a_row(tmp_path, monkeypa
     its head only, and its read is a round trip.  (Unpaired, so that each
     read-ahead is made before the answer: the counts do not depend on how
     long the program waits for one made after it.)"""
-    import subprocess
     from strictbox import loop
     monkeypatch.setattr(loop, "_take_cpu_pair", lambda: None)
-    pkg = tmp_path / "mods"
-    pkg.mkdir()
     sizes = {"small": 1000, "mid": 150_000, "huge": 300_000}
-    for name, n in sizes.items():
-        (pkg / f"{name}.py").write_text(f"DATA = {'x' * n!r}\n")
-    subprocess.run(["/usr/bin/python3", "-m", "py_compile", *(str(pkg / f"{m}.py") for m in sizes)], check=True)
+    pkg = compiled(tmp_path / "mods", {name: f"DATA = {'x' * n!r}\n" for name, n in sizes.items()})
     pycs = {p.name.split(".")[0]: p.stat().st_size for p in (pkg / "__pycache__").iterdir()}
     assert pycs["small"] < 64 * 1024 < pycs["mid"] <= 256 * 1024 < pycs["huge"], pycs
     got = {}
