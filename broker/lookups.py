@@ -48,7 +48,7 @@ KEEP_COMING = lib.SB_STAT_COMING
 STATC = ffi.offsetof("struct sb_state", "statc")
 # struct sb_statcache's stat: a readlink answer's target fits in it
 STAT_BYTES = ffi.offsetof("struct sb_statcache", "held") - ffi.offsetof("struct sb_statcache", "stat")
-ENTRY = struct.Struct(f"<II{lib.SB_STAT_PATH}s144sIIQ")
+ENTRY = struct.Struct(f"<II{lib.SB_STAT_PATH}s{STAT_BYTES}sIIQ")
 SLOTS = lib.SB_STAT_CACHE
 PROBES = 8  # as stat_slot in untrusted_runtime/fd_io.c
 # The flags of a read-only open the runtime may answer itself (fd_io.c's
@@ -202,7 +202,7 @@ def _hold(sb, p: _Path, slot: int, buf) -> Ready | None:
                 head, slots = fdtable.head_bytes(buf.st_size), 1
                 if head < buf.st_size <= lib.SB_PREFETCH_MOST and p.raw.endswith(b".pyc"):
                     head, slots = buf.st_size, fdtable.slots_for(buf.st_size)
-                    room = held_count(sb) + slots <= _holds(sb)  # (the caller counted one slot)
+                    room = held_slots(sb) + slots <= _holds(sb)  # (the caller counted one slot)
                     slot = fdtable.free_slots(sb, slots) if room else -1
                     addr = lib.SB_PREFETCH_BASE + slot * lib.SB_PREFETCH_SLOT
                 if slot >= 0 and sb.arena.copy_in(addr, fd, 0, head) == head:
@@ -336,12 +336,12 @@ def _look_up(sb, paths: list):
                 sb.warm_ready.append(Ready(p.raw, KEEP_MISSING_OPEN if may_open else KEEP_MISSING))
             continue
         if p.mount == MADE_UP:
-            if may_open and held_count(sb) < _holds(sb):
+            if may_open and held_slots(sb) < _holds(sb):
                 held = _hold_made_up(sb, p, fdtable.free_slot(sb))
                 if held is not None:
                     sb.warm_ready.append(held)
             continue
-        if p.open_flags is not None and may_open and held_count(sb) < _holds(sb):
+        if p.open_flags is not None and may_open and held_slots(sb) < _holds(sb):
             held = _hold(sb, p, fdtable.free_slot(sb), buf)
             if held is not None:
                 sb.warm_ready.append(held)
@@ -496,6 +496,11 @@ def publish(sb, starting: bool = False) -> None:
         sb.warming = None  # (a second thread: the stat cache is no longer ours to write)
 
 
+def _entry_addr(index: int) -> int:
+    """Where stat cache entry index lies in the arena."""
+    return BASE + STATC + index * ENTRY.size
+
+
 def _put(sb, index: int | None, r: Ready) -> bool:
     """Writes r at stat cache entry index and holds its file for it; or, if
     there is no index or the write faults (a file mapped over the stat cache:
@@ -505,8 +510,8 @@ def _put(sb, index: int | None, r: Ready) -> bool:
         held = r.file.slot + 1 if r.file is not None else 0
         entry = ENTRY.pack(r.used, r.flags, r.raw, r.stat, held, r.open_flags, r.size)
         try:  # (its `used` word last: the runtime may be looking, for a reserved one)
-            sb.arena.write(BASE + STATC + index * ENTRY.size + 4, entry[4:])
-            sb.arena.write(BASE + STATC + index * ENTRY.size, entry[:4])
+            sb.arena.write(_entry_addr(index) + 4, entry[4:])
+            sb.arena.write(_entry_addr(index), entry[:4])
             written = True
         except Fault:
             pass
@@ -521,7 +526,7 @@ def _put(sb, index: int | None, r: Ready) -> bool:
     return written
 
 
-def held_count(sb) -> int:
+def held_slots(sb) -> int:
     """Prefetch slots the files held for warm opens take, published or not."""
     return (sum(f.slots for f, *_ in sb.held.values())
             + sum(r.file.slots for r in sb.warm_ready if r.file is not None))
@@ -635,7 +640,7 @@ def _reserve(sb, path: str, fill) -> bool:
         return False
     raw, index = entry
     try:
-        sb.arena.write(BASE + STATC + index * ENTRY.size, ENTRY.pack(KEEP_COMING, 0, raw, b"", 0, 0, 0))
+        sb.arena.write(_entry_addr(index), ENTRY.pack(KEEP_COMING, 0, raw, b"", 0, 0, 0))
     except Fault:  # (a file mapped over the stat cache: the program's loss)
         return False
     sb.coming.append((index, raw, path, fill, 0))
@@ -682,7 +687,7 @@ def hold_again(sb, index: int, raw: bytes, open_flags: int) -> None:
 def _set_used(sb, index: int, used: int) -> None:
     """An entry's `used` word alone (struct sb_statcache's first)."""
     try:
-        sb.arena.write(BASE + STATC + index * ENTRY.size, used.to_bytes(4, "little"))
+        sb.arena.write(_entry_addr(index), used.to_bytes(4, "little"))
     except Fault:  # (a file mapped over the stat cache: the program's loss)
         pass
 
@@ -691,7 +696,7 @@ def _hold_ahead(sb, path: str, raw: bytes, open_flags: int) -> Ready | None:
     """path's file or directory held for an open with open_flags, if a slot
     is to spare and the policy gives that open plainly too; else None."""
     node = sb.view.frozen(path)
-    if (node is None or held_count(sb) >= _holds(sb)
+    if (node is None or held_slots(sb) >= _holds(sb)
             or not _plainly_allowed(sb, "openat", judged(path), open_flags | lib.O_CLOEXEC)):
         return None
     p = _Path(raw, judged(path), node.vparts, sb.view.mounts.index(node.mount), node.rel, open_flags)
@@ -716,7 +721,7 @@ def _free_entry(sb, raw: bytes, flags: int = 0) -> int | None:
     for i in range(PROBES):
         index = (h + i) % SLOTS
         used, kept, path = struct.unpack_from(f"<II{lib.SB_STAT_PATH}s",
-                                              sb.arena.read(BASE + STATC + index * ENTRY.size, 128))
+                                              sb.arena.read(_entry_addr(index), 128))
         if used and kept == flags and path.split(b"\0", 1)[0] == raw:
             return None
         if not used and index not in sb.held and all(index != c[0] for c in sb.coming):

@@ -75,15 +75,15 @@ static int stale_keep(unsigned long start, unsigned long len)
 }
 
 /* Zeroes [start, start + n), taken from a kept range: cleared here if small
- * enough (CLEAR_MAX), else by a punch. */
+ * enough (CLEAR_MAX), else as sb_zero does (a punch). */
 static void zero_taken(unsigned long start, unsigned long n)
 {
     if (!sb_arena_ok(start, n))
         return;
-    if (n <= CLEAR_MAX && !unpin(start, n, DISCARD))
-        memset((void *)start, 0, n);
-    else
+    if (n > CLEAR_MAX)
         sb_zero(start, n);
+    else if (!unpin(start, n, DISCARD)) /* (fails only in a sandbox being ended) */
+        memset((void *)start, 0, n);
 }
 
 /* [start, start + len) is about to be handed out: what it takes of each

@@ -444,11 +444,12 @@ struct sb_state {
     uint32_t nvmas;
     uint32_t pad2;
     struct sb_vma vmas[4096];
-    /* Large ranges the program unmapped whose bytes are still there: each
-     * is zeroed (a hole punched) when a mapping or the heap first takes any
-     * of it, or by the broker once the sandbox has ended (its arena is freed
-     * or zeroed for the next: recycle.py): CPython frees its arenas as it
-     * exits.  prot unused.  The sandbox's own memory only. */
+    /* Large ranges the program unmapped, or its heap gave back, whose bytes
+     * are still there: what a mapping or the heap takes of one is zeroed
+     * then (memory.c's stale_take), the rest by the broker once the sandbox
+     * has ended (its arena is freed or zeroed for the next: recycle.py):
+     * CPython frees its arenas as it exits.  prot unused.  The sandbox's
+     * own memory only. */
     uint32_t nstale;
     uint32_t pad_stale;
     struct sb_vma stale[16];
